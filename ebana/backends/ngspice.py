@@ -1,0 +1,213 @@
+"""ngspice backend: the reference solver, through PySpice's shared-library binding.
+
+The netlist is loaded once per topology; per solve, the input sources and nudging
+currents are changed with ``alter``, ``op`` runs, only the neuron node voltages are read
+(``ngGet_Vec_Info``, no unit machinery) and ``destroy all`` frees the plot, so memory
+stays flat over any number of solves. After a weight update the crossbar resistors are
+altered in place (or the netlist reloaded when there are very many of them).
+
+ngspice's own messages go to this module's logger at DEBUG level. A failed ``op`` raises
+:class:`~ebana.errors.ConvergenceError` naming the phase and sample, after writing the
+failing netlist to ``failure_dir``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ebana.backends.base import Solution
+from ebana.circuit import Circuit
+from ebana.errors import ConvergenceError, NgspiceMissingError, SimulationError
+from ebana.netlist import _f, node_names, render
+
+__all__ = ["NgspiceBackend", "ngspice_shared", "INSTALL_HINT"]
+
+logger = logging.getLogger(__name__)
+
+INSTALL_HINT = ("install it with: sudo apt-get install -y ngspice libngspice0 libngspice0-dev "
+                "(and pip install PySpice==1.5)")
+_FAIL = re.compile(r"error|abort|too small|singular|not parsed|no such", re.IGNORECASE)
+_RELOAD_ABOVE = 20000  # resistors; above this, reloading the netlist beats altering each one
+_shared = None
+
+
+def ngspice_shared():
+    """The process-wide ngspice instance (ngspice is not re-entrant: one per process)."""
+    global _shared
+    if _shared is not None:
+        return _shared
+    logging.getLogger("PySpice").setLevel(logging.CRITICAL)
+    if "NGSPICE_LIBRARY_PATH" not in os.environ:
+        import ctypes.util
+        import glob
+        have_plain = any(glob.glob(f"{d}/libngspice.so") for d in
+                         ("/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+                          "/usr/local/lib"))
+        if not have_plain and ctypes.util.find_library("ngspice"):
+            os.environ["NGSPICE_LIBRARY_PATH"] = "libngspice.so.0"
+    try:
+        from PySpice.Spice.NgSpice.Shared import NgSpiceShared
+    except ImportError as err:
+        raise NgspiceMissingError(f"PySpice is not importable ({err}); {INSTALL_HINT}") from None
+    try:
+        _shared = NgSpiceShared.new_instance()
+    except (OSError, Exception) as err:  # cffi raises OSError; PySpice may raise others
+        raise NgspiceMissingError(f"cannot load the ngspice shared library ({str(err).splitlines()[0]}); "
+                                  f"{INSTALL_HINT}") from None
+    return _shared
+
+
+class NgspiceBackend:
+    """Solve the circuit with ngspice ``op``, sample by sample.
+
+    ``norton=True`` replaces input-driven crossbars by their exact per-column equivalents
+    (same node voltages, far faster on large crossbars).
+    """
+
+    def __init__(self, circuit: Circuit, *, norton: bool = False,
+                 failure_dir: str | os.PathLike = "ebana-failures") -> None:
+        from PySpice.Spice.NgSpice.Shared import ffi  # noqa: F401  (after ngspice_shared checks)
+
+        self.ng = ngspice_shared()
+        from PySpice.Spice.NgSpice.Shared import ffi
+        self._ffi = ffi
+        self._lib = self.ng._ngspice_shared
+        self.circuit = circuit
+        self.norton = norton
+        self.failure_dir = Path(failure_dir)
+        self._n_commands = 0
+        t = circuit.topology
+        self._nodes = [node_names(circuit, q) for q in range(1, t.n_layers)]
+        self._vec = [[n.encode() for n in names] for names in self._nodes]
+        self._load()
+
+    # ------------------------------------------------------------------ plumbing
+    def _cmd(self, command: str) -> None:
+        self._lib.ngSpice_Command(command.encode())
+        self._n_commands += 1
+        if self._n_commands % 10000 == 0:
+            self._lib.ngSpice_Command(self._ffi.NULL)  # frees ngspice's command history
+
+    def _cmds(self, commands: list[str]) -> None:
+        """Run many short commands, joined by ';' in chunks below ngspice's line limit."""
+        chunk, size = [], 0
+        for c in commands:
+            if size + len(c) + 1 > 1000 and chunk:
+                self._cmd(";".join(chunk))
+                chunk, size = [], 0
+            chunk.append(c)
+            size += len(c) + 1
+        if chunk:
+            self._cmd(";".join(chunk))
+
+    def _drain(self) -> list[str]:
+        """Move ngspice's messages to the debug log; return stderr lines."""
+        ng = self.ng
+        err = list(ng._stderr)
+        for line in ng._stdout:
+            logger.debug("ngspice: %s", line)
+        for line in err:
+            logger.debug("ngspice stderr: %s", line)
+        ng.clear_output()
+        return err
+
+    def _load(self) -> None:
+        c = self.circuit
+        text = render(c, np.zeros(c.topology.n_inputs), norton=self.norton)
+        self._cmd("remcirc")
+        self._drain()
+        try:
+            self.ng.load_circuit(text)
+        except Exception as err:  # PySpice raises NgSpiceCircuitError/NameError
+            raise SimulationError(f"ngspice rejected the netlist: {err}") from None
+        errs = [e for e in self._drain() if _FAIL.search(e)]
+        if errs:
+            raise SimulationError(f"ngspice rejected the netlist: {errs[0].strip()}")
+        self._loaded_g = [g.copy() for g in c.conductances]
+
+    def close(self) -> None:
+        self._cmd("remcirc")
+        self._drain()
+
+    # ------------------------------------------------------------------ weights
+    def set_conductances(self, conductances: Sequence[np.ndarray]) -> None:
+        c = self.circuit
+        if conductances is not c.conductances:
+            c.set_conductances(conductances)
+        t = c.topology
+        n_res = sum(g.size for s, g in zip(t.crossbars, c.conductances) if not (self.norton and s.src == 0))
+        if n_res > _RELOAD_ABOVE:
+            self._load()
+            return
+        cmds = []
+        for s, g, old in zip(t.crossbars, c.conductances, self._loaded_g):
+            if self.norton and s.src == 0:
+                continue  # the Norton resistors depend on G only through column sums: set per solve
+            ii, jj = np.nonzero(g != old)
+            cmds += [f"alter r{s.index}_{i}_{j} = {_f(1.0 / g[i, j])}" for i, j in zip(ii, jj)]
+        self._cmds(cmds)
+        self._loaded_g = [g.copy() for g in c.conductances]
+
+    # ------------------------------------------------------------------ solve
+    def _sample_alters(self, u: np.ndarray, i_nudge: np.ndarray) -> list[str]:
+        c = self.circuit
+        t = c.topology
+        n = t.n_inputs
+        cmds = [f"alter vin{i}p dc = {_f(u[i])}" for i in range(n)]
+        cmds += [f"alter vin{i}n dc = {_f(u[n + i])}" for i in range(n)]
+        for j in range(2 * t.n_classes):
+            cmds.append(f"alter inudge{j // 2}{'pn'[j % 2]} dc = {_f(i_nudge[j])}")
+        if self.norton:
+            for s, g in zip(t.crossbars, c.conductances):
+                if s.src != 0:
+                    continue
+                rows = np.concatenate([u, c.bias_voltages(s)])
+                gs = g.sum(axis=0)
+                veq = rows @ g / gs
+                cmds += [f"alter vn{s.index}_{j} dc = {_f(veq[j])}" for j in range(s.n_cols)]
+                cmds += [f"alter rn{s.index}_{j} = {_f(1.0 / gs[j])}" for j in range(s.n_cols)]
+        return cmds
+
+    def solve(self, x: np.ndarray, i_nudge: np.ndarray | None = None, *, phase: str = "free",
+              start: Solution | None = None, sample_ids: Sequence[int] | None = None) -> Solution:
+        c = self.circuit
+        t = c.topology
+        u_all = c.input_voltages(x)
+        b = u_all.shape[0]
+        inj = np.zeros((b, 2 * t.n_classes)) if i_nudge is None else np.asarray(i_nudge, float)
+        ids = list(range(b)) if sample_ids is None else list(sample_ids)
+        layers = [u_all] + [np.empty((b, t.layer_size(q))) for q in range(1, t.n_layers)]
+        get = self._lib.ngGet_Vec_Info
+        for k in range(b):
+            self._cmds(self._sample_alters(u_all[k], inj[k]))
+            self._cmd("op")
+            errs = [e for e in self._drain() if _FAIL.search(e)]
+            try:
+                for q, names in enumerate(self._vec, start=1):
+                    row = layers[q][k]
+                    for j, name in enumerate(names):
+                        vi = get(name)
+                        if vi == self._ffi.NULL or vi.v_length == 0:
+                            raise KeyError(name.decode())
+                        row[j] = vi.v_realdata[0]
+            except KeyError as missing:
+                errs.append(f"no result for node {missing}")
+            self._cmd("destroy all")
+            self._drain()
+            if errs:
+                self._fail(phase, ids[k], x[k], inj[k], errs[0])
+        return Solution(layers, 1, {"backend": "ngspice"})
+
+    def _fail(self, phase: str, sample: int, x: np.ndarray, i_nudge: np.ndarray, why: str) -> None:
+        self.failure_dir.mkdir(parents=True, exist_ok=True)
+        path = self.failure_dir / f"failed-{phase}-sample{sample}.cir"
+        path.write_text(render(self.circuit, x, i_nudge, norton=self.norton,
+                               title=f"ebana: ngspice op failed ({phase} phase, sample {sample})"))
+        raise ConvergenceError(f"ngspice: DC solve failed in the {phase} phase, sample {sample}: "
+                               f"{why.strip()} (netlist written to {path})")

@@ -1,0 +1,257 @@
+"""Backend-neutral description of an EqProp crossbar circuit.
+
+The circuit (all values SI: V, A, S, ohm):
+
+* inputs: each normalised feature x becomes two wordlines driven by ideal DC sources,
+  ``x+ = v_shift + v_scale*x`` and ``x- = v_shift - v_scale*x``; crossbars leaving the
+  input layer get ``bias_input`` rows, crossbars leaving a hidden layer ``bias_hidden`` rows;
+* a crossbar is one conductance ``G[i, j]`` (S) between row i and column node j;
+* each neuron node is clamped by two diodes: an "upper" diode from the node to a bias
+  source ``V_BH = v_clamp_high - v_th`` (conducts when v > v_clamp_high) and a "lower"
+  diode from ``V_BL = v_clamp_low + v_th`` into the node (conducts when v < v_clamp_low);
+* a hidden neuron drives the next crossbars through a bidirectional amplifier: a VCVS
+  ``w = v_cm + gain*(v - v_cm)`` and a CCCS drawing ``cccs_gain * I_out`` out of the node;
+* the output layer has two nodes per class (interleaved +, -); prediction ``V+ - V-``;
+  a current source on every output node injects the nudging current (0 when free).
+
+The DC operating point minimises the energy
+``E = sum_layers w_q [sum_in 1/2 G dV^2 + diode co-contents - sum I v]`` with layer
+weights ``w_q = w_p * cccs_gain / gain`` along every crossbar p -> q leaving a hidden layer
+(``layer_weights``); it is unique because E is strictly convex.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Literal, Sequence
+
+import numpy as np
+
+from ebana.errors import ConfigError, TopologyError
+from ebana.topology import CrossbarSpec, Topology
+
+__all__ = ["DiodeParams", "CircuitParams", "Circuit", "THERMAL_VOLTAGE_27C", "GMIN"]
+
+# ngspice defaults: kT/q at 27 C (CONSTboltz*300.15/CHARGE) and the junction gmin (S).
+THERMAL_VOLTAGE_27C = 1.38064852e-23 * 300.15 / 1.6021766208e-19
+GMIN = 1e-12
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiodeParams:
+    """Clamp diode model.
+
+    ``ideal``: piecewise-linear, i(x) = x/r_off for x < v_th, then slope 1/r_on (continuous).
+    ``shockley``: ngspice ``D`` model, i(x) = i_s*(exp(x/(n*Vt)) - 1) + GMIN*x at 27 C.
+    """
+
+    model: Literal["ideal", "shockley"] = "ideal"
+    v_th: float = 0.15      # V, knee voltage (ideal) / nominal turn-on used to place the biases
+    r_on: float = 1.0       # ohm, ideal diode on-resistance
+    r_off: float = 1e20     # ohm, ideal diode off-resistance
+    i_s: float = 1e-14      # A, Shockley saturation current
+    n: float = 1.0          # Shockley emission coefficient
+
+    def __post_init__(self) -> None:
+        if self.model not in ("ideal", "shockley"):
+            raise ConfigError(f"diode model must be 'ideal' or 'shockley', got {self.model!r}")
+        if self.model == "ideal" and not (0 < self.r_on < self.r_off):
+            raise ConfigError(f"ideal diode needs 0 < r_on < r_off, got r_on={self.r_on}, r_off={self.r_off}")
+        if self.v_th < 0:
+            raise ConfigError(f"diode v_th must be >= 0 V, got {self.v_th}")
+        if self.i_s <= 0 or self.n <= 0:
+            raise ConfigError(f"Shockley diode needs i_s > 0 and n > 0, got {self.i_s}, {self.n}")
+
+    @property
+    def g_on(self) -> float:
+        return 1.0 / self.r_on
+
+    @property
+    def g_off(self) -> float:
+        return 1.0 / self.r_off
+
+    @property
+    def n_vt(self) -> float:
+        return self.n * THERMAL_VOLTAGE_27C
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CircuitParams:
+    """Electrical parameters of the network (defaults: the EBANA IRIS circuit)."""
+
+    v_shift: float = 0.6              # V, input common mode s
+    v_scale: float = 0.6              # V per unit of normalised feature
+    bias_input: tuple[float, ...] = (0.9, 0.3)   # V, bias rows on crossbars from the inputs
+    bias_hidden: tuple[float, ...] = (0.9, 0.3)  # V, bias rows on crossbars from hidden layers
+    v_clamp_low: float = 0.45         # V, lower clamp level of every neuron
+    v_clamp_high: float = 0.75        # V, upper clamp level
+    output_diodes: bool = False       # clamp the output nodes too
+    gain: float = 4.0                 # VCVS gain g
+    cccs_gain: float | None = None    # CCCS gain alpha (default 1/g)
+    v_cm: float | None = None         # V, amplifier common mode (default v_shift)
+    g_min: float = 1e-7               # S, smallest programmable conductance
+    g_max: float = 1e-5               # S, largest programmable conductance
+    diode: DiodeParams = field(default_factory=DiodeParams)
+
+    def __post_init__(self) -> None:
+        if not (0 < self.g_min < self.g_max):
+            raise ConfigError(f"need 0 < g_min < g_max, got g_min={self.g_min} S, g_max={self.g_max} S")
+        if self.v_clamp_low >= self.v_clamp_high:
+            raise ConfigError(f"need v_clamp_low < v_clamp_high, got {self.v_clamp_low} V >= {self.v_clamp_high} V")
+        if self.gain <= 0:
+            raise ConfigError(f"amplifier gain must be > 0, got {self.gain}")
+        if self.cccs_gain is not None and self.cccs_gain <= 0:
+            raise ConfigError(f"cccs_gain must be > 0 (0 breaks the energy), got {self.cccs_gain}")
+        for name in ("v_shift", "v_scale", "v_clamp_low", "v_clamp_high"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"{name} must be finite")
+        object.__setattr__(self, "bias_input", tuple(float(v) for v in self.bias_input))
+        object.__setattr__(self, "bias_hidden", tuple(float(v) for v in self.bias_hidden))
+
+    @property
+    def alpha(self) -> float:
+        """CCCS gain (A/A)."""
+        return 1.0 / self.gain if self.cccs_gain is None else self.cccs_gain
+
+    @property
+    def cm(self) -> float:
+        """Amplifier common mode (V)."""
+        return self.v_shift if self.v_cm is None else self.v_cm
+
+    @property
+    def v_bias_high(self) -> float:
+        """V_BH: bias source of the upper clamp diode (V)."""
+        return self.v_clamp_high - self.diode.v_th
+
+    @property
+    def v_bias_low(self) -> float:
+        """V_BL: bias source of the lower clamp diode (V)."""
+        return self.v_clamp_low + self.diode.v_th
+
+    def with_(self, **changes) -> "CircuitParams":
+        return replace(self, **changes)
+
+
+class Circuit:
+    """A topology, its electrical parameters and the crossbar conductances (S).
+
+    Inputs and nudging currents are supplied per solve, as batches:
+    ``x`` (B, n_inputs) normalised features and ``i_nudge`` (B, 2*n_classes) currents (A)
+    injected into the output nodes.
+    """
+
+    def __init__(self, topology: Topology, params: CircuitParams,
+                 conductances: Sequence[np.ndarray]) -> None:
+        self.topology = topology
+        self.params = params
+        self.conductances: list[np.ndarray] = []
+        self.set_conductances(conductances)
+        self.layer_weights = self._layer_weights()
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def random(cls, topology: Topology, params: CircuitParams, rng: np.random.Generator,
+               low: float | None = None, high: float | None = None) -> "Circuit":
+        """Conductances drawn uniformly in [low, high] (default [g_min, g_max])."""
+        lo = params.g_min if low is None else low
+        hi = params.g_max if high is None else high
+        gs = [rng.uniform(lo, hi, size=c.shape) for c in topology.crossbars]
+        return cls(topology, params, gs)
+
+    def set_conductances(self, conductances: Sequence[np.ndarray]) -> None:
+        specs = self.topology.crossbars
+        if len(conductances) != len(specs):
+            raise ConfigError(f"expected {len(specs)} conductance matrices, got {len(conductances)}")
+        out = []
+        for spec, g in zip(specs, conductances):
+            g = np.asarray(g, dtype=np.float64)
+            if g.shape != spec.shape:
+                raise ConfigError(f"{spec.label}: conductance shape {g.shape}, expected {spec.shape}")
+            if not np.all(np.isfinite(g)) or np.any(g <= 0):
+                bad = g[~(np.isfinite(g) & (g > 0))].flat[0]
+                raise ConfigError(f"{spec.label}: conductances must be finite and > 0 S, found {bad}")
+            out.append(g)
+        self.conductances = out
+
+    def copy(self) -> "Circuit":
+        return Circuit(self.topology, self.params, [g.copy() for g in self.conductances])
+
+    def _layer_weights(self) -> np.ndarray:
+        """Energy weight w_q of every layer (w = 1 for layers fed only by sources)."""
+        t, p = self.topology, self.params
+        w = np.ones(t.n_layers)
+        for q in range(1, t.n_layers):
+            vals = {w[c.src] * p.alpha / p.gain for c in t.incoming(q) if c.src > 0}
+            if len(vals) > 1 and max(vals) - min(vals) > 1e-12 * max(vals):
+                raise TopologyError(
+                    f"layer {q}: skip connections from hidden layers make the circuit non-reciprocal (no"
+                    f" energy) unless cccs_gain == gain; set cccs_gain = gain or skip only from the inputs")
+            if vals:
+                w[q] = vals.pop()
+        return w
+
+    # ----------------------------------------------------------------- sources
+    def input_voltages(self, x: np.ndarray) -> np.ndarray:
+        """Wordline voltages (B, 2*n_inputs): [x+ block, x- block] (V)."""
+        p = self.params
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        if x.shape[1] != self.topology.n_inputs:
+            raise ConfigError(f"inputs have {x.shape[1]} features, the network expects {self.topology.n_inputs}")
+        return np.concatenate([p.v_shift + p.v_scale * x, p.v_shift - p.v_scale * x], axis=1)
+
+    def bias_voltages(self, spec: CrossbarSpec) -> np.ndarray:
+        """Bias-row voltages (V) of a crossbar."""
+        p = self.params
+        return np.asarray(p.bias_input if spec.src == 0 else p.bias_hidden, dtype=np.float64)
+
+    def amplifier_out(self, v: np.ndarray) -> np.ndarray:
+        """VCVS output w = v_cm + g (v - v_cm) (V)."""
+        cm = self.params.cm
+        return cm + self.params.gain * (v - cm)
+
+    def row_voltages(self, spec: CrossbarSpec, x_volts: np.ndarray,
+                     layers: Sequence[np.ndarray]) -> np.ndarray:
+        """Voltages (B, rows) on the rows of a crossbar: sources or amplifier outputs, then bias rows.
+
+        ``x_volts`` are the wordline voltages, ``layers[l]`` the node voltages of layer l (l >= 1).
+        """
+        src = x_volts if spec.src == 0 else self.amplifier_out(layers[spec.src])
+        bias = self.bias_voltages(spec)
+        if bias.size == 0:
+            return src
+        return np.concatenate([src, np.broadcast_to(bias, (src.shape[0], bias.size))], axis=1)
+
+    def prediction(self, out_nodes: np.ndarray) -> np.ndarray:
+        """Class scores V+ - V- (B, n_classes) from the output node voltages (B, 2K)."""
+        return out_nodes[:, 0::2] - out_nodes[:, 1::2]
+
+    def nudge_currents(self, dloss_dpred: np.ndarray, beta: float) -> np.ndarray:
+        """Currents (A) into the output nodes: -beta*dL/dpred on V+, +beta*dL/dpred on V-."""
+        d = np.asarray(dloss_dpred, dtype=np.float64)
+        out = np.empty((d.shape[0], 2 * d.shape[1]))
+        out[:, 0::2] = -beta * d
+        out[:, 1::2] = beta * d
+        return out
+
+    def voltage_drops(self, x: np.ndarray, layers: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Per crossbar, the drop row - column (B, rows, cols) (V). For small nets and tests."""
+        xv = self.input_voltages(x)
+        drops = []
+        for spec in self.topology.crossbars:
+            r = self.row_voltages(spec, xv, layers)
+            drops.append(r[:, :, None] - layers[spec.dst][:, None, :])
+        return drops
+
+    def summary(self) -> dict:
+        """Counts and conductance statistics for ``ebana inspect``."""
+        t = self.topology
+        n_res = sum(int(np.prod(c.shape)) for c in t.crossbars)
+        n_nodes = sum(t.layer_size(l) for l in range(t.n_layers))
+        stats = []
+        for spec, g in zip(t.crossbars, self.conductances):
+            stats.append(dict(crossbar=spec.index, src=spec.src, dst=spec.dst, shape=list(g.shape),
+                              g_mean=float(g.mean()), g_min=float(g.min()), g_max=float(g.max()),
+                              at_g_min=float(np.mean(g <= self.params.g_min * (1 + 1e-9))),
+                              at_g_max=float(np.mean(g >= self.params.g_max * (1 - 1e-9)))))
+        return dict(topology=t.describe(), resistors=n_res, nodes=n_nodes, crossbars=stats)

@@ -1,0 +1,140 @@
+"""Render a :class:`~ebana.circuit.Circuit` as SPICE text that stock ``ngspice -b`` runs.
+
+Names are deterministic and readable (all lower-case in ngspice):
+
+=====================  ==========================================================
+``in{i}p / in{i}n``    wordline nodes of feature i (sources ``VIN{i}P/N``)
+``b{c}_{k}``           bias row k of crossbar c (source ``VB{c}_{k}``)
+``h{l}_{j}``           neuron node j of hidden layer l
+``out{k}p / out{k}n``  output nodes of class k (nudge sources ``INUDGE{k}P/N``)
+``a{l}_{j}``           amplifier output of hidden neuron (l, j)
+``R{c}_{i}_{j}``       crossbar device, row i -> column j of crossbar c
+``bh{l} / bl{l}``      clamp bias nodes of layer l (sources ``VBH{l}``, ``VBL{l}``)
+=====================  ==========================================================
+
+With ``norton=True`` every crossbar driven by the input sources is replaced by its exact
+Norton/Thevenin equivalent per column: ``VN{c}_{j}`` (V_eq = sum_i G_ij u_i / sum_i G_ij)
+in series with ``RN{c}_{j}`` (1/sum_i G_ij). Node voltages are identical; the op is
+~1000x faster on MNIST-size circuits because Sparse's reordering of the dense crossbar
+dominates ngspice's time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ebana.circuit import GMIN, Circuit
+from ebana.errors import NetlistError
+from ebana.topology import CrossbarSpec
+
+__all__ = ["render", "node_names", "row_node", "SPICE_OPTIONS"]
+
+SPICE_OPTIONS = ".options reltol=1e-9 vntol=1e-12 abstol=1e-15 gmin={gmin:g}"
+
+
+def _f(v: float) -> str:
+    """A float in full double precision."""
+    return repr(float(v))
+
+
+def node_names(circuit: Circuit, layer: int) -> list[str]:
+    """Names of the neuron nodes of ``layer`` (>= 1), in solution order."""
+    t = circuit.topology
+    if layer == t.output_layer:
+        return [f"out{k}{s}" for k in range(t.n_classes) for s in "pn"]
+    return [f"h{layer}_{j}" for j in range(t.layer_size(layer))]
+
+
+def row_node(circuit: Circuit, spec: CrossbarSpec, i: int) -> str:
+    """Node driving row i of a crossbar."""
+    t = circuit.topology
+    if i >= spec.n_rows:
+        return f"b{spec.index}_{i - spec.n_rows}"
+    if spec.src == 0:
+        n = t.n_inputs
+        return f"in{i % n}{'p' if i < n else 'n'}"
+    return f"a{spec.src}_{i}"
+
+
+def render(circuit: Circuit, x: np.ndarray, i_nudge: np.ndarray | None = None, *,
+           norton: bool = False, title: str = "ebana EqProp crossbar network",
+           analysis: bool = True) -> str:
+    """SPICE netlist of one sample.
+
+    ``x``: (n_inputs,) normalised features; ``i_nudge``: (2*n_classes,) currents (A) injected
+    into the output nodes (None or zeros for the free phase).
+    """
+    t, p = circuit.topology, circuit.params
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    if x.size != t.n_inputs:
+        raise NetlistError(f"sample has {x.size} features, the network expects {t.n_inputs}")
+    i_nudge = np.zeros(2 * t.n_classes) if i_nudge is None else np.asarray(i_nudge, float).reshape(-1)
+    if i_nudge.size != 2 * t.n_classes:
+        raise NetlistError(f"nudge has {i_nudge.size} currents, expected {2 * t.n_classes}")
+    u = circuit.input_voltages(x[None, :])[0]
+    d = p.diode
+    lines = [f"* {title}", f"* topology {t.describe()}; diode {d.model}; gain {p.gain}, cccs {p.alpha}",
+             SPICE_OPTIONS.format(gmin=GMIN)]
+    if d.model == "shockley":
+        lines.append(f".model dclamp d(is={_f(d.i_s)} n={_f(d.n)})")
+
+    lines.append("* ---- layer 0: input wordlines x+ = s + a*x, x- = s - a*x")
+    for i in range(t.n_inputs):
+        lines.append(f"VIN{i}P in{i}p 0 dc {_f(u[i])}")
+        lines.append(f"VIN{i}N in{i}n 0 dc {_f(u[t.n_inputs + i])}")
+
+    for layer in range(1, t.n_layers):
+        is_out = layer == t.output_layer
+        names = node_names(circuit, layer)
+        kind = "output layer (V+, V- per class)" if is_out else "hidden layer"
+        for spec in t.incoming(layer):
+            lines.append(f"* ---- crossbar {spec.index}: layer {spec.src} -> {kind} {layer}, "
+                         f"{spec.shape[0]}x{spec.shape[1]} devices")
+            g = circuit.conductances[spec.index]
+            for k, vb in enumerate(circuit.bias_voltages(spec)):
+                lines.append(f"VB{spec.index}_{k} b{spec.index}_{k} 0 dc {_f(vb)}")
+            if norton and spec.src == 0:
+                rows = np.concatenate([u, circuit.bias_voltages(spec)])
+                gs = g.sum(axis=0)
+                veq = rows @ g / gs
+                for j, nj in enumerate(names):
+                    lines.append(f"VN{spec.index}_{j} n{spec.index}_{j} 0 dc {_f(veq[j])}")
+                    lines.append(f"RN{spec.index}_{j} n{spec.index}_{j} {nj} {_f(1.0 / gs[j])}")
+                continue
+            rows = [row_node(circuit, spec, i) for i in range(spec.shape[0])]
+            for i, ri in enumerate(rows):
+                gi = g[i]
+                for j, nj in enumerate(names):
+                    lines.append(f"R{spec.index}_{i}_{j} {ri} {nj} {_f(1.0 / gi[j])}")
+        if not is_out or p.output_diodes:
+            lines.append(f"* ---- {kind} {layer}: clamp diodes to [{p.v_clamp_low}, {p.v_clamp_high}] V")
+            lines.append(f"VBH{layer} bh{layer} 0 dc {_f(p.v_bias_high)}")
+            lines.append(f"VBL{layer} bl{layer} 0 dc {_f(p.v_bias_low)}")
+            for j, nj in enumerate(names):
+                lines += _diode(f"H{layer}_{j}", nj, f"bh{layer}", d)
+                lines += _diode(f"L{layer}_{j}", f"bl{layer}", nj, d)
+        if not is_out:
+            lines.append(f"* ---- hidden layer {layer}: bidirectional amplifiers, "
+                         f"w = {p.cm} + {p.gain}*(v - {p.cm}), back-current x{p.alpha}")
+            offset = (1.0 - p.gain) * p.cm
+            for j, nj in enumerate(names):
+                lines.append(f"E{layer}_{j} a{layer}_{j}e 0 {nj} 0 {_f(p.gain)}")
+                lines.append(f"VA{layer}_{j} a{layer}_{j} a{layer}_{j}e dc {_f(offset)}")
+                lines.append(f"F{layer}_{j} 0 {nj} VA{layer}_{j} {_f(p.alpha)}")
+        else:
+            lines.append("* ---- nudging current sources (current into each output node)")
+            for j, nj in enumerate(names):
+                lines.append(f"INUDGE{j // 2}{'PN'[j % 2]} 0 {nj} dc {_f(i_nudge[j])}")
+    if analysis:
+        lines.append(".op")
+    lines.append(".end")
+    return "\n".join(lines) + "\n"
+
+
+def _diode(name: str, anode: str, cathode: str, d) -> list[str]:
+    """One clamp diode from anode to cathode."""
+    if d.model == "shockley":
+        return [f"D{name} {anode} {cathode} dclamp"]
+    v = f"v({anode},{cathode})"
+    return [f"BD{name} {anode} {cathode} I = {v} < {_f(d.v_th)} ? {v}*{_f(d.g_off)} : "
+            f"{_f(d.v_th * d.g_off)} + ({v}-{_f(d.v_th)})*{_f(d.g_on)}"]

@@ -1,0 +1,134 @@
+"""Network topology: layers of neurons joined by dense crossbars (networkx graph).
+
+Layer 0 holds the inputs (ideal voltage sources, two wordlines per feature), layers
+1..L-1 are hidden neurons, layer L is the output (two bitline nodes per class).
+A dense crossbar joins every pair of adjacent layers; extra *skip* crossbars join
+non-adjacent layers (p -> q with q > p + 1). The graph is validated once, on
+construction, with errors naming the bad layer or edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from ebana.errors import TopologyError
+
+__all__ = ["Topology", "CrossbarSpec"]
+
+
+@dataclass(frozen=True, slots=True)
+class CrossbarSpec:
+    """One crossbar: rows are the sources of layer ``src`` (+ bias rows), columns the nodes of ``dst``."""
+
+    index: int
+    src: int
+    dst: int
+    n_rows: int   # signal rows (2*features for the input layer, neurons for a hidden layer)
+    n_bias: int   # extra bias rows driven by fixed DC sources
+    n_cols: int   # neuron nodes of the destination layer
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows incl. bias, columns) of the conductance matrix."""
+        return (self.n_rows + self.n_bias, self.n_cols)
+
+    @property
+    def label(self) -> str:
+        return f"crossbar {self.index} (layer {self.src} -> layer {self.dst})"
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Layer sizes and crossbars of a layered EqProp network.
+
+    Parameters
+    ----------
+    n_inputs : number of input features (each becomes two wordlines, x+ and x-).
+    hidden : sizes of the hidden layers (may be empty).
+    n_classes : number of classes (each becomes two output nodes, V+ and V-).
+    skips : extra crossbars ``(p, q)`` between non-adjacent layers, ``q > p + 1``.
+    n_bias_input, n_bias_hidden : bias rows on crossbars leaving the input / a hidden layer.
+    """
+
+    n_inputs: int
+    hidden: tuple[int, ...]
+    n_classes: int
+    skips: tuple[tuple[int, int], ...] = ()
+    n_bias_input: int = 0
+    n_bias_hidden: int = 0
+    graph: nx.DiGraph = field(init=False, repr=False, compare=False)
+    crossbars: tuple[CrossbarSpec, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "skips", tuple((int(p), int(q)) for p, q in self.skips))
+        sizes = [("input layer 0", self.n_inputs)]
+        sizes += [(f"hidden layer {i + 1}", h) for i, h in enumerate(self.hidden)]
+        sizes += [(f"output layer {len(self.hidden) + 1}", self.n_classes)]
+        for name, size in sizes:
+            if not isinstance(size, int) or size < 1:
+                raise TopologyError(f"{name} has size {size!r}; every layer needs at least 1 unit")
+        if self.n_classes < 2:
+            raise TopologyError(f"output layer needs at least 2 classes, got {self.n_classes}")
+        for what, n in (("n_bias_input", self.n_bias_input), ("n_bias_hidden", self.n_bias_hidden)):
+            if n < 0:
+                raise TopologyError(f"{what} must be >= 0, got {n}")
+        g = nx.DiGraph()
+        for layer in range(self.n_layers):
+            g.add_node(layer, size=self.layer_size(layer))
+        edges = [(p, p + 1) for p in range(self.n_layers - 1)]
+        for p, q in self.skips:
+            if not (0 <= p < self.n_layers and 0 <= q < self.n_layers):
+                raise TopologyError(f"skip connection {p}->{q} names a layer outside 0..{self.n_layers - 1}")
+            if q == p + 1:
+                raise TopologyError(f"skip connection {p}->{q} joins adjacent layers (already a dense crossbar)")
+            if q <= p:
+                raise TopologyError(f"skip connection {p}->{q} points backwards (would make a cycle)")
+            if (p, q) in edges:
+                raise TopologyError(f"skip connection {p}->{q} is listed twice")
+            edges.append((p, q))
+        g.add_edges_from(edges)
+        if not nx.is_directed_acyclic_graph(g):  # pragma: no cover - excluded above, kept as a guard
+            raise TopologyError(f"the layer graph has a cycle: {nx.find_cycle(g)}")
+        if not nx.has_path(g, 0, self.n_layers - 1):  # pragma: no cover
+            raise TopologyError("the output layer is not reachable from the input layer")
+        specs = []
+        for i, (p, q) in enumerate(sorted(edges, key=lambda e: (e[1], e[0]))):
+            rows = 2 * self.n_inputs if p == 0 else self.hidden[p - 1]
+            bias = self.n_bias_input if p == 0 else self.n_bias_hidden
+            specs.append(CrossbarSpec(i, p, q, rows, bias, self.layer_size(q)))
+            g.edges[p, q]["crossbar"] = i
+        object.__setattr__(self, "graph", g)
+        object.__setattr__(self, "crossbars", tuple(specs))
+
+    @property
+    def n_layers(self) -> int:
+        """Number of layers including input and output."""
+        return len(self.hidden) + 2
+
+    @property
+    def output_layer(self) -> int:
+        return self.n_layers - 1
+
+    def layer_size(self, layer: int) -> int:
+        """Number of circuit nodes (sources for layer 0) of a layer."""
+        if layer == 0:
+            return 2 * self.n_inputs
+        if layer == self.output_layer:
+            return 2 * self.n_classes
+        return self.hidden[layer - 1]
+
+    def incoming(self, layer: int) -> list[CrossbarSpec]:
+        return [c for c in self.crossbars if c.dst == layer]
+
+    def outgoing(self, layer: int) -> list[CrossbarSpec]:
+        return [c for c in self.crossbars if c.src == layer]
+
+    def describe(self) -> str:
+        parts = [f"{self.n_inputs}x2"] + [str(h) for h in self.hidden] + [f"{self.n_classes}x2"]
+        s = "-".join(parts)
+        if self.skips:
+            s += " skips " + ",".join(f"{p}->{q}" for p, q in self.skips)
+        return s
