@@ -1,0 +1,74 @@
+"""Losses on the class scores ``pred = V+ - V-`` (V), with their gradients dL/dpred.
+
+The nudged phase injects ``-beta * dL/dpred`` into V+ and ``+beta * dL/dpred`` into V-.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ebana.errors import ConfigError
+from ebana.registry import Registry
+
+__all__ = ["Loss", "MSE", "CrossEntropy", "LOSSES", "create_loss"]
+
+LOSSES: Registry = Registry("loss", ConfigError)
+
+
+class Loss:
+    """Per-sample loss ``value(pred, y)`` and gradient ``grad(pred, y)`` (y: class indices)."""
+
+    name = "loss"
+
+    def value(self, pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def grad(self, pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+def _onehot(y: np.ndarray, k: int) -> np.ndarray:
+    out = np.zeros((len(y), k))
+    out[np.arange(len(y)), y] = 1.0
+    return out
+
+
+@LOSSES.register("mse")
+class MSE(Loss):
+    """L = 1/2 sum_k (pred_k - target_scale * onehot_k)^2, targets in volts."""
+
+    def __init__(self, target_scale: float = 0.1, **_: float) -> None:
+        if target_scale <= 0:
+            raise ConfigError(f"mse target_scale must be > 0 V, got {target_scale}")
+        self.target_scale = target_scale
+
+    def value(self, pred, y):
+        return 0.5 * np.sum((pred - self.target_scale * _onehot(y, pred.shape[1])) ** 2, axis=1)
+
+    def grad(self, pred, y):
+        return pred - self.target_scale * _onehot(y, pred.shape[1])
+
+
+@LOSSES.register("ce")
+class CrossEntropy(Loss):
+    """Softmax cross-entropy on pred / tau (tau in V): L = -log softmax(pred/tau)_y."""
+
+    def __init__(self, tau: float = 0.05, **_: float) -> None:
+        if tau <= 0:
+            raise ConfigError(f"cross-entropy temperature tau must be > 0 V, got {tau}")
+        self.tau = tau
+
+    def _logp(self, pred):
+        z = pred / self.tau
+        z = z - z.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    def value(self, pred, y):
+        return -self._logp(pred)[np.arange(len(y)), y]
+
+    def grad(self, pred, y):
+        return (np.exp(self._logp(pred)) - _onehot(y, pred.shape[1])) / self.tau
+
+
+def create_loss(name: str, **params: float) -> Loss:
+    return LOSSES.get(name)(**params)

@@ -1,0 +1,67 @@
+"""Phase controller: the free phase and the nudged phase(s) of EqProp on a backend.
+
+Free: the inputs alone set the operating point. Nudged: currents ``-beta * dL/dpred``
+are injected differentially into the output pairs (+ on V+, - on V-); with
+``centered=True`` a second nudged phase at ``-beta`` gives the O(beta^2) estimator.
+Nudged phases start from the free solution (warm start; the numpy backend also reuses
+the Norton currents of the batch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ebana.backends.base import Backend, Solution
+from ebana.errors import ConfigError
+from ebana.gradients import eqprop_gradients
+from ebana.losses import Loss
+
+__all__ = ["PhaseResult", "PhaseController"]
+
+
+@dataclass
+class PhaseResult:
+    """Solutions of one batch: free, and the two nudged states (a, b) the gradient contrasts."""
+
+    free: Solution
+    a: Solution
+    b: Solution
+    beta_a: float
+    beta_b: float
+    pred: np.ndarray      # (B, K) class scores V+ - V- in the free phase (V)
+    loss: np.ndarray      # (B,) per-sample loss in the free phase
+
+
+class PhaseController:
+    """Runs EqProp phases on a backend for a loss and nudging strength beta (A per unit dL/dpred)."""
+
+    def __init__(self, backend: Backend, loss: Loss, beta: float, centered: bool = False) -> None:
+        if not beta > 0:
+            raise ConfigError(f"beta must be > 0 A, got {beta}")
+        self.backend, self.loss, self.beta, self.centered = backend, loss, float(beta), centered
+
+    @property
+    def circuit(self):
+        return self.backend.circuit
+
+    def free(self, x: np.ndarray, ids: Sequence[int] | None = None) -> Solution:
+        return self.backend.solve(x, None, phase="free", sample_ids=ids)
+
+    def run(self, x: np.ndarray, y: np.ndarray, ids: Sequence[int] | None = None) -> PhaseResult:
+        free = self.free(x, ids)
+        pred = self.circuit.prediction(free.output)
+        i_nudge = self.circuit.nudge_currents(self.loss.grad(pred, y), self.beta)
+        plus = self.backend.solve(x, i_nudge, phase="nudged(+beta)", start=free, sample_ids=ids)
+        if self.centered:
+            minus = self.backend.solve(x, -i_nudge, phase="nudged(-beta)", start=free, sample_ids=ids)
+            a, b, ba, bb = plus, minus, self.beta, -self.beta
+        else:
+            a, b, ba, bb = plus, free, self.beta, 0.0
+        return PhaseResult(free, a, b, ba, bb, pred, self.loss.value(pred, y))
+
+    def gradients(self, result: PhaseResult) -> list[np.ndarray]:
+        """EqProp estimate of d(mean loss)/dG per crossbar."""
+        return eqprop_gradients(self.circuit, result.a, result.b, result.beta_a, result.beta_b)

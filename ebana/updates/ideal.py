@@ -1,0 +1,124 @@
+"""Ideal conductance updates (the "linear baseline"): an optimiser step on G, clipped.
+
+``Updater`` is the replaceable component of the training loop: it takes the current
+conductances and the EqProp gradients and returns the new conductances (S). Device- and
+pulse-programmed updates implement the same protocol.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from ebana.errors import ConfigError
+from ebana.registry import Registry
+
+__all__ = ["Updater", "IdealUpdate", "OPTIMIZERS", "SGD", "Momentum", "Adam"]
+
+OPTIMIZERS: Registry = Registry("optimizer", ConfigError)
+
+
+class Updater(Protocol):
+    def step(self, conductances: Sequence[np.ndarray], grads: Sequence[np.ndarray],
+             lr: float) -> list[np.ndarray]: ...
+
+    def state_dict(self) -> dict[str, np.ndarray]: ...
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None: ...
+
+
+@OPTIMIZERS.register("sgd")
+class SGD:
+    """dG = -lr * grad."""
+
+    def __init__(self, shapes: Sequence[tuple[int, ...]]) -> None:
+        self.t = 0
+
+    def direction(self, k: int, grad: np.ndarray) -> np.ndarray:
+        return grad
+
+    def tick(self) -> None:
+        self.t += 1
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"t": np.array(self.t)}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.t = int(state["t"])
+
+
+@OPTIMIZERS.register("momentum")
+class Momentum(SGD):
+    """Heavy-ball momentum 0.9: m = 0.9 m + grad; dG = -lr m."""
+
+    def __init__(self, shapes, mu: float = 0.9) -> None:
+        super().__init__(shapes)
+        self.mu = mu
+        self.m = [np.zeros(s) for s in shapes]
+
+    def direction(self, k, grad):
+        self.m[k] = self.mu * self.m[k] + grad
+        return self.m[k]
+
+    def state_dict(self):
+        return {"t": np.array(self.t), **{f"m{k}": m for k, m in enumerate(self.m)}}
+
+    def load_state_dict(self, state):
+        self.t = int(state["t"])
+        self.m = [np.array(state[f"m{k}"]) for k in range(len(self.m))]
+
+
+@OPTIMIZERS.register("adam")
+class Adam(SGD):
+    """Standard Adam (0.9, 0.999, eps) with bias correction; lr is then in S per step."""
+
+    def __init__(self, shapes, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> None:
+        super().__init__(shapes)
+        self.b1, self.b2, self.eps = b1, b2, eps
+        self.m = [np.zeros(s) for s in shapes]
+        self.v = [np.zeros(s) for s in shapes]
+
+    def direction(self, k, grad):
+        self.m[k] = self.b1 * self.m[k] + (1 - self.b1) * grad
+        self.v[k] = self.b2 * self.v[k] + (1 - self.b2) * grad * grad
+        t = self.t + 1
+        mh = self.m[k] / (1 - self.b1 ** t)
+        vh = self.v[k] / (1 - self.b2 ** t)
+        return mh / (np.sqrt(vh) + self.eps)
+
+    def state_dict(self):
+        d = {"t": np.array(self.t)}
+        d.update({f"m{k}": m for k, m in enumerate(self.m)})
+        d.update({f"v{k}": v for k, v in enumerate(self.v)})
+        return d
+
+    def load_state_dict(self, state):
+        self.t = int(state["t"])
+        self.m = [np.array(state[f"m{k}"]) for k in range(len(self.m))]
+        self.v = [np.array(state[f"v{k}"]) for k in range(len(self.v))]
+
+
+class IdealUpdate:
+    """G <- clip(G - lr * scale_k * direction(grad), g_min, g_max) for every crossbar k."""
+
+    def __init__(self, optimizer: str, shapes: Sequence[tuple[int, ...]], g_min: float, g_max: float,
+                 lr_scale: Sequence[float] | None = None) -> None:
+        self.opt = OPTIMIZERS.get(optimizer)(shapes)
+        self.g_min, self.g_max = g_min, g_max
+        self.lr_scale = [1.0] * len(shapes) if lr_scale is None else list(lr_scale)
+        if len(self.lr_scale) != len(shapes):
+            raise ConfigError(f"lr_scale has {len(self.lr_scale)} entries for {len(shapes)} crossbars")
+
+    def step(self, conductances, grads, lr):
+        out = []
+        for k, (g, d) in enumerate(zip(conductances, grads)):
+            out.append(np.clip(g - lr * self.lr_scale[k] * self.opt.direction(k, d), self.g_min, self.g_max))
+        self.opt.tick()
+        return out
+
+    def state_dict(self):
+        return self.opt.state_dict()
+
+    def load_state_dict(self, state):
+        self.opt.load_state_dict(state)
