@@ -28,7 +28,7 @@ from ebana.datasets.base import DATASETS, Dataset, Loader, stratified_split
 from ebana.datasets.csv import load_csv
 from ebana.errors import DatasetError
 
-__all__ = ["Dataset", "Loader", "DATASETS", "load", "names", "stratified_split"]
+__all__ = ["DATASETS", "Dataset", "Loader", "load", "names", "stratified_split"]
 
 
 def names() -> list[str]:

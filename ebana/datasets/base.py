@@ -23,7 +23,16 @@ from numpy.typing import NDArray
 from ebana.errors import DatasetError
 from ebana.registry import Registry
 
-__all__ = ["Dataset", "Loader", "DATASETS", "stratified_split", "apply_limits", "split_dataset"]
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "Loader",
+    "apply_limits",
+    "check_limit",
+    "resolve_data_dir",
+    "split_dataset",
+    "stratified_split",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +68,9 @@ class Dataset:
                     "need x (n, d) and y (n,)"
                 )
             if not np.issubdtype(y.dtype, np.integer):
-                raise DatasetError(f"dataset {self.name!r}: y_{part} has dtype {y.dtype}, need int64")
+                raise DatasetError(
+                    f"dataset {self.name!r}: y_{part} has dtype {y.dtype}, need int64"
+                )
             if y.size and (y.min() < 0 or y.max() >= len(self.class_names)):
                 raise DatasetError(
                     f"dataset {self.name!r}: y_{part} has labels outside 0..{len(self.class_names) - 1}"
@@ -127,9 +138,16 @@ def stratified_split(
     """
     y = np.asarray(y)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise DatasetError(f"stratified_split: need 1-D integer labels, got shape {y.shape}, dtype {y.dtype}")
-    if not isinstance(test_fraction, (int, float)) or not 0.0 < float(test_fraction) < 1.0:
-        raise DatasetError(f"test_fraction must be strictly between 0 and 1, got {test_fraction!r}")
+        raise DatasetError(
+            f"stratified_split: need 1-D integer labels, got shape {y.shape}, dtype {y.dtype}"
+        )
+    if (
+        not isinstance(test_fraction, (int, float))
+        or not 0.0 < float(test_fraction) < 1.0
+    ):
+        raise DatasetError(
+            f"test_fraction must be strictly between 0 and 1, got {test_fraction!r}"
+        )
     n = y.shape[0]
     n_test = int(np.floor(n * test_fraction + 0.5))
     if n_test < 1 or n_test > n - 1:
@@ -163,7 +181,9 @@ def check_limit(name: str, value: int | None) -> int | None:
     return int(value)
 
 
-def apply_limits(ds: Dataset, limit_train: int | None, limit_test: int | None) -> Dataset:
+def apply_limits(
+    ds: Dataset, limit_train: int | None, limit_test: int | None
+) -> Dataset:
     """Keep the first ``limit_train`` training and ``limit_test`` test samples (``None``: all)."""
     limit_train = check_limit("limit_train", limit_train)
     limit_test = check_limit("limit_test", limit_test)
@@ -193,7 +213,9 @@ def split_dataset(
     """Build a :class:`Dataset` from one table by a seeded :func:`stratified_split`."""
     check_limit("limit_train", limit_train)
     check_limit("limit_test", limit_test)
-    train_idx, test_idx = stratified_split(y, test_fraction, np.random.default_rng(seed))
+    train_idx, test_idx = stratified_split(
+        y, test_fraction, np.random.default_rng(seed)
+    )
     ds = Dataset(
         name=name,
         x_train=x[train_idx],
@@ -203,7 +225,13 @@ def split_dataset(
         class_names=class_names,
         feature_names=feature_names,
     )
-    logger.debug("dataset %s: %d train, %d test (seed %s)", name, len(train_idx), len(test_idx), seed)
+    logger.debug(
+        "dataset %s: %d train, %d test (seed %s)",
+        name,
+        len(train_idx),
+        len(test_idx),
+        seed,
+    )
     return apply_limits(ds, limit_train, limit_test)
 
 

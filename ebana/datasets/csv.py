@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from ebana.datasets.base import Dataset, split_dataset
 from ebana.errors import DatasetError
 
-__all__ = ["Table", "parse_csv", "load_csv", "MISSING_TOKENS"]
+__all__ = ["MISSING_TOKENS", "Table", "load_csv", "parse_csv"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,11 @@ def _cell_problem(cell: str) -> str | None:
 
 
 def _read_rows(text: str, source: str) -> list[tuple[int, list[str]]]:
-    """Non-blank CSV records with the 1-based line number on which each one ends."""
+    """Non-blank CSV records with the 1-based line number on which each one ends.
+
+    Quoting is strict: a stray quote or an unterminated quoted field is an error rather
+    than silently swallowing the rest of the file into one field.
+    """
     reader = _csv.reader(io.StringIO(text, newline=""), strict=True)
     rows: list[tuple[int, list[str]]] = []
     try:
@@ -75,16 +79,22 @@ def _read_rows(text: str, source: str) -> list[tuple[int, list[str]]]:
                 continue
             rows.append((reader.line_num, row))
     except _csv.Error as err:
-        raise DatasetError(f"{source}, line {reader.line_num}: malformed CSV ({err})") from None
+        raise DatasetError(
+            f"{source}, line {reader.line_num}: malformed CSV ({err})"
+        ) from None
     return rows
 
 
-def _header(source: str, line: int, row: list[str], label_column: str | None) -> tuple[list[str], int]:
+def _header(
+    source: str, line: int, row: list[str], label_column: str | None
+) -> tuple[list[str], int]:
     """Validate the header; return the stripped column names and the label column index."""
     names = [c.strip() for c in row]
     for j, name in enumerate(names):
         if not name:
-            raise DatasetError(f"{source}, line {line}, column {j + 1}: empty column name in the header")
+            raise DatasetError(
+                f"{source}, line {line}, column {j + 1}: empty column name in the header"
+            )
     seen: dict[str, int] = {}
     for j, name in enumerate(names):
         if name in seen:
@@ -110,12 +120,16 @@ def _header(source: str, line: int, row: list[str], label_column: str | None) ->
     return names, seen[label_column]
 
 
-def _labels(source: str, lines: NDArray[np.int64], cells: NDArray[np.str_], column: str) -> tuple:
+def _labels(
+    source: str, lines: NDArray[np.int64], cells: NDArray[np.str_], column: str
+) -> tuple:
     """Map label cells to class indices 0..k-1 (sorted; integers numerically) and class names."""
     labels = np.char.strip(cells)
     empty = np.flatnonzero(labels == "")
     if empty.size:
-        raise DatasetError(f"{source}, line {lines[empty[0]]}, column {column}: missing label")
+        raise DatasetError(
+            f"{source}, line {lines[empty[0]]}, column {column}: missing label"
+        )
     uniq, inverse = np.unique(labels, return_inverse=True)
     try:
         ints = [int(u) for u in uniq]
@@ -134,7 +148,9 @@ def _labels(source: str, lines: NDArray[np.int64], cells: NDArray[np.str_], colu
     return np.asarray(y, dtype=np.int64).reshape(-1), class_names
 
 
-def parse_csv(text: str, source: str = "<csv>", label_column: str | None = None) -> Table:
+def parse_csv(
+    text: str, source: str = "<csv>", label_column: str | None = None
+) -> Table:
     """Parse CSV text into a classification :class:`Table`.
 
     Parameters
@@ -159,7 +175,9 @@ def parse_csv(text: str, source: str = "<csv>", label_column: str | None = None)
     names, label_idx = _header(source, header_line, header_row, label_column)
     data = rows[1:]
     if not data:
-        raise DatasetError(f"{source}, line {header_line}: empty file: no data rows after the header")
+        raise DatasetError(
+            f"{source}, line {header_line}: empty file: no data rows after the header"
+        )
     n_cols = len(names)
     for line, row in data:
         if len(row) != n_cols:
@@ -182,8 +200,12 @@ def parse_csv(text: str, source: str = "<csv>", label_column: str | None = None)
                 problem = _cell_problem(str(cell))
                 if problem:
                     j = feature_cols[k]
-                    raise DatasetError(f"{source}, line {lines[i]}, column {j + 1} {names[j]!r}: {problem}")
-        raise AssertionError("unreachable: numpy rejected a cell that float() accepts")  # pragma: no cover
+                    raise DatasetError(
+                        f"{source}, line {lines[i]}, column {j + 1} {names[j]!r}: {problem}"
+                    )
+        raise AssertionError(
+            "unreachable: numpy rejected a cell that float() accepts"
+        )  # pragma: no cover
 
     column = f"{label_idx + 1} {names[label_idx]!r}"
     y, class_names = _labels(source, lines, cells[:, label_idx], column)
@@ -201,7 +223,9 @@ def read_table(path: str | os.PathLike[str], label_column: str | None = None) ->
     except IsADirectoryError:
         raise DatasetError(f"{source}: is a directory, not a .csv file") from None
     except UnicodeDecodeError as err:
-        raise DatasetError(f"{source}: not UTF-8 text (bad byte at offset {err.start})") from None
+        raise DatasetError(
+            f"{source}: not UTF-8 text (bad byte at offset {err.start})"
+        ) from None
     except OSError as err:
         raise DatasetError(f"{source}: cannot read ({err.strerror or err})") from None
     return parse_csv(text, source, label_column)
@@ -222,7 +246,12 @@ def load_csv(
     and :func:`ebana.datasets.load` for the arguments.
     """
     table = read_table(path, label_column)
-    logger.debug("csv %s: %d rows, %d features, %d classes", path, *table.x.shape, len(table.class_names))
+    logger.debug(
+        "csv %s: %d rows, %d features, %d classes",
+        path,
+        *table.x.shape,
+        len(table.class_names),
+    )
     return split_dataset(
         Path(path).stem,
         table.x,

@@ -40,7 +40,9 @@ def load_digits(
     try:
         from sklearn.datasets import load_digits as sklearn_load_digits
     except ImportError:
-        raise DatasetError("the 'digits' dataset needs scikit-learn: pip install scikit-learn") from None
+        raise DatasetError(
+            "the 'digits' dataset needs scikit-learn: pip install scikit-learn"
+        ) from None
     bunch = sklearn_load_digits()
     x = np.asarray(bunch.data, dtype=np.float64) / 16.0
     y = np.asarray(bunch.target, dtype=np.int64)

@@ -18,7 +18,7 @@ from ebana.datasets.base import DATASETS, Dataset, split_dataset
 from ebana.datasets.csv import parse_csv
 from ebana.errors import DatasetError
 
-__all__ = ["load_iris", "IRIS_RESOURCE"]
+__all__ = ["IRIS_RESOURCE", "load_iris"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,9 @@ def load_iris(
     try:
         text = resource.read_text(encoding="utf-8")
     except OSError as err:
-        raise DatasetError(f"iris: cannot read the shipped table {resource} ({err})") from None
+        raise DatasetError(
+            f"iris: cannot read the shipped table {resource} ({err})"
+        ) from None
     table = parse_csv(text, source=str(resource), label_column="species")
     return split_dataset(
         "iris",

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from ebana.datasets.base import DATASETS, Dataset, check_limit, resolve_data_dir
 from ebana.errors import DatasetError
 
-__all__ = ["MnistFile", "MNIST_FILES", "load_mnist", "read_idx"]
+__all__ = ["MNIST_FILES", "MnistFile", "load_mnist", "read_idx"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,16 +42,24 @@ class MnistFile(NamedTuple):
 
 MNIST_FILES: dict[str, MnistFile] = {
     "train-images-idx3-ubyte": MnistFile(
-        47040016, "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", (60000, 28, 28)
+        47040016,
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        (60000, 28, 28),
     ),
     "train-labels-idx1-ubyte": MnistFile(
-        60008, "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", (60000,)
+        60008,
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        (60000,),
     ),
     "t10k-images-idx3-ubyte": MnistFile(
-        7840016, "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", (10000, 28, 28)
+        7840016,
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        (10000, 28, 28),
     ),
     "t10k-labels-idx1-ubyte": MnistFile(
-        10008, "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", (10000,)
+        10008,
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        (10000,),
     ),
 }
 """The four standard files: decompressed size (bytes), sha256 of the decompressed bytes, shape."""
@@ -63,7 +71,9 @@ _HOW = "pass data_dir= or set EBANA_DATA_DIR"
 
 def _corrupt(path: Path, why: str) -> DatasetError:
     why = " ".join(why.split())  # one line whatever the underlying exception says
-    return DatasetError(f"MNIST file {path} is corrupt: {why}; expected the standard files {_EXPECTED}")
+    return DatasetError(
+        f"MNIST file {path} is corrupt: {why}; expected the standard files {_EXPECTED}"
+    )
 
 
 def _find(directory: Path, name: str) -> Path:
@@ -88,7 +98,9 @@ def read_idx(path: Path, expected: MnistFile) -> NDArray[np.uint8]:
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise DatasetError(f"MNIST file {path}: cannot read ({err.strerror or err})") from None
+        raise DatasetError(
+            f"MNIST file {path}: cannot read ({err.strerror or err})"
+        ) from None
     if path.suffix == ".gz":
         try:
             raw = gzip.decompress(raw)
@@ -97,18 +109,28 @@ def read_idx(path: Path, expected: MnistFile) -> NDArray[np.uint8]:
         except (OSError, zlib.error) as err:
             raise _corrupt(path, f"bad gzip data ({err})") from None
     if len(raw) != expected.n_bytes:
-        raise _corrupt(path, f"{len(raw)} bytes after decompression, expected {expected.n_bytes}")
+        raise _corrupt(
+            path, f"{len(raw)} bytes after decompression, expected {expected.n_bytes}"
+        )
     magic = int.from_bytes(raw[:4], "big")
     want_magic = (_IDX_UBYTE << 8) | len(expected.shape)
     if magic != want_magic:
-        raise _corrupt(path, f"IDX magic number 0x{magic:08x}, expected 0x{want_magic:08x}")
+        raise _corrupt(
+            path, f"IDX magic number 0x{magic:08x}, expected 0x{want_magic:08x}"
+        )
     header = 4 + 4 * len(expected.shape)
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(len(expected.shape)))
+    dims = tuple(
+        int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big")
+        for i in range(len(expected.shape))
+    )
     if dims != expected.shape:
         raise _corrupt(path, f"IDX dimensions {dims}, expected {expected.shape}")
     digest = hashlib.sha256(raw).hexdigest()
     if digest != expected.sha256:
-        raise _corrupt(path, f"sha256 of the decompressed bytes is {digest}, expected {expected.sha256}")
+        raise _corrupt(
+            path,
+            f"sha256 of the decompressed bytes is {digest}, expected {expected.sha256}",
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(expected.shape)
 
 
@@ -143,8 +165,12 @@ def load_mnist(
     limit_test = check_limit("limit_test", limit_test)
     directory = resolve_data_dir(data_dir)
     if not directory.is_dir():
-        raise DatasetError(f"MNIST data directory {directory} does not exist; expected {_EXPECTED}; {_HOW}")
-    paths = {name: _find(directory, name) for name in MNIST_FILES}  # all present before slow reads
+        raise DatasetError(
+            f"MNIST data directory {directory} does not exist; expected {_EXPECTED}; {_HOW}"
+        )
+    paths = {
+        name: _find(directory, name) for name in MNIST_FILES
+    }  # all present before slow reads
     arrays = {name: read_idx(paths[name], spec) for name, spec in MNIST_FILES.items()}
     logger.debug("mnist loaded from %s", directory)
     return Dataset(
