@@ -1,0 +1,214 @@
+"""Run configuration: frozen dataclasses, presets, TOML load/dump, dotted overrides.
+
+A :class:`TrainConfig` fully describes a training run (data, network, circuit, recipe,
+backend, seed). ``to_dict``/``from_dict`` round-trip it through TOML, so every run writes
+its resolved config and an experiment file resolves to the same objects as the CLI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ebana.circuit import CircuitParams, DiodeParams
+from ebana.errors import ConfigError
+
+__all__ = ["TrainConfig", "preset", "PRESETS", "to_dict", "from_dict", "dump_toml", "load_toml",
+           "apply_overrides"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainConfig:
+    """Everything a training run depends on (SI units)."""
+
+    dataset: str = "iris"                   # registered name or path to a .csv file
+    data_dir: str | None = None             # MNIST files (default $EBANA_DATA_DIR)
+    label_column: str | None = None         # CSV label column (default: last)
+    test_fraction: float = 0.3
+    limit_train: int | None = None
+    limit_test: int | None = None
+    encoding: str = "minmax"                # minmax (tabular) | none (images in [0, 1])
+    hidden: tuple[int, ...] = (10,)
+    skips: tuple[tuple[int, int], ...] = ()
+    epochs: int = 40
+    batch_size: int = 10
+    beta: float = 1e-8                      # A per unit of dL/dpred
+    centered: bool = True                   # +-beta phases (O(beta^2) bias)
+    loss: str = "ce"                        # ce | mse
+    tau: float = 0.05                       # V, softmax temperature of ce
+    target_scale: float = 0.1               # V, mse target for the true class
+    optimizer: str = "adam"                 # sgd | momentum | adam
+    lr: float = 2e-7                        # S per step (adam) / S^2 per unit loss (sgd)
+    lr_schedule: str = "cosine"             # cosine | constant
+    init_low: float | None = None           # S, initial conductances ~ U(init_low, init_high)
+    init_high: float | None = None
+    backend: str = "auto"                   # auto (numpy) | numpy | ngspice
+    norton: bool = False                    # ngspice: Norton-reduce input crossbars
+    dtype: str = "float64"                  # numpy backend precision
+    seed: int = 0
+    circuit: CircuitParams = field(default_factory=CircuitParams)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "skips", tuple(tuple(int(v) for v in s) for s in self.skips))
+        checks = [("epochs", self.epochs >= 1), ("batch_size", self.batch_size >= 1),
+                  ("beta", self.beta > 0), ("lr", self.lr > 0), ("tau", self.tau > 0),
+                  ("test_fraction", 0 < self.test_fraction < 1), ("target_scale", self.target_scale > 0)]
+        for name, ok in checks:
+            if not ok:
+                raise ConfigError(f"{name} is out of range: {getattr(self, name)!r}")
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ConfigError(f"unknown lr_schedule {self.lr_schedule!r}; known: constant, cosine")
+        if self.backend not in ("auto", "numpy", "ngspice"):
+            raise ConfigError(f"unknown backend {self.backend!r}; known: auto, ngspice, numpy")
+        for name in ("init_low", "init_high"):
+            v = getattr(self, name)
+            if v is not None and v <= 0:
+                raise ConfigError(f"{name} must be a positive conductance (S), got {v}")
+
+
+def _mnist_circuit() -> CircuitParams:
+    """The MNIST recipe of reference/performance.md §6 (s = 0, a = 1 V, +-5 mV clamps, gain 10)."""
+    return CircuitParams(v_shift=0.0, v_scale=1.0, bias_input=(1.0, -1.0), bias_hidden=(),
+                         v_clamp_low=-0.005, v_clamp_high=0.005, gain=10.0, v_cm=0.0)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "iris": {},
+    "mnist": dict(encoding="none", hidden=(100,), epochs=10, batch_size=32, beta=1e-6, tau=0.003,
+                  lr=5e-8, circuit=_mnist_circuit()),
+    "digits": dict(encoding="none", hidden=(64,), epochs=20, batch_size=16, beta=1e-6, tau=0.003,
+                   lr=5e-8, circuit=_mnist_circuit()),
+}
+
+
+def preset(dataset: str) -> TrainConfig:
+    """Default config for a dataset (tabular data and CSV files use the IRIS circuit)."""
+    return TrainConfig(dataset=dataset, **PRESETS.get(dataset, {}))
+
+
+# ---------------------------------------------------------------------- dict / TOML
+def to_dict(obj: Any) -> dict[str, Any]:
+    """Dataclass -> plain dict (None values dropped, tuples -> lists) for TOML."""
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        if dataclasses.is_dataclass(v):
+            out[f.name] = to_dict(v)
+        elif v is None:
+            continue
+        elif isinstance(v, tuple):
+            out[f.name] = [list(e) if isinstance(e, tuple) else e for e in v]
+        else:
+            out[f.name] = v
+    return out
+
+
+def _build(cls, data: dict[str, Any], where: str):
+    known = {f.name: f for f in fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {where}{close[0]}?)" if close else ""
+            raise ConfigError(f"unknown config key {where}{key}{hint}")
+        sub = {"circuit": CircuitParams, "diode": DiodeParams}.get(key)
+        if sub is not None and isinstance(value, dict):
+            value = _build(sub, value, f"{where}{key}.")
+        elif isinstance(value, list):
+            value = tuple(tuple(e) if isinstance(e, list) else e for e in value)
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ConfigError(f"bad config {where or 'root'}: {err}") from None
+
+
+def from_dict(data: dict[str, Any]) -> TrainConfig:
+    """Dict (e.g. parsed TOML) -> TrainConfig; dataset presets fill what is not given."""
+    base = to_dict(preset(data.get("dataset", "iris")))
+    merged = {**base, **{k: v for k, v in data.items() if k != "circuit"}}
+    merged["circuit"] = _merge(base["circuit"], data.get("circuit", {}))
+    return _build(TrainConfig, merged, "")
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    """Set dotted keys, e.g. {"circuit.gain": 10, "lr": 1e-7}; unknown keys -> ConfigError."""
+    data = to_dict(cfg)
+    for dotted, value in overrides.items():
+        node, parts = data, dotted.split(".")
+        cls = TrainConfig
+        for depth, part in enumerate(parts):
+            names = [f.name for f in fields(cls)]
+            if part not in names:
+                close = difflib.get_close_matches(part, names, n=1)
+                prefix = ".".join(parts[:depth])
+                full = f"{prefix}.{close[0]}" if prefix and close else (close[0] if close else "")
+                hint = f" (did you mean {full}?)" if close else ""
+                raise ConfigError(f"unknown config key {dotted}{hint}")
+            if depth < len(parts) - 1:
+                cls = {"circuit": CircuitParams, "diode": DiodeParams}.get(part)
+                if cls is None:
+                    raise ConfigError(f"config key {'.'.join(parts[:depth + 1])} has no sub-keys")
+                node = node.setdefault(part, {})
+            else:
+                node[part] = value
+    return _build(TrainConfig, data, "")
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(e) for e in v) + "]"
+    raise ConfigError(f"cannot write {v!r} to TOML")
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """Minimal TOML writer for nested dicts of scalars and lists."""
+    lines, tables = [], []
+
+    def emit(d: dict, prefix: str) -> None:
+        subs = []
+        for k, v in d.items():
+            if isinstance(v, dict):
+                subs.append((k, v))
+            else:
+                lines.append(f"{k} = {_toml_value(v)}")
+        for k, v in subs:
+            name = f"{prefix}{k}"
+            lines.append(f"\n[{name}]")
+            emit(v, name + ".")
+
+    emit(data, "")
+    del tables
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{p}: invalid TOML: {err}") from None
+
+
+def replace_config(cfg: TrainConfig, **changes) -> TrainConfig:
+    return replace(cfg, **changes)
