@@ -138,3 +138,32 @@ def _diode(name: str, anode: str, cathode: str, d) -> list[str]:
     v = f"v({anode},{cathode})"
     return [f"BD{name} {anode} {cathode} I = {v} < {_f(d.v_th)} ? {v}*{_f(d.g_off)} : "
             f"{_f(d.v_th * d.g_off)} + ({v}-{_f(d.v_th)})*{_f(d.g_on)}"]
+
+
+def summarize(text: str) -> list[str]:
+    """Human-readable counts of a SPICE netlist: elements by kind, nodes, layer blocks."""
+    kinds = {"R": "resistors", "V": "voltage sources", "I": "current sources", "E": "VCVS", "F": "CCCS",
+             "B": "behavioural sources", "D": "diodes"}
+    counts: dict[str, int] = {}
+    nodes: set[str] = set()
+    blocks = []
+    title = text.splitlines()[0] if text else ""
+    for line in text.splitlines()[1:]:
+        s = line.strip()
+        if not s:
+            continue
+        if s.startswith("* ----"):
+            blocks.append(s[6:].strip())
+            continue
+        if s[0] in "*.+":
+            continue
+        k = s[0].upper()
+        counts[k] = counts.get(k, 0) + 1
+        parts = s.split()
+        if len(parts) >= 3:
+            nodes.update(n.lower() for n in parts[1:3])
+    nodes.discard("0")
+    out = [f"title: {title.lstrip('* ')}", f"nodes: {len(nodes)}"]
+    out += [f"{kinds.get(k, k)}: {n}" for k, n in sorted(counts.items())]
+    out += ["blocks:"] + [f"  {b}" for b in blocks]
+    return out

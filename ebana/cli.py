@@ -1,0 +1,266 @@
+"""Command line: ``ebana train | netlist | inspect | devices``.
+
+A thin shell over the library: every :class:`~ebana.errors.EbanaError` becomes one line on
+stderr and exit code 1 (``--debug`` keeps the traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from ebana.errors import EbanaError
+
+__all__ = ["main", "cli"]
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EbanaError as err:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            raise click.ClickException(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+
+
+@click.group(cls=_Group)
+@click.option("--debug", is_flag=True, help="Show tracebacks and ngspice's messages.")
+@click.version_option(package_name="ebana")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """EqProp training on simulated analog memristor-crossbar circuits (ngspice + exact numpy)."""
+    ctx.obj = {"debug": debug}
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _parse_hidden(value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if value.strip() in ("", "none"):
+        return ()
+    try:
+        return tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated layer sizes like 10 or 100,50, got {value!r}")
+
+
+def _parse_skips(value: str | None):
+    if not value:
+        return None
+    out = []
+    for part in value.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*-\s*>?\s*(\d+)\s*", part)
+        if not m:
+            raise click.BadParameter(f"expected skips like 0->2,1->3, got {value!r}")
+        out.append((int(m.group(1)), int(m.group(2))))
+    return tuple(out)
+
+
+def _parse_value(text: str):
+    import tomllib
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _resolve_config(dataset, config_file, overrides, sets):
+    from ebana.config import apply_overrides, from_dict, load_toml, preset, to_dict
+    if config_file:
+        data = load_toml(config_file)
+        if dataset:
+            data["dataset"] = dataset
+        cfg = from_dict(data)
+    else:
+        cfg = preset(dataset or "iris")
+        if dataset and not (dataset in ("iris", "mnist", "digits")):
+            cfg = from_dict({**to_dict(cfg), "dataset": dataset})
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    for item in sets:
+        if "=" not in item:
+            raise click.BadParameter(f"--set expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        changes[k.strip()] = _parse_value(v.strip())
+    return apply_overrides(cfg, changes) if changes else cfg
+
+
+@cli.command()
+@click.argument("dataset", required=False)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")
+@click.option("--hidden", help="Hidden layer sizes, e.g. 10 or 100,50.")
+@click.option("--skips", help="Skip crossbars between layers, e.g. 0->2.")
+@click.option("--epochs", type=int)
+@click.option("--batch-size", type=int)
+@click.option("--beta", type=float, help="Nudging strength (A per unit dL/dpred).")
+@click.option("--lr", type=float, help="Learning rate (Adam: S per step).")
+@click.option("--loss", type=str, help="ce | mse")
+@click.option("--optimizer", type=str, help="sgd | momentum | adam")
+@click.option("--centered/--one-sided", default=None, help="Centered (+-beta) or one-sided nudging.")
+@click.option("--backend", type=str, help="auto | numpy | ngspice")
+@click.option("--norton/--no-norton", default=None, help="ngspice: Norton-reduce input crossbars.")
+@click.option("--seed", type=int)
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Directory of MNIST IDX files.")
+@click.option("--set", "sets", multiple=True, help="Override any config key: --set circuit.gain=10.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Run directory (default runs/<dataset>-seed<seed>).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def train(ctx, dataset, config_file, hidden, skips, epochs, batch_size, beta, lr, loss, optimizer,
+          centered, backend, norton, seed, data_dir, sets, out_dir, resume, quiet):
+    """Train a network with EqProp; writes metrics, plot, conductances and a checkpoint.
+
+    Example: ebana train iris --backend ngspice --epochs 40 --seed 1 --out runs/iris1
+    """
+    from ebana.training import Trainer
+
+    if resume:
+        if not out_dir:
+            raise click.UsageError("--resume needs --out DIR of the interrupted run")
+        trainer = Trainer(None, out_dir, resume=True)
+    else:
+        overrides = dict(hidden=_parse_hidden(hidden), skips=_parse_skips(skips), epochs=epochs,
+                         batch_size=batch_size, beta=beta, lr=lr, loss=loss, optimizer=optimizer,
+                         centered=centered, backend=backend, norton=norton, seed=seed, data_dir=data_dir)
+        cfg = _resolve_config(dataset, config_file, overrides, sets)
+        if out_dir is None:
+            out_dir = f"runs/{Path(cfg.dataset).stem}-seed{cfg.seed}"
+        trainer = Trainer(cfg, out_dir)
+    cfg = trainer.cfg
+    click.echo(f"ebana: {cfg.dataset} {trainer.circuit.topology.describe()}, backend {cfg.backend}, "
+               f"seed {cfg.seed}, {len(trainer.x_train)} train / {len(trainer.x_test)} test -> {trainer.out}",
+               err=True)
+    total = cfg.epochs * trainer.n_batches
+    done = trainer.epoch * trainer.n_batches + trainer.batch
+    show = not quiet and sys.stderr.isatty()
+    state = {"text": ""}
+
+    def line(m: dict) -> str:
+        return (f"epoch {m['epoch']:3d}  train loss {m['train_loss']:.4f} acc {100 * m['train_acc']:.1f}%"
+                f"  test loss {m['test_loss']:.4f} acc {100 * m['test_acc']:.1f}%  ({m['seconds']:.2f} s)")
+
+    try:
+        if not show:
+            trainer.run(progress=lambda p: p.metrics is not None and not quiet
+                        and click.echo(line(p.metrics), err=True))
+        else:
+            with click.progressbar(length=total, label="training", file=sys.stderr, show_pos=True,
+                                   width=24, item_show_func=lambda _: state["text"]) as bar:
+                bar.update(done)
+
+                def report(p):
+                    if p.metrics is not None:
+                        state["text"] = f"epoch {p.metrics['epoch']} test acc {100 * p.metrics['test_acc']:.1f}%"
+                    else:
+                        state["text"] = f"ep {p.epoch + 1} loss {p.loss:.3f} acc {100 * p.acc:.0f}%"
+                        bar.update(1)
+
+                trainer.run(progress=report)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: checkpoint saved; continue with: ebana train --resume --out {trainer.out}",
+                   err=True)
+        sys.exit(130)
+    last = trainer.history[-1]
+    click.echo(f"done: test accuracy {100 * last['test_acc']:.2f}%, test loss {last['test_loss']:.4f}; "
+               f"results in {trainer.out}")
+
+
+@cli.command()
+@click.option("--checkpoint", type=click.Path(exists=True), help="Checkpoint, conductances.npz or run dir.")
+@click.option("--dataset", default="iris", show_default=True, help="Fresh network for this dataset.")
+@click.option("--hidden", help="Hidden layer sizes of a fresh network.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
+@click.option("--sample", type=int, default=0, show_default=True, help="Index of the sample in the split.")
+@click.option("--phase", type=click.Choice(["free", "nudged", "nudged-"]), default="free", show_default=True)
+@click.option("--beta", type=float, help="Nudging strength for the nudged phases (default: the config's).")
+@click.option("--norton", is_flag=True, help="Write the Norton-reduced input crossbars.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), required=True, help="Output .cir file.")
+def netlist(checkpoint, dataset, hidden, seed, data_dir, split, sample, phase, beta, norton, out_file):
+    """Write the SPICE netlist of a network for one sample and phase (runs in stock ngspice -b).
+
+    Example: ebana netlist --checkpoint runs/iris-seed0 --sample 3 --phase nudged --out iris.cir
+    """
+    from ebana import datasets
+    from ebana.backends import create
+    from ebana.encoding import Encoder
+    from ebana.losses import create_loss
+    from ebana.netlist import render
+    from ebana.training import build_circuit, load_checkpoint_circuit
+
+    if checkpoint:
+        cfg, circuit = load_checkpoint_circuit(checkpoint)
+    else:
+        cfg = _resolve_config(dataset, None, dict(hidden=_parse_hidden(hidden), seed=seed, data_dir=data_dir), ())
+        circuit = None
+    data = datasets.load(cfg.dataset, seed=cfg.seed, test_fraction=cfg.test_fraction, data_dir=cfg.data_dir,
+                         label_column=cfg.label_column, limit_train=cfg.limit_train, limit_test=cfg.limit_test)
+    if circuit is None:
+        circuit = build_circuit(cfg, data.n_features, data.n_classes, np.random.default_rng(cfg.seed))
+    enc = Encoder.fit(cfg.encoding, data.x_train)
+    xs, ys = (data.x_train, data.y_train) if split == "train" else (data.x_test, data.y_test)
+    if not 0 <= sample < len(xs):
+        raise click.BadParameter(f"sample {sample} is outside 0..{len(xs) - 1} of the {split} split")
+    x = enc(xs[sample:sample + 1])
+    i_nudge = None
+    if phase != "free":
+        loss = create_loss(cfg.loss, tau=cfg.tau, target_scale=cfg.target_scale)
+        sol = create("numpy", circuit).solve(x)
+        pred = circuit.prediction(sol.output)
+        b = (beta or cfg.beta) * (1 if phase == "nudged" else -1)
+        i_nudge = circuit.nudge_currents(loss.grad(pred, ys[sample:sample + 1]), b)[0]
+    text = render(circuit, x[0], i_nudge, norton=norton,
+                  title=f"ebana {cfg.dataset} {split} sample {sample} (label {ys[sample]}), {phase} phase")
+    Path(out_file).parent.mkdir(parents=True, exist_ok=True)
+    Path(out_file).write_text(text)
+    click.echo(f"wrote {out_file}: {text.count(chr(10))} lines ({circuit.topology.describe()})")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True))
+def inspect(path):
+    """Summarise a netlist (.cir) or a checkpoint / run directory.
+
+    Example: ebana inspect netlists/iris.cir
+    """
+    p = Path(path)
+    if p.suffix.lower() in (".cir", ".sp", ".net", ".spice"):
+        from ebana.netlist import summarize
+        for line in summarize(p.read_text()):
+            click.echo(line)
+        return
+    from ebana.training import load_checkpoint_circuit
+    cfg, circuit = load_checkpoint_circuit(p)
+    s = circuit.summary()
+    click.echo(f"{p}: dataset {cfg.dataset}, topology {s['topology']}, {s['resistors']} crossbar devices, "
+               f"{s['nodes']} nodes")
+    for c in s["crossbars"]:
+        click.echo(f"  crossbar {c['crossbar']} (layer {c['src']} -> {c['dst']}) {c['shape'][0]}x{c['shape'][1]}: "
+                   f"G mean {c['g_mean']:.3e} S, min {c['g_min']:.3e}, max {c['g_max']:.3e}; "
+                   f"{100 * c['at_g_min']:.1f}% at g_min, {100 * c['at_g_max']:.1f}% at g_max")
+
+
+def _register_optional() -> None:
+    try:
+        from ebana.cli_devices import devices
+    except ImportError:  # pragma: no cover - the device library is optional while it is built
+        return
+    cli.add_command(devices)
+
+
+_register_optional()
+
+
+def main() -> None:
+    cli(prog_name="ebana")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
