@@ -49,6 +49,7 @@ class TrainConfig:
     backend: str = "auto"                   # auto (numpy) | numpy | ngspice
     norton: bool = False                    # ngspice: Norton-reduce input crossbars
     dtype: str = "float64"                  # numpy backend precision
+    max_sweeps: int = 5000                  # numpy backend: sweep budget before ConvergenceError
     seed: int = 0
     circuit: CircuitParams = field(default_factory=CircuitParams)
 

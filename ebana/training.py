@@ -132,7 +132,7 @@ class Trainer:
         self.elapsed = 0.0
         if resume:
             self._load_checkpoint()
-        opts = {"dtype": cfg.dtype} if cfg.backend in ("auto", "numpy") else {
+        opts = {"dtype": cfg.dtype, "max_sweeps": cfg.max_sweeps} if cfg.backend in ("auto", "numpy") else {
             "norton": cfg.norton, "failure_dir": self.out / "failures"}
         self.backend = create_backend(cfg.backend, self.circuit, **opts)
         self.phases = PhaseController(self.backend, self.loss, cfg.beta, cfg.centered)

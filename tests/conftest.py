@@ -1,0 +1,47 @@
+"""Shared fixtures: seeded RNG, small circuits, ngspice availability."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ebana.circuit import Circuit, CircuitParams, DiodeParams
+from ebana.topology import Topology
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _ngspice_available() -> bool:
+    try:
+        from ebana.backends.ngspice import ngspice_shared
+        ngspice_shared()
+        return True
+    except Exception:
+        return False
+
+
+HAVE_NGSPICE = _ngspice_available()
+
+
+def pytest_collection_modifyitems(config, items):
+    skip = pytest.mark.skip(reason="ngspice shared library not available")
+    for item in items:
+        if "ngspice" in item.keywords and not HAVE_NGSPICE:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def make_circuit(rng, n_in=3, hidden=(5,), n_cls=2, skips=(), diode="ideal", output_diodes=False,
+                 bias_input=(0.9, 0.3), bias_hidden=(0.3,), **params) -> Circuit:
+    """A random circuit with the IRIS-like electrical parameters."""
+    p = CircuitParams(bias_input=bias_input, bias_hidden=bias_hidden, output_diodes=output_diodes,
+                      diode=DiodeParams(model=diode, v_th=0.15 if diode == "ideal" else 0.6), **params)
+    t = Topology(n_in, hidden, n_cls, skips=skips, n_bias_input=len(bias_input), n_bias_hidden=len(bias_hidden))
+    # log-uniform conductances: strongly unbalanced rows drive neurons into their clamps
+    return Circuit(t, p, [10 ** rng.uniform(-7, -5, c.shape) for c in t.crossbars])
