@@ -1,0 +1,68 @@
+"""EqProp gradient vs finite differences of the loss at equilibrium (numpy float64 backend)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ebana.backends import create
+from ebana.gradients import finite_difference_gradients, squared_drop_difference
+from ebana.losses import create_loss
+from ebana.phases import PhaseController
+from tests.conftest import make_circuit
+
+
+def _setup(rng, loss_name, **case):
+    c = make_circuit(rng, **case)
+    x = rng.uniform(-1, 1, (8, c.topology.n_inputs))
+    y = rng.integers(0, c.topology.n_classes, 8)
+    loss = create_loss(loss_name, tau=0.02, target_scale=0.05)
+    backend = create("numpy", c)
+
+    def mean_loss(gs):
+        backend.set_conductances([g.copy() for g in gs])
+        return loss.value(c.prediction(backend.solve(x).output), y).mean()
+
+    g0 = [g.copy() for g in c.conductances]
+    entries = [(k, i, j) for k, s in enumerate(c.topology.crossbars)
+               for i, j in [(0, 0), (1, 1), (s.shape[0] - 1, s.shape[1] - 1)]]
+    fd = finite_difference_gradients(mean_loss, g0, 1e-4, entries)
+    backend.set_conductances(g0)
+    return c, backend, loss, x, y, entries, np.array([fd[e] for e in entries])
+
+
+def _rel_err(controller, x, y, entries, fd):
+    r = controller.run(x, y)
+    g = controller.gradients(r)
+    est = np.array([g[k][i, j] for k, i, j in entries])
+    return np.linalg.norm(est - fd) / np.linalg.norm(fd), np.max(np.abs(est - fd) / np.abs(fd))
+
+
+@pytest.mark.parametrize("loss_name", ["ce", "mse"])
+@pytest.mark.parametrize("case", [dict(n_in=3, hidden=(5,), n_cls=3),
+                                  dict(n_in=3, hidden=(5, 4), n_cls=3),
+                                  dict(n_in=3, hidden=(5, 4), n_cls=3, skips=((0, 2), (0, 3)))],
+                         ids=["1hidden", "2hidden", "skips"])
+def test_eqprop_matches_finite_differences(rng, loss_name, case):
+    c, backend, loss, x, y, entries, fd = _setup(rng, loss_name, **case)
+    one = _rel_err(PhaseController(backend, loss, 1e-10), x, y, entries, fd)
+    cen = _rel_err(PhaseController(backend, loss, 1e-10, centered=True), x, y, entries, fd)
+    assert one[1] < 0.05           # every checked entry within 5% at small beta
+    assert cen[1] < 1e-3
+    assert cen[0] < one[0]         # centered nudging is closer than one-sided
+
+
+def test_one_sided_error_shrinks_linearly_with_beta(rng):
+    c, backend, loss, x, y, entries, fd = _setup(rng, "ce", n_in=3, hidden=(5,), n_cls=3)
+    e1 = _rel_err(PhaseController(backend, loss, 1e-8), x, y, entries, fd)[0]
+    e2 = _rel_err(PhaseController(backend, loss, 1e-9), x, y, entries, fd)[0]
+    assert 5 < e1 / e2 < 20
+
+
+def test_squared_drop_difference_equals_direct_sum(rng):
+    r_a, r_b = rng.normal(size=(7, 4)), rng.normal(size=(7, 4))
+    c_a, c_b = rng.normal(size=(7, 3)), rng.normal(size=(7, 3))
+    direct = ((r_a[:, :, None] - c_a[:, None]) ** 2 - (r_b[:, :, None] - c_b[:, None]) ** 2).sum(0)
+    assert np.allclose(squared_drop_difference(r_a, c_a, r_b, c_b), direct, atol=1e-12)
+    assert np.allclose(squared_drop_difference(r_a, c_a, r_a, c_b, same_rows=True),
+                       ((r_a[:, :, None] - c_a[:, None]) ** 2 - (r_a[:, :, None] - c_b[:, None]) ** 2).sum(0))
