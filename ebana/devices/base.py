@@ -1,0 +1,432 @@
+"""Memristor device-model interface.
+
+Public API: :class:`DeviceModel`, :class:`DeviceParams`, :class:`PulseResult`, :class:`Demo`,
+:data:`V_READ`, :data:`EDGE`.
+
+**State.** Every model exposes one normalised state ``x ∈ [0, 1]`` per device, arrays of any
+shape; ``x = 1`` is the most conductive bound (R_ON) and ``x = 0`` the least (R_OFF).
+
+**Polarity.** ebana orients every device so that a *positive* voltage potentiates (raises G).
+A model whose native SET polarity is negative declares ``polarity = -1``; the native physics
+then sees ``v_native = polarity * v`` and the terminal current is ``polarity * I_native``.
+So ``v_th_set > 0`` and ``v_th_reset < 0`` for every model.
+
+**Pulses.** :meth:`DeviceModel.apply_pulse` integrates a rectangular pulse exactly: by the
+closed form ``Φ(x1) = Φ(x0) + g(V)·t`` for separable models (:class:`SeparableModel`), by a
+model-specific closed form where one exists, and otherwise by the adaptive Dormand-Prince
+integrator in :mod:`ebana.devices.integrate` (rtol 1e-9). The write energy
+``E = ∫ V·I(V, x(t)) dt`` (J) is returned with the new state. Motion is clipped with
+direction awareness: a device at a bound can always leave it when the physics allows.
+
+**Rescaling** (:meth:`DeviceModel.with_range`, "read-map rescaling", devices.md §7). The state
+dynamics stay native (native current, thresholds and time constants). Only the electrical
+read-out changes: with ``G(x) = I(V_READ, x)/V_READ`` and ``Gn(x) = (G(x) - G(0))/(G(1) - G(0))``
+the rescaled device has ``G'(x) = 1/R_OFF' + (1/R_ON' - 1/R_OFF')·Gn(x)`` and
+``I'(V, x) = I(V, x)·G'(x)/G(x)`` at every V, so G' is exact at V_READ, the I-V keeps its shape
+and pinching, and the per-pulse response as a function of Gn is unchanged. Energy uses I'.
+
+**Variability.** Device-to-device: :meth:`DeviceModel.with_variability` draws every field in
+``d2d_fields`` as ``p·exp(d2d·ξ)``, ξ ~ N(0, 1) per device (lognormal with median p, signs
+kept), and returns a model whose parameters are arrays of that shape. Cycle-to-cycle: with
+``c2c > 0`` each state change Δx of :meth:`apply_pulse` becomes ``Δx·(1 + c2c·ξ)`` drawn from
+the ``rng`` passed to the call (required then), clipped to the bounds; no motion stays no
+motion, so thresholds are kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ebana.devices.integrate import integrate_pulse
+from ebana.errors import DeviceError
+
+__all__ = ["V_READ", "EDGE", "PulseResult", "Demo", "DeviceParams", "DeviceModel",
+           "SeparableModel"]
+
+V_READ = 0.1
+"""Read voltage (V) that defines R_ON/R_OFF and the rescaling map."""
+EDGE = 1e-12
+"""Models whose windows vanish at a bound keep x in [EDGE, 1 - EDGE] so it never rounds onto it."""
+
+
+@dataclass(frozen=True, slots=True)
+class PulseResult:
+    """Outcome of a pulse: new state ``x`` (–, in [0, 1]) and ``energy`` (J per device)."""
+
+    x: np.ndarray
+    energy: np.ndarray
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Demo:
+    """Per-model defaults for the I-V and pulse demos (CLI and tests)."""
+
+    amplitude: float  # V, sinusoid amplitude
+    frequency: float  # Hz, sinusoid frequency
+    v_set: float  # V (> 0), potentiating pulse amplitude
+    v_reset: float  # V (< 0), depressing pulse amplitude
+    t_pulse: float  # s, pulse width
+    x0: float = 0.1  # –, initial state of the demos
+    cycles: int = 2
+    n_pulses: int = 30
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceParams:
+    """Parameters common to every model; model parameter classes extend this one.
+
+    Fields may be floats or, after :meth:`DeviceModel.with_variability`, arrays.
+    """
+
+    model: ClassVar[str] = "device"
+
+    c2c: float = 0.0
+    """Cycle-to-cycle noise: relative standard deviation of each state change (–)."""
+    range_r_on: float | None = None
+    """Rescaled R_ON at V_READ (ohm), set by :meth:`DeviceModel.with_range`; None = native."""
+    range_r_off: float | None = None
+    """Rescaled R_OFF at V_READ (ohm); None = native."""
+
+    def __post_init__(self) -> None:
+        self._check(self.c2c >= 0, "c2c", self.c2c, ">= 0")
+        if (self.range_r_on is None) != (self.range_r_off is None):
+            raise DeviceError(f"{self.model}: range_r_on and range_r_off must be set together")
+        if self.range_r_on is not None:
+            self._check(self.range_r_on > 0, "r_on", self.range_r_on, "> 0 ohm")
+            self._check(np.asarray(self.range_r_off) > self.range_r_on, "r_off", self.range_r_off,
+                        f"> r_on = {self.range_r_on!r} ohm")
+        self.validate()
+
+    def validate(self) -> None:
+        """Model-specific checks; raise :class:`DeviceError` via :meth:`_check`."""
+
+    def _check(self, ok: Any, name: str, value: Any, rule: str) -> None:
+        ok = np.asarray(ok)
+        if not np.all(ok):
+            val = np.asarray(value)
+            shown = val.reshape(-1)[np.argmin(ok.reshape(-1))] if val.ndim else val
+            raise DeviceError(f"{self.model}: parameter {name}={float(shown):g} must be {rule}")
+
+    def positive(self, *names: str) -> None:
+        for n in names:
+            self._check(np.asarray(getattr(self, n)) > 0, n, getattr(self, n), "> 0")
+
+
+class DeviceModel:
+    """Base class of every memristor model (parameters only, no hidden state).
+
+    Subclasses set the class attributes and implement :meth:`_current` and :meth:`_rate`
+    in the *native* polarity (state x normalised, ``vn`` native voltage in V), plus the SPICE
+    expressions :meth:`spice_current` and :meth:`spice_rate` written with ``v(vn)``, ``v(x)``
+    and ``{param}`` placeholders.
+    """
+
+    name: ClassVar[str] = "device"
+    kind: ClassVar[str] = "continuous"  # or "thresholded"
+    citation: ClassVar[str] = ""
+    Params: ClassVar[type[DeviceParams]] = DeviceParams
+    polarity: ClassVar[int] = 1
+    edge: ClassVar[float] = 0.0
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    d2d_fields: ClassVar[tuple[str, ...]] = ()
+    demo: ClassVar[Demo]
+
+    def __init__(self, params: DeviceParams | None = None, /, *, preset: str | None = None,
+                 **overrides: Any) -> None:
+        if params is None:
+            base: dict[str, Any] = {}
+            if preset is not None:
+                if preset not in self.presets:
+                    known = ", ".join(sorted(self.presets)) or "none"
+                    raise DeviceError(f"{self.name}: unknown preset {preset!r}; known: {known}")
+                base = dict(self.presets[preset])
+            base.update(overrides)
+            params = self._make(self.Params, base)
+        elif overrides:
+            params = self._make(lambda **kw: dataclasses.replace(params, **kw), overrides)
+        if not isinstance(params, self.Params):
+            raise DeviceError(f"{self.name}: params must be {self.Params.__name__}")
+        self.params = params
+
+    def _make(self, factory: Any, kw: dict[str, Any]) -> DeviceParams:
+        fields = {f.name for f in dataclasses.fields(self.Params)}
+        bad = sorted(set(kw) - fields)
+        if bad:
+            raise DeviceError(f"{self.name}: unknown parameter {bad[0]!r}; known: "
+                              f"{', '.join(sorted(fields))}")
+        try:
+            return factory(**kw)
+        except TypeError as err:  # e.g. a string where a number is needed
+            raise DeviceError(f"{self.name}: bad parameter value ({err})") from None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params!r})"
+
+    # ---- native physics (override) ----
+    def _current(self, vn: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Native current (A) at native voltage vn (V)."""
+        raise NotImplementedError
+
+    def _rate(self, vn: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """dx/dt (1/s) at native voltage vn (V), before bound gating."""
+        raise NotImplementedError
+
+    def _closed_form(self, x: np.ndarray, vn: np.ndarray, t: np.ndarray) -> np.ndarray | None:
+        """Exact state after a constant pulse, or None to use the integrator."""
+        return None
+
+    def _closed_energy(self, x, vn, t, x1) -> np.ndarray | None:
+        """Exact native energy (J) of the pulse, or None to use the integrator."""
+        return None
+
+    # ---- metadata ----
+    @property
+    def v_th_set(self) -> float | None:
+        """Smallest positive voltage (V) that can move any state, None if none (continuous)."""
+        return None
+
+    @property
+    def v_th_reset(self) -> float | None:
+        """Largest negative voltage (V) that can move any state, None if none (continuous)."""
+        return None
+
+    @property
+    def r_on(self) -> float:
+        """Resistance (ohm) at x = 1, read at V_READ."""
+        return 1.0 / self.conductance(np.float64(1.0))
+
+    @property
+    def r_off(self) -> float:
+        """Resistance (ohm) at x = 0, read at V_READ."""
+        return 1.0 / self.conductance(np.float64(0.0))
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return self.edge, 1.0 - self.edge
+
+    # ---- electrical ----
+    def _scale(self, x: np.ndarray) -> np.ndarray | float:
+        p = self.params
+        if p.range_r_on is None:
+            return 1.0
+        pol = self.polarity
+
+        def g(s):
+            return pol * self._current(np.float64(pol * V_READ), s) / V_READ
+
+        g_x, g0, g1 = g(x), g(np.float64(0.0)), g(np.float64(1.0))
+        gn = (g_x - g0) / (g1 - g0)
+        g_new = 1.0 / p.range_r_off + (1.0 / p.range_r_on - 1.0 / p.range_r_off) * gn
+        return g_new / g_x
+
+    def current(self, v: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Terminal current (A) at voltage v (V) and state x; broadcast."""
+        v = np.asarray(v, dtype=float)
+        x = np.asarray(x, dtype=float)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self.polarity * self._current(self.polarity * v, x) * self._scale(x)
+
+    def conductance(self, x: np.ndarray, v_read: float = V_READ) -> np.ndarray:
+        """Conductance (S) ``I(v_read, x)/v_read``; same shape as x."""
+        if not v_read:
+            raise DeviceError(f"{self.name}: v_read must be nonzero, got {v_read!r}")
+        return self.current(np.float64(v_read), x) / v_read
+
+    def _power(self, vn: np.ndarray, x: np.ndarray) -> np.ndarray:
+        # V*I is orientation independent: (pol*vn)*(pol*I_native)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return vn * self._current(vn, x) * self._scale(x)
+
+    def _gated_rate(self, vn: np.ndarray, x: np.ndarray) -> np.ndarray:
+        lo, hi = self.bounds
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            r = self._rate(vn, x)
+        stop = ((x >= hi) & (r > 0)) | ((x <= lo) & (r < 0))
+        return np.where(stop, 0.0, r)
+
+    def dxdt(self, v: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """State rate dx/dt (1/s) at voltage v (V), bound-gated."""
+        v = np.asarray(v, dtype=float)
+        return self._gated_rate(self.polarity * v, np.asarray(x, dtype=float))
+
+    # ---- pulses ----
+    def apply_pulse(self, x: np.ndarray, v: np.ndarray | float, t: np.ndarray | float, *,
+                    rng: np.random.Generator | None = None, energy: bool = True) -> PulseResult:
+        """Apply a rectangular pulse of amplitude v (V, signed) and width t (s, >= 0).
+
+        Broadcasts x, v, t. Returns the new state (in [0, 1]) and the energy ``∫V·I dt`` (J);
+        with ``energy=False`` the energy is NaN and only the (cheaper) state is computed.
+        ``rng`` is required when the model has cycle-to-cycle noise (``c2c > 0``).
+        """
+        x, v, t = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (x, v, t)))
+        self._check_inputs(x, v, t)
+        vn = self.polarity * v
+        lo, hi = self.bounds
+        with np.errstate(all="ignore"):
+            x1 = self._closed_form(x, vn, t)
+        e = None
+        if energy and self.params.range_r_on is None and x1 is not None:
+            with np.errstate(all="ignore"):
+                e = self._closed_energy(x, vn, t, x1)
+        if x1 is None or (energy and e is None):
+            x_rk, e = integrate_pulse(self._gated_rate, self._power, x, vn, t, lo, hi)
+            x1 = x_rk if x1 is None else x1
+        x1 = np.where(t > 0, np.clip(x1, min(lo, 0.0), max(hi, 1.0)), x)
+        if self.params.c2c is not None and np.any(np.asarray(self.params.c2c) > 0):
+            if rng is None:
+                raise DeviceError(f"{self.name}: c2c={self.params.c2c!r} needs an rng "
+                                  "(np.random.Generator) in apply_pulse")
+            dx = x1 - x
+            x1 = np.where(dx != 0, np.clip(x + dx * (1 + self.params.c2c
+                                                        * rng.standard_normal(x.shape)),
+                                           min(lo, 0.0), max(hi, 1.0)), x1)
+        if not energy:
+            e = np.full(x.shape, np.nan)
+        return PulseResult(x=np.asarray(x1, dtype=float), energy=np.asarray(e, dtype=float))
+
+    def _check_inputs(self, x, v, t) -> None:
+        for name, a, unit in (("x", x, ""), ("v", v, " V"), ("t", t, " s")):
+            if not np.all(np.isfinite(a)):
+                raise DeviceError(f"{self.name}: pulse {name} must be finite, got "
+                                  f"{a[~np.isfinite(a)].flat[0]!r}{unit}")
+        if np.any(t < 0):
+            raise DeviceError(f"{self.name}: pulse width t={t[t < 0].flat[0]:g} s must be >= 0")
+        if np.any((x < 0) | (x > 1)):
+            bad = x[(x < 0) | (x > 1)].flat[0]
+            raise DeviceError(f"{self.name}: state x={bad:g} must lie in [0, 1]")
+
+    def initial_state(self, shape: int | tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        """Random initial states, uniform in [0.25, 0.75] (–)."""
+        return rng.uniform(0.25, 0.75, size=shape)
+
+    # ---- variants ----
+    def replace(self, **changes: Any) -> "DeviceModel":
+        """Copy with some parameters changed (validated)."""
+        return type(self)(self.params, **changes)
+
+    def with_range(self, r_on: float, r_off: float) -> "DeviceModel":
+        """Copy read-mapped to R_ON = r_on, R_OFF = r_off (ohm) at V_READ (module docstring)."""
+        for n, val in (("r_on", r_on), ("r_off", r_off)):
+            if not np.all(np.isfinite(val)) or np.any(np.asarray(val) <= 0):
+                raise DeviceError(f"{self.name}: {n}={val!r} must be a finite resistance > 0 ohm")
+        if np.any(np.asarray(r_off) <= np.asarray(r_on)):
+            raise DeviceError(f"{self.name}: r_off={r_off!r} ohm must exceed r_on={r_on!r} ohm")
+        return self.replace(range_r_on=r_on, range_r_off=r_off)
+
+    def with_variability(self, shape: int | tuple[int, ...], rng: np.random.Generator,
+                         d2d: float) -> "DeviceModel":
+        """Copy whose ``d2d_fields`` are lognormal arrays of ``shape`` (spread ``d2d``, –)."""
+        if not np.isfinite(d2d) or d2d < 0:
+            raise DeviceError(f"{self.name}: d2d={d2d!r} must be >= 0")
+        changes = {}
+        for n in self.d2d_fields:
+            changes[n] = getattr(self.params, n) * np.exp(d2d * rng.standard_normal(shape))
+        try:
+            return self.replace(**changes)
+        except DeviceError as err:
+            raise DeviceError(f"{err} (d2d={d2d:g} spread too large)") from None
+
+    # ---- SPICE ----
+    def spice_current(self) -> str:
+        """Native current expression (A) in v(vn) and v(x)."""
+        raise NotImplementedError
+
+    def spice_rate(self) -> str:
+        """Native dx/dt expression (1/s) in v(vn) and v(x), before bound gating."""
+        raise NotImplementedError
+
+    def spice_params(self) -> dict[str, float]:
+        """Parameter values used as ``{name}`` in the expressions."""
+        out = {}
+        for f in dataclasses.fields(self.params):
+            val = getattr(self.params, f.name)
+            if f.name in ("c2c", "range_r_on", "range_r_off") or isinstance(val, str):
+                continue
+            if np.ndim(val):
+                raise DeviceError(f"{self.name}: parameter {f.name} varies per device; "
+                                  "SPICE subcircuits need scalar parameters")
+            out[f.name] = float(val)
+        return out
+
+
+def invert_monotone(phi, f, y, guess, lo, hi, iters: int = 200) -> np.ndarray:
+    """Solve ``phi(s) = y`` for s in [lo, hi], phi increasing with ``phi' = 1/f`` (vectorised).
+
+    Safeguarded Newton: bisection whenever Newton leaves the bracket or f(s) = 0.
+    """
+    y = np.asarray(y, dtype=float)
+    a = np.full(y.shape, float(lo))
+    b = np.full(y.shape, float(hi))
+    s = np.clip(np.asarray(guess, dtype=float) + np.zeros(y.shape), lo, hi)
+    res = s.copy()
+    todo = np.ones(y.shape, dtype=bool)
+    for _ in range(iters):
+        F = phi(s) - y
+        a = np.where(F < 0, s, a)
+        b = np.where(F > 0, s, b)
+        fs = f(s)
+        s_new = s - F * fs
+        bad = ~((s_new > a) & (s_new < b)) | ~(fs > 0)
+        s_new = np.where(bad, 0.5 * (a + b), s_new)
+        done = (F == 0) | (np.abs(s_new - s) <= 2e-16 * np.maximum(np.abs(s), 1e-300)) \
+            | (b - a <= 4e-16 * np.maximum(np.abs(a), 1e-300))
+        s_new = np.where(F == 0, s, s_new)
+        newly = todo & done
+        res = np.where(newly, s_new, res)
+        todo &= ~done
+        s = s_new
+        if not todo.any():
+            break
+    return np.where(todo, s, res)
+
+
+class SeparableModel(DeviceModel):
+    """Model with ``dx/dt = g(vn)·f_d(x)``, d = direction of motion (up when g > 0).
+
+    Subclasses implement :meth:`_drift` (g, 1/s), :meth:`_f` (f_d, –) and :meth:`_phi`
+    (Φ_d with Φ_d' = 1/f_d, increasing); optionally :meth:`_phi_inv`. Set
+    :attr:`separable` False (per instance) to fall back to the integrator.
+    """
+
+    @property
+    def separable(self) -> bool:
+        return True
+
+    def _drift(self, vn: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _f(self, x: np.ndarray, up: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _phi(self, x: np.ndarray, up: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _phi_inv(self, y: np.ndarray, up: np.ndarray) -> np.ndarray | None:
+        return None
+
+    def _rate(self, vn, x):
+        g = self._drift(vn)
+        return np.where(g == 0, 0.0, g * self._f(x, g > 0))
+
+    def _closed_form(self, x, vn, t):
+        if not self.separable:
+            return None
+        lo, hi = self.bounds
+        g = self._drift(vn) + np.zeros(x.shape)
+        up = g > 0
+        phi0 = self._phi(x, up)
+        y = phi0 + g * t
+        s1 = self._phi_inv(y, up)
+        if s1 is None:
+            s1 = invert_monotone(lambda s: self._phi(s, up), lambda s: self._f(s, up),
+                                 y, x, lo, hi)
+        s1 = np.clip(np.nan_to_num(s1, nan=0.5), lo, hi)
+        # no drive, or a device sitting where its window vanishes, does not move
+        still = (g * t == 0) | ~np.isfinite(phi0)
+        # direction awareness: never move against the drive
+        s1 = np.where(up, np.maximum(s1, x), np.minimum(s1, x))
+        return np.where(still, x, s1)

@@ -1,0 +1,150 @@
+"""Yakopcic generalised memristor model (IEEE EDL 32(10), 2011; IEEE TCAD 32(8), 2013).
+
+Native x ∈ [x_min, 1], normalised ``s = (x - x_min)/(1 - x_min)``.
+I-V: ``I = a1·x·sinh(b·V)`` (V >= 0), ``a2·x·sinh(b·V)`` (V < 0).
+Threshold: ``g(V) = Ap(e^V - e^Vp)`` for V > Vp, ``-An(e^-V - e^Vn)`` for V < -Vn, else 0.
+Window (direction-aware): increasing, ``e^{-αp(x - xp)}·(1 - x)/(1 - xp)`` for x >= xp else 1;
+decreasing, ``e^{αn(x + xn - 1)}·x/(1 - xn)`` for x <= 1 - xn else 1.
+``dx/dt = η·g(V)·f(x)``. The decreasing window is not zero at x_min, so x_min is a hard bound;
+x = 1 is approached asymptotically. Separable per direction; Φ uses the exponential integral
+E1 and is inverted numerically.
+
+Preset: Oblea Ag-chalcogenide fit (TCAD 2013; confirmed in the Xyce level-3 test netlist).
+``x_min = 0.01`` is an ebana choice for a finite R_OFF (11.8 kΩ at 0.1 V; R_ON = 117.6 Ω).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import exp1
+
+from ebana.devices.base import EDGE, Demo, DeviceParams, SeparableModel
+from ebana.devices.registry import register
+
+__all__ = ["YakopcicParams", "Yakopcic"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class YakopcicParams(DeviceParams):
+    """Yakopcic parameters (Oblea device fit)."""
+
+    model = "yakopcic"
+    a1: float = 0.17
+    """Current amplitude for V >= 0 (A)."""
+    a2: float = 0.17
+    """Current amplitude for V < 0 (A)."""
+    b: float = 0.05
+    """sinh slope (1/V)."""
+    v_p: float = 0.16
+    """Positive threshold (V, > 0)."""
+    v_n: float = 0.15
+    """Negative threshold magnitude (V, > 0)."""
+    a_p: float = 4000.0
+    """Positive speed (1/s)."""
+    a_n: float = 4000.0
+    """Negative speed (1/s)."""
+    x_p: float = 0.3
+    """State where the increasing window starts to act (–)."""
+    x_n: float = 0.5
+    """1 - state where the decreasing window starts to act (–)."""
+    alpha_p: float = 1.0
+    """Increasing window decay (–)."""
+    alpha_n: float = 5.0
+    """Decreasing window decay (–)."""
+    eta: float = 1.0
+    """Direction of motion relative to voltage (+1 or -1)."""
+    x_min: float = 0.01
+    """Least conductive state (–, > 0 for a finite R_OFF)."""
+
+    def validate(self) -> None:
+        self.positive("a1", "a2", "b", "v_p", "v_n", "a_p", "a_n", "alpha_p", "alpha_n", "x_min")
+        for n in ("x_p", "x_n", "x_min"):
+            self._check(np.asarray(getattr(self, n)) < 1, n, getattr(self, n), "< 1")
+        self.positive("x_p", "x_n")
+        self._check(np.abs(self.eta) == 1, "eta", self.eta, "+1 or -1")
+
+
+@register("yakopcic")
+class Yakopcic(SeparableModel):
+    """Yakopcic generalised memristor model."""
+
+    kind = "thresholded"
+    citation = ("Yakopcic et al., IEEE EDL 32(10):1436 (2011) and IEEE TCAD 32(8):1201 (2013); "
+                "preset: Oblea Ag-chalcogenide fit")
+    Params = YakopcicParams
+    d2d_fields = ("a1", "a2", "v_p", "v_n", "a_p", "a_n")
+    presets = {
+        "oblea_2013": {},
+        "spice_2011": {"a1": 7e-5, "a2": 7e-5, "b": 1.9, "v_p": 0.4, "v_n": 0.3, "a_p": 1.0,
+                       "a_n": 1.0, "x_p": 0.9, "x_n": 0.7, "alpha_p": 3.0, "alpha_n": 8.0},
+    }
+    demo = Demo(amplitude=0.5, frequency=200.0, v_set=0.3, v_reset=-0.3, t_pulse=2e-5, x0=0.1)
+
+    def __init__(self, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.polarity = int(np.sign(np.asarray(self.params.eta).flat[0]))  # type: ignore[misc]
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return 0.0, 1.0 - EDGE
+
+    @property
+    def v_th_set(self):
+        return self.params.v_p if self.polarity > 0 else self.params.v_n
+
+    @property
+    def v_th_reset(self):
+        return -self.params.v_n if self.polarity > 0 else -self.params.v_p
+
+    def _xn(self, s):
+        return self.params.x_min + s * (1 - self.params.x_min)
+
+    def _current(self, vn, s):
+        p = self.params
+        x = self._xn(s)
+        return np.where(vn >= 0, p.a1, p.a2) * x * np.sinh(p.b * vn)
+
+    def _g(self, vn):
+        p = self.params
+        pos = p.a_p * (np.exp(vn) - np.exp(p.v_p))
+        neg = -p.a_n * (np.exp(-vn) - np.exp(p.v_n))
+        return np.where(vn > p.v_p, pos, np.where(vn < -p.v_n, neg, 0.0))
+
+    def _drift(self, vn):
+        p = self.params
+        return p.eta * self._g(vn) / (1 - p.x_min)
+
+    def _f(self, s, up):
+        p = self.params
+        x = self._xn(s)
+        f_up = np.where(x >= p.x_p, np.exp(-p.alpha_p * (x - p.x_p)) * (1 - x) / (1 - p.x_p), 1.0)
+        f_dn = np.where(x <= 1 - p.x_n,
+                        np.exp(p.alpha_n * (x + p.x_n - 1)) * x / (1 - p.x_n), 1.0)
+        return np.where(up, f_up, f_dn)
+
+    def _phi(self, s, up):
+        # Φ in s units: Φ_x(x)/(1 - x_min), Φ_x(x_p) = 0 (up), Φ_x(1 - x_n) = 0 (down)
+        p = self.params
+        x = self._xn(s)
+        cp = (1 - p.x_p) * np.exp(p.alpha_p * (1 - p.x_p))
+        phi_up = np.where(x < p.x_p, x - p.x_p,
+                          cp * (exp1(p.alpha_p * (1 - x)) - exp1(p.alpha_p * (1 - p.x_p))))
+        cn = (1 - p.x_n) * np.exp(p.alpha_n * (1 - p.x_n))
+        phi_dn = np.where(x > 1 - p.x_n, x - (1 - p.x_n),
+                          -cn * (exp1(p.alpha_n * x) - exp1(p.alpha_n * (1 - p.x_n))))
+        return np.where(up, phi_up, phi_dn) / (1 - p.x_min)
+
+    def spice_current(self) -> str:
+        x = "({x_min}+v(x)*(1-{x_min}))"
+        return f"(v(vn) >= 0 ? {{a1}} : {{a2}})*{x}*sinh({{b}}*v(vn))"
+
+    def spice_rate(self) -> str:
+        x = "({x_min}+v(x)*(1-{x_min}))"
+        g = ("(v(vn) > {v_p} ? {a_p}*(exp(v(vn))-exp({v_p})) : "
+             "(v(vn) < -{v_n} ? -{a_n}*(exp(-v(vn))-exp({v_n})) : 0))")
+        f = (f"({{eta}}*v(vn) > 0 ? ({x} >= {{x_p}} ? exp(-{{alpha_p}}*({x}-{{x_p}}))*(1-{x})"
+             f"/(1-{{x_p}}) : 1) : ({x} <= 1-{{x_n}} ? exp({{alpha_n}}*({x}+{{x_n}}-1))*{x}"
+             f"/(1-{{x_n}}) : 1))")
+        return f"{{eta}}*{g}*{f}/(1-{{x_min}})"
