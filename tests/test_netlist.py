@@ -84,3 +84,25 @@ def test_netlist_is_deterministic_and_commented(rng):
     assert a == render(c, np.array([0.1, 0.2]))
     assert "* ---- crossbar 0: layer 0 -> hidden layer 1" in a
     assert "* ---- hidden layer 1: clamp diodes" in a and a.rstrip().endswith(".end")
+
+
+@pytest.mark.ngspice
+@needs_ngspice_binary
+def test_committed_example_netlists_are_current_and_run(tmp_path):
+    """netlists/*.cir are what `bash netlists/make.sh` writes today, and stock ngspice runs them."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1] / "netlists"
+    regenerated = {
+        "tiny.cir": ["--dataset", "iris", "--hidden", "2", "--sample", "0"],
+        "iris.cir": ["--dataset", "iris", "--sample", "0"],
+        "iris_nudged.cir": ["--dataset", "iris", "--sample", "0", "--phase", "nudged", "--beta", "1e-8"],
+        "iris_norton.cir": ["--dataset", "iris", "--sample", "0", "--norton"],
+    }
+    volts = {}
+    for name, args in regenerated.items():
+        out = tmp_path / name
+        assert CliRunner().invoke(cli, ["netlist", *args, "--out", str(out)]).exit_code == 0
+        assert out.read_text() == (root / name).read_text(), f"{name} is stale: run bash netlists/make.sh"
+        volts[name] = run_ngspice_batch(root / name, tmp_path)
+    assert abs(volts["iris.cir"]["out0p"] - volts["iris_norton.cir"]["out0p"]) < 1e-9
+    assert volts["iris.cir"]["out0p"] != volts["iris_nudged.cir"]["out0p"]

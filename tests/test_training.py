@@ -1,0 +1,67 @@
+"""Training loop: learning on IRIS, checkpoints, interrupt + resume reproduces the uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ebana.config import apply_overrides, preset
+from ebana.training import Trainer
+
+
+def _cfg(**over):
+    return apply_overrides(preset("iris"), {"epochs": 4, **over})
+
+
+def test_iris_learns_and_writes_outputs(tmp_path):
+    tr = Trainer(_cfg(epochs=10), tmp_path)
+    hist = tr.run()
+    assert hist[-1]["test_acc"] >= 0.85 and hist[-1]["train_loss"] < hist[0]["train_loss"]
+    for name in ("config.toml", "run.json", "metrics.csv", "checkpoint.npz", "conductances.npz", "curves.png"):
+        assert (tmp_path / name).exists(), name
+    info = json.loads((tmp_path / "run.json").read_text())
+    assert info["status"] == "done" and info["seed"] == 0 and "numpy" in info["versions"]
+    assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 11
+    g = [np.asarray(v) for v in tr.circuit.conductances]
+    assert all(((x >= 1e-7 - 1e-20) & (x <= 1e-5 + 1e-20)).all() for x in g)
+
+
+@pytest.mark.parametrize("stop_at", [(0, 3), (2, 11)])
+def test_interrupt_and_resume_equals_uninterrupted(tmp_path, stop_at):
+    ref = Trainer(_cfg(), tmp_path / "ref")
+    ref.run()
+
+    run = Trainer(_cfg(), tmp_path / "run")
+
+    def interrupt(p):
+        if p.metrics is None and (p.epoch, p.batch) == stop_at:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run.run(progress=interrupt)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "interrupted"
+    resumed = Trainer(None, tmp_path / "run", resume=True)
+    assert (resumed.epoch, resumed.batch) == stop_at
+    resumed.run()
+    for a, b in zip(ref.circuit.conductances, resumed.circuit.conductances):
+        assert np.array_equal(a, b)
+    assert [r["test_loss"] for r in ref.history] == [r["test_loss"] for r in resumed.history]
+
+
+def test_resume_without_checkpoint_is_an_error(tmp_path):
+    from ebana.errors import CheckpointError
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        Trainer(None, tmp_path / "nothing", resume=True)
+
+
+@pytest.mark.ngspice
+def test_ngspice_and_numpy_training_agree(tmp_path):
+    """Two epochs through ngspice and through numpy end at the same conductances (to solver rounding)."""
+    a = Trainer(_cfg(epochs=2, backend="ngspice"), tmp_path / "ng")
+    a.run()
+    b = Trainer(_cfg(epochs=2, backend="numpy"), tmp_path / "np")
+    b.run()
+    for ga, gb in zip(a.circuit.conductances, b.circuit.conductances):
+        assert np.max(np.abs(ga - gb)) < 1e-6 * 1e-5
