@@ -21,22 +21,26 @@ __all__ = ["squared_drop_difference", "eqprop_gradients"]
 
 
 def squared_drop_difference(r_a: np.ndarray, c_a: np.ndarray, r_b: np.ndarray, c_b: np.ndarray,
-                            same_rows: bool = False) -> np.ndarray:
+                            same_rows: bool = False, gemm_dtype=np.float64) -> np.ndarray:
     """sum_batch [(r_a - c_a)^2 - (r_b - c_b)^2] as a (rows, cols) array (V^2).
 
     r_*: row voltages (B, rows); c_*: column voltages (B, cols). Written as
     (dr - dc)(sr - sc) with d = a - b and s = a + b, so the tiny phase difference is never
-    formed from large squares (no cancellation in float32).
+    formed from large squares (no cancellation in float32). ``gemm_dtype`` is the precision of
+    the (rows x batch) @ (batch x cols) product, the only O(rows) work.
     """
     dc, sc = c_a - c_b, c_a + c_b
-    out = -(r_a + r_b).T @ dc + np.sum(dc * sc, axis=0)[None, :]
+    rs = (r_a + r_b).astype(gemm_dtype, copy=False)
+    out = -(rs.T @ dc.astype(gemm_dtype, copy=False)).astype(np.float64, copy=False)
+    out += np.sum(dc * sc, axis=0)[None, :]
     if not same_rows:
         dr, sr = r_a - r_b, r_a + r_b
         out += np.sum(dr * sr, axis=0)[:, None] - dr.T @ sc
     return out
 
 
-def eqprop_gradients(circuit, sol_a, sol_b, beta_a: float, beta_b: float) -> list[np.ndarray]:
+def eqprop_gradients(circuit, sol_a, sol_b, beta_a: float, beta_b: float,
+                     gemm_dtype=np.float64) -> list[np.ndarray]:
     """dL/dG (S^-1 * loss units) per crossbar, averaged over the batch."""
     t = circuit.topology
     w = circuit.layer_weights
@@ -47,7 +51,7 @@ def eqprop_gradients(circuit, sol_a, sol_b, beta_a: float, beta_b: float) -> lis
         r_a = circuit.row_voltages(spec, sol_a.layers[0], sol_a.layers)
         r_b = circuit.row_voltages(spec, sol_b.layers[0], sol_b.layers)
         diff = squared_drop_difference(r_a, sol_a.layers[spec.dst], r_b, sol_b.layers[spec.dst],
-                                       same_rows=spec.src == 0)
+                                       same_rows=spec.src == 0, gemm_dtype=gemm_dtype)
         grads.append(diff * (w[spec.dst] / w[t.output_layer] / denom))
     return grads
 

@@ -54,14 +54,18 @@ class PhaseController:
         free = self.free(x, ids)
         pred = self.circuit.prediction(free.output)
         i_nudge = self.circuit.nudge_currents(self.loss.grad(pred, y), self.beta)
-        plus = self.backend.solve(x, i_nudge, phase="nudged(+beta)", start=free, sample_ids=ids)
-        if self.centered:
-            minus = self.backend.solve(x, -i_nudge, phase="nudged(-beta)", start=free, sample_ids=ids)
-            a, b, ba, bb = plus, minus, self.beta, -self.beta
+        if self.centered:  # both nudged phases in one stacked solve, warm-started from the free state
+            both = self.backend.solve(x, np.concatenate([i_nudge, -i_nudge]), phase="nudged(+-beta)",
+                                      start=Solution([np.concatenate([v, v]) for v in free.layers]),
+                                      sample_ids=ids)
+            n = len(x)
+            a, b, ba, bb = both.take(slice(0, n)), both.take(slice(n, 2 * n)), self.beta, -self.beta
         else:
+            plus = self.backend.solve(x, i_nudge, phase="nudged(+beta)", start=free, sample_ids=ids)
             a, b, ba, bb = plus, free, self.beta, 0.0
         return PhaseResult(free, a, b, ba, bb, pred, self.loss.value(pred, y))
 
     def gradients(self, result: PhaseResult) -> list[np.ndarray]:
         """EqProp estimate of d(mean loss)/dG per crossbar."""
-        return eqprop_gradients(self.circuit, result.a, result.b, result.beta_a, result.beta_b)
+        return eqprop_gradients(self.circuit, result.a, result.b, result.beta_a, result.beta_b,
+                                gemm_dtype=getattr(self.backend, "dtype", np.float64))

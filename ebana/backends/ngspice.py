@@ -182,6 +182,10 @@ class NgspiceBackend:
         b = u_all.shape[0]
         inj = np.zeros((b, 2 * t.n_classes)) if i_nudge is None else np.asarray(i_nudge, float)
         ids = list(range(b)) if sample_ids is None else list(sample_ids)
+        if inj.shape[0] != b:  # stacked phases of the same inputs
+            m = inj.shape[0] // b
+            u_all, x, ids = np.tile(u_all, (m, 1)), np.tile(np.asarray(x), (m, 1)), ids * m
+            b = u_all.shape[0]
         layers = [u_all] + [np.empty((b, t.layer_size(q))) for q in range(1, t.n_layers)]
         get = self._lib.ngGet_Vec_Info
         for k in range(b):
