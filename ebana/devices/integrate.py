@@ -145,7 +145,7 @@ def integrate_pulse(
 
 
 def integrate_drive(
-    rate: Rate, power: Power, s0: np.ndarray, v_of_t: Callable[[float], float],
+    rate: Rate, power: Power | None, s0: np.ndarray, v_of_t: Callable[[float], float],
     t_out: np.ndarray, t_breaks: np.ndarray | None = None,
     lo: float = 0.0, hi: float = 1.0, rtol: float = RTOL, atol: float = ATOL,
     h_max: float | None = None,
@@ -161,7 +161,8 @@ def integrate_drive(
 
     Returns
     -------
-    (s, e): arrays of shape ``(len(t_out),) + s0.shape``; energy in J from t_out[0].
+    (s, e): arrays of shape ``(len(t_out),) + s0.shape``; energy in J from t_out[0]
+    (zeros when ``power`` is None).
     """
     s0 = np.asarray(s0, dtype=float)
     shape = s0.shape
@@ -183,9 +184,11 @@ def integrate_drive(
         dup[:-1] |= (np.diff(stops) == 0) & ~record[:-1]
         stops, record = stops[~dup], record[~dup]
 
+    zeros = np.zeros(s0.size)
+
     def f(tt, y):
         vn = np.full(y[0].shape, v_of_t(tt))
-        return np.stack([rate(vn, y[0]), power(vn, y[0])])
+        return np.stack([rate(vn, y[0]), zeros if power is None else power(vn, y[0])])
 
     y0 = np.stack([s0.ravel(), np.zeros(s0.size)])
     span = t_out[-1] - t_out[0]

@@ -124,7 +124,8 @@ class StanfordPKU(DeviceModel):
 
     def spice_params(self) -> dict[str, float]:
         out = super().spice_params()
-        out.update(q_e=Q_E, k_b=K_B)
+        # q/k_B as one constant: ngspice's division guards tiny denominators (~1e-29)
+        out["qk"] = Q_E / K_B
         return out
 
     def spice_current(self) -> str:
@@ -133,8 +134,8 @@ class StanfordPKU(DeviceModel):
     def spice_rate(self) -> str:
         gap = "({g_max}-v(x)*({g_max}-{g_min}))"
         gam = f"({{gamma0}}-{{beta}}*pow({gap}/{{g1}},3))"
-        kt = f"({{k_b}}*({{t0}}+abs(v(vn)*{self.spice_current()})*{{r_th}}))"
+        temp = f"({{t0}}+abs(v(vn)*{self.spice_current()})*{{r_th}})"
         gate = (f"min(1,max(0,({gam}*abs(v(vn))/{{t_ox}}-{{f_min}})"
                 "/({gate_width}*{f_min})))")
-        return (f"{{vel0}}*exp(-{{q_e}}*{{e_a}}/{kt})*sinh({gam}*{{a0}}*{{q_e}}*v(vn)"
-                f"/({{t_ox}}*{kt}))*{gate}/({{g_max}}-{{g_min}})")
+        return (f"{{vel0}}*exp(-{{qk}}*{{e_a}}/{temp})*sinh({gam}*({{a0}}/{{t_ox}})*{{qk}}*v(vn)"
+                f"/{temp})*{gate}/({{g_max}}-{{g_min}})")

@@ -1,0 +1,166 @@
+"""``ebana devices``: list the memristor models, plot I-V hysteresis loops and pulse trains.
+
+Commands: ``list``, ``iv MODEL``, ``pulse MODEL``. Library errors become one-line
+:class:`click.ClickException` messages (exit code 1).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import click
+import numpy as np
+
+from ebana.errors import EbanaError
+
+__all__ = ["devices"]
+
+
+def _one_line(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except EbanaError as err:
+            raise click.ClickException(str(err).splitlines()[0] if str(err) else
+                                       type(err).__name__) from None
+    return wrapper
+
+
+def _model(name: str, params: tuple[str, ...]):
+    from ebana import devices as dev
+
+    kw = {}
+    for item in params:
+        key, sep, val = item.partition("=")
+        if not sep:
+            raise click.ClickException(f"--param {item!r} must be NAME=VALUE")
+        try:
+            kw[key.strip()] = float(val)
+        except ValueError:
+            kw[key.strip()] = val.strip()
+    return dev.create(name, **kw)
+
+
+def _fmt_v(v) -> str:
+    return "-" if v is None else f"{float(v):+.4g}"
+
+
+@click.group("devices")
+def devices() -> None:
+    """Memristor device models: list them, draw I-V loops and pulse responses."""
+
+
+@devices.command("list")
+@_one_line
+def list_models() -> None:
+    """List the device models (name, class, thresholds, R_ON/R_OFF at 0.1 V, citation).
+
+    Example: ebana devices list
+    """
+    from ebana import devices as dev
+
+    click.echo(f"{'name':20s} {'class':12s} {'v_th_set':>9s} {'v_th_reset':>10s} "
+               f"{'R_ON (ohm)':>11s} {'R_OFF (ohm)':>12s}  citation")
+    for name in dev.names():
+        m = dev.create(name)
+        click.echo(f"{name:20s} {m.kind:12s} {_fmt_v(m.v_th_set):>9s} {_fmt_v(m.v_th_reset):>10s} "
+                   f"{float(m.r_on):11.5g} {float(m.r_off):12.6g}  {m.citation}")
+
+
+_param_option = click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+                             help="Override a model parameter (SI units); repeatable.")
+_out_option = click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+                           default=Path("."), show_default=True, help="Output directory.")
+_spice_option = click.option("--spice", is_flag=True,
+                             help="Also simulate with ngspice (.tran) on the same axes.")
+
+
+@devices.command("iv")
+@click.argument("model")
+@click.option("--amplitude", type=float, help="Sinusoid amplitude (V); default per model.")
+@click.option("--frequency", type=float, help="Sinusoid frequency (Hz); default per model.")
+@click.option("--cycles", type=int, help="Number of periods; default per model.")
+@click.option("--x0", type=float, help="Initial state in [0, 1]; default per model.")
+@_param_option
+@_out_option
+@_spice_option
+@_one_line
+def iv_command(model, amplitude, frequency, cycles, x0, params, out, spice) -> None:
+    """Drive MODEL with a sinusoid; write MODEL_iv.png (linear and log |I|) and MODEL_iv.csv.
+
+    Example: ebana devices iv vteam --amplitude 0.3 --frequency 1e6 --spice --out figs
+    """
+    from ebana.devices import iv, plots
+    from ebana.devices import spice as sp
+
+    m = _model(model, params)
+    d = m.demo
+    amplitude = d.amplitude if amplitude is None else amplitude
+    frequency = d.frequency if frequency is None else frequency
+    cycles = d.cycles if cycles is None else cycles
+    x0 = d.x0 if x0 is None else x0
+    trace = iv.sinusoid(m, amplitude, frequency, cycles, x0)
+    sp_trace = None
+    out.mkdir(parents=True, exist_ok=True)
+    if spice:
+        period = 1.0 / frequency
+        tr = sp.run_transient(m, f"SIN(0 {amplitude!r} {frequency!r})", cycles * period,
+                              period / 2000, x0)
+        sp_trace = iv.IVTrace(t=tr.t, v=tr.v, x=tr.x, i=tr.i)
+        np.savetxt(out / f"{model}_iv_spice.csv", np.c_[tr.t, tr.v, tr.x, tr.i], delimiter=",",
+                   header="t_s,v_V,x,i_A", comments="")
+    np.savetxt(out / f"{model}_iv.csv", np.c_[trace.t, trace.v, trace.x, trace.i],
+               delimiter=",", header="t_s,v_V,x,i_A", comments="")
+    fig = plots.iv_figure(trace, sp_trace,
+                          f"{model}: {amplitude:g} V, {frequency:g} Hz, x0 = {x0:g}")
+    fig.savefig(out / f"{model}_iv.png", dpi=120)
+    click.echo(f"wrote {out / f'{model}_iv.png'} and {out / f'{model}_iv.csv'}"
+               + (f" and {out / f'{model}_iv_spice.csv'}" if spice else ""))
+
+
+@devices.command("pulse")
+@click.argument("model")
+@click.option("--v-set", type=float, help="SET (potentiating) amplitude (V, > 0).")
+@click.option("--v-reset", type=float, help="RESET (depressing) amplitude (V, < 0).")
+@click.option("--width", type=float, help="Pulse width (s).")
+@click.option("--n-set", type=int, help="Number of SET pulses.")
+@click.option("--n-reset", type=int, help="Number of RESET pulses.")
+@click.option("--x0", type=float, help="Initial state in [0, 1].")
+@_param_option
+@_out_option
+@_spice_option
+@_one_line
+def pulse_command(model, v_set, v_reset, width, n_set, n_reset, x0, params, out, spice) -> None:
+    """Apply SET then RESET pulse trains to MODEL; write MODEL_pulse.png and MODEL_pulse.csv.
+
+    Example: ebana devices pulse yakopcic --v-set 0.3 --v-reset -0.3 --width 2e-5 --n-set 20
+    """
+    from ebana.devices import iv, plots
+    from ebana.devices import spice as sp
+
+    m = _model(model, params)
+    train = iv.pulse_train(m, v_set, v_reset, width, n_set, n_reset, x0)
+    out.mkdir(parents=True, exist_ok=True)
+    g_sp = None
+    cols, header = [train.n, train.v, train.x, train.g, train.energy], "n,v_V,x,g_S,energy_J"
+    if spice:
+        set_n = int(np.sum(train.v > 0))
+        reset_n = int(np.sum(train.v < 0))
+        w = m.demo.t_pulse if width is None else width
+        tp, vp, ends = iv.pulse_waveform(float(train.v[1]) if set_n else 1.0,
+                                         float(train.v[-1]) if reset_n else -1.0, w,
+                                         set_n, reset_n, t_edge=1e-3 * w)
+        tr = sp.run_transient(m, sp.pwl_source("Vd", "in", tp, vp), float(tp[-1]), w / 20,
+                              float(train.x[0]))
+        x_sp = np.r_[train.x[0], np.interp(ends, tr.t, tr.x)]
+        g_sp = m.conductance(x_sp)
+        cols += [x_sp, g_sp]
+        header += ",x_spice,g_spice_S"
+    np.savetxt(out / f"{model}_pulse.csv", np.column_stack(cols), delimiter=",", header=header,
+               comments="")
+    fig = plots.pulse_figure(train, g_sp, f"{model}: pulses of {train.v.max():g} V / "
+                             f"{train.v.min():g} V")
+    fig.savefig(out / f"{model}_pulse.png", dpi=120)
+    click.echo(f"wrote {out / f'{model}_pulse.png'} and {out / f'{model}_pulse.csv'}")
