@@ -159,7 +159,9 @@ class Circuit:
         gs = [rng.uniform(lo, hi, size=c.shape) for c in topology.crossbars]
         return cls(topology, params, gs)
 
-    def set_conductances(self, conductances: Sequence[np.ndarray]) -> None:
+    def set_conductances(self, conductances: Sequence[np.ndarray], validate: bool = True) -> None:
+        """Replace the crossbar conductances (S); ``validate=False`` skips the finite/positive scan
+        (for updates already clipped to [g_min, g_max])."""
         specs = self.topology.crossbars
         if len(conductances) != len(specs):
             raise ConfigError(f"expected {len(specs)} conductance matrices, got {len(conductances)}")
@@ -168,7 +170,7 @@ class Circuit:
             g = np.asarray(g, dtype=np.float64)
             if g.shape != spec.shape:
                 raise ConfigError(f"{spec.label}: conductance shape {g.shape}, expected {spec.shape}")
-            if not np.all(np.isfinite(g)) or np.any(g <= 0):
+            if validate and (not np.all(np.isfinite(g)) or np.any(g <= 0)):
                 bad = g[~(np.isfinite(g) & (g > 0))].flat[0]
                 raise ConfigError(f"{spec.label}: conductances must be finite and > 0 S, found {bad}")
             out.append(g)

@@ -6,6 +6,13 @@ stderr and exit code 1 (``--debug`` keeps the traceback).
 
 from __future__ import annotations
 
+import os
+
+# One BLAS thread: the solver's GEMMs are small and 2 threads only contend (measured in
+# benchmarks/); sweeps parallelise over processes instead. Set before numpy is imported.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, os.environ.get("EBANA_BLAS_THREADS", "1"))
+
 import logging
 import re
 import sys

@@ -30,8 +30,9 @@ def squared_drop_difference(r_a: np.ndarray, c_a: np.ndarray, r_b: np.ndarray, c
     the (rows x batch) @ (batch x cols) product, the only O(rows) work.
     """
     dc, sc = c_a - c_b, c_a + c_b
-    rs = (r_a + r_b).astype(gemm_dtype, copy=False)
-    out = -(rs.T @ dc.astype(gemm_dtype, copy=False)).astype(np.float64, copy=False)
+    rs = (r_a if same_rows else r_a + r_b).astype(gemm_dtype, copy=False)
+    out = (rs.T @ dc.astype(gemm_dtype, copy=False)).astype(np.float64, copy=False)
+    out *= -2.0 if same_rows else -1.0
     out += np.sum(dc * sc, axis=0)[None, :]
     if not same_rows:
         dr, sr = r_a - r_b, r_a + r_b
@@ -49,10 +50,12 @@ def eqprop_gradients(circuit, sol_a, sol_b, beta_a: float, beta_b: float,
     grads = []
     for spec in t.crossbars:
         r_a = circuit.row_voltages(spec, sol_a.layers[0], sol_a.layers)
-        r_b = circuit.row_voltages(spec, sol_b.layers[0], sol_b.layers)
+        same = spec.src == 0  # rows driven by the input sources: identical in both phases
+        r_b = r_a if same else circuit.row_voltages(spec, sol_b.layers[0], sol_b.layers)
         diff = squared_drop_difference(r_a, sol_a.layers[spec.dst], r_b, sol_b.layers[spec.dst],
-                                       same_rows=spec.src == 0, gemm_dtype=gemm_dtype)
-        grads.append(diff * (w[spec.dst] / w[t.output_layer] / denom))
+                                       same_rows=same, gemm_dtype=gemm_dtype)
+        diff *= w[spec.dst] / w[t.output_layer] / denom
+        grads.append(diff)
     return grads
 
 

@@ -170,7 +170,7 @@ class Trainer:
                     grads = self.phases.gradients(res)
                     new_g = self.updater.step(self.circuit.conductances, grads,
                                               self.lr_at(self.epoch, self.batch))
-                    self.backend.set_conductances(new_g)
+                    self.backend.set_conductances(new_g, validate=False)  # clipped to [g_min, g_max]
                     self.batch += 1
                     sweeps.append(res.free.sweeps)
                     seen += len(idx)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: small GEMMs, no thread contention
+
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +14,8 @@ import pytest
 from ebana.circuit import Circuit, CircuitParams, DiodeParams
 from ebana.topology import Topology
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# MNIST for tests: $EBANA_DATA_DIR, else the workspace's ../shared/data beside the repository
+SHARED_DATA = Path(os.environ.get("EBANA_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def _ngspice_available() -> bool:

@@ -136,10 +136,10 @@ class NgspiceBackend:
         self._drain()
 
     # ------------------------------------------------------------------ weights
-    def set_conductances(self, conductances: Sequence[np.ndarray]) -> None:
+    def set_conductances(self, conductances: Sequence[np.ndarray], validate: bool = True) -> None:
         c = self.circuit
         if conductances is not c.conductances:
-            c.set_conductances(conductances)
+            c.set_conductances(conductances, validate)
         t = c.topology
         n_res = sum(g.size for s, g in zip(t.crossbars, c.conductances) if not (self.norton and s.src == 0))
         if n_res > _RELOAD_ABOVE:

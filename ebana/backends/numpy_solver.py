@@ -70,11 +70,11 @@ class NumpyBackend:
         self.set_conductances(circuit.conductances)
 
     # ------------------------------------------------------------------ setup
-    def set_conductances(self, conductances: Sequence[np.ndarray]) -> None:
+    def set_conductances(self, conductances: Sequence[np.ndarray], validate: bool = True) -> None:
         """Recompute the per-layer constants (K, folded amplifier terms) after a weight change."""
         c = self.circuit
         if conductances is not c.conductances:
-            c.set_conductances(conductances)
+            c.set_conductances(conductances, validate)
         self._norton_cache = None
         t, p, d = c.topology, c.params, c.params.diode
         a, gain, cm = p.alpha, p.gain, p.cm
@@ -133,16 +133,16 @@ class NumpyBackend:
         """DC operating point of a batch; ``x`` (B, n_inputs), ``i_nudge`` (m*B, 2K) in A."""
         c = self.circuit
         t, p = c.topology, c.params
-        x = np.asarray(x)
-        u = c.input_voltages(x)
-        b = u.shape[0]
-        if norton is None:  # the free and nudged phases of one batch share the Norton currents
-            cached = self._norton_cache
-            if cached is not None and cached[0] is x:
-                norton = cached[1]
-            else:
+        cached = self._norton_cache  # the phases of one batch share wordlines and Norton currents
+        if cached is not None and cached[0] is x:
+            u = cached[1]
+            norton = cached[2] if norton is None else norton
+        else:
+            u = c.input_voltages(x)
+            if norton is None:
                 norton = self.norton(u)
-                self._norton_cache = (x, norton)
+                self._norton_cache = (x, u, norton)
+        b = u.shape[0]
         m = 1 if i_nudge is None else i_nudge.shape[0] // max(b, 1)
         if i_nudge is not None and i_nudge.shape[0] != m * b:
             raise ConfigError(f"i_nudge has {i_nudge.shape[0]} rows, not a multiple of the batch {b}")

@@ -36,7 +36,8 @@ class SGD:
         self.t = 0
 
     def direction(self, k: int, grad: np.ndarray) -> np.ndarray:
-        return grad
+        """A new array (the caller scales it in place)."""
+        return grad.copy()
 
     def tick(self) -> None:
         self.t += 1
@@ -59,7 +60,7 @@ class Momentum(SGD):
 
     def direction(self, k, grad):
         self.m[k] = self.mu * self.m[k] + grad
-        return self.m[k]
+        return self.m[k].copy()
 
     def state_dict(self):
         return {"t": np.array(self.t), **{f"m{k}": m for k, m in enumerate(self.m)}}
@@ -80,12 +81,21 @@ class Adam(SGD):
         self.v = [np.zeros(s) for s in shapes]
 
     def direction(self, k, grad):
-        self.m[k] = self.b1 * self.m[k] + (1 - self.b1) * grad
-        self.v[k] = self.b2 * self.v[k] + (1 - self.b2) * grad * grad
+        m, v = self.m[k], self.v[k]
+        m *= self.b1
+        m += (1 - self.b1) * grad
+        g2 = np.square(grad)
+        g2 *= 1 - self.b2
+        v *= self.b2
+        v += g2
         t = self.t + 1
-        mh = self.m[k] / (1 - self.b1 ** t)
-        vh = self.v[k] / (1 - self.b2 ** t)
-        return mh / (np.sqrt(vh) + self.eps)
+        # mh / (sqrt(vh) + eps) with mh = m/(1-b1^t), vh = v/(1-b2^t), computed in place
+        np.sqrt(v, out=g2)
+        g2 *= 1.0 / np.sqrt(1 - self.b2 ** t)
+        g2 += self.eps
+        np.divide(m, g2, out=g2)
+        g2 *= 1.0 / (1 - self.b1 ** t)
+        return g2
 
     def state_dict(self):
         d = {"t": np.array(self.t)}
@@ -113,7 +123,10 @@ class IdealUpdate:
     def step(self, conductances, grads, lr):
         out = []
         for k, (g, d) in enumerate(zip(conductances, grads)):
-            out.append(np.clip(g - lr * self.lr_scale[k] * self.opt.direction(k, d), self.g_min, self.g_max))
+            step = self.opt.direction(k, d)
+            step *= -lr * self.lr_scale[k]
+            step += g
+            out.append(np.clip(step, self.g_min, self.g_max, out=step))
         self.opt.tick()
         return out
 
