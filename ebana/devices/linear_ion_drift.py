@@ -79,7 +79,7 @@ class LinearIonDrift(SeparableModel):
         "technion_2011": {"r_on": 100.0, "r_off": 200e3, "d": 3e-9, "mu_v": 1e-15},
         "biolek_2009": {"r_on": 1e3, "r_off": 100e3, "d": 10e-9, "mu_v": 1e-14},
     }
-    demo = Demo(amplitude=1.0, frequency=1.0, v_set=1.0, v_reset=-1.0, t_pulse=5e-3, x0=0.1)
+    demo = Demo(amplitude=1.0, frequency=0.5, v_set=1.0, v_reset=-1.0, t_pulse=2e-2, x0=0.1)
 
     @property
     def edge(self) -> float:  # type: ignore[override]

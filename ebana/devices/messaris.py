@@ -81,7 +81,7 @@ class Messaris(DeviceModel):
     Params = MessarisParams
     polarity = -1
     d2d_fields = ("r_on", "r_off", "sw_ap", "sw_an", "r_p0", "r_n0")
-    demo = Demo(amplitude=1.0, frequency=1e4, v_set=1.0, v_reset=-0.5, t_pulse=1e-7, x0=0.1)
+    demo = Demo(amplitude=1.2, frequency=1e3, v_set=1.0, v_reset=-1.4, t_pulse=1e-6, x0=0.1)
 
     @property
     def v_th_set(self):

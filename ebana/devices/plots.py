@@ -29,8 +29,9 @@ def iv_figure(trace: IVTrace, spice: IVTrace | None = None, title: str = "") -> 
         ax_log.semilogy(tr.v, np.maximum(np.abs(tr.i), 1e-300), style, lw=1.2, label=label)
     ax_lin.set(xlabel="V (V)", ylabel="I (A)", title="I-V")
     ax_log.set(xlabel="V (V)", ylabel="|I| (A)", title="I-V, log |I|")
-    floor = np.max(np.abs(trace.i)) * 1e-6 if trace.i.size else 1e-12
-    ax_log.set_ylim(bottom=max(floor, 1e-300))
+    top = float(np.max(np.abs(trace.i))) if trace.i.size else 1.0
+    top = top if top > 0 else 1.0
+    ax_log.set_ylim(top * 1e-6, top * 2)
     for ax in (ax_lin, ax_log):
         ax.grid(True, alpha=0.3)
         ax.axhline(0, color="k", lw=0.5) if ax is ax_lin else None

@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 CLAMP = 1e-5
 """Width (in x) of the smooth clamp that stops the SPICE state at 0 and 1."""
-SPICE_OPTIONS = "reltol=1e-9 abstol=1e-15 vntol=1e-9 chgtol=1e-20 trtol=0.1"
+SPICE_OPTIONS = "reltol=1e-9 abstol=1e-15 vntol=1e-9 chgtol=1e-14 trtol=0.1"
 """Transient options used by :func:`run_transient` (tight: parity runs compare states to 1e-3)."""
 _WRAP = 100
 
@@ -229,10 +229,10 @@ def run_transient(model: DeviceModel, source: str, t_stop: float, t_max: float,
         except subprocess.TimeoutExpired:
             raise SimulationError(f"ngspice: {model.name} transient timed out after "
                                   f"{timeout:g} s") from None
-        if not out.exists():
+        data = np.loadtxt(out, skiprows=1, ndmin=2) if out.exists() else np.zeros((0, 4))
+        if data.shape[0] < 2 or data[-1, 0] < t_stop * (1 - 1e-9):
             err = [ln for ln in (proc.stderr + proc.stdout).splitlines()
                    if "rror" in ln or "aborted" in ln or "too small" in ln]
             raise SimulationError(f"ngspice: {model.name} transient failed: "
-                                  f"{(err or ['no output'])[0].strip()}")
-        data = np.loadtxt(out, skiprows=1, ndmin=2)
+                                  f"{(err or ['no output'])[0].strip()[:160]}")
     return Transient(t=data[:, 0], v=data[:, 1], x=data[:, 2], i=data[:, 3])

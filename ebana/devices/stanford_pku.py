@@ -88,7 +88,7 @@ class StanfordPKU(DeviceModel):
                 "model v1.0.0 (nanoHUB); defaults as in MemTorch Stanford_PKU")
     Params = StanfordParams
     d2d_fields = ("i0", "vel0", "g_min", "g_max", "f_min")
-    demo = Demo(amplitude=1.6, frequency=1e5, v_set=1.3, v_reset=-1.3, t_pulse=20e-9, x0=0.1)
+    demo = Demo(amplitude=1.5, frequency=1e5, v_set=1.3, v_reset=-1.3, t_pulse=20e-9, x0=0.1)
 
     def _gamma(self, gap):
         p = self.params

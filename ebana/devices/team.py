@@ -83,7 +83,7 @@ class TEAM(DeviceModel):
     Params = TEAMParams
     polarity = -1
     d2d_fields = ("r_on", "r_off", "k_on", "k_off", "i_on", "i_off")
-    demo = Demo(amplitude=1.0, frequency=100.0, v_set=1.0, v_reset=-1.0, t_pulse=1e-4, x0=0.1)
+    demo = Demo(amplitude=1.0, frequency=100.0, v_set=1.0, v_reset=-1.0, t_pulse=1.5e-5, x0=0.1)
 
     @property
     def v_th_set(self):
