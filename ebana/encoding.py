@@ -31,7 +31,7 @@ class Encoder:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if self.kind == "none":
-            return np.asarray(x, dtype=np.float64)
+            return np.asarray(x)  # images stay float32: the circuit converts per batch
         span = np.where(self.hi > self.lo, self.hi - self.lo, 1.0)
         mid = 0.5 * (self.hi + self.lo)
         return 2.0 * (np.asarray(x, dtype=np.float64) - mid) / span

@@ -45,18 +45,44 @@ def eqprop_gradients(circuit, sol_a, sol_b, beta_a: float, beta_b: float,
     """dL/dG (S^-1 * loss units) per crossbar, averaged over the batch."""
     t = circuit.topology
     w = circuit.layer_weights
-    batch = sol_a.layers[0].shape[0]
+    batch = sol_a.batch
     denom = 2.0 * (beta_a - beta_b) * batch
     grads = []
     for spec in t.crossbars:
-        r_a = circuit.row_voltages(spec, sol_a.layers[0], sol_a.layers)
-        same = spec.src == 0  # rows driven by the input sources: identical in both phases
-        r_b = r_a if same else circuit.row_voltages(spec, sol_b.layers[0], sol_b.layers)
-        diff = squared_drop_difference(r_a, sol_a.layers[spec.dst], r_b, sol_b.layers[spec.dst],
-                                       same_rows=same, gemm_dtype=gemm_dtype)
+        c_a, c_b = sol_a.layers[spec.dst], sol_b.layers[spec.dst]
+        if spec.src == 0 and "x" in sol_a.info:
+            diff = _input_crossbar_difference(circuit, spec, sol_a.info["x"], c_a, c_b, gemm_dtype)
+        else:
+            r_a = circuit.row_voltages(spec, sol_a.wordlines(circuit) if spec.src == 0 else None, sol_a.layers)
+            same = spec.src == 0  # rows driven by the input sources: identical in both phases
+            r_b = r_a if same else circuit.row_voltages(spec, None, sol_b.layers)
+            diff = squared_drop_difference(r_a, c_a, r_b, c_b, same_rows=same, gemm_dtype=gemm_dtype)
         diff *= w[spec.dst] / w[t.output_layer] / denom
         grads.append(diff)
     return grads
+
+
+def _input_crossbar_difference(circuit, spec, x, c_a, c_b, gemm_dtype) -> np.ndarray:
+    """squared_drop_difference for a crossbar driven by the input sources, from the features x.
+
+    Rows are u+ = s + a x, u- = s - a x and the bias rows, identical in both phases, so
+    sum_b [...] = -2 u^T dc + sum_b dc*sc with u+^T dc = s sum_b dc + a x^T dc (and minus for u-):
+    one (features x batch) @ (batch x cols) GEMM for both wordline blocks.
+    """
+    p = circuit.params
+    dc, sc = c_a - c_b, c_a + c_b
+    m = (np.asarray(x, dtype=gemm_dtype).T @ dc.astype(gemm_dtype, copy=False)).astype(np.float64, copy=False)
+    m *= p.v_scale
+    sdc = dc.sum(axis=0)
+    bias = circuit.bias_voltages(spec)
+    out = np.empty(spec.shape)
+    n = m.shape[0]
+    out[:n] = p.v_shift * sdc + m
+    out[n:2 * n] = p.v_shift * sdc - m
+    out[2 * n:] = bias[:, None] * sdc[None, :]
+    out *= -2.0
+    out += np.sum(dc * sc, axis=0)[None, :]
+    return out
 
 
 def finite_difference_gradients(loss_fn, conductances: Sequence[np.ndarray], rel_step: float = 1e-4,

@@ -56,7 +56,7 @@ class PhaseController:
         i_nudge = self.circuit.nudge_currents(self.loss.grad(pred, y), self.beta)
         if self.centered:  # both nudged phases in one stacked solve, warm-started from the free state
             both = self.backend.solve(x, np.concatenate([i_nudge, -i_nudge]), phase="nudged(+-beta)",
-                                      start=Solution([np.concatenate([v, v]) for v in free.layers]),
+                                      start=Solution([None] + [np.concatenate([v, v]) for v in free.layers[1:]]),
                                       sample_ids=ids)
             n = len(x)
             a, b, ba, bb = both.take(slice(0, n)), both.take(slice(n, 2 * n)), self.beta, -self.beta

@@ -23,8 +23,10 @@ __all__ = ["Solution", "Backend", "names", "create"]
 class Solution:
     """Node voltages (V) of a batch at a DC operating point.
 
-    ``layers[0]`` holds the wordline voltages (B, 2*n_inputs); ``layers[l]`` for l >= 1 the
-    neuron node voltages (B, n_nodes_l); the output layer is interleaved (V+, V-) per class.
+    ``layers[0]`` holds the wordline voltages (B, 2*n_inputs), or None when the backend did not
+    form them (the numpy backend works from the features ``info["x"]``; use ``wordlines``);
+    ``layers[l]`` for l >= 1 the neuron node voltages (B, n_nodes_l); the output layer is
+    interleaved (V+, V-) per class.
     """
 
     layers: list[np.ndarray]
@@ -35,8 +37,19 @@ class Solution:
     def output(self) -> np.ndarray:
         return self.layers[-1]
 
+    @property
+    def batch(self) -> int:
+        return self.layers[-1].shape[0]
+
+    def wordlines(self, circuit) -> np.ndarray:
+        """Wordline voltages (B, 2*n_inputs) (V)."""
+        if self.layers[0] is None:
+            self.layers[0] = circuit.input_voltages(self.info["x"])
+        return self.layers[0]
+
     def take(self, idx) -> "Solution":
-        return Solution([v[idx] for v in self.layers], self.sweeps, dict(self.info))
+        info = {k: (v[idx] if k == "x" else v) for k, v in self.info.items()}
+        return Solution([None if v is None else v[idx] for v in self.layers], self.sweeps, info)
 
 
 class Backend(Protocol):

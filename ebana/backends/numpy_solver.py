@@ -23,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ebana.allocator import tune_malloc
 from ebana.backends.base import Solution
 from ebana.circuit import GMIN, Circuit
 from ebana.errors import ConfigError, ConvergenceError
@@ -67,6 +68,7 @@ class NumpyBackend:
         if not self.tol > 0:
             raise ConfigError(f"solver tolerance must be > 0 V, got {self.tol}")
         self.max_sweeps = int(max_sweeps)
+        tune_malloc()  # temporaries are reused instead of page-faulted in on every step
         self.set_conductances(circuit.conductances)
 
     # ------------------------------------------------------------------ setup
@@ -90,7 +92,11 @@ class NumpyBackend:
             k[s.dst] += g.sum(axis=0)
             self._const[s.dst] += c.bias_voltages(s) @ g[s.n_rows:]
             if s.src == 0:
-                self._in_g[s.index] = np.ascontiguousarray(sig, dtype=self.dtype)
+                # u+ = s + a x, u- = s - a x  =>  u @ G = s * colsum(G) + a * x @ (G+ - G-):
+                # one GEMM over the n features instead of the 2n wordlines (exact algebra)
+                n = t.n_inputs
+                self._in_g[s.index] = np.ascontiguousarray(p.v_scale * (sig[:n] - sig[n:]), dtype=self.dtype)
+                self._const[s.dst] += p.v_shift * sig.sum(axis=0)
             else:
                 self._fwd[s.index] = np.ascontiguousarray(gain * sig)
                 self._bwd[s.index] = np.ascontiguousarray(a * sig.T)
@@ -117,10 +123,13 @@ class NumpyBackend:
         pass
 
     # ------------------------------------------------------------------ solve
-    def norton(self, u: np.ndarray) -> dict[int, np.ndarray]:
-        """Currents (A) injected into each layer by the input-driven crossbars, (B, n_q), float64."""
+    def norton(self, x: np.ndarray) -> dict[int, np.ndarray]:
+        """Signal currents (A) the input crossbars inject into each layer, (B, n_q), float64.
+
+        ``x``: normalised features (B, n_inputs); the common-mode and bias-row parts are constants.
+        """
         out: dict[int, np.ndarray] = {}
-        uu = u.astype(self.dtype, copy=False)
+        uu = np.asarray(x, dtype=self.dtype)
         for idx, g in self._in_g.items():
             dst = self.circuit.topology.crossbars[idx].dst
             a = (uu @ g).astype(np.float64, copy=False)
@@ -133,16 +142,16 @@ class NumpyBackend:
         """DC operating point of a batch; ``x`` (B, n_inputs), ``i_nudge`` (m*B, 2K) in A."""
         c = self.circuit
         t, p = c.topology, c.params
-        cached = self._norton_cache  # the phases of one batch share wordlines and Norton currents
-        if cached is not None and cached[0] is x:
-            u = cached[1]
-            norton = cached[2] if norton is None else norton
-        else:
-            u = c.input_voltages(x)
-            if norton is None:
-                norton = self.norton(u)
-                self._norton_cache = (x, u, norton)
-        b = u.shape[0]
+        x = np.atleast_2d(np.asarray(x))  # the same object for a 2-D array: the cache key below
+        cached = self._norton_cache  # the phases of one batch share the Norton currents
+        if norton is None and cached is not None and cached[0] is x:
+            norton = cached[1]
+        elif norton is None:
+            if x.ndim != 2 or x.shape[1] != t.n_inputs:
+                raise ConfigError(f"inputs have shape {x.shape}, the network expects (batch, {t.n_inputs})")
+            norton = self.norton(x)
+            self._norton_cache = (x, norton)
+        b = x.shape[0]
         m = 1 if i_nudge is None else i_nudge.shape[0] // max(b, 1)
         if i_nudge is not None and i_nudge.shape[0] != m * b:
             raise ConfigError(f"i_nudge has {i_nudge.shape[0]} rows, not a multiple of the batch {b}")
@@ -153,11 +162,11 @@ class NumpyBackend:
         if i_nudge is not None:
             base[t.output_layer] = base[t.output_layer] + i_nudge
         if start is not None:
-            v = [u] + [np.array(layer, dtype=np.float64) for layer in start.layers[1:]]
+            v = [None] + [np.array(layer, dtype=np.float64) for layer in start.layers[1:]]
             if v[1].shape[0] != m * b:
                 raise ConfigError(f"start has {v[1].shape[0]} samples, expected {m * b}")
         else:
-            v = [u] + [np.full((m * b, t.layer_size(q)), p.cm) for q in range(1, t.n_layers)]
+            v = [None] + [np.full((m * b, t.layer_size(q)), p.cm) for q in range(1, t.n_layers)]
         incoming = {q: [s for s in t.incoming(q) if s.src > 0] for q in range(1, t.n_layers)}
         outgoing = {q: t.outgoing(q) for q in range(1, t.n_layers)}
         last, rho, sweeps = np.inf, 0.0, 0
@@ -187,9 +196,8 @@ class NumpyBackend:
                 raise ConvergenceError(
                     f"numpy backend: {phase} phase did not converge in {sweeps} sweeps{ids}: last step "
                     f"{step:.2e} V, error bound {err:.2e} V > tol {self.tol:.1e} V")
-        if m > 1:
-            v[0] = np.tile(u, (m, 1))
-        return Solution(v, sweeps, {"rho": rho, "error_bound": step * rho / max(1e-300, 1.0 - rho)})
+        xs = np.tile(x, (m, 1)) if m > 1 else x
+        return Solution(v, sweeps, {"rho": rho, "error_bound": step * rho / max(1e-300, 1.0 - rho), "x": xs})
 
     def _node_solve(self, q: int, r: np.ndarray) -> np.ndarray:
         """Every node of layer q: the voltage where KCL holds given the injected current r (A).

@@ -77,11 +77,13 @@ class Adam(SGD):
     def __init__(self, shapes, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> None:
         super().__init__(shapes)
         self.b1, self.b2, self.eps = b1, b2, eps
-        self.m = [np.zeros(s) for s in shapes]
-        self.v = [np.zeros(s) for s in shapes]
+        # moments in float32: they only scale the step (G itself stays float64); halves memory traffic
+        self.m = [np.zeros(s, dtype=np.float32) for s in shapes]
+        self.v = [np.zeros(s, dtype=np.float32) for s in shapes]
 
     def direction(self, k, grad):
         m, v = self.m[k], self.v[k]
+        grad = grad.astype(np.float32)
         m *= self.b1
         m += (1 - self.b1) * grad
         g2 = np.square(grad)
@@ -105,8 +107,8 @@ class Adam(SGD):
 
     def load_state_dict(self, state):
         self.t = int(state["t"])
-        self.m = [np.array(state[f"m{k}"]) for k in range(len(self.m))]
-        self.v = [np.array(state[f"v{k}"]) for k in range(len(self.v))]
+        self.m = [np.array(state[f"m{k}"], dtype=np.float32) for k in range(len(self.m))]
+        self.v = [np.array(state[f"v{k}"], dtype=np.float32) for k in range(len(self.v))]
 
 
 class IdealUpdate:
@@ -123,7 +125,7 @@ class IdealUpdate:
     def step(self, conductances, grads, lr):
         out = []
         for k, (g, d) in enumerate(zip(conductances, grads)):
-            step = self.opt.direction(k, d)
+            step = self.opt.direction(k, d).astype(np.float64, copy=False)
             step *= -lr * self.lr_scale[k]
             step += g
             out.append(np.clip(step, self.g_min, self.g_max, out=step))
