@@ -78,10 +78,14 @@ def render(circuit: Circuit, x: np.ndarray, i_nudge: np.ndarray | None = None, *
     if d.model == "shockley":
         lines.append(f".model dclamp d(is={_f(d.i_s)} n={_f(d.n)})")
 
-    lines.append("* ---- layer 0: input wordlines x+ = s + a*x, x- = s - a*x")
-    for i in range(t.n_inputs):
-        lines.append(f"VIN{i}P in{i}p 0 dc {_f(u[i])}")
-        lines.append(f"VIN{i}N in{i}n 0 dc {_f(u[t.n_inputs + i])}")
+    if norton:
+        lines.append("* ---- layer 0: input wordlines folded into the Norton equivalents below "
+                     "(x+ = s + a*x, x- = s - a*x)")
+    else:
+        lines.append("* ---- layer 0: input wordlines x+ = s + a*x, x- = s - a*x")
+        for i in range(t.n_inputs):
+            lines.append(f"VIN{i}P in{i}p 0 dc {_f(u[i])}")
+            lines.append(f"VIN{i}N in{i}n 0 dc {_f(u[t.n_inputs + i])}")
 
     for layer in range(1, t.n_layers):
         is_out = layer == t.output_layer
@@ -91,8 +95,9 @@ def render(circuit: Circuit, x: np.ndarray, i_nudge: np.ndarray | None = None, *
             lines.append(f"* ---- crossbar {spec.index}: layer {spec.src} -> {kind} {layer}, "
                          f"{spec.shape[0]}x{spec.shape[1]} devices")
             g = circuit.conductances[spec.index]
-            for k, vb in enumerate(circuit.bias_voltages(spec)):
-                lines.append(f"VB{spec.index}_{k} b{spec.index}_{k} 0 dc {_f(vb)}")
+            if not (norton and spec.src == 0):
+                for k, vb in enumerate(circuit.bias_voltages(spec)):
+                    lines.append(f"VB{spec.index}_{k} b{spec.index}_{k} 0 dc {_f(vb)}")
             if norton and spec.src == 0:
                 rows = np.concatenate([u, circuit.bias_voltages(spec)])
                 gs = g.sum(axis=0)

@@ -130,6 +130,7 @@ class NgspiceBackend:
         if errs:
             raise SimulationError(f"ngspice rejected the netlist: {errs[0].strip()}")
         self._loaded_g = [g.copy() for g in c.conductances]
+        self._gsum = {s.index: g.sum(axis=0) for s, g in zip(c.topology.crossbars, c.conductances)}
 
     def close(self) -> None:
         self._cmd("remcirc")
@@ -148,7 +149,9 @@ class NgspiceBackend:
         cmds = []
         for s, g, old in zip(t.crossbars, c.conductances, self._loaded_g):
             if self.norton and s.src == 0:
-                continue  # the Norton resistors depend on G only through column sums: set per solve
+                self._gsum[s.index] = g.sum(axis=0)
+                cmds += [f"alter rn{s.index}_{j} = {_f(1.0 / self._gsum[s.index][j])}" for j in range(s.n_cols)]
+                continue
             ii, jj = np.nonzero(g != old)
             cmds += [f"alter r{s.index}_{i}_{j} = {_f(1.0 / g[i, j])}" for i, j in zip(ii, jj)]
         self._cmds(cmds)
@@ -159,19 +162,17 @@ class NgspiceBackend:
         c = self.circuit
         t = c.topology
         n = t.n_inputs
-        cmds = [f"alter vin{i}p dc = {_f(u[i])}" for i in range(n)]
-        cmds += [f"alter vin{i}n dc = {_f(u[n + i])}" for i in range(n)]
+        cmds = []
         for j in range(2 * t.n_classes):
             cmds.append(f"alter inudge{j // 2}{'pn'[j % 2]} dc = {_f(i_nudge[j])}")
-        if self.norton:
-            for s, g in zip(t.crossbars, c.conductances):
-                if s.src != 0:
-                    continue
-                rows = np.concatenate([u, c.bias_voltages(s)])
-                gs = g.sum(axis=0)
-                veq = rows @ g / gs
+        if not self.norton:
+            cmds += [f"alter vin{i}p dc = {_f(u[i])}" for i in range(n)]
+            cmds += [f"alter vin{i}n dc = {_f(u[n + i])}" for i in range(n)]
+            return cmds
+        for s, g in zip(t.crossbars, c.conductances):
+            if s.src == 0:  # Thevenin voltage of each column: sum_i G_ij u_i / sum_i G_ij
+                veq = (u @ g[: s.n_rows] + c.bias_voltages(s) @ g[s.n_rows:]) / self._gsum[s.index]
                 cmds += [f"alter vn{s.index}_{j} dc = {_f(veq[j])}" for j in range(s.n_cols)]
-                cmds += [f"alter rn{s.index}_{j} = {_f(1.0 / gs[j])}" for j in range(s.n_cols)]
         return cmds
 
     def solve(self, x: np.ndarray, i_nudge: np.ndarray | None = None, *, phase: str = "free",
