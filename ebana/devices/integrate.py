@@ -128,11 +128,9 @@ def integrate_pulse(
     -------
     (s1, energy) with energy in J.
     """
-    s0, v, t = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (s0, v, t)))
-    shape = s0.shape
-    s0, v, t = s0.ravel(), v.ravel(), t.ravel()
+    s0, v, t = (np.array(a, dtype=float) for a in np.broadcast_arrays(s0, v, t))
     if s0.size == 0 or not np.any(t > 0):
-        return s0.reshape(shape).copy(), np.zeros(shape)
+        return s0.copy(), np.zeros(s0.shape)
 
     def f(_tau, y):
         return np.stack([t * rate(v, y[0]), t * power(v, y[0])])
@@ -141,7 +139,7 @@ def integrate_pulse(
     r0 = np.abs(f(0.0, y0)[0])
     h0 = float(min(1.0, 0.05 / max(np.max(r0), 1e-300)))
     (y1,) = _run(f, y0, 0.0, [1.0], [True], lo, hi, rtol, atol, h0)
-    return y1[0].reshape(shape), y1[1].reshape(shape)
+    return y1[0], y1[1]
 
 
 def integrate_drive(

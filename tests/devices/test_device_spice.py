@@ -1,0 +1,94 @@
+"""numpy vs ngspice parity (state under a sinusoid and a pulse train) and subcircuit files."""
+
+from __future__ import annotations
+
+import shutil
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ebana import devices
+from ebana.devices import iv, spice
+
+NAMES = devices.names()
+needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None,
+                                   reason="ngspice executable not found")
+
+
+
+ROOT = Path(__file__).resolve().parents[2]
+PARITY_TOL = 1e-3  # max |Δx| between numpy and ngspice .tran
+N_COMPARE = 600  # ngspice time points compared (evenly spread, plus the fastest ones)
+
+
+def _sample(tr: spice.Transient) -> np.ndarray:
+    idx = np.linspace(0, tr.t.size - 1, N_COMPARE).astype(int)
+    fast = np.argsort(-np.abs(np.gradient(tr.x, tr.t)))[:100]
+    return np.unique(np.r_[idx, fast])
+
+
+def test_committed_device_models_match_rendered(tmp_path):
+    spice.write_device_models(tmp_path)
+    committed = ROOT / "device_models"
+    for path in sorted(tmp_path.iterdir()):
+        assert (committed / path.name).read_text() == path.read_text(), path.name
+
+
+@pytest.mark.ngspice
+@needs_ngspice
+@pytest.mark.parametrize("name", NAMES)
+def test_parity_sinusoid(name):
+    m = devices.create(name)
+    d = m.demo
+    period = 1.0 / d.frequency
+    tr = spice.run_transient(m, f"SIN(0 {d.amplitude!r} {d.frequency!r})", d.cycles * period,
+                             period / 2000, d.x0)
+    k = _sample(tr)
+    w = 2 * np.pi * d.frequency
+    from ebana.devices.integrate import integrate_drive
+
+    x, _ = integrate_drive(m._gated_rate, None, np.array(d.x0),
+                           lambda t: m.polarity * d.amplitude * np.sin(w * t), tr.t[k],
+                           lo=m.bounds[0], hi=m.bounds[1], h_max=period / 400)
+    err = float(np.max(np.abs(x - tr.x[k])))
+    print(f"{name}: sinusoid max|dx| = {err:.2e}")
+    assert err < PARITY_TOL
+    assert np.ptp(x) > 0.05  # the drive really switches the device
+    i = m.current(tr.v[k], tr.x[k])
+    np.testing.assert_allclose(tr.i[k], i, rtol=1e-6, atol=1e-9 * np.max(np.abs(i)))
+
+
+@pytest.mark.ngspice
+@needs_ngspice
+@pytest.mark.parametrize("name", NAMES)
+def test_parity_pulse_train(name):
+    m = devices.create(name)
+    d = m.demo
+    tp, vp, ends = iv.pulse_waveform(d.v_set, d.v_reset, d.t_pulse, 8, 8)
+    tr = spice.run_transient(m, spice.pwl_source("Vd", "in", tp, vp), float(tp[-1]),
+                             d.t_pulse / 20, d.x0)
+    k = _sample(tr)
+    num = iv.drive_pwl(m, tp, vp, tr.t[k], d.x0)
+    err = float(np.max(np.abs(num.x - tr.x[k])))
+    print(f"{name}: pulse train max|dx| = {err:.2e}")
+    assert err < PARITY_TOL
+    assert np.ptp(num.x) > 0.02
+
+
+@pytest.mark.ngspice
+@needs_ngspice
+def test_example_deck_runs_in_stock_ngspice():
+    out = subprocess.run(["ngspice", "-b", "vteam_example.cir"], cwd=ROOT / "device_models",
+                         capture_output=True, text=True, timeout=60)
+    assert "x_end" in out.stdout, out.stdout[-500:] + out.stderr[-500:]
+
+
+@pytest.mark.ngspice
+@needs_ngspice
+def test_rescaled_subckt_current():
+    m = devices.create("yakopcic").with_range(2e3, 2e5)
+    tr = spice.run_transient(m, "SIN(0 0.1 1e3)", 1e-3, 1e-6, 0.5)
+    np.testing.assert_allclose(tr.i, m.current(tr.v, tr.x), rtol=1e-6, atol=1e-12)
