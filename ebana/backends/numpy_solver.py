@@ -181,7 +181,9 @@ class NumpyBackend:
                     r = r + v[s.dst] @ self._bwd[s.index]
                 new = self._node_solve(q, r)
                 if new.size:
-                    step = max(step, float(np.max(np.abs(new - v[q]))))
+                    d = np.subtract(new, v[q], out=v[q])  # the old values are not needed any more
+                    np.abs(d, out=d)
+                    step = max(step, float(d.max()))
                 v[q] = new
             ratio = step / last if last > 0 else 0.0
             rho = ratio if sweeps <= 2 else max(ratio, 0.5 * (rho + ratio))
@@ -210,7 +212,8 @@ class NumpyBackend:
             return v0
         p = self.circuit.params
         if p.diode.model == "ideal":
-            cl = np.clip(v0, p.v_clamp_low, p.v_clamp_high)
+            cl = np.maximum(v0, p.v_clamp_low)
+            np.minimum(cl, p.v_clamp_high, out=cl)
             v0 -= cl
             v0 *= self._frac[q]
             v0 += cl

@@ -83,21 +83,20 @@ class Adam(SGD):
 
     def direction(self, k, grad):
         m, v = self.m[k], self.v[k]
-        grad = grad.astype(np.float32)
-        m *= self.b1
-        m += (1 - self.b1) * grad
-        g2 = np.square(grad)
-        g2 *= 1 - self.b2
-        v *= self.b2
-        v += g2
-        t = self.t + 1
-        # mh / (sqrt(vh) + eps) with mh = m/(1-b1^t), vh = v/(1-b2^t), computed in place
-        np.sqrt(v, out=g2)
-        g2 *= 1.0 / np.sqrt(1 - self.b2 ** t)
-        g2 += self.eps
-        np.divide(m, g2, out=g2)
-        g2 *= 1.0 / (1 - self.b1 ** t)
-        return g2
+        b1, b2, t = self.b1, self.b2, self.t + 1
+        g = np.multiply(grad, 1.0 - b1, dtype=np.float32)          # (1 - b1) g
+        m *= b1
+        m += g                                                      # m = b1 m + (1 - b1) g
+        np.multiply(g, g, out=g)
+        g *= (1.0 - b2) / (1.0 - b1) ** 2                          # (1 - b2) g^2
+        v *= b2
+        v += g
+        np.sqrt(v, out=g)                                           # mh / (sqrt(vh) + eps), with
+        g *= 1.0 / np.sqrt(1.0 - b2 ** t)                           # mh = m / (1 - b1^t),
+        g += self.eps                                               # vh = v / (1 - b2^t)
+        np.divide(m, g, out=g)
+        g *= 1.0 / (1.0 - b1 ** t)
+        return g
 
     def state_dict(self):
         d = {"t": np.array(self.t)}
@@ -125,10 +124,11 @@ class IdealUpdate:
     def step(self, conductances, grads, lr):
         out = []
         for k, (g, d) in enumerate(zip(conductances, grads)):
-            step = self.opt.direction(k, d).astype(np.float64, copy=False)
-            step *= -lr * self.lr_scale[k]
+            step = np.multiply(self.opt.direction(k, d), -lr * self.lr_scale[k], dtype=np.float64)
             step += g
-            out.append(np.clip(step, self.g_min, self.g_max, out=step))
+            np.maximum(step, self.g_min, out=step)
+            np.minimum(step, self.g_max, out=step)
+            out.append(step)
         self.opt.tick()
         return out
 
