@@ -71,7 +71,7 @@ def _error_norm(y_old, y_new, err, rtol, atol_s, h, dy):
 
 
 def _run(f, y, t0, stops, record, lo, hi, rtol, atol, h0, h_max=np.inf):
-    """Integrate from t0 through the sorted ``stops``; return y at the stops flagged in ``record``."""
+    """Integrate from t0 through sorted ``stops``; return y at the stops flagged in ``record``."""
 
     # a device that starts exactly on a bound may stay there (e.g. Joglekar at x = 1)
     lo = np.minimum(lo, y[0])

@@ -1,4 +1,4 @@
-"""Registry of device models: ``register(name)``, ``names()``, ``get(name)``, ``create(name, **params)``."""
+"""Registry of device models: register(name), names(), get(name), create(name, **params)."""
 
 from __future__ import annotations
 

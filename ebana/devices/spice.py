@@ -132,8 +132,8 @@ def render_example(model: DeviceModel) -> str:
         f".options {SPICE_OPTIONS}",
         f".tran {period / 200!r} {t_stop!r} 0 {period / 1000!r} uic",
         f".measure tran x_end FIND v(x1.x) AT={t_stop!r}",
-        f".measure tran x_max MAX v(x1.x)",
-        f".measure tran x_min MIN v(x1.x)",
+        ".measure tran x_max MAX v(x1.x)",
+        ".measure tran x_min MIN v(x1.x)",
         ".end",
     ]) + "\n"
 

@@ -1,4 +1,4 @@
-"""Stanford-PKU RRAM model v1.0.0, deterministic mode (Jiang et al., SISPAD 2014; IEEE TED 63(5), 2016).
+"""Stanford-PKU RRAM model v1.0.0, deterministic mode (Jiang et al., SISPAD 2014; TED 2016).
 
 Gap g ∈ [g_min, g_max] (m), normalised ``s = (g_max - g)/(g_max - g_min)``:
 ``I = I0·exp(-g/g0)·sinh(V/V0)``; ``T = T0 + |V·I|·R_th``; ``γ = γ0 - β·(g/g1)^3``;
