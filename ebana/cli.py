@@ -112,6 +112,7 @@ def _resolve_config(dataset, config_file, overrides, sets):
 @click.option("--backend", type=str, help="auto | numpy | ngspice")
 @click.option("--norton/--no-norton", default=None, help="ngspice: Norton-reduce input crossbars.")
 @click.option("--seed", type=int)
+@click.option("--verify-every", type=int, help="Every N batches re-solve a few samples with ngspice and compare.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Directory of MNIST IDX files.")
 @click.option("--set", "sets", multiple=True, help="Override any config key: --set circuit.gain=10.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
@@ -120,7 +121,7 @@ def _resolve_config(dataset, config_file, overrides, sets):
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train(ctx, dataset, config_file, hidden, skips, epochs, batch_size, beta, lr, loss, optimizer,
-          centered, backend, norton, seed, data_dir, sets, out_dir, resume, quiet):
+          centered, backend, norton, seed, verify_every, data_dir, sets, out_dir, resume, quiet):
     """Train a network with EqProp; writes metrics, plot, conductances and a checkpoint.
 
     Example: ebana train iris --backend ngspice --epochs 40 --seed 1 --out runs/iris1
@@ -134,7 +135,8 @@ def train(ctx, dataset, config_file, hidden, skips, epochs, batch_size, beta, lr
     else:
         overrides = dict(hidden=_parse_hidden(hidden), skips=_parse_skips(skips), epochs=epochs,
                          batch_size=batch_size, beta=beta, lr=lr, loss=loss, optimizer=optimizer,
-                         centered=centered, backend=backend, norton=norton, seed=seed, data_dir=data_dir)
+                         centered=centered, backend=backend, norton=norton, seed=seed, data_dir=data_dir,
+                         verify_every=verify_every)
         cfg = _resolve_config(dataset, config_file, overrides, sets)
         if out_dir is None:
             out_dir = f"runs/{Path(cfg.dataset).stem}-seed{cfg.seed}"

@@ -50,6 +50,9 @@ class TrainConfig:
     norton: bool = False                    # ngspice: Norton-reduce input crossbars
     dtype: str = "float64"                  # numpy backend precision
     max_sweeps: int = 5000                  # numpy backend: sweep budget before ConvergenceError
+    verify_every: int = 0                   # re-solve a few samples with ngspice every N batches (0: off)
+    verify_samples: int = 2                 # samples per verification
+    verify_tol: float | None = None         # V; default 1e-9 (float64) / 1e-5 (float32)
     seed: int = 0
     circuit: CircuitParams = field(default_factory=CircuitParams)
 
@@ -64,6 +67,9 @@ class TrainConfig:
                 raise ConfigError(f"{name} is out of range: {getattr(self, name)!r}")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ConfigError(f"unknown lr_schedule {self.lr_schedule!r}; known: constant, cosine")
+        if self.verify_every < 0 or self.verify_samples < 1:
+            raise ConfigError(f"verify_every must be >= 0 and verify_samples >= 1, got "
+                              f"{self.verify_every}, {self.verify_samples}")
         if self.backend not in ("auto", "numpy", "ngspice"):
             raise ConfigError(f"unknown backend {self.backend!r}; known: auto, ngspice, numpy")
         for name in ("init_low", "init_high"):

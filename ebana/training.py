@@ -46,7 +46,7 @@ __all__ = ["Trainer", "build_circuit", "Progress", "load_checkpoint_circuit"]
 logger = logging.getLogger(__name__)
 
 METRIC_FIELDS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds",
-                 "mean_sweeps"]
+                 "mean_sweeps", "verify_max_dv"]
 
 
 @dataclass
@@ -136,6 +136,8 @@ class Trainer:
             "norton": cfg.norton, "failure_dir": self.out / "failures"}
         self.backend = create_backend(cfg.backend, self.circuit, **opts)
         self.phases = PhaseController(self.backend, self.loss, cfg.beta, cfg.centered)
+        self._verifier = None
+        self._verify_max = 0.0
 
     # ------------------------------------------------------------------ schedule
     @property
@@ -167,6 +169,8 @@ class Trainer:
                 while self.batch < self.n_batches:
                     idx = self.perm[self.batch * cfg.batch_size:(self.batch + 1) * cfg.batch_size]
                     res = self.phases.run(self.x_train[idx], self.data.y_train[idx], ids=idx.tolist())
+                    if cfg.verify_every and self.batch % cfg.verify_every == 0:
+                        self.verify(self.x_train[idx], self.data.y_train[idx], res, idx)
                     grads = self.phases.gradients(res)
                     new_g = self.updater.step(self.circuit.conductances, grads,
                                               self.lr_at(self.epoch, self.batch))
@@ -183,7 +187,9 @@ class Trainer:
                 row = self.evaluate()
                 row.update(epoch=self.epoch + 1, lr=self.lr_at(self.epoch, self.n_batches - 1),
                            seconds=round(time.perf_counter() - t0, 4),
-                           mean_sweeps=float(np.mean(sweeps)) if sweeps else 0.0)
+                           mean_sweeps=float(np.mean(sweeps)) if sweeps else 0.0,
+                           verify_max_dv=self._verify_max if cfg.verify_every else None)
+                self._verify_max = 0.0
                 self.history.append(row)
                 self.epoch, self.batch, self.perm = self.epoch + 1, 0, None
                 self._append_metrics(row)
@@ -197,6 +203,43 @@ class Trainer:
             raise
         self._finish()
         return self.history
+
+    def verify(self, x: np.ndarray, y: np.ndarray, res, idx: np.ndarray) -> float:
+        """Re-solve the first samples of a batch with ngspice (Norton netlist); compare every node.
+
+        Logs the largest difference (V) to ``verify.csv``; beyond ``verify_tol`` the run stops
+        with a :class:`~ebana.errors.SimulationError`.
+        """
+        from ebana.backends.base import Solution  # noqa: F401  (type of res.free)
+        from ebana.errors import SimulationError
+        cfg = self.cfg
+        k = min(cfg.verify_samples, len(x))
+        tol = cfg.verify_tol if cfg.verify_tol is not None else (1e-9 if cfg.dtype == "float64" else 1e-5)
+        if self._verifier is None:
+            self._verifier = create_backend("ngspice", self.circuit.copy(), norton=True,
+                                            failure_dir=self.out / "failures")
+        self._verifier.set_conductances([g.copy() for g in self.circuit.conductances])
+        i_plus = self.circuit.nudge_currents(self.loss.grad(res.pred[:k], y[:k]), cfg.beta)
+        t0 = time.perf_counter()
+        ids = idx[:k].tolist()
+        worst = 0.0
+        for name, inj, ours in (("free", None, res.free), ("nudged", i_plus, res.a)):
+            ref = self._verifier.solve(x[:k], inj, phase=f"verify-{name}", sample_ids=ids)
+            d = max(float(np.max(np.abs(ref.layers[q] - ours.layers[q][:k])))
+                    for q in range(1, self.circuit.topology.n_layers))
+            worst = max(worst, d)
+        self._verify_max = max(self._verify_max, worst)
+        path = self.out / "verify.csv"
+        new = not path.exists()
+        with open(path, "a") as fh:
+            if new:
+                fh.write("epoch,batch,samples,max_dv,seconds\n")
+            fh.write(f"{self.epoch + 1},{self.batch},{k},{worst:.3e},{time.perf_counter() - t0:.3f}\n")
+        logger.info("verify epoch %d batch %d: max |dV| %.2e V", self.epoch + 1, self.batch, worst)
+        if worst > tol:
+            raise SimulationError(f"verification failed at epoch {self.epoch + 1}, batch {self.batch}: numpy and "
+                                  f"ngspice differ by {worst:.2e} V > verify_tol {tol:.1e} V (samples {ids})")
+        return worst
 
     def evaluate(self) -> dict:
         """Free-phase loss and accuracy on the training and test sets."""

@@ -65,3 +65,15 @@ def test_ngspice_and_numpy_training_agree(tmp_path):
     b.run()
     for ga, gb in zip(a.circuit.conductances, b.circuit.conductances):
         assert np.max(np.abs(ga - gb)) < 1e-6 * 1e-5
+
+
+@pytest.mark.ngspice
+def test_verify_every_logs_and_stops_beyond_tolerance(tmp_path):
+    tr = Trainer(_cfg(epochs=1, verify_every=4), tmp_path / "ok")
+    tr.run()
+    rows = (tmp_path / "ok" / "verify.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3 and all(float(r.split(",")[3]) < 1e-9 for r in rows[1:])
+    assert tr.history[-1]["verify_max_dv"] < 1e-9
+    from ebana.errors import SimulationError
+    with pytest.raises(SimulationError, match="numpy and ngspice differ"):
+        Trainer(_cfg(epochs=1, verify_every=4, verify_tol=1e-30), tmp_path / "bad").run()
