@@ -106,3 +106,8 @@ def test_train_netlist_inspect_roundtrip(tmp_path):
 def test_resume_cli(tmp_path):
     res = _run("train", "--resume", "--out", str(tmp_path / "none"))
     _one_line_error(res, "no checkpoint")
+
+
+def test_missing_mnist_is_one_line(tmp_path):
+    _one_line_error(_run("train", "mnist", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")),
+                    "t10k-labels-idx1-ubyte")

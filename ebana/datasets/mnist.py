@@ -66,7 +66,7 @@ MNIST_FILES: dict[str, MnistFile] = {
 
 _IDX_UBYTE = 0x08  # IDX type code for unsigned bytes
 _EXPECTED = ", ".join(MNIST_FILES) + " (each raw or .gz)"
-_HOW = "pass data_dir= or set EBANA_DATA_DIR"
+_HOW = "pass --data-dir (data_dir=) or set EBANA_DATA_DIR"
 
 
 def _corrupt(path: Path, why: str) -> DatasetError:
