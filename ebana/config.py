@@ -14,11 +14,85 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ebana.circuit import CircuitParams, DiodeParams
+from ebana.circuit import CircuitParams
 from ebana.errors import ConfigError
 
-__all__ = ["TrainConfig", "preset", "PRESETS", "to_dict", "from_dict", "dump_toml", "load_toml",
+__all__ = ["TrainConfig", "DeviceConfig", "SCHEMES", "PAIR_MODES", "preset", "PRESETS", "to_dict", "from_dict", "dump_toml", "load_toml",
            "apply_overrides"]
+
+SCHEMES = ("pwm", "pam")
+"""Pulse schemes: pulse-width (fixed amplitude) and pulse-amplitude (fixed width) modulation."""
+PAIR_MODES = ("device", "split")
+"""How requested changes reach the paired devices of a signed weight (see ebana.updates.device_update)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceConfig:
+    """Programming the crossbar through a memristor model (``[device]`` in TOML).
+
+    With ``model = None`` (default) the training loop applies the ideal update to G. Otherwise
+    every crossbar conductance is one device of ``model``, read-mapped to the circuit's
+    [g_min, g_max], and each update becomes programming pulses (:mod:`ebana.updates.pulses`).
+    """
+
+    model: str | None = None
+    """Registered device model (``ebana devices list``); None: ideal update of G, no device."""
+    preset: str | None = None
+    """Named parameter set of the model (None: its default)."""
+    scheme: str = "pwm"
+    """``pwm``: amplitude fixed, width ∝ |ΔG|; ``pam``: width fixed, amplitude ∝ |ΔG|."""
+    r_ratio: float | None = None
+    """R_OFF/R_ON (> 1). Sets the circuit's g_min = g_max / r_ratio (R_ON = 1/g_max kept);
+    None: the circuit's own g_max/g_min. Applies to ideal runs too (the linear baseline)."""
+    pairs: str = "device"
+    """``device``: every device gets its own EqProp change (EBANA rule); ``split``: each
+    x+/x- (or V+/V-) pair gets +-ΔW/2 of its weight change ΔW = ΔG+ - ΔG-."""
+    v_set: float | None = None
+    """Potentiating amplitude (V, > 0): PWM amplitude, PAM reference amplitude; None: model demo."""
+    v_reset: float | None = None
+    """Depressing amplitude (V, < 0); None: the model's demo value."""
+    t_clock: float = 0.0
+    """PWM width quantum (s); widths round to whole clock periods (0: continuous)."""
+    t_min: float = 0.0
+    """Shortest PWM pulse (s); shorter requested widths send no pulse."""
+    t_max: float | None = None
+    """Longest PWM pulse (s); longer requested widths are cut to it (None: no limit)."""
+    pam_pulses: int = 1
+    """PAM: the update window is split into this many pulses of t_pam/N with a read between
+    (write-verify); 1 = one open-loop pulse. Higher = the seed study's "higher frequency"."""
+    pam_dg_ref: float | None = None
+    """PAM: requested |ΔG| (S) that maps to v_set / v_reset; None: the run's lr (Adam: S/step)."""
+    v_max: float | None = None
+    """PAM amplitude limit (V, > 0) for both polarities; None: 2 x max(|v_set|, |v_reset|)."""
+    pam_levels: int = 0
+    """PAM: DAC levels in (0, v_max] (0: continuous amplitudes)."""
+    energy: bool = True
+    """Integrate the write energy of every pulse (J); False is faster for slow models."""
+
+    def __post_init__(self) -> None:
+        if self.scheme not in SCHEMES:
+            close = difflib.get_close_matches(str(self.scheme), SCHEMES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"unknown device.scheme {self.scheme!r}{hint}; known: {', '.join(SCHEMES)}")
+        if self.pairs not in PAIR_MODES:
+            raise ConfigError(f"unknown device.pairs {self.pairs!r}; known: {', '.join(PAIR_MODES)}")
+        if self.r_ratio is not None and not (isinstance(self.r_ratio, (int, float)) and self.r_ratio > 1):
+            raise ConfigError(f"device.r_ratio = R_OFF/R_ON must be > 1, got {self.r_ratio!r}")
+        if self.v_set is not None and not self.v_set > 0:
+            raise ConfigError(f"device.v_set must be > 0 V (potentiating), got {self.v_set!r}")
+        if self.v_reset is not None and not self.v_reset < 0:
+            raise ConfigError(f"device.v_reset must be < 0 V (depressing), got {self.v_reset!r}")
+        if self.v_max is not None and not self.v_max > 0:
+            raise ConfigError(f"device.v_max must be > 0 V, got {self.v_max!r}")
+        if self.t_clock < 0 or self.t_min < 0 or (self.t_max is not None and self.t_max <= self.t_min):
+            raise ConfigError(f"device pulse widths need t_clock >= 0, t_min >= 0, t_max > t_min; got "
+                              f"{self.t_clock}, {self.t_min}, {self.t_max} s")
+        if not isinstance(self.pam_pulses, int) or self.pam_pulses < 1:
+            raise ConfigError(f"device.pam_pulses must be an integer >= 1, got {self.pam_pulses!r}")
+        if self.pam_dg_ref is not None and not self.pam_dg_ref > 0:
+            raise ConfigError(f"device.pam_dg_ref must be > 0 S, got {self.pam_dg_ref!r}")
+        if self.pam_levels < 0:
+            raise ConfigError(f"device.pam_levels must be >= 0, got {self.pam_levels!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,8 +129,11 @@ class TrainConfig:
     verify_tol: float | None = None         # V; default 1e-9 (float64) / 1e-5 (float32)
     seed: int = 0
     circuit: CircuitParams = field(default_factory=CircuitParams)
+    device: DeviceConfig = field(default_factory=DeviceConfig)
 
     def __post_init__(self) -> None:
+        if self.device.r_ratio is not None:   # R_ON = 1/g_max fixed, R_OFF = r_ratio/g_max
+            object.__setattr__(self, "circuit", replace(self.circuit, g_min=self.circuit.g_max / self.device.r_ratio))
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         object.__setattr__(self, "skips", tuple(tuple(int(v) for v in s) for s in self.skips))
         checks = [("epochs", self.epochs >= 1), ("batch_size", self.batch_size >= 1),
@@ -86,8 +163,8 @@ def _mnist_circuit() -> CircuitParams:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "iris": {},
-    "mnist": dict(encoding="none", hidden=(100,), epochs=10, batch_size=256, beta=1e-6, tau=0.003,
-                  lr=2e-7, dtype="float32", circuit=_mnist_circuit()),
+    "mnist": dict(encoding="none", hidden=(100,), epochs=10, batch_size=128, beta=1e-6, tau=0.003,
+                  lr=1e-7, dtype="float32", circuit=_mnist_circuit()),
     "digits": dict(encoding="none", hidden=(64,), epochs=20, batch_size=16, beta=1e-6, tau=0.003,
                    lr=5e-8, dtype="float32", circuit=_mnist_circuit()),
 }
@@ -115,6 +192,15 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return out
 
 
+def _subconfig(cls, name: str):
+    """The dataclass of field ``name`` of ``cls`` when it is a nested config section, else None."""
+    for f in fields(cls):
+        if f.name == name and f.default_factory is not dataclasses.MISSING \
+                and dataclasses.is_dataclass(f.default_factory):
+            return f.default_factory
+    return None
+
+
 def _build(cls, data: dict[str, Any], where: str):
     known = {f.name: f for f in fields(cls)}
     kwargs = {}
@@ -123,7 +209,7 @@ def _build(cls, data: dict[str, Any], where: str):
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean {where}{close[0]}?)" if close else ""
             raise ConfigError(f"unknown config key {where}{key}{hint}")
-        sub = {"circuit": CircuitParams, "diode": DiodeParams}.get(key)
+        sub = _subconfig(cls, key)
         if sub is not None and isinstance(value, dict):
             value = _build(sub, value, f"{where}{key}.")
         elif isinstance(value, list):
@@ -138,9 +224,7 @@ def _build(cls, data: dict[str, Any], where: str):
 def from_dict(data: dict[str, Any]) -> TrainConfig:
     """Dict (e.g. parsed TOML) -> TrainConfig; dataset presets fill what is not given."""
     base = to_dict(preset(data.get("dataset", "iris")))
-    merged = {**base, **{k: v for k, v in data.items() if k != "circuit"}}
-    merged["circuit"] = _merge(base["circuit"], data.get("circuit", {}))
-    return _build(TrainConfig, merged, "")
+    return _build(TrainConfig, _merge(base, data), "")
 
 
 def _merge(a: dict, b: dict) -> dict:
@@ -165,7 +249,7 @@ def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
                 hint = f" (did you mean {full}?)" if close else ""
                 raise ConfigError(f"unknown config key {dotted}{hint}")
             if depth < len(parts) - 1:
-                cls = {"circuit": CircuitParams, "diode": DiodeParams}.get(part)
+                cls = _subconfig(cls, part)
                 if cls is None:
                     raise ConfigError(f"config key {'.'.join(parts[:depth + 1])} has no sub-keys")
                 node = node.setdefault(part, {})
