@@ -50,38 +50,40 @@ def eqprop_gradients(circuit, sol_a, sol_b, beta_a: float, beta_b: float,
     grads = []
     for spec in t.crossbars:
         c_a, c_b = sol_a.layers[spec.dst], sol_b.layers[spec.dst]
-        if spec.src == 0 and "x" in sol_a.info:
-            diff = _input_crossbar_difference(circuit, spec, sol_a.info["x"], c_a, c_b, gemm_dtype)
-        else:
-            r_a = circuit.row_voltages(spec, sol_a.wordlines(circuit) if spec.src == 0 else None, sol_a.layers)
-            same = spec.src == 0  # rows driven by the input sources: identical in both phases
-            r_b = r_a if same else circuit.row_voltages(spec, None, sol_b.layers)
-            diff = squared_drop_difference(r_a, c_a, r_b, c_b, same_rows=same, gemm_dtype=gemm_dtype)
-        diff *= w[spec.dst] / w[t.output_layer] / denom
+        scale = w[spec.dst] / w[t.output_layer] / denom
+        if spec.src == 0 and "x" in sol_a.info:  # numpy backend: work from the features
+            grads.append(_input_crossbar_difference(circuit, spec, sol_a.info["x"], c_a, c_b, gemm_dtype, scale))
+            continue
+        same = spec.src == 0  # rows driven by the input sources: identical in both phases
+        r_a = circuit.row_voltages(spec, sol_a.wordlines(circuit) if same else None, sol_a.layers)
+        r_b = r_a if same else circuit.row_voltages(spec, None, sol_b.layers)
+        diff = squared_drop_difference(r_a, c_a, r_b, c_b, same_rows=same, gemm_dtype=gemm_dtype)
+        diff *= scale
         grads.append(diff)
     return grads
 
 
-def _input_crossbar_difference(circuit, spec, x, c_a, c_b, gemm_dtype) -> np.ndarray:
-    """squared_drop_difference for a crossbar driven by the input sources, from the features x.
+def _input_crossbar_difference(circuit, spec, x, c_a, c_b, gemm_dtype, scale: float) -> np.ndarray:
+    """``scale * squared_drop_difference`` for a crossbar driven by the input sources, from x.
 
     Rows are u+ = s + a x, u- = s - a x and the bias rows, identical in both phases, so
-    sum_b [...] = -2 u^T dc + sum_b dc*sc with u+^T dc = s sum_b dc + a x^T dc (and minus for u-):
-    one (features x batch) @ (batch x cols) GEMM for both wordline blocks.
+    sum_b [...] = -2 u^T dc + col with col = sum_b dc*sc and u+-^T dc = s sum_b dc +- a x^T dc:
+    one (features x batch) @ (batch x cols) GEMM serves both wordline blocks.
     """
     p = circuit.params
-    dc, sc = c_a - c_b, c_a + c_b
-    m = (np.asarray(x, dtype=gemm_dtype).T @ dc.astype(gemm_dtype, copy=False)).astype(np.float64, copy=False)
-    m *= p.v_scale
+    dc = c_a - c_b
     sdc = dc.sum(axis=0)
-    bias = circuit.bias_voltages(spec)
-    out = np.empty(spec.shape)
+    col = np.einsum("bj,bj->j", dc, c_a + c_b)
+    m = np.asarray(x, dtype=gemm_dtype).T @ dc.astype(gemm_dtype, copy=False)
     n = m.shape[0]
-    out[:n] = p.v_shift * sdc + m
-    out[n:2 * n] = p.v_shift * sdc - m
-    out[2 * n:] = bias[:, None] * sdc[None, :]
-    out *= -2.0
-    out += np.sum(dc * sc, axis=0)[None, :]
+    out = np.empty(spec.shape)
+    base = (col - 2.0 * p.v_shift * sdc) * scale
+    np.multiply(m, -2.0 * p.v_scale * scale, out=out[:n])
+    out[:n] += base
+    np.multiply(m, 2.0 * p.v_scale * scale, out=out[n:2 * n])
+    out[n:2 * n] += base
+    bias = circuit.bias_voltages(spec)
+    out[2 * n:] = (col[None, :] - 2.0 * bias[:, None] * sdc[None, :]) * scale
     return out
 
 
