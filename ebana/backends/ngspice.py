@@ -176,7 +176,10 @@ class NgspiceBackend:
         return cmds
 
     def solve(self, x: np.ndarray, i_nudge: np.ndarray | None = None, *, phase: str = "free",
-              start: Solution | None = None, sample_ids: Sequence[int] | None = None) -> Solution:
+              start: Solution | None = None, sample_ids: Sequence[int] | None = None,
+              tol: float | None = None) -> Solution:
+        """Solve sample by sample (``start`` and ``tol`` are accepted for the protocol; ngspice uses
+        its own options, reltol 1e-9, vntol 1e-12)."""
         c = self.circuit
         t = c.topology
         u_all = c.input_voltages(x)

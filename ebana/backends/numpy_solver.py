@@ -138,8 +138,12 @@ class NumpyBackend:
 
     def solve(self, x: np.ndarray, i_nudge: np.ndarray | None = None, *, phase: str = "free",
               start: Solution | None = None, sample_ids: Sequence[int] | None = None,
-              norton: dict[int, np.ndarray] | None = None) -> Solution:
-        """DC operating point of a batch; ``x`` (B, n_inputs), ``i_nudge`` (m*B, 2K) in A."""
+              norton: dict[int, np.ndarray] | None = None, tol: float | None = None) -> Solution:
+        """DC operating point of a batch; ``x`` (B, n_inputs), ``i_nudge`` (m*B, 2K) in A.
+
+        ``tol`` (V) overrides the backend's error bound for this solve (never tighter than rounding).
+        """
+        tol = self.tol if tol is None else float(tol)
         c = self.circuit
         t, p = c.topology, c.params
         x = np.atleast_2d(np.asarray(x))  # the same object for a 2-D array: the cache key below
@@ -188,7 +192,7 @@ class NumpyBackend:
             ratio = step / last if last > 0 else 0.0
             rho = ratio if sweeps <= 2 else max(ratio, 0.5 * (rho + ratio))
             last = step
-            if step == 0.0 or (sweeps >= 2 and rho < 1.0 and step * rho / (1.0 - rho) <= self.tol):
+            if step == 0.0 or (sweeps >= 2 and rho < 1.0 and step * rho / (1.0 - rho) <= tol):
                 break
             if sweeps >= 3 and step <= 8.0 * np.finfo(np.float64).eps * max(1.0, float(np.max(np.abs(v[-1])))):
                 break  # at rounding level: the rho estimate is noise
@@ -197,7 +201,7 @@ class NumpyBackend:
                 ids = "" if sample_ids is None else f" (samples {list(sample_ids)[:5]}...)"
                 raise ConvergenceError(
                     f"numpy backend: {phase} phase did not converge in {sweeps} sweeps{ids}: last step "
-                    f"{step:.2e} V, error bound {err:.2e} V > tol {self.tol:.1e} V")
+                    f"{step:.2e} V, error bound {err:.2e} V > tol {tol:.1e} V")
         xs = np.tile(x, (m, 1)) if m > 1 else x
         return Solution(v, sweeps, {"rho": rho, "error_bound": step * rho / max(1e-300, 1.0 - rho), "x": xs})
 
