@@ -1,6 +1,6 @@
 """``ebana devices``: list the memristor models, plot I-V hysteresis loops and pulse trains.
 
-Commands: ``list``, ``iv MODEL``, ``pulse MODEL``. Library errors become one-line
+Commands: ``list``, ``iv MODEL``, ``pulse MODEL``, ``response MODEL``. Library errors become one-line
 :class:`click.ClickException` messages (exit code 1).
 """
 
@@ -164,3 +164,36 @@ def pulse_command(model, v_set, v_reset, width, n_set, n_reset, x0, params, out,
                              f"{train.v.min():g} V")
     fig.savefig(out / f"{model}_pulse.png", dpi=120)
     click.echo(f"wrote {out / f'{model}_pulse.png'} and {out / f'{model}_pulse.csv'}")
+
+
+@devices.command("response")
+@click.argument("model")
+@click.option("--preset", help="Named parameter set of the model.")
+@click.option("--v-set", type=float, help="SET amplitude (V, > 0); default per model.")
+@click.option("--v-reset", type=float, help="RESET amplitude (V, < 0); default per model.")
+@click.option("--width", type=float, help="Pulse width (s); default per model.")
+@click.option("--points", type=int, default=201, show_default=True, help="States tabulated.")
+@_param_option
+@_out_option
+@_one_line
+def response_command(model, preset, v_set, v_reset, width, points, params, out) -> None:
+    """Per-pulse response ΔG⁺(G), ΔG⁻(G), symmetric point and F, G of seed 001 for MODEL.
+
+    Writes MODEL_response.png and MODEL_response.csv.
+
+    Example: ebana devices response soft_bounds_linear --preset asymmetric --out figs
+    """
+    from ebana.devices import plots, response
+
+    m = _model(model, params + ((f"preset={preset}",) if preset else ()))
+    curve = response.response_curve(m, v_set, v_reset, width, n=points)
+    out.mkdir(parents=True, exist_ok=True)
+    cols, header = curve.table()
+    np.savetxt(out / f"{model}_response.csv", cols, delimiter=",", header=header, comments="")
+    sym = ("none (responses never cross)" if curve.x_sym is None else
+           f"x = {curve.x_sym:.4f}, w = {curve.w_sym:+.4f}, G = {curve.g_sym:.5g} S")
+    fig = plots.response_figure(curve, f"{model}: {curve.v_set:g} V / {curve.v_reset:g} V, "
+                                f"{curve.t_pulse:g} s; symmetric point {sym}")
+    fig.savefig(out / f"{model}_response.png", dpi=120)
+    click.echo(f"symmetric point: {sym}; step there {curve.dg_min:.4g} S")
+    click.echo(f"wrote {out / f'{model}_response.png'} and {out / f'{model}_response.csv'}")

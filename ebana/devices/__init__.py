@@ -11,14 +11,16 @@ Public API
 
 Models: ``ideal``, ``linear_ion_drift`` (HP, Joglekar/Biolek/Prodromakis windows),
 ``nonlinear_ion_drift`` (Lehtonen-Laiho), ``team``, ``vteam``, ``yakopcic``,
-``stanford_pku``, ``messaris``. Submodules: :mod:`.iv` (drivers), :mod:`.spice`
+``stanford_pku``, ``messaris``, ``soft_bounds_linear``/``_power``/``_exp`` (response
+families, :mod:`.soft_bounds`). Submodules: :mod:`.iv` (drivers), :mod:`.spice`
 (subcircuits, ngspice runs), :mod:`.plots` (figures).
 """
 
 from __future__ import annotations
 
 from ebana.devices import (  # noqa: F401  (registration side effect)
-    ideal, linear_ion_drift, messaris, nonlinear_ion_drift, stanford_pku, team, vteam, yakopcic,
+    ideal, linear_ion_drift, messaris, nonlinear_ion_drift, soft_bounds, stanford_pku, team, vteam,
+    yakopcic,
 )
 from ebana.devices.base import V_READ, Demo, DeviceModel, DeviceParams, PulseResult
 from ebana.devices.registry import create, get, names

@@ -1,7 +1,8 @@
 """Figures of device behaviour (matplotlib, Agg backend); every function returns a Figure.
 
 - :func:`iv_figure` -- I-V hysteresis loop, linear and log-|I| panels, numpy and optional SPICE;
-- :func:`pulse_figure` -- conductance vs pulse number for SET/RESET trains.
+- :func:`pulse_figure` -- conductance vs pulse number for SET/RESET trains;
+- :func:`response_figure` -- per-pulse response functions, F/G, penalty, energy.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from ebana.devices.iv import IVTrace, PulseTrain  # noqa: E402
 
-__all__ = ["iv_figure", "pulse_figure"]
+__all__ = ["iv_figure", "pulse_figure", "response_figure"]
 
 
 def iv_figure(trace: IVTrace, spice: IVTrace | None = None, title: str = "") -> Figure:
@@ -55,6 +56,40 @@ def pulse_figure(train: PulseTrain, spice_g: np.ndarray | None = None, title: st
     ax.set(xlabel="pulse number", ylabel="G at 0.1 V (S)")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def response_figure(curve, title: str = "") -> Figure:
+    """Four panels of a :class:`~ebana.devices.response.ResponseCurve`.
+
+    ΔG⁺ and |ΔG⁻| per pulse (S) vs G (S); q₊, q₋ and F, G vs w; the penalty slope G/F and
+    R_c(w); the energy per pulse (J) vs G. The symmetric point is marked in every panel.
+    """
+    fig, axs = plt.subplots(2, 2, figsize=(10, 7.5), layout="constrained")
+    a, b, c, d = axs.ravel()
+    a.plot(curve.g, curve.dg_up, label="ΔG⁺ (SET)")
+    a.plot(curve.g, curve.dg_down, label="|ΔG⁻| (RESET)")
+    a.set(xlabel="G (S)", ylabel="|ΔG| per pulse (S)", title="response per pulse")
+    b.plot(curve.w, curve.q_up, label="q₊")
+    b.plot(curve.w, curve.q_down, label="q₋")
+    b.plot(curve.w, curve.F, "k-", lw=0.8, label="F = (q₋+q₊)/2")
+    b.plot(curve.w, curve.G, "k--", lw=0.8, label="G = (q₋−q₊)/2")
+    b.set(xlabel="w = 2·Gn − 1", ylabel="q (–)", title="response functions (seed 001)")
+    c.plot(curve.w, curve.ratio, label="G/F (penalty slope)")
+    c.plot(curve.w, curve.penalty, label="R_c(w)")
+    c.set(xlabel="w", ylabel="(–)", title="implicit penalty of analog SGD")
+    c.set_ylim(-3, 3)
+    d.semilogy(curve.g, np.maximum(curve.e_up, 1e-300), label="SET")
+    d.semilogy(curve.g, np.maximum(curve.e_down, 1e-300), label="RESET")
+    d.set(xlabel="G (S)", ylabel="energy per pulse (J)", title="write energy")
+    for ax in (a, b, c, d):
+        if curve.g_sym is not None:
+            ax.axvline(curve.g_sym if ax in (a, d) else curve.w_sym, color="r", lw=0.8, ls=":",
+                       label="symmetric point")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
     if title:
         fig.suptitle(title)
     return fig
