@@ -17,7 +17,7 @@ from typing import Any
 from ebana.circuit import CircuitParams
 from ebana.errors import ConfigError
 
-__all__ = ["TrainConfig", "DeviceConfig", "SCHEMES", "PAIR_MODES", "preset", "PRESETS", "to_dict", "from_dict", "dump_toml", "load_toml",
+__all__ = ["TrainConfig", "DeviceConfig", "AlgorithmConfig", "ALGORITHM_NAMES", "REFERENCES", "SCHEMES", "PAIR_MODES", "preset", "PRESETS", "to_dict", "from_dict", "dump_toml", "load_toml",
            "apply_overrides"]
 
 SCHEMES = ("pwm", "pam")
@@ -68,6 +68,10 @@ class DeviceConfig:
     """PAM: DAC levels in (0, v_max] (0: continuous amplitudes)."""
     energy: bool = True
     """Integrate the write energy of every pulse (J); False is faster for slow models."""
+    c2c: float = 0.0
+    """Cycle-to-cycle noise: relative std of every state change (–)."""
+    d2d: float = 0.0
+    """Device-to-device spread of the model's d2d parameters (lognormal sigma, –)."""
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:
@@ -91,8 +95,63 @@ class DeviceConfig:
             raise ConfigError(f"device.pam_pulses must be an integer >= 1, got {self.pam_pulses!r}")
         if self.pam_dg_ref is not None and not self.pam_dg_ref > 0:
             raise ConfigError(f"device.pam_dg_ref must be > 0 S, got {self.pam_dg_ref!r}")
+        if self.c2c < 0 or self.d2d < 0:
+            raise ConfigError(f"device.c2c and device.d2d must be >= 0, got {self.c2c}, {self.d2d}")
         if self.pam_levels < 0:
             raise ConfigError(f"device.pam_levels must be >= 0, got {self.pam_levels!r}")
+
+
+ALGORITHM_NAMES = ("device", "analog_sgd", "mixed_precision", "residual", "residual_v2")
+"""Update algorithms (ebana.updates.algorithms); ``device`` = the PWM/PAM request of [device]."""
+REFERENCES = ("none", "fixed", "symmetric")
+"""Second device of each differential pair: trained, fixed at mid-range, or at the symmetric point."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlgorithmConfig:
+    """Analog training algorithm (``[algorithm]`` in TOML; needs ``device.model``).
+
+    See :mod:`ebana.updates.algorithms` (seeds 001 and 004, devices.md §8).
+    """
+
+    name: str = "device"
+    """device | analog_sgd | mixed_precision | residual | residual_v2."""
+    reference: str = "none"
+    """none (both pair devices trained) | fixed (reference at mid-range) | symmetric (reference
+    programmed to the symmetric point: symmetry-point shifting)."""
+    t_pulse: float | None = None
+    """Width (s) of one standard pulse (amplitudes: device.v_set / v_reset); None: model demo."""
+    gamma: float = 0.5
+    """Residual learning: weight of P in G = W + γP (> 0; γ = 0 fails, seed 001)."""
+    transfer_rate: float = 0.1
+    """Residual learning: β in (0, 1], fraction of P written to W per transfer."""
+    transfer_every: int = 1
+    """Residual learning: steps between transfers (>= 1)."""
+    threshold: float | None = None
+    """Mixed precision / residual v2: |accumulator| (S) that triggers a write; >= one pulse
+    step (checked against the device); None: one pulse step."""
+    sp_max_cycles: int = 10000
+    """Symmetric-point search: most SET/RESET cycles per device."""
+
+    def __post_init__(self) -> None:
+        if self.name not in ALGORITHM_NAMES:
+            close = difflib.get_close_matches(str(self.name), ALGORITHM_NAMES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"unknown algorithm.name {self.name!r}{hint}; known: {', '.join(ALGORITHM_NAMES)}")
+        if self.reference not in REFERENCES:
+            raise ConfigError(f"unknown algorithm.reference {self.reference!r}; known: {', '.join(REFERENCES)}")
+        if not (isinstance(self.gamma, (int, float)) and self.gamma > 0):
+            raise ConfigError(f"algorithm.gamma must be > 0 (gamma = 0 fails, seed 001), got {self.gamma!r}")
+        if not (isinstance(self.transfer_rate, (int, float)) and 0 < self.transfer_rate <= 1):
+            raise ConfigError(f"algorithm.transfer_rate must be in (0, 1], got {self.transfer_rate!r}")
+        if not (isinstance(self.transfer_every, int) and self.transfer_every >= 1):
+            raise ConfigError(f"algorithm.transfer_every must be an integer >= 1, got {self.transfer_every!r}")
+        if self.threshold is not None and not self.threshold > 0:
+            raise ConfigError(f"algorithm.threshold must be > 0 S (at least one pulse step), got {self.threshold!r}")
+        if self.t_pulse is not None and not self.t_pulse > 0:
+            raise ConfigError(f"algorithm.t_pulse must be > 0 s, got {self.t_pulse!r}")
+        if not (isinstance(self.sp_max_cycles, int) and self.sp_max_cycles >= 1):
+            raise ConfigError(f"algorithm.sp_max_cycles must be an integer >= 1, got {self.sp_max_cycles!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,6 +189,7 @@ class TrainConfig:
     seed: int = 0
     circuit: CircuitParams = field(default_factory=CircuitParams)
     device: DeviceConfig = field(default_factory=DeviceConfig)
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
 
     def __post_init__(self) -> None:
         if self.device.r_ratio is not None:   # R_ON = 1/g_max fixed, R_OFF = r_ratio/g_max
@@ -147,6 +207,8 @@ class TrainConfig:
         if self.verify_every < 0 or self.verify_samples < 1:
             raise ConfigError(f"verify_every must be >= 0 and verify_samples >= 1, got "
                               f"{self.verify_every}, {self.verify_samples}")
+        if self.algorithm.name != "device" and self.device.model is None:
+            raise ConfigError(f"algorithm.name = {self.algorithm.name!r} needs a device model (device.model)")
         if self.backend not in ("auto", "numpy", "ngspice"):
             raise ConfigError(f"unknown backend {self.backend!r}; known: auto, ngspice, numpy")
         for name in ("init_low", "init_high"):

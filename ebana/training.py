@@ -39,14 +39,17 @@ from ebana.errors import CheckpointError, ConfigError
 from ebana.losses import create_loss
 from ebana.phases import PhaseController
 from ebana.topology import Topology
-from ebana.updates import IdealUpdate
+from ebana.updates import DeviceUpdate, IdealUpdate, pair_index
 
 __all__ = ["Trainer", "build_circuit", "Progress", "load_checkpoint_circuit"]
 
 logger = logging.getLogger(__name__)
 
 METRIC_FIELDS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds",
-                 "mean_sweeps", "verify_max_dv"]
+                 "mean_sweeps", "verify_max_dv", "e_write", "pulses", "saturated", "dg_ratio", "dg_error"]
+"""Per-epoch metrics. Device runs add: write energy of the epoch (J), pulses sent, fraction of
+devices at a state bound at the end of the epoch, sum|achieved ΔG| / sum|requested ΔG| and
+sum|achieved - requested| / sum|requested| over the epoch; empty for ideal runs."""
 
 
 @dataclass
@@ -125,8 +128,16 @@ class Trainer:
         self.rng = np.random.default_rng(cfg.seed)
         self.circuit = build_circuit(cfg, self.data.n_features, self.data.n_classes, self.rng)
         self.loss = create_loss(cfg.loss, tau=cfg.tau, target_scale=cfg.target_scale)
-        self.updater = IdealUpdate(cfg.optimizer, [g.shape for g in self.circuit.conductances],
-                                   cfg.circuit.g_min, cfg.circuit.g_max)
+        if cfg.device.model is None:
+            self.updater = IdealUpdate(cfg.optimizer, [g.shape for g in self.circuit.conductances],
+                                       cfg.circuit.g_min, cfg.circuit.g_max)
+        else:
+            self.updater = DeviceUpdate(cfg.device, cfg.optimizer, self.circuit.conductances, cfg.circuit.g_min,
+                                        cfg.circuit.g_max, lr_ref=cfg.lr, pairs=pair_index(self.circuit.topology),
+                                        rng=np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(1)[0]))
+            self.circuit.set_conductances(self.updater.conductances())
+        self.e_write_total, self.pulses_total = 0.0, 0
+        self._epoch_dev = self._zero_dev()
         self.epoch, self.batch, self.perm = 0, 0, None
         self.history: list[dict] = []
         self.elapsed = 0.0
@@ -175,6 +186,7 @@ class Trainer:
                     new_g = self.updater.step(self.circuit.conductances, grads,
                                               self.lr_at(self.epoch, self.batch))
                     self.backend.set_conductances(new_g, validate=False)  # clipped to [g_min, g_max]
+                    self._account(getattr(self.updater, "report", None))
                     self.batch += 1
                     sweeps.append(res.free.sweeps)
                     seen += len(idx)
@@ -189,6 +201,7 @@ class Trainer:
                            seconds=round(time.perf_counter() - t0, 4),
                            mean_sweeps=float(np.mean(sweeps)) if sweeps else 0.0,
                            verify_max_dv=self._verify_max if cfg.verify_every else None)
+                row.update(self._device_metrics())
                 self._verify_max = 0.0
                 self.history.append(row)
                 self.epoch, self.batch, self.perm = self.epoch + 1, 0, None
@@ -203,6 +216,33 @@ class Trainer:
             raise
         self._finish()
         return self.history
+
+    # ------------------------------------------------------------------ device accounting
+    @staticmethod
+    def _zero_dev() -> dict:
+        return {"e_write": 0.0, "pulses": 0, "req": 0.0, "ach": 0.0, "err": 0.0, "sat": None}
+
+    def _account(self, rep) -> None:
+        if rep is None:
+            return
+        d = self._epoch_dev
+        d["e_write"] += rep.e_write
+        d["pulses"] += rep.n_pulses
+        d["req"] += rep.dg_requested
+        d["ach"] += rep.dg_achieved
+        d["err"] += rep.dg_error
+        d["sat"] = rep.n_saturated / max(rep.n_devices, 1)
+        self.e_write_total += rep.e_write
+        self.pulses_total += rep.n_pulses
+
+    def _device_metrics(self) -> dict:
+        """Per-epoch device metrics (see METRIC_FIELDS); resets the epoch accumulators."""
+        d, self._epoch_dev = self._epoch_dev, self._zero_dev()
+        if self.cfg.device.model is None:
+            return {}
+        req = d["req"] if d["req"] > 0 else float("nan")
+        return {"e_write": d["e_write"], "pulses": d["pulses"], "saturated": d["sat"],
+                "dg_ratio": d["ach"] / req, "dg_error": d["err"] / req}
 
     def verify(self, x: np.ndarray, y: np.ndarray, res, idx: np.ndarray) -> float:
         """Re-solve the first samples of a batch with ngspice (Norton netlist); compare every node.
@@ -266,6 +306,8 @@ class Trainer:
             has_perm=np.array(self.perm is not None), elapsed=np.array(self.elapsed),
             rng=np.array(_json.dumps(self.rng.bit_generator.state)),
             history=np.array(_json.dumps(self.history)),
+            device_acc=np.array(_json.dumps({"epoch": self._epoch_dev, "e_write_total": self.e_write_total,
+                                             "pulses_total": self.pulses_total})),
             config_json=np.array(_json.dumps(to_dict(self.cfg))),
             n_inputs=np.array(self.data.n_features), n_classes=np.array(self.data.n_classes))
         _atomic_save_npz(self.ckpt_path, arrays)
@@ -276,11 +318,17 @@ class Trainer:
                 n = int(z["n_crossbars"])
                 self.circuit.set_conductances([z[f"g{k}"] for k in range(n)])
                 self.updater.load_state_dict({k[4:]: z[k] for k in z.files if k.startswith("opt_")})
+                if isinstance(self.updater, DeviceUpdate):   # conductances follow the device states
+                    self.circuit.set_conductances(self.updater.conductances())
                 self.epoch, self.batch = int(z["epoch"]), int(z["batch"])
                 self.perm = z["perm"].copy() if bool(z["has_perm"]) else None
                 self.elapsed = float(z["elapsed"])
                 self.rng.bit_generator.state = json.loads(str(z["rng"]))
                 self.history = json.loads(str(z["history"]))
+                if "device_acc" in z.files:
+                    acc = json.loads(str(z["device_acc"]))
+                    self._epoch_dev = acc["epoch"]
+                    self.e_write_total, self.pulses_total = acc["e_write_total"], acc["pulses_total"]
         except (OSError, KeyError, ValueError) as err:
             raise CheckpointError(f"cannot resume from {self.ckpt_path}: {err}") from None
         logger.info("resumed at epoch %d, batch %d", self.epoch, self.batch)
@@ -319,6 +367,9 @@ class Trainer:
                 "n_test": len(self.x_test), "train_seconds": round(self.elapsed, 3),
                 "epochs_done": self.epoch, "versions": self.versions(),
                 "final": self.history[-1] if self.history else None}
+        if isinstance(self.updater, DeviceUpdate):
+            info["device"] = {**self.updater.describe(), "e_write_total": self.e_write_total,
+                              "pulses_total": self.pulses_total}
         _atomic_write(self.out / "run.json", json.dumps(info, indent=2) + "\n")
 
     def _finish(self) -> None:
