@@ -88,22 +88,25 @@ class NumpyBackend:
             self._const[q] = np.zeros(t.layer_size(q))
         k = {q: np.zeros(t.layer_size(q)) for q in range(1, t.n_layers)}
         for s, g in zip(t.crossbars, c.conductances):
-            sig = g[: s.n_rows]
-            k[s.dst] += g.sum(axis=0)
-            self._const[s.dst] += c.bias_voltages(s) @ g[s.n_rows:]
+            sig, bias_rows = g[: s.n_rows], g[s.n_rows:]
+            col_sig = sig.sum(axis=0)
+            k[s.dst] += col_sig + bias_rows.sum(axis=0)
+            self._const[s.dst] += c.bias_voltages(s) @ bias_rows
             if s.src == 0:
                 # u+ = s + a x, u- = s - a x  =>  u @ G = s * colsum(G) + a * x @ (G+ - G-):
                 # one GEMM over the n features instead of the 2n wordlines (exact algebra)
                 n = t.n_inputs
-                self._in_g[s.index] = np.ascontiguousarray(p.v_scale * (sig[:n] - sig[n:]), dtype=self.dtype)
-                self._const[s.dst] += p.v_shift * sig.sum(axis=0)
+                gd = np.subtract(sig[:n], sig[n:], dtype=self.dtype)
+                gd *= p.v_scale
+                self._in_g[s.index] = gd
+                self._const[s.dst] += p.v_shift * col_sig
             else:
                 self._fwd[s.index] = np.ascontiguousarray(gain * sig)
                 self._bwd[s.index] = np.ascontiguousarray(a * sig.T)
                 s_out = sig.sum(axis=1)
                 k[s.src] += a * gain * s_out
                 # w = cm + g (v - cm): the constant part (1-g) cm drives the destination ...
-                self._const[s.dst] += (1.0 - gain) * cm * sig.sum(axis=0)
+                self._const[s.dst] += (1.0 - gain) * cm * col_sig
                 # ... and is reflected back into the source neuron
                 self._const[s.src] -= a * (1.0 - gain) * cm * s_out
         self._clamped = {}

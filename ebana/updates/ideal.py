@@ -42,6 +42,10 @@ class SGD:
     def tick(self) -> None:
         self.t += 1
 
+    def scale(self) -> float:
+        """Factor the caller applies to ``direction`` (folded into the step's one multiply)."""
+        return 1.0
+
     def state_dict(self) -> dict[str, np.ndarray]:
         return {"t": np.array(self.t)}
 
@@ -93,10 +97,13 @@ class Adam(SGD):
         v += g
         np.sqrt(v, out=g)                                           # mh / (sqrt(vh) + eps), with
         g *= 1.0 / np.sqrt(1.0 - b2 ** t)                           # mh = m / (1 - b1^t),
-        g += self.eps                                               # vh = v / (1 - b2^t)
-        np.divide(m, g, out=g)
-        g *= 1.0 / (1.0 - b1 ** t)
+        g += self.eps                                               # vh = v / (1 - b2^t);
+        np.divide(m, g, out=g)                                      # returns (1 - b1^t) times it
         return g
+
+    def scale(self) -> float:
+        """Factor the caller applies to ``direction`` (Adam's first-moment bias correction)."""
+        return 1.0 / (1.0 - self.b1 ** (self.t + 1))
 
     def state_dict(self):
         d = {"t": np.array(self.t)}
@@ -124,7 +131,8 @@ class IdealUpdate:
     def step(self, conductances, grads, lr):
         out = []
         for k, (g, d) in enumerate(zip(conductances, grads)):
-            step = np.multiply(self.opt.direction(k, d), -lr * self.lr_scale[k], dtype=np.float64)
+            factor = -lr * self.lr_scale[k] * self.opt.scale()
+            step = np.multiply(self.opt.direction(k, d), factor, dtype=np.float64)
             step += g
             np.maximum(step, self.g_min, out=step)
             np.minimum(step, self.g_max, out=step)
