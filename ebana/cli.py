@@ -114,6 +114,12 @@ def _resolve_config(dataset, config_file, overrides, sets):
 @click.option("--seed", type=int)
 @click.option("--verify-every", type=int, help="Every N batches re-solve a few samples with ngspice and compare.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Directory of MNIST IDX files.")
+@click.option("--algorithm", help="Analog update algorithm (needs a device): device | analog_sgd | "
+              "mixed_precision | residual | residual_v2.")
+@click.option("--reference", help="Second device of each pair: none | fixed | symmetric (symmetry-point shifting).")
+@click.option("--gamma", type=float, help="Residual learning: weight of P in W + gamma P (> 0).")
+@click.option("--transfer-rate", type=float, help="Residual learning: fraction of P written to W, in (0, 1].")
+@click.option("--threshold", type=float, help="Mixed precision / residual_v2: write threshold (S, >= one pulse step).")
 @click.option("--set", "sets", multiple=True, help="Override any config key: --set circuit.gain=10.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Run directory (default runs/<dataset>-seed<seed>).")
@@ -121,7 +127,8 @@ def _resolve_config(dataset, config_file, overrides, sets):
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train(ctx, dataset, config_file, hidden, skips, epochs, batch_size, beta, lr, loss, optimizer,
-          centered, backend, norton, seed, verify_every, data_dir, sets, out_dir, resume, quiet):
+          centered, backend, norton, seed, verify_every, data_dir, algorithm, reference, gamma, transfer_rate,
+          threshold, sets, out_dir, resume, quiet):
     """Train a network with EqProp; writes metrics, plot, conductances and a checkpoint.
 
     Example: ebana train iris --backend ngspice --epochs 40 --seed 1 --out runs/iris1
@@ -137,6 +144,8 @@ def train(ctx, dataset, config_file, hidden, skips, epochs, batch_size, beta, lr
                          batch_size=batch_size, beta=beta, lr=lr, loss=loss, optimizer=optimizer,
                          centered=centered, backend=backend, norton=norton, seed=seed, data_dir=data_dir,
                          verify_every=verify_every)
+        overrides.update({"algorithm.name": algorithm, "algorithm.reference": reference, "algorithm.gamma": gamma,
+                          "algorithm.transfer_rate": transfer_rate, "algorithm.threshold": threshold})
         cfg = _resolve_config(dataset, config_file, overrides, sets)
         if out_dir is None:
             out_dir = f"runs/{Path(cfg.dataset).stem}-seed{cfg.seed}"

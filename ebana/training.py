@@ -40,6 +40,7 @@ from ebana.losses import create_loss
 from ebana.phases import PhaseController
 from ebana.topology import Topology
 from ebana.updates import DeviceUpdate, IdealUpdate, pair_index
+from ebana.updates.algorithms import create_algorithm
 
 __all__ = ["Trainer", "build_circuit", "Progress", "load_checkpoint_circuit"]
 
@@ -132,9 +133,10 @@ class Trainer:
             self.updater = IdealUpdate(cfg.optimizer, [g.shape for g in self.circuit.conductances],
                                        cfg.circuit.g_min, cfg.circuit.g_max)
         else:
-            self.updater = DeviceUpdate(cfg.device, cfg.optimizer, self.circuit.conductances, cfg.circuit.g_min,
-                                        cfg.circuit.g_max, lr_ref=cfg.lr, pairs=pair_index(self.circuit.topology),
-                                        rng=np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(1)[0]))
+            self.updater = create_algorithm(cfg.device, cfg.algorithm, cfg.optimizer, self.circuit.conductances,
+                                            cfg.circuit.g_min, cfg.circuit.g_max, lr_ref=cfg.lr,
+                                            pairs=pair_index(self.circuit.topology),
+                                            rng=np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(1)[0]))
             self.circuit.set_conductances(self.updater.conductances())
         self.e_write_total, self.pulses_total = 0.0, 0
         self._epoch_dev = self._zero_dev()

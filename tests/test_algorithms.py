@@ -1,0 +1,124 @@
+"""Analog update algorithms: drift to the symmetric point, residual learning, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ebana.cli import cli
+from ebana.config import AlgorithmConfig, DeviceConfig, apply_overrides, preset
+from ebana.errors import ConfigError
+from ebana.training import Trainer
+from ebana.updates import IdealUpdate
+from ebana.updates.algorithms import create_algorithm
+
+G_MIN, G_MAX = 1e-7, 1e-5
+DEV = DeviceConfig(model="soft_bounds_linear", preset="asymmetric")  # w⋄ = +0.18 (x⋄ ≈ 0.59)
+
+
+def _w(g):
+    return 2 * (np.asarray(g) - G_MIN) / (G_MAX - G_MIN) - 1
+
+
+def _quadratic(updater, w_star, sigma, steps=1500, n=400, seed=0):
+    """Noisy SGD on f = ||w - w*||²/4 (w = 2Gn - 1); mean w over the last third of the run."""
+    rng = np.random.default_rng(seed)
+    g = [np.full((1, n), G_MIN + (w_star + 1) / 2 * (G_MAX - G_MIN))]
+    if hasattr(updater, "conductances"):
+        g = updater.conductances()
+    tail = []
+    for k in range(steps):
+        grad = (_w(g[0]) - w_star) / 2 + sigma * rng.standard_normal(g[0].shape)
+        g = updater.step(g, [grad], 1.0)
+        if k >= 2 * steps // 3:
+            tail.append(_w(g[0]).mean())
+    return float(np.mean(tail))
+
+
+def _updater(name, w_star, n=400, **kw):
+    g0 = [np.full((1, n), G_MIN + (w_star + 1) / 2 * (G_MAX - G_MIN))]
+    alg = AlgorithmConfig(name=name, **kw)
+    up = create_algorithm(DEV, alg, "sgd", g0, G_MIN, G_MAX, lr_ref=1.0, rng=np.random.default_rng(1))
+    up.lr_scale = [up.eps]  # one unit of gradient = one pulse step
+    return up
+
+
+def test_analog_sgd_drifts_to_symmetric_point_with_gradient_noise():
+    """Seed 001, Thm. 1: the stationary point moves from w* toward w⋄, more with more noise."""
+    w_star = -0.5
+    up = _updater("analog_sgd", w_star)
+    w_sym = up.curve.w_sym
+    assert w_sym == pytest.approx(0.18, abs=0.02)
+    ideal = IdealUpdate("sgd", [(1, 400)], G_MIN, G_MAX, lr_scale=[up.eps])
+    w_ideal = _quadratic(ideal, w_star, 1.0)
+    w_lo = _quadratic(_updater("analog_sgd", w_star), w_star, 0.3)
+    w_hi = _quadratic(_updater("analog_sgd", w_star), w_star, 1.0)
+    assert abs(w_ideal - w_star) < 0.02
+    assert w_star + 0.03 < w_lo < w_hi < w_sym  # drawn toward w⋄, by more at higher noise
+    # linear soft bounds: the implicit penalty is Σ/(2τ)·||w - w⋄||²-like, so the pull is large
+    assert w_hi - w_star > 0.3 * (w_sym - w_star)
+    # residual learning (W + γP, zero-shifted P) converges much closer to w*
+    w_res = _quadratic(_updater("residual", w_star, gamma=0.5, transfer_rate=0.1), w_star, 1.0, steps=3000)
+    assert abs(w_res - w_star) < 0.5 * abs(w_hi - w_star)
+
+
+def test_mixed_precision_writes_whole_pulses_past_threshold():
+    up = _updater("mixed_precision", 0.0, n=10, threshold=None)
+    g0 = up.conductances()
+    g1 = up.step(g0, [np.full((1, 10), 0.4)], 1.0)  # 0.4 pulse steps requested: nothing written
+    assert np.array_equal(g1[0], g0[0]) and up.report.n_pulses == 0
+    g2 = up.step(g1, [np.full((1, 10), 0.7)], 1.0)  # 1.1 accumulated -> one pulse down each
+    assert up.report.n_pulses == 10 and np.all(g2[0] < g1[0])
+    assert np.allclose(up.chi, -0.1 * up.eps)
+
+
+def test_symmetric_reference_and_iris_residual_beats_analog_sgd():
+    """IRIS, asymmetric device, 4 epochs: residual learning is closer to the ideal accuracy."""
+    base = preset("iris")
+    acc = {}
+    for name, over in (("ideal", {}),
+                       ("analog_sgd", {"algorithm.name": "analog_sgd", "algorithm.reference": "fixed"}),
+                       ("residual", {"algorithm.name": "residual"}),
+                       ("sp", {"algorithm.name": "analog_sgd", "algorithm.reference": "symmetric"})):
+        if name != "ideal":
+            over = {"device.model": "soft_bounds_power", "device.preset": "asymmetric", **over}
+        cfg = apply_overrides(base, {"epochs": 8, **over})
+        tr = Trainer(cfg, f"/tmp/ebana-test-alg-{name}")
+        if name == "sp":  # reference devices sit at the symmetric point, and stay there
+            up = tr.updater
+            refs = np.concatenate([g.ravel() for g in up.conductances()])[~up.trained]
+            assert np.all(np.abs(refs - up.curve.g_sym) < up.eps)
+        hist = tr.run()
+        acc[name] = np.mean([h["train_acc"] for h in hist[-3:]])
+    assert abs(acc["residual"] - acc["ideal"]) < abs(acc["analog_sgd"] - acc["ideal"])
+
+
+@pytest.mark.parametrize("kw,pattern", [
+    ({"gamma": 0.0}, "algorithm.gamma must be > 0"),
+    ({"gamma": -1.0}, "algorithm.gamma must be > 0"),
+    ({"transfer_rate": 0.0}, r"transfer_rate must be in \(0, 1\]"),
+    ({"transfer_rate": 1.5}, r"transfer_rate must be in \(0, 1\]"),
+    ({"name": "residul"}, "did you mean 'residual'"),
+    ({"reference": "mid"}, "unknown algorithm.reference"),
+])
+def test_bad_algorithm_config(kw, pattern):
+    with pytest.raises(ConfigError, match=pattern) as err:
+        AlgorithmConfig(**kw)
+    assert "\n" not in str(err.value)
+
+
+def test_threshold_below_one_pulse_step():
+    with pytest.raises(ConfigError, match="below one pulse step") as err:
+        _updater("mixed_precision", 0.0, n=4, threshold=1e-12)
+    assert "\n" not in str(err.value)
+
+
+def test_cli_algorithm_errors_are_one_line(tmp_path):
+    r = CliRunner()
+    for args in (["--algorithm", "residual", "--gamma", "0"], ["--algorithm", "residual_v2", "--transfer-rate", "2"],
+                 ["--algorithm", "mixed_precision", "--threshold", "1e-12"], ["--algorithm", "residual"]):
+        extra = [] if args == ["--algorithm", "residual"] else ["--set", 'device.model="soft_bounds_linear"']
+        res = r.invoke(cli, ["train", "iris", "--epochs", "1", "--quiet", "--out", str(tmp_path), *extra, *args])
+        assert res.exit_code == 1, res.output
+        assert len(res.output.strip().splitlines()) == 1, res.output
