@@ -185,8 +185,58 @@ def train(ctx, dataset, config_file, hidden, skips, epochs, batch_size, beta, lr
                    err=True)
         sys.exit(130)
     last = trainer.history[-1]
-    click.echo(f"done: test accuracy {100 * last['test_acc']:.2f}%, test loss {last['test_loss']:.4f}; "
+    extra = ""
+    if cfg.device.model is not None:
+        extra = f"; write energy {trainer.e_write_total:.3g} J in {trainer.pulses_total} pulses"
+    click.echo(f"done: test accuracy {100 * last['test_acc']:.2f}%, test loss {last['test_loss']:.4f}{extra}; "
                f"results in {trainer.out}")
+
+
+@cli.command()
+@click.argument("config_file", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Sweep directory (default: beside CONFIG, named after it).")
+@click.option("--workers", type=int, default=2, show_default=True, help="Worker processes on this machine.")
+@click.option("--scheduler", help="Dask scheduler address (tcp://host:8786) instead of local processes.")
+@click.option("--dry-run", is_flag=True, help="Validate and list the runs; run nothing.")
+@click.option("--quiet", is_flag=True, help="No per-run lines.")
+def sweep(config_file, out_dir, workers, scheduler, dry_run, quiet):
+    """Run an experiment TOML: its grid of dotted-key overrides x seeds, in parallel.
+
+    Rerunning skips finished runs and resumes interrupted ones. Writes results.csv,
+    curves.csv, summary.csv/.md and the experiment's figures.
+
+    Example: ebana sweep experiments/iris_ratio.toml --workers 2
+    """
+    from ebana.experiments import load_experiment, plan
+    from ebana.sweep import run_sweep
+
+    exp = load_experiment(config_file)
+    specs = plan(exp)
+    path = Path(config_file)
+    out = Path(out_dir) if out_dir else path.parent / path.stem
+    if dry_run:
+        for s in specs:
+            click.echo(s.name)
+        click.echo(f"{len(specs)} runs -> {out}", err=True)
+        return
+    if workers < 1:
+        raise click.BadParameter(f"--workers must be >= 1, got {workers}")
+    click.echo(f"ebana sweep {exp.name}: {len(specs)} runs -> {out} "
+               f"({'dask ' + scheduler if scheduler else f'{workers} workers'})", err=True)
+
+    def report(ev):
+        if not quiet and ev.name:
+            msg = f" ({ev.error})" if ev.error else ""
+            click.echo(f"[{ev.done}/{ev.total}] {ev.status}: {ev.name}{msg}", err=True)
+
+    try:
+        rows = run_sweep(exp, out, workers=workers, scheduler=scheduler, source=path.read_text(), progress=report)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted; rerun the same command to finish: ebana sweep {config_file}", err=True)
+        sys.exit(130)
+    failed = sum(r.get("status") != "done" for r in rows)
+    click.echo(f"done: {len(rows) - failed}/{len(rows)} runs finished; tables and figures in {out}")
 
 
 @cli.command()
