@@ -114,6 +114,10 @@ def _resolve_config(dataset, config_file, overrides, sets):
 @click.option("--seed", type=int)
 @click.option("--verify-every", type=int, help="Every N batches re-solve a few samples with ngspice and compare.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Directory of MNIST IDX files.")
+@click.option("--device", "device_model", help="Program the crossbar through this device model (ebana devices list).")
+@click.option("--scheme", help="Device pulse scheme: pwm | pam.")
+@click.option("--pam-pulses", type=int, help="PAM: pulses per update (write-verify; 'higher frequency').")
+@click.option("--r-ratio", type=float, help="R_OFF/R_ON of the devices (> 1); g_min = g_max / ratio.")
 @click.option("--algorithm", help="Analog update algorithm (needs a device): device | analog_sgd | "
               "mixed_precision | residual | residual_v2.")
 @click.option("--reference", help="Second device of each pair: none | fixed | symmetric (symmetry-point shifting).")
@@ -127,11 +131,13 @@ def _resolve_config(dataset, config_file, overrides, sets):
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train(ctx, dataset, config_file, hidden, skips, epochs, batch_size, beta, lr, loss, optimizer,
-          centered, backend, norton, seed, verify_every, data_dir, algorithm, reference, gamma, transfer_rate,
-          threshold, sets, out_dir, resume, quiet):
+          centered, backend, norton, seed, verify_every, data_dir, device_model, scheme, pam_pulses, r_ratio,
+          algorithm, reference, gamma, transfer_rate, threshold, sets, out_dir, resume, quiet):
     """Train a network with EqProp; writes metrics, plot, conductances and a checkpoint.
 
     Example: ebana train iris --backend ngspice --epochs 40 --seed 1 --out runs/iris1
+
+    Through memristors: ebana train iris --device vteam --scheme pam --pam-pulses 10 --r-ratio 10
     """
     from ebana.training import Trainer
 
@@ -146,7 +152,13 @@ def train(ctx, dataset, config_file, hidden, skips, epochs, batch_size, beta, lr
                          verify_every=verify_every)
         overrides.update({"algorithm.name": algorithm, "algorithm.reference": reference, "algorithm.gamma": gamma,
                           "algorithm.transfer_rate": transfer_rate, "algorithm.threshold": threshold})
+        overrides.update({"device.model": device_model, "device.scheme": scheme,
+                          "device.pam_pulses": pam_pulses, "device.r_ratio": r_ratio})
         cfg = _resolve_config(dataset, config_file, overrides, sets)
+        if (scheme or pam_pulses) and cfg.device.model is None:
+            raise click.UsageError("--scheme/--pam-pulses need --device MODEL")
+        from ebana.updates import check_device_config
+        check_device_config(cfg.device)
         if out_dir is None:
             out_dir = f"runs/{Path(cfg.dataset).stem}-seed{cfg.seed}"
         trainer = Trainer(cfg, out_dir)

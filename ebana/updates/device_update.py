@@ -176,7 +176,8 @@ class DeviceUpdate:
         """Request the ideal step, program it with pulses, return the devices' conductances (S)."""
         req = []
         for k, d in enumerate(grads):
-            dg = np.multiply(self.opt.direction(k, d), -lr * self.lr_scale[k], dtype=np.float64)
+            factor = -lr * self.lr_scale[k] * self.opt.scale()     # as IdealUpdate.step
+            dg = np.multiply(self.opt.direction(k, d), factor, dtype=np.float64)
             if self.cfg.pairs == "split" and self.pairs[k] is not None:
                 dg = _split_pairs(dg, self.pairs[k])
             req.append(dg.ravel())
