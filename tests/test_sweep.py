@@ -1,0 +1,87 @@
+"""Experiments and sweeps: validation before any run, tables, restart skips done runs, Dask."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+
+import pytest
+from click.testing import CliRunner
+
+from ebana.cli import cli
+from ebana.errors import ConfigError
+from ebana.experiments import experiment_from_dict, plan
+from ebana.sweep import run_sweep
+
+TINY = {"name": "tiny", "seeds": [0],
+        "base": {"dataset": "iris", "epochs": 1, "device": {"model": "ideal", "energy": False}},
+        "grid": {"device.r_ratio": [10, 100]},
+        "figures": [{"file": "ratio.png", "x": "device.r_ratio", "y": ["test_acc"], "hue": "device.model"}]}
+
+
+def _exp(**changes):
+    data = {**TINY, **changes}
+    return experiment_from_dict(data)
+
+
+@pytest.mark.parametrize("grid,msg", [
+    ({"device.r_ratoi": [2]}, "did you mean device.r_ratio"),
+    ({"device.r_ratio": [10, 1]}, "must be > 1"),
+    ({"device.scheme": ["pwm", "pan"]}, "did you mean 'pam'"),
+    ({"device.model": ["vteam", "vtem"]}, "did you mean 'vteam'"),
+    ({"lrr": [1e-7]}, "did you mean lr"),
+])
+def test_bad_sweeps_fail_before_any_run(tmp_path, grid, msg):
+    with pytest.raises(ConfigError, match=msg):
+        run_sweep(_exp(grid=grid), tmp_path / "s", workers=1)
+    assert not (tmp_path / "s").exists()
+
+
+def test_cli_sweep_bad_key_is_one_line(tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_text('name = "bad"\n[grid]\n"device.r_ratoi" = [2, 3]\n')
+    r = CliRunner().invoke(cli, ["sweep", str(f)])
+    assert r.exit_code == 1 and "did you mean device.r_ratio" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+def test_plan_crosses_cases_grid_and_seeds():
+    exp = _exp(seeds=[0, 1], cases=[{"device.scheme": "pwm"}, {"device.scheme": "pam", "device.pam_pulses": 3}])
+    specs = plan(exp)
+    assert len(specs) == 2 * 2 * 2
+    assert specs[-1].config.device.pam_pulses == 3 and specs[-1].config.seed == 1
+    assert specs[0].name == "device.scheme=pwm__device.r_ratio=10__seed=0"
+
+
+def test_sweep_writes_tables_and_restart_skips_done_runs(tmp_path):
+    events = []
+    rows = run_sweep(_exp(), tmp_path, workers=2, progress=events.append)
+    assert [r["status"] for r in rows] == ["done", "done"]
+    assert sorted(e.status for e in events if e.name) == ["done", "done"]
+    for name in ("results.csv", "curves.csv", "summary.csv", "summary.md", "ratio.png"):
+        assert (tmp_path / name).exists(), name
+    with open(tmp_path / "results.csv") as fh:
+        table = list(csv.DictReader(fh))
+    assert {r["device.r_ratio"] for r in table} == {"10", "100"} and all(r["seed"] == "0" for r in table)
+    run_dir = tmp_path / "runs" / "device.r_ratio=10__seed=0"
+    for name in ("config.toml", "run.json", "metrics.csv"):
+        assert (run_dir / name).exists()
+    # restart: nothing to do
+    events.clear()
+    run_sweep(_exp(), tmp_path, workers=1, progress=events.append)
+    assert [e.status for e in events] == ["skipped"]
+    # an interrupted sweep (one run missing) reruns only that run
+    import shutil
+    shutil.rmtree(tmp_path / "runs" / "device.r_ratio=100__seed=0")
+    events.clear()
+    run_sweep(_exp(), tmp_path, workers=1, progress=events.append)
+    assert [e.name for e in events if e.name] == ["device.r_ratio=100__seed=0"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="dask.distributed not installed")
+def test_sweep_on_a_local_dask_cluster(tmp_path):
+    from dask.distributed import LocalCluster
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+        rows = run_sweep(_exp(), tmp_path, scheduler=cluster.scheduler_address)
+    assert [r["status"] for r in rows] == ["done", "done"]
+    assert (tmp_path / "results.csv").exists()
