@@ -35,6 +35,7 @@ INSTALL_HINT = ("install it with: sudo apt-get install -y ngspice libngspice0 li
 _FAIL = re.compile(r"error|abort|too small|singular|not parsed|no such", re.IGNORECASE)
 _RELOAD_ABOVE = 20000  # resistors; above this, reloading the netlist beats altering each one
 _shared = None
+_owner = None  # the backend whose circuit is loaded in the shared ngspice instance
 
 
 def ngspice_shared():
@@ -117,7 +118,13 @@ class NgspiceBackend:
         ng.clear_output()
         return err
 
+    def _ensure_loaded(self) -> None:
+        """Several backends may share the one ngspice instance: reload ours if another took it."""
+        if _owner is not self:
+            self._load()
+
     def _load(self) -> None:
+        global _owner
         c = self.circuit
         text = render(c, np.zeros(c.topology.n_inputs), norton=self.norton)
         self._cmd("remcirc")
@@ -131,16 +138,23 @@ class NgspiceBackend:
             raise SimulationError(f"ngspice rejected the netlist: {errs[0].strip()}")
         self._loaded_g = [g.copy() for g in c.conductances]
         self._gsum = {s.index: g.sum(axis=0) for s, g in zip(c.topology.crossbars, c.conductances)}
+        _owner = self
 
     def close(self) -> None:
-        self._cmd("remcirc")
-        self._drain()
+        global _owner
+        if _owner is self:
+            self._cmd("remcirc")
+            self._drain()
+            _owner = None
 
     # ------------------------------------------------------------------ weights
     def set_conductances(self, conductances: Sequence[np.ndarray], validate: bool = True) -> None:
         c = self.circuit
         if conductances is not c.conductances:
             c.set_conductances(conductances, validate)
+        if _owner is not self:
+            self._load()
+            return
         t = c.topology
         n_res = sum(g.size for s, g in zip(t.crossbars, c.conductances) if not (self.norton and s.src == 0))
         if n_res > _RELOAD_ABOVE:
@@ -180,6 +194,7 @@ class NgspiceBackend:
               tol: float | None = None) -> Solution:
         """Solve sample by sample (``start`` and ``tol`` are accepted for the protocol; ngspice uses
         its own options, reltol 1e-9, vntol 1e-12)."""
+        self._ensure_loaded()
         c = self.circuit
         t = c.topology
         u_all = c.input_voltages(x)

@@ -97,3 +97,17 @@ def test_ngspice_memory_flat_over_many_solves(rng):
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert after - before < 20_000  # KiB, over 2000 solves
     assert len(ng.ng._stdout) == 0 and len(ng.ng._stderr) == 0
+
+
+@pytest.mark.ngspice
+def test_two_ngspice_backends_share_the_instance_safely(rng):
+    """ngspice is one instance per process: a backend whose circuit was replaced reloads it."""
+    c1 = make_circuit(rng, n_in=3, hidden=(4,), n_cls=2)
+    c2 = make_circuit(rng, n_in=4, hidden=(5,), n_cls=3)
+    x1, _ = _inputs(rng, c1, 2)
+    x2, _ = _inputs(rng, c2, 2)
+    a, b = create("ngspice", c1), create("ngspice", c2, norton=True)
+    ref1, ref2 = create("numpy", c1).solve(x1), create("numpy", c2).solve(x2)
+    for _ in range(2):
+        assert np.max(np.abs(a.solve(x1).layers[2] - ref1.layers[2])) < 1e-9
+        assert np.max(np.abs(b.solve(x2).layers[2] - ref2.layers[2])) < 1e-9
