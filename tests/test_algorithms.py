@@ -63,6 +63,24 @@ def test_analog_sgd_drifts_to_symmetric_point_with_gradient_noise():
     assert abs(w_res - w_star) < 0.5 * abs(w_hi - w_star)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_requested_change_is_the_ideal_step(optimizer):
+    """The algorithms request exactly IdealUpdate's step (Adam: with its bias correction)."""
+    n, lr = 50, 1e-8
+    g0 = [np.full((1, n), 0.5 * (G_MIN + G_MAX))]
+    up = create_algorithm(DEV, AlgorithmConfig(name="analog_sgd"), optimizer, g0, G_MIN, G_MAX, lr_ref=lr,
+                          rng=np.random.default_rng(1))
+    ideal = IdealUpdate(optimizer, [(1, n)], G_MIN, G_MAX)
+    rng = np.random.default_rng(2)
+    g = g0
+    for _ in range(3):
+        grad = [rng.standard_normal((1, n))]
+        dg = up.requested(grad, lr)
+        g_new = ideal.step(g, grad, lr)
+        np.testing.assert_allclose(dg, (g_new[0] - g[0]).ravel(), rtol=1e-5, atol=1e-20)
+        g = g_new
+
+
 def test_mixed_precision_writes_whole_pulses_past_threshold():
     up = _updater("mixed_precision", 0.0, n=10, threshold=None)
     g0 = up.conductances()

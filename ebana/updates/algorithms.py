@@ -160,7 +160,9 @@ class AnalogSGD(DeviceUpdate):
         """Flat ideal change dg = -lr·direction(grad) (S); zero on reference devices."""
         req = []
         for k, d in enumerate(grads):
-            req.append(np.multiply(self.opt.direction(k, d), -lr * self.lr_scale[k], dtype=np.float64).ravel())
+            direction = self.opt.direction(k, d)
+            factor = -lr * self.lr_scale[k] * self.opt.scale()  # as IdealUpdate.step (Adam bias correction)
+            req.append(np.multiply(direction, factor, dtype=np.float64).ravel())
         self.opt.tick()
         return np.where(self.trained, np.concatenate(req), 0.0)
 
