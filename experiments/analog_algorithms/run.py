@@ -3,11 +3,13 @@
 Usage (from the repository root; each command writes its table and figure here):
 
     python experiments/analog_algorithms/run.py iris      # results_iris.md/.csv, weights_iris.png
-    python experiments/analog_algorithms/run.py mnist     # results_mnist.md/.csv (2000/1000 samples)
+    python experiments/analog_algorithms/run.py mnist 2   # results_mnist.md/.csv (2000/1000 samples, 2 workers)
     python experiments/analog_algorithms/run.py width     # pulse_width.md/.csv/.png (energy trade-off)
 
-Runs go to runs/analog_algorithms/ (not committed). Device: ``soft_bounds_power`` with the
-``asymmetric`` preset (γ_res = 0.5, up_down = 0.18: symmetric point w⋄ = +0.34).
+Runs go to runs/analog_algorithms/ (not committed). Algorithm tables: ``soft_bounds_linear``
+with the ``asymmetric`` preset (up_down = 0.18: symmetric point w⋄ = +0.18, the device of the
+quadratic drift test), plain-SGD requests with small batches (noise-dominated gradients, the
+regime of seed 001). Pulse-width table: ``soft_bounds_power`` ``asymmetric`` (w⋄ = +0.34), Adam.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ebana.training import Trainer  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RUNS = Path("runs/analog_algorithms")
-DEVICE = {"device.model": "soft_bounds_power", "device.preset": "asymmetric"}
+DEVICE = {"device.model": "soft_bounds_linear", "device.preset": "asymmetric"}
 VARIANTS = {
     "ideal": {},
     "analog_sgd": {**DEVICE, "algorithm.name": "analog_sgd"},
@@ -40,35 +42,54 @@ VARIANTS = {
     "residual": {**DEVICE, "algorithm.name": "residual"},
     "residual_v2": {**DEVICE, "algorithm.name": "residual_v2"},
 }
+# Noise-dominated pulse SGD (the regime of seed 001): plain SGD requests (step ∝ gradient, no Adam
+# normalisation), small batches, many sub-pulse requests realised by stochastic rounding.
+SGD = {"optimizer": "sgd"}
 DATA = {
-    "iris": ({"epochs": 40}, [0, 1, 2, 3, 4]),
-    "mnist": ({"data_dir": "../shared/data", "limit_train": 2000, "limit_test": 1000, "epochs": 5}, [0, 1, 2]),
+    "iris": ({**SGD, "lr": 1e-10, "batch_size": 2, "epochs": 30}, [0, 1, 2, 3, 4]),
+    "mnist": ({**SGD, "lr": 1e-9, "batch_size": 16, "epochs": 5, "data_dir": "../shared/data",
+               "limit_train": 2000, "limit_test": 1000}, [0, 1, 2]),
 }
+# Pulse-width trade-off (seed 004): the Adam recipe on the power-response device.
+WIDTH_DEVICE = {"device.model": "soft_bounds_power", "device.preset": "asymmetric"}
+WIDTH_DATA = {"epochs": 40}
+
+
+def device_w_sym(g_min: float, g_max: float) -> float:
+    """Symmetric point w⋄ (w = 2Gn - 1) of DEVICE read-mapped to [g_min, g_max] at its standard pulse."""
+    from ebana import devices
+    from ebana.devices.response import response_curve
+
+    m = devices.create(DEVICE["device.model"], preset=DEVICE["device.preset"]).with_range(1 / g_max, 1 / g_min)
+    return float(response_curve(m, m.demo.v_set, m.demo.v_reset, m.demo.t_pulse).w_sym)
 
 
 def weight_stats(tr: Trainer) -> dict:
-    """Mean w = 2Gn - 1 of the trained devices (device runs) and of W = G⁺ - G⁻ pairs (all runs)."""
+    """Mean w = 2Gn - 1 of the trained devices and their mean distance to DEVICE's w⋄.
+
+    For the ideal run (no device) all conductances count and w⋄ is DEVICE's, as a baseline:
+    how far from w⋄ the weights sit when nothing pulls them there.
+    """
     p = tr.cfg.circuit
     g = np.concatenate([c.ravel() for c in tr.circuit.conductances])
     up = tr.updater
     trained = getattr(up, "trained", np.ones(g.shape, dtype=bool))
     w = 2 * (g - p.g_min) / (p.g_max - p.g_min) - 1
-    out = {"w_mean": float(np.mean(w[trained])), "w_sym": None, "dist_sym": None}
     curve = getattr(up, "curve", None)
-    if curve is not None and curve.w_sym is not None:
-        out["w_sym"] = curve.w_sym
-        out["dist_sym"] = float(np.mean(np.abs(w[trained] - curve.w_sym)))
-    return out
+    w_sym = curve.w_sym if curve is not None else device_w_sym(p.g_min, p.g_max)
+    return {"w_mean": float(np.mean(w[trained])), "w_sym": w_sym,
+            "dist_sym": float(np.mean(np.abs(w[trained] - w_sym)))}
 
 
-def run_one(dataset: str, variant: str, seed: int, extra: dict | None = None) -> tuple[dict, Trainer]:
-    over, _ = DATA[dataset]
+def run_one(dataset: str, variant: str, seed: int, extra: dict | None = None,
+            base: dict | None = None) -> tuple[dict, Trainer]:
+    over = DATA[dataset][0] if base is None else base
     cfg = apply_overrides(preset(dataset), {**over, **VARIANTS.get(variant, {}), **(extra or {}), "seed": seed})
     tr = Trainer(cfg, RUNS / dataset / f"{variant}-seed{seed}")
     hist = tr.run()
     last = hist[-1]
     row = {"dataset": dataset, "variant": variant, "seed": seed, "test_acc": last["test_acc"],
-           "train_acc": last["train_acc"], "e_write_J": tr.e_write_total, "pulses": tr.pulses_total,
+           "train_acc": last["train_acc"], "test_loss": last["test_loss"], "train_loss": last["train_loss"], "e_write_J": tr.e_write_total, "pulses": tr.pulses_total,
            **weight_stats(tr)}
     print(row, flush=True)
     return row, tr
@@ -80,38 +101,56 @@ def _write(rows: list[dict], stem: str, title: str) -> None:
         w.writeheader()
         w.writerows(rows)
     variants = list(dict.fromkeys(r["variant"] for r in rows))
-    lines = [f"# {title}", "", "| variant | seeds | test acc (mean ± sd) | train acc | mean w (trained) | "
-             "mean abs(w - w⋄) | write energy (J) | pulses |", "|---|---|---|---|---|---|---|---|"]
+
+    def col(v: str, key: str, k: float = 1.0) -> np.ndarray:
+        return np.array([r[key] for r in rows if r["variant"] == v], dtype=float) * k
+
+    lines = [f"# {title}", "", "Accuracies in %, mean ± sd over seeds (population sd); Δ = mean minus the ideal "
+             "update's mean; per-seed test accuracies in seed order.", "",
+             "| variant | seeds | test acc | per-seed test acc | Δ test | train acc | Δ train | test loss "
+             "| mean abs(w − w⋄) | mean w | write energy (J) | pulses |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    ref_t, ref_tr = col("ideal", "test_acc", 100).mean(), col("ideal", "train_acc", 100).mean()
     for v in variants:
-        rs = [r for r in rows if r["variant"] == v]
-        t = np.array([r["test_acc"] for r in rs]) * 100
-        tr = np.array([r["train_acc"] for r in rs]) * 100
-        d = [r["dist_sym"] for r in rs if r["dist_sym"] is not None]
-        lines.append(f"| {v} | {','.join(str(r['seed']) for r in rs)} | {t.mean():.1f} ± {t.std():.1f} | "
-                     f"{tr.mean():.1f} | {np.mean([r['w_mean'] for r in rs]):+.3f} | "
-                     f"{np.mean(d):.3f} |" if d else
-                     f"| {v} | {','.join(str(r['seed']) for r in rs)} | {t.mean():.1f} ± {t.std():.1f} | "
-                     f"{tr.mean():.1f} | {np.mean([r['w_mean'] for r in rs]):+.3f} | - |")
-        lines[-1] += f" {np.mean([r['e_write_J'] for r in rs]):.3g} | {np.mean([r['pulses'] for r in rs]):.3g} |"
+        seeds = ",".join(str(r["seed"]) for r in rows if r["variant"] == v)
+        t, tr = col(v, "test_acc", 100), col(v, "train_acc", 100)
+        lines.append(f"| {v} | {seeds} | {t.mean():.1f} ± {t.std():.1f} | {' '.join(f'{x:.1f}' for x in t)} | "
+                     f"{t.mean() - ref_t:+.1f} | {tr.mean():.1f} ± {tr.std():.1f} | {tr.mean() - ref_tr:+.1f} | "
+                     f"{col(v, 'test_loss').mean():.3g} | {col(v, 'dist_sym').mean():.3f} | "
+                     f"{col(v, 'w_mean').mean():+.3f} | {col(v, 'e_write_J').mean():.3g} | "
+                     f"{col(v, 'pulses').mean():.3g} |")
     (HERE / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
-def algorithms(dataset: str) -> None:
+def _job(args: tuple[str, str, int, bool]) -> tuple[dict, np.ndarray | None]:
+    """One (dataset, variant, seed) run in a worker; the trained devices' states when asked."""
+    dataset, v, s, want_hist = args
+    row, tr = run_one(dataset, v, s)
+    if not want_hist:
+        return row, None
+    p = tr.cfg.circuit
+    g = np.concatenate([c.ravel() for c in tr.circuit.conductances])
+    trained = getattr(tr.updater, "trained", np.ones(g.shape, dtype=bool))
+    return row, (2 * (g - p.g_min) / (p.g_max - p.g_min) - 1)[trained]
+
+
+def algorithms(dataset: str, jobs: int = 1) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
     _, seeds = DATA[dataset]
-    rows, hists, w_sym = [], {}, None
-    for v in VARIANTS:
-        for s in seeds:
-            row, tr = run_one(dataset, v, s)
-            rows.append(row)
-            if s == seeds[0]:
-                p = tr.cfg.circuit
-                g = np.concatenate([c.ravel() for c in tr.circuit.conductances])
-                trained = getattr(tr.updater, "trained", np.ones(g.shape, dtype=bool))
-                hists[v] = (2 * (g - p.g_min) / (p.g_max - p.g_min) - 1)[trained]
-                w_sym = row["w_sym"] if row["w_sym"] is not None else w_sym
-    _write(rows, f"results_{dataset}", f"{dataset}: analog training algorithms on soft_bounds_power "
-           f"(asymmetric, w⋄ = {w_sym:+.2f}); final epoch")
+    work = [(dataset, v, s, s == seeds[0]) for v in VARIANTS for s in seeds]
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            done = list(pool.map(_job, work))
+    else:
+        done = [_job(w) for w in work]
+    rows = [r for r, _ in done]
+    hists = {w[1]: h for w, (_, h) in zip(work, done) if h is not None}
+    w_sym = rows[0]["w_sym"]
+    _write(rows, f"results_{dataset}", f"{dataset}: analog training algorithms on "
+           f"{DEVICE['device.model']} ({DEVICE['device.preset']}, w⋄ = {w_sym:+.2f}); final epoch; "
+           f"recipe {DATA[dataset][0]}")
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
     bins = np.linspace(-1, 1, 61)
     for v, w in hists.items():
@@ -121,6 +160,19 @@ def algorithms(dataset: str) -> None:
            title=f"{dataset}: final device states (seed {seeds[0]})")
     ax.legend(fontsize=8)
     fig.savefig(HERE / f"weights_{dataset}.png", dpi=120)
+    fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
+    for i, v in enumerate(VARIANTS):
+        acc = [100 * r["test_acc"] for r in rows if r["variant"] == v]
+        ax.bar(i, np.mean(acc), color="C0" if v == "ideal" else "C1", alpha=0.5)
+        ax.plot([i] * len(acc), acc, "k.", ms=6)
+    ideal = np.mean([100 * r["test_acc"] for r in rows if r["variant"] == "ideal"])
+    ax.axhline(ideal, color="C0", ls="--", lw=1, label="ideal update (mean)")
+    lo = min(100 * r["test_acc"] for r in rows)
+    ax.set(xticks=range(len(VARIANTS)), ylim=(max(0, lo - 5), 100), ylabel="test accuracy (%)",
+           title=f"{dataset}: final test accuracy per variant (dots: seeds {','.join(map(str, seeds))})")
+    ax.set_xticklabels(list(VARIANTS), rotation=20, fontsize=8)
+    ax.legend(fontsize=8)
+    fig.savefig(HERE / f"accuracy_{dataset}.png", dpi=120)
 
 
 WIDTHS = [(2e-8, 2.5), (2e-7, 1.6), (2e-6, 1.0), (2e-5, 0.75)]  # (s, V): similar steps, shorter = higher V
@@ -131,13 +183,13 @@ def width() -> None:
     from ebana.devices.response import pulse_step
 
     rows = []
-    m = devices.create("soft_bounds_power", preset="asymmetric").with_range(1e5, 1e7)
+    m = devices.create(WIDTH_DEVICE["device.model"], preset=WIDTH_DEVICE["device.preset"]).with_range(1e5, 1e7)
     for t, v in WIDTHS:
         dg, e = pulse_step(m, np.array([0.5]), v, t)
         for s in DATA["iris"][1][:3]:
             extra = {"algorithm.name": "mixed_precision", "algorithm.reference": "symmetric", "algorithm.t_pulse": t,
                      "device.v_set": v, "device.v_reset": -v}
-            row, tr = run_one("iris", "mixed_precision", s, {**extra})
+            row, tr = run_one("iris", "mixed_precision", s, {**WIDTH_DEVICE, **extra}, base=WIDTH_DATA)
             acc = [h["train_acc"] for h in tr.history]
             reach = next((i + 1 for i, a in enumerate(acc) if a >= 0.9), None)
             rows.append({"t_pulse_s": t, "v_pulse_V": v, "dg_step_S": float(dg[0]), "e_pulse_J": float(e[0]),
@@ -175,4 +227,4 @@ if __name__ == "__main__":
     if what == "width":
         width()
     else:
-        algorithms(what)
+        algorithms(what, jobs=int(sys.argv[2]) if len(sys.argv) > 2 else 1)
