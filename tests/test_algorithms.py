@@ -92,7 +92,8 @@ def test_mixed_precision_writes_whole_pulses_past_threshold():
 
 
 def test_symmetric_reference_and_iris_residual_beats_analog_sgd():
-    """IRIS, asymmetric device, 4 epochs: residual learning is closer to the ideal accuracy."""
+    """IRIS, asymmetric device, noise-dominated pulse SGD (the recipe of experiments/analog_algorithms,
+    10 epochs): residual learning's train accuracy is closer to the ideal update's than analog SGD's."""
     base = preset("iris")
     acc = {}
     for name, over in (("ideal", {}),
@@ -100,8 +101,8 @@ def test_symmetric_reference_and_iris_residual_beats_analog_sgd():
                        ("residual", {"algorithm.name": "residual"}),
                        ("sp", {"algorithm.name": "analog_sgd", "algorithm.reference": "symmetric"})):
         if name != "ideal":
-            over = {"device.model": "soft_bounds_power", "device.preset": "asymmetric", **over}
-        cfg = apply_overrides(base, {"epochs": 8, **over})
+            over = {"device.model": "soft_bounds_linear", "device.preset": "asymmetric", **over}
+        cfg = apply_overrides(base, {"epochs": 10, "optimizer": "sgd", "lr": 1e-10, "batch_size": 2, **over})
         tr = Trainer(cfg, f"/tmp/ebana-test-alg-{name}")
         if name == "sp":  # reference devices sit at the symmetric point, and stay there
             up = tr.updater
