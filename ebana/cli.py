@@ -199,7 +199,9 @@ def train(ctx, dataset, config_file, hidden, skips, epochs, batch_size, beta, lr
     last = trainer.history[-1]
     extra = ""
     if cfg.device.model is not None:
-        extra = f"; write energy {trainer.e_write_total:.3g} J in {trainer.pulses_total} pulses"
+        energy = (f"write energy {trainer.e_write_total:.3g} J" if cfg.device.energy
+                  else "write energy not integrated (device.energy = false)")
+        extra = f"; {energy}, {trainer.pulses_total} pulses"
     click.echo(f"done: test accuracy {100 * last['test_acc']:.2f}%, test loss {last['test_loss']:.4f}{extra}; "
                f"results in {trainer.out}")
 

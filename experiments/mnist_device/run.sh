@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# MNIST 1568-100-20 trained through VTEAM memristors programmed by PWM pulses (numpy fast path,
+# energy integration off for speed: VTEAM's energy needs the adaptive integrator on 157k devices).
+# Usage (from the repository root): bash experiments/mnist_device/run.sh [DATA_DIR]   (~3 min)
+set -euo pipefail
+here="$(dirname "$0")"
+data="${1:-${EBANA_DATA_DIR:-../shared/data}}"
+ebana train mnist --data-dir "$data" --device vteam --scheme pwm --set device.energy=false --seed 0 \
+  --out "$here/vteam-pwm-seed0" --quiet
+rm -f "$here"/*/checkpoint.npz "$here"/*/conductances.npz
