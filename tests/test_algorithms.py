@@ -91,7 +91,7 @@ def test_mixed_precision_writes_whole_pulses_past_threshold():
     assert np.allclose(up.chi, -0.1 * up.eps)
 
 
-def test_symmetric_reference_and_iris_residual_beats_analog_sgd():
+def test_symmetric_reference_and_iris_residual_beats_analog_sgd(tmp_path):
     """IRIS, asymmetric device, noise-dominated pulse SGD (the recipe of experiments/analog_algorithms,
     10 epochs): residual learning's train accuracy is closer to the ideal update's than analog SGD's."""
     base = preset("iris")
@@ -103,7 +103,7 @@ def test_symmetric_reference_and_iris_residual_beats_analog_sgd():
         if name != "ideal":
             over = {"device.model": "soft_bounds_linear", "device.preset": "asymmetric", **over}
         cfg = apply_overrides(base, {"epochs": 10, "optimizer": "sgd", "lr": 1e-10, "batch_size": 2, **over})
-        tr = Trainer(cfg, f"/tmp/ebana-test-alg-{name}")
+        tr = Trainer(cfg, tmp_path / name)
         if name == "sp":  # reference devices sit at the symmetric point, and stay there
             up = tr.updater
             refs = np.concatenate([g.ravel() for g in up.conductances()])[~up.trained]
