@@ -51,8 +51,9 @@ def eqprop_gradients(circuit, sol_a, sol_b, beta_a: float, beta_b: float,
     for spec in t.crossbars:
         c_a, c_b = sol_a.layers[spec.dst], sol_b.layers[spec.dst]
         scale = w[spec.dst] / w[t.output_layer] / denom
-        if spec.src == 0 and "x" in sol_a.info:  # numpy backend: work from the features
-            grads.append(_input_crossbar_difference(circuit, spec, sol_a.info["x"], c_a, c_b, gemm_dtype, scale))
+        x = sol_a.info.get("x")
+        if spec.src == 0 and x is not None and x.shape[0] == batch:  # numpy backend: from the features
+            grads.append(_input_crossbar_difference(circuit, spec, x, c_a, c_b, gemm_dtype, scale))
             continue
         same = spec.src == 0  # rows driven by the input sources: identical in both phases
         r_a = circuit.row_voltages(spec, sol_a.wordlines(circuit) if same else None, sol_a.layers)

@@ -42,6 +42,9 @@ class PhaseController:
     #: the +-beta states, so the free state just sets the nudge currents (to ~1e-3 relative) and
     #: the warm start (measured on MNIST: 2 sweeps instead of 4, the same nudged states)
     CENTERED_FREE_TOL = 1e-6
+    #: ... and the +-beta phases stop once their error bound is below 1e-4 of the nudge response
+    #: (measured on MNIST: 2 sweeps instead of 4, gradient within 5e-4 relative of the exact one)
+    CENTERED_NUDGE_REL_TOL = 1e-4
 
     def __init__(self, backend: Backend, loss: Loss, beta: float, centered: bool = False) -> None:
         if not beta > 0:
@@ -64,7 +67,7 @@ class PhaseController:
         if self.centered:  # both nudged phases in one stacked solve, warm-started from the free state
             both = self.backend.solve(x, np.concatenate([i_nudge, -i_nudge]), phase="nudged(+-beta)",
                                       start=Solution([None] + [np.concatenate([v, v]) for v in free.layers[1:]]),
-                                      sample_ids=ids)
+                                      sample_ids=ids, rel_tol=self.CENTERED_NUDGE_REL_TOL if loose else None)
             n = len(x)
             a, b, ba, bb = both.take(slice(0, n)), both.take(slice(n, 2 * n)), self.beta, -self.beta
         else:

@@ -44,11 +44,21 @@ class Solution:
     def wordlines(self, circuit) -> np.ndarray:
         """Wordline voltages (B, 2*n_inputs) (V)."""
         if self.layers[0] is None:
-            self.layers[0] = circuit.input_voltages(self.info["x"])
+            x = self.info["x"]
+            self.layers[0] = circuit.input_voltages(np.tile(x, (self.batch // x.shape[0], 1)))
         return self.layers[0]
 
     def take(self, idx) -> "Solution":
-        info = {k: (v[idx] if k == "x" else v) for k, v in self.info.items()}
+        """Rows ``idx`` of every layer. ``info["x"]`` may hold the inputs of one block of stacked
+        phases (fewer rows than the solution): a slice of exactly one block keeps it as it is."""
+        info = dict(self.info)
+        x = info.get("x")
+        if x is not None:
+            n, total = x.shape[0], self.batch
+            one_block = (isinstance(idx, slice) and idx.step in (None, 1) and n < total
+                         and (idx.start or 0) % n == 0 and (idx.stop or total) - (idx.start or 0) == n)
+            if not one_block:
+                info["x"] = (x if n == total else np.tile(x, (total // n, 1)))[idx]
         return Solution([None if v is None else v[idx] for v in self.layers], self.sweeps, info)
 
 
@@ -61,7 +71,7 @@ class Backend(Protocol):
 
     def solve(self, x: np.ndarray, i_nudge: np.ndarray | None = None, *, phase: str = "free",
               start: Solution | None = None, sample_ids: Sequence[int] | None = None,
-              tol: float | None = None) -> Solution: ...
+              tol: float | None = None, rel_tol: float | None = None) -> Solution: ...
 
     def close(self) -> None: ...
 

@@ -191,9 +191,9 @@ class NgspiceBackend:
 
     def solve(self, x: np.ndarray, i_nudge: np.ndarray | None = None, *, phase: str = "free",
               start: Solution | None = None, sample_ids: Sequence[int] | None = None,
-              tol: float | None = None) -> Solution:
-        """Solve sample by sample (``start`` and ``tol`` are accepted for the protocol; ngspice uses
-        its own options, reltol 1e-9, vntol 1e-12)."""
+              tol: float | None = None, rel_tol: float | None = None) -> Solution:
+        """Solve sample by sample (``start``, ``tol`` and ``rel_tol`` are accepted for the protocol;
+        ngspice uses its own options, reltol 1e-9, vntol 1e-12)."""
         self._ensure_loaded()
         c = self.circuit
         t = c.topology

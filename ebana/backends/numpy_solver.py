@@ -141,12 +141,17 @@ class NumpyBackend:
 
     def solve(self, x: np.ndarray, i_nudge: np.ndarray | None = None, *, phase: str = "free",
               start: Solution | None = None, sample_ids: Sequence[int] | None = None,
-              norton: dict[int, np.ndarray] | None = None, tol: float | None = None) -> Solution:
+              norton: dict[int, np.ndarray] | None = None, tol: float | None = None,
+              rel_tol: float | None = None) -> Solution:
         """DC operating point of a batch; ``x`` (B, n_inputs), ``i_nudge`` (m*B, 2K) in A.
 
-        ``tol`` (V) overrides the backend's error bound for this solve (never tighter than rounding).
+        ``tol`` (V) overrides the backend's error bound for this solve. ``rel_tol`` also accepts an
+        error bound below ``rel_tol`` times the first sweep's step: for a solve warm-started
+        from the free state that step is the size of the nudge response, so this bounds the
+        *relative* error of the response (what the EqProp gradient is made of).
         """
         tol = self.tol if tol is None else float(tol)
+        first = None
         c = self.circuit
         t, p = c.topology, c.params
         x = np.atleast_2d(np.asarray(x))  # the same object for a 2-D array: the cache key below
@@ -192,6 +197,10 @@ class NumpyBackend:
                     np.abs(d, out=d)
                     step = max(step, float(d.max()))
                 v[q] = new
+            if first is None:
+                first = step
+                if rel_tol is not None:
+                    tol = max(tol, rel_tol * first)
             ratio = step / last if last > 0 else 0.0
             rho = ratio if sweeps <= 2 else max(ratio, 0.5 * (rho + ratio))
             last = step
@@ -205,7 +214,7 @@ class NumpyBackend:
                 raise ConvergenceError(
                     f"numpy backend: {phase} phase did not converge in {sweeps} sweeps{ids}: last step "
                     f"{step:.2e} V, error bound {err:.2e} V > tol {tol:.1e} V")
-        xs = np.tile(x, (m, 1)) if m > 1 else x
+        xs = x  # for m stacked phases: the inputs of one block (see Solution.take)
         return Solution(v, sweeps, {"rho": rho, "error_bound": step * rho / max(1e-300, 1.0 - rho), "x": xs})
 
     def _node_solve(self, q: int, r: np.ndarray) -> np.ndarray:
