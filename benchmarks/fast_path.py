@@ -18,6 +18,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -114,7 +115,8 @@ def main() -> None:
         over["batch_size"] = args.batch_size
     cfg = apply_overrides(preset("mnist"), over)
     rss_trace: list = [round(rss_mb(), 1)]
-    tr, epoch_s = train_epoch(cfg, Path("/tmp/ebana-bench-epoch"), rss_trace)
+    with tempfile.TemporaryDirectory() as run_dir:
+        tr, epoch_s = train_epoch(cfg, Path(run_dir), rss_trace)
     sweeps = tr.history[-1]["mean_sweeps"]
     # the GEMMs of the algorithm as implemented (features x hidden: the differential inputs fold
     # x+ and x- into one product), and of the plain 1570-row formulation of reference/performance.md
