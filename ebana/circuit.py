@@ -23,7 +23,7 @@ weights ``w_q = w_p * cccs_gain / gain`` along every crossbar p -> q leaving a h
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
 import numpy as np
@@ -128,9 +128,6 @@ class CircuitParams:
     def v_bias_low(self) -> float:
         """V_BL: bias source of the lower clamp diode (V)."""
         return self.v_clamp_low + self.diode.v_th
-
-    def with_(self, **changes) -> "CircuitParams":
-        return replace(self, **changes)
 
 
 class Circuit:

@@ -334,7 +334,7 @@ def _toml_value(v: Any) -> str:
 
 def dump_toml(data: dict[str, Any]) -> str:
     """Minimal TOML writer for nested dicts of scalars and lists."""
-    lines, tables = [], []
+    lines: list[str] = []
 
     def emit(d: dict, prefix: str) -> None:
         subs = []
@@ -349,7 +349,6 @@ def dump_toml(data: dict[str, Any]) -> str:
             emit(v, name + ".")
 
     emit(data, "")
-    del tables
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
@@ -361,7 +360,3 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {p} does not exist") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{p}: invalid TOML: {err}") from None
-
-
-def replace_config(cfg: TrainConfig, **changes) -> TrainConfig:
-    return replace(cfg, **changes)

@@ -23,7 +23,7 @@ import platform
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -35,7 +35,7 @@ from ebana.backends import create as create_backend
 from ebana.circuit import Circuit
 from ebana.config import TrainConfig, dump_toml, from_dict, to_dict
 from ebana.encoding import Encoder
-from ebana.errors import CheckpointError, ConfigError
+from ebana.errors import CheckpointError
 from ebana.losses import create_loss
 from ebana.phases import PhaseController
 from ebana.topology import Topology

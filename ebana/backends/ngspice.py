@@ -76,7 +76,6 @@ class NgspiceBackend:
         from PySpice.Spice.NgSpice.Shared import ffi  # noqa: F401  (after ngspice_shared checks)
 
         self.ng = ngspice_shared()
-        from PySpice.Spice.NgSpice.Shared import ffi
         self._ffi = ffi
         self._lib = self.ng._ngspice_shared
         self.circuit = circuit

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ebana.backends import create
-from ebana.circuit import Circuit, CircuitParams, DiodeParams
+from ebana.circuit import Circuit, CircuitParams
 from ebana.topology import Topology
 
 BACKENDS = ["numpy", pytest.param("ngspice", marks=pytest.mark.ngspice)]
