@@ -167,12 +167,13 @@ class NumpyBackend:
         m = 1 if i_nudge is None else i_nudge.shape[0] // max(b, 1)
         if i_nudge is not None and i_nudge.shape[0] != m * b:
             raise ConfigError(f"i_nudge has {i_nudge.shape[0]} rows, not a multiple of the batch {b}")
-        base = {}
+        base = {}  # per layer: (B, n) shared by the m stacked phases, or (m*B, n)
         for q in range(1, t.n_layers):
-            r = norton[q] + self._const[q] if q in norton else np.broadcast_to(self._const[q], (b, t.layer_size(q)))
-            base[q] = np.tile(r, (m, 1)) if m > 1 else r
+            base[q] = norton[q] + self._const[q] if q in norton else np.broadcast_to(self._const[q],
+                                                                                     (b, t.layer_size(q)))
         if i_nudge is not None:
-            base[t.output_layer] = base[t.output_layer] + i_nudge
+            out = t.output_layer
+            base[out] = (np.tile(base[out], (m, 1)) if m > 1 else base[out]) + i_nudge
         if start is not None:
             v = [None] + [np.array(layer, dtype=np.float64) for layer in start.layers[1:]]
             if v[1].shape[0] != m * b:
@@ -186,11 +187,19 @@ class NumpyBackend:
             sweeps += 1
             step = 0.0
             for q in range(1, t.n_layers):
-                r = base[q]
-                for s in incoming[q]:
-                    r = r + v[s.src] @ self._fwd[s.index]
-                for s in outgoing[q]:
-                    r = r + v[s.dst] @ self._bwd[s.index]
+                terms = [v[s.src] @ self._fwd[s.index] for s in incoming[q]]
+                terms += [v[s.dst] @ self._bwd[s.index] for s in outgoing[q]]
+                if terms:
+                    r = terms[0]
+                    for extra in terms[1:]:
+                        r += extra
+                    if base[q].shape[0] == r.shape[0]:
+                        r += base[q]
+                    else:  # add the shared (B, n) part to each of the m blocks without tiling it
+                        blocks = r.reshape(m, b, -1)
+                        np.add(blocks, base[q], out=blocks)
+                else:
+                    r = np.tile(base[q], (m * b // base[q].shape[0], 1))
                 new = self._node_solve(q, r)
                 if new.size:
                     d = np.subtract(new, v[q], out=v[q])  # the old values are not needed any more
@@ -222,19 +231,20 @@ class NumpyBackend:
 
         Ideal diodes, closed form: v0 = R/K; c = clip(v0, lo, hi); v = c + (v0 - c) K/(K + dG),
         i.e. (R + dG hi)/(K + dG) above the window, (R + dG lo)/(K + dG) below it.
+        ``r`` is a scratch array owned by the caller: it is overwritten.
         """
-        v0 = r * self._inv_k[q]
+        p = self.circuit.params
+        if self._clamped[q] and p.diode.model != "ideal":
+            return self._shockley_solve(self._k[q], r, p)
+        v0 = np.multiply(r, self._inv_k[q], out=r)
         if not self._clamped[q]:
             return v0
-        p = self.circuit.params
-        if p.diode.model == "ideal":
-            cl = np.maximum(v0, p.v_clamp_low)
-            np.minimum(cl, p.v_clamp_high, out=cl)
-            v0 -= cl
-            v0 *= self._frac[q]
-            v0 += cl
-            return v0
-        return self._shockley_solve(self._k[q], r, p)
+        cl = np.maximum(v0, p.v_clamp_low)
+        np.minimum(cl, p.v_clamp_high, out=cl)
+        v0 -= cl
+        v0 *= self._frac[q]
+        v0 += cl
+        return v0
 
     @staticmethod
     def _shockley_solve(k: np.ndarray, r: np.ndarray, p) -> np.ndarray:
