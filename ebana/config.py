@@ -225,8 +225,8 @@ def _mnist_circuit() -> CircuitParams:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "iris": {},
-    "mnist": dict(encoding="none", hidden=(100,), epochs=10, batch_size=128, beta=1e-6, tau=0.003,
-                  lr=1e-7, dtype="float32", circuit=_mnist_circuit()),
+    "mnist": dict(encoding="none", hidden=(100,), epochs=10, batch_size=256, beta=1e-6, tau=0.003,
+                  lr=2e-7, dtype="float32", circuit=_mnist_circuit()),
     "digits": dict(encoding="none", hidden=(64,), epochs=20, batch_size=16, beta=1e-6, tau=0.003,
                    lr=5e-8, dtype="float32", circuit=_mnist_circuit()),
 }
