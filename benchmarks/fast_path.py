@@ -84,7 +84,7 @@ def train_epoch(cfg, out: Path, progress_rss: list) -> tuple[Trainer, float]:
     tr = Trainer(cfg, out)
 
     def report(p):
-        if p.batch % 200 == 0:
+        if p.batch % 25 == 0:
             progress_rss.append(round(rss_mb(), 1))
 
     tr.run(progress=report)
@@ -195,7 +195,7 @@ def write_markdown(res: dict) -> None:
              f"| {e['net']} | {e['batch']} | {e['train_loop_s']} | {e['gemm_bound_s']} | {e['ratio_to_bound']}x | "
              f"{e['gemm_bound_1570_s']} | {e['ratio_to_bound_1570']}x | {e['mean_free_sweeps']:.2f} | "
              f"{e['peak_rss_mb']} |", "",
-             f"RSS every 200 batches (MB): {e['rss_mb_trace']}", "",
+             f"RSS every 25 batches (MB): {e['rss_mb_trace']}", "",
              "## Free-phase solves per second (per sample), numpy vs ngspice, same run", "",
              "| net | numpy f64 | numpy f32 | ngspice Norton | ngspice plain | numpy f64 / plain | Norton / plain "
              "| numpy f64 / Norton | numpy f32 train samples/s |",
