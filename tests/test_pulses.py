@@ -48,6 +48,9 @@ def test_ideal_device_pwm_is_exact_and_pam_equals_pwm():
     for scheme in ("pwm", "pam"):
         r = program(m, x, dg, cal, scheme=scheme, dg_ref=2e-7, v_max=100.0)
         assert np.allclose(m.conductance(r.x) - g0, dg, rtol=1e-9, atol=1e-20), scheme
+    for n in (3, 10):  # split PAM on a linear device: N pulses of 1/N deliver the whole request
+        r = program(m, x, dg, cal, scheme="pam", pam_pulses=n, dg_ref=2e-7, v_max=100.0)
+        assert np.allclose(m.conductance(r.x) - g0, dg, rtol=1e-6, atol=1e-20), n
 
 
 def test_pam_sub_threshold_requests_do_not_move_a_thresholded_device():

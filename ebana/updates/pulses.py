@@ -25,15 +25,14 @@ dependence (its nonlinearity) is what the study is about, so it is not compensat
   map below a thresholded device's threshold do not move it (the PAM dead zone). For a
   device whose rate is linear in V (ideal, HP) PAM equals PWM.
 * **PAM with N pulses** ("higher frequency", devices.md §7): the window ``t_pam`` is split
-  into N pulses of ``t_pam/N`` with a read of G between pulses (write-verify). Each pulse's
-  amplitude is the map of the *remaining* request (pulse 0: the single-pulse amplitude), and
-  a device stops once its target is reached or crossed. Amplitudes never grow, so N pulses
-  deliver at most what the single pulse would, and the overshoot is at most one short pulse's
-  change instead of the whole window's. The price: a device slower than nominal undershoots
-  more (a linear device gets 1 - (1 - 1/N)^N >= 63 % of the request). Ramping the amplitude
-  to deliver the rest (N·remaining/(N - j)) was tried and rejected: on thresholded devices the
-  last, largest pulse crosses the threshold at full amplitude and overshoots 20-200x.
-  N = 1 is open-loop PAM.
+  into N pulses of ``t_pam/N`` at the single pulse's amplitude, with a read of G between
+  pulses (write-verify): a device stops as soon as its target is reached or crossed. A device
+  whose rate is linear in V gets exactly the single pulse's change (N x 1/N); a device that
+  switches faster than nominal stops early, so its overshoot is at most one short pulse's
+  change instead of the whole window's. (Two alternatives were measured and rejected: sizing
+  each pulse from the remaining request delivers only 1 - (1 - 1/N)^N >= 63 % on a linear
+  device; ramping the amplitude to deliver the rest, N·remaining/(N - j), makes the last pulse
+  cross a threshold at full amplitude and overshoot 20-200x.) N = 1 is open-loop PAM.
 
 Energy is the device physics' ``∫V·I dt`` of every pulse (J, from
 :meth:`~ebana.devices.base.DeviceModel.apply_pulse`); reads between PAM pulses are not counted.
@@ -184,6 +183,7 @@ def program(model, x: np.ndarray, dg: np.ndarray, cal: Calibration, *, scheme: s
     width = np.where(up, w_set, w_reset) / n
     v_ref = np.where(up, cal.v_set, cal.v_reset)
     target = model.conductance(x) + dg
+    a = pam_amplitude(np.abs(dg), v_ref, dg_ref, v_max, pam_levels)  # the single pulse's amplitude
     e_tot = np.zeros(x.shape)
     count = np.zeros(x.shape, dtype=np.int64)
     for j in range(n):
@@ -191,7 +191,6 @@ def program(model, x: np.ndarray, dg: np.ndarray, cal: Calibration, *, scheme: s
         active = (sign != 0) & (remaining * sign > 0)
         if not active.any():
             break
-        a = pam_amplitude(np.abs(remaining), v_ref, dg_ref, v_max, pam_levels)
         sent = active & (a > 0)
         v = np.where(sent, sign * a, 0.0)
         t = np.where(sent, width, 0.0)
