@@ -114,17 +114,25 @@ def main() -> None:
     if args.batch_size:
         over["batch_size"] = args.batch_size
     cfg = apply_overrides(preset("mnist"), over)
-    rss_trace: list = [round(rss_mb(), 1)]
-    with tempfile.TemporaryDirectory() as run_dir:
-        tr, epoch_s = train_epoch(cfg, Path(run_dir), rss_trace)
+    # the machine is noisy: repeat the epoch and the bound, and compare the best of each
+    # (the median ratio is reported too)
+    epochs, rss_trace = [], [round(rss_mb(), 1)]
+    for rep in range(3):
+        with tempfile.TemporaryDirectory() as run_dir:
+            tr, epoch_s = train_epoch(cfg, Path(run_dir), rss_trace if rep == 0 else [])
+        epochs.append(epoch_s)
     sweeps = tr.history[-1]["mean_sweeps"]
     # the GEMMs of the algorithm as implemented (features x hidden: the differential inputs fold
     # x+ and x- into one product), and of the plain 1570-row formulation of reference/performance.md
-    bound = gemm_bound_per_batch(cfg.batch_size, 784, 100, 20, sweeps, 3.0) * tr.n_batches
-    bound_1570 = gemm_bound_per_batch(cfg.batch_size, 1570, 100, 20, sweeps, 3.0) * tr.n_batches
+    bounds = [gemm_bound_per_batch(cfg.batch_size, 784, 100, 20, sweeps, 2.0) * tr.n_batches for _ in range(5)]
+    bounds_1570 = [gemm_bound_per_batch(cfg.batch_size, 1570, 100, 20, sweeps, 2.0) * tr.n_batches
+                   for _ in range(5)]
+    epoch_s, bound, bound_1570 = min(epochs), min(bounds), min(bounds_1570)
     res["mnist_epoch"] = {"net": "1568-100-20", "batch": cfg.batch_size, "samples": len(tr.x_train),
-                          "train_loop_s": round(epoch_s, 3), "gemm_bound_s": round(bound, 3),
-                          "ratio_to_bound": round(epoch_s / bound, 2), "gemm_bound_1570_s": round(bound_1570, 3),
+                          "train_loop_s": round(epoch_s, 3), "train_loop_runs_s": [round(e, 3) for e in epochs],
+                          "gemm_bound_s": round(bound, 3), "ratio_to_bound": round(epoch_s / bound, 2),
+                          "median_ratio": round(float(np.median(epochs) / np.median(bounds)), 2),
+                          "gemm_bound_1570_s": round(bound_1570, 3),
                           "ratio_to_bound_1570": round(epoch_s / bound_1570, 2), "mean_free_sweeps": sweeps,
                           "rss_mb_trace": rss_trace, "peak_rss_mb": round(peak_mb(), 1)}
     print(json.dumps(res["mnist_epoch"]))
@@ -154,6 +162,16 @@ def main() -> None:
             r = pc.run(x[k:k + 32], y[k:k + 32])
             b.set_conductances(up.step(c.conductances, pc.gradients(r), 1e-8), validate=False)
         row["numpy_float32_train_samples_per_s"] = round(1024 / (time.perf_counter() - t0))
+        if n_in == 4:  # training samples per second through ngspice (IRIS size, batch 10, centered)
+            ngt = create("ngspice", c.copy())
+            pcn = PhaseController(ngt, create_loss("ce", tau=cfg_s.tau), cfg_s.beta, True)
+            upn = IdealUpdate("adam", [g.shape for g in c.conductances], c.params.g_min, c.params.g_max)
+            t0 = time.perf_counter()
+            for k in range(0, 200, 10):
+                r = pcn.run(x[k:k + 10], y[k:k + 10])
+                ngt.set_conductances(upn.step(ngt.circuit.conductances, pcn.gradients(r), 1e-8), validate=False)
+            row["ngspice_train_samples_per_s"] = round(200 / (time.perf_counter() - t0))
+            ngt.close()
         ng = create("ngspice", c.copy(), norton=True)
         n_ng = 50 if n_in == 4 else 20
         ng.solve(x[:2])
@@ -189,22 +207,24 @@ def write_markdown(res: dict) -> None:
     lines = ["# Fast-path benchmark (python benchmarks/fast_path.py)", "",
              f"Machine: {res['machine']}, {res['cpus']} CPUs, BLAS threads {res['blas_threads']}.", "",
              "## One MNIST training epoch (60k, free + stacked +-beta nudged phases + Adam update)", "",
-             "| net | batch | train loop (s) | GEMM bound, same shapes (s) | ratio | GEMM bound, 1570-row "
+             "Best of 3 epochs and of 5 bound measurements (the VM is noisy); median ratio beside it.", "",
+             "| net | batch | train loop (s) | GEMM bound, same shapes (s) | ratio (median) | GEMM bound, 1570-row "
              "shapes (s) | ratio | mean free sweeps | peak RSS (MB) |",
              "|---|---|---|---|---|---|---|---|---|",
-             f"| {e['net']} | {e['batch']} | {e['train_loop_s']} | {e['gemm_bound_s']} | {e['ratio_to_bound']}x | "
-             f"{e['gemm_bound_1570_s']} | {e['ratio_to_bound_1570']}x | {e['mean_free_sweeps']:.2f} | "
-             f"{e['peak_rss_mb']} |", "",
+             f"| {e['net']} | {e['batch']} | {e['train_loop_s']} (runs {e['train_loop_runs_s']}) | {e['gemm_bound_s']} | "
+             f"{e['ratio_to_bound']}x ({e['median_ratio']}x) | {e['gemm_bound_1570_s']} | {e['ratio_to_bound_1570']}x | "
+             f"{e['mean_free_sweeps']:.2f} | {e['peak_rss_mb']} |", "",
              f"RSS every 25 batches (MB): {e['rss_mb_trace']}", "",
              "## Free-phase solves per second (per sample), numpy vs ngspice, same run", "",
              "| net | numpy f64 | numpy f32 | ngspice Norton | ngspice plain | numpy f64 / plain | Norton / plain "
-             "| numpy f64 / Norton | numpy f32 train samples/s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| numpy f64 / Norton | numpy f32 train samples/s | ngspice train samples/s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["sizes"]:
         lines.append(f"| {r['net']} | {r['numpy_float64_free_per_s']} | {r['numpy_float32_free_per_s']} | "
                      f"{r['ngspice_norton_free_per_s']} | {r.get('ngspice_plain_free_per_s', '-')} | "
                      f"{r.get('numpy64_over_plain', '-')} | {r.get('norton_over_plain', '-')} | "
-                     f"{r['numpy64_over_norton']} | {r['numpy_float32_train_samples_per_s']} |")
+                     f"{r['numpy64_over_norton']} | {r['numpy_float32_train_samples_per_s']} | "
+                     f"{r.get('ngspice_train_samples_per_s', '-')} |")
     (HERE / "results.md").write_text("\n".join(lines) + "\n")
 
 

@@ -81,8 +81,8 @@ class NumpyBackend:
         t, p, d = c.topology, c.params, c.params.diode
         a, gain, cm = p.alpha, p.gain, p.cm
         self._in_g = {}      # input crossbars: signal rows in the GEMM dtype
-        self._fwd = {}       # hidden -> q crossbars: gain * G (rows of the source neurons)
-        self._bwd = {}       # hidden -> q crossbars: alpha * G^T (reflected current)
+        self._fwd = {}       # hidden -> q crossbars: gain * G / K_q (rows of the source neurons)
+        self._bwd = {}       # hidden -> q crossbars: alpha * G^T / K_src (reflected current)
         self._inv_k, self._const, self._frac = {}, {}, {}
         for q in range(1, t.n_layers):
             self._const[q] = np.zeros(t.layer_size(q))
@@ -121,6 +121,11 @@ class NumpyBackend:
             else:
                 self._inv_k[q] = 1.0 / k[q]
         self._k = k
+        # fold 1/K into the couplings, so a sweep yields R/K directly (one pass less per layer)
+        for s in t.crossbars:
+            if s.src > 0:
+                self._fwd[s.index] *= self._inv_k[s.dst][None, :]
+                self._bwd[s.index] *= self._inv_k[s.src][None, :]
 
     def close(self) -> None:
         pass
@@ -174,6 +179,7 @@ class NumpyBackend:
         if i_nudge is not None:
             out = t.output_layer
             base[out] = (np.tile(base[out], (m, 1)) if m > 1 else base[out]) + i_nudge
+        base = {q: r * self._inv_k[q] for q, r in base.items()}  # everything below is R/K
         if start is not None:
             v = [None] + [np.array(layer, dtype=np.float64) for layer in start.layers[1:]]
             if v[1].shape[0] != m * b:
@@ -200,7 +206,7 @@ class NumpyBackend:
                         np.add(blocks, base[q], out=blocks)
                 else:
                     r = np.tile(base[q], (m * b // base[q].shape[0], 1))
-                new = self._node_solve(q, r)
+                new = self._node_solve(q, r)  # r holds R/K
                 if new.size:
                     d = np.subtract(new, v[q], out=v[q])  # the old values are not needed any more
                     np.abs(d, out=d)
@@ -226,19 +232,18 @@ class NumpyBackend:
         xs = x  # for m stacked phases: the inputs of one block (see Solution.take)
         return Solution(v, sweeps, {"rho": rho, "error_bound": step * rho / max(1e-300, 1.0 - rho), "x": xs})
 
-    def _node_solve(self, q: int, r: np.ndarray) -> np.ndarray:
-        """Every node of layer q: the voltage where KCL holds given the injected current r (A).
+    def _node_solve(self, q: int, v0: np.ndarray) -> np.ndarray:
+        """Every node of layer q: the voltage where KCL holds, given v0 = R/K (V).
 
-        Ideal diodes, closed form: v0 = R/K; c = clip(v0, lo, hi); v = c + (v0 - c) K/(K + dG),
+        Ideal diodes, closed form: c = clip(v0, lo, hi); v = c + (v0 - c) K/(K + dG),
         i.e. (R + dG hi)/(K + dG) above the window, (R + dG lo)/(K + dG) below it.
-        ``r`` is a scratch array owned by the caller: it is overwritten.
+        ``v0`` is a scratch array owned by the caller: it is overwritten.
         """
         p = self.circuit.params
-        if self._clamped[q] and p.diode.model != "ideal":
-            return self._shockley_solve(self._k[q], r, p)
-        v0 = np.multiply(r, self._inv_k[q], out=r)
         if not self._clamped[q]:
             return v0
+        if p.diode.model != "ideal":
+            return self._shockley_solve(self._k[q], v0 * self._k[q], p)
         cl = np.maximum(v0, p.v_clamp_low)
         np.minimum(cl, p.v_clamp_high, out=cl)
         v0 -= cl
