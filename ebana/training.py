@@ -252,7 +252,6 @@ class Trainer:
         Logs the largest difference (V) to ``verify.csv``; beyond ``verify_tol`` the run stops
         with a :class:`~ebana.errors.SimulationError`.
         """
-        from ebana.backends.base import Solution  # noqa: F401  (type of res.free)
         from ebana.errors import SimulationError
         cfg = self.cfg
         k = min(cfg.verify_samples, len(x))
@@ -298,20 +297,24 @@ class Trainer:
         return out
 
     # ------------------------------------------------------------------ files
-    def save_checkpoint(self) -> None:
-        import json as _json
+    def _network_arrays(self) -> dict[str, np.ndarray]:
+        """What load_checkpoint_circuit needs: conductances, sizes and the resolved config."""
         arrays = {f"g{k}": g for k, g in enumerate(self.circuit.conductances)}
+        arrays.update(n_crossbars=np.array(len(arrays)), config_json=np.array(json.dumps(to_dict(self.cfg))),
+                      n_inputs=np.array(self.data.n_features), n_classes=np.array(self.data.n_classes))
+        return arrays
+
+    def save_checkpoint(self) -> None:
+        arrays = self._network_arrays()
         arrays.update({f"opt_{k}": v for k, v in self.updater.state_dict().items()})
         arrays.update(
-            n_crossbars=np.array(len(self.circuit.conductances)), epoch=np.array(self.epoch),
+            epoch=np.array(self.epoch),
             batch=np.array(self.batch), perm=np.array([] if self.perm is None else self.perm, dtype=np.int64),
             has_perm=np.array(self.perm is not None), elapsed=np.array(self.elapsed),
-            rng=np.array(_json.dumps(self.rng.bit_generator.state)),
-            history=np.array(_json.dumps(self.history)),
-            device_acc=np.array(_json.dumps({"epoch": self._epoch_dev, "e_write_total": self.e_write_total,
-                                             "pulses_total": self.pulses_total})),
-            config_json=np.array(_json.dumps(to_dict(self.cfg))),
-            n_inputs=np.array(self.data.n_features), n_classes=np.array(self.data.n_classes))
+            rng=np.array(json.dumps(self.rng.bit_generator.state)),
+            history=np.array(json.dumps(self.history)),
+            device_acc=np.array(json.dumps({"epoch": self._epoch_dev, "e_write_total": self.e_write_total,
+                                             "pulses_total": self.pulses_total})))
         _atomic_save_npz(self.ckpt_path, arrays)
 
     def _load_checkpoint(self) -> None:
@@ -375,10 +378,7 @@ class Trainer:
         _atomic_write(self.out / "run.json", json.dumps(info, indent=2) + "\n")
 
     def _finish(self) -> None:
-        arrays = {f"g{k}": g for k, g in enumerate(self.circuit.conductances)}
-        arrays.update(n_crossbars=np.array(len(arrays)), config_json=np.array(json.dumps(to_dict(self.cfg))),
-                      n_inputs=np.array(self.data.n_features), n_classes=np.array(self.data.n_classes))
-        _atomic_save_npz(self.out / "conductances.npz", arrays)
+        _atomic_save_npz(self.out / "conductances.npz", self._network_arrays())
         self._write_run_json(status="done")
         from ebana.plots import training_curves
         fig = training_curves(self.history, title=f"{self.cfg.dataset} {self.circuit.topology.describe()}"
