@@ -123,8 +123,11 @@ class AlgorithmConfig:
     """Width (s) of one standard pulse (amplitudes: device.v_set / v_reset); None: model demo."""
     gamma: float = 0.5
     """Residual learning: weight of P in G = W + γP (> 0; γ = 0 fails, seed 001)."""
-    transfer_rate: float = 0.1
-    """Residual learning: β in (0, 1], fraction of P written to W per transfer."""
+    transfer_rate: float = 0.01
+    """Residual learning: β in (0, 1], fraction of P written to W per transfer. W and P form a
+    second-order loop (P integrates the gradient, W integrates P); on a quadratic of curvature h
+    its damping ratio is ζ = (γ/2)·√(α·h/β), so β must be ≪ γ²·α·h/4 per step or the mixed weight
+    oscillates (seed 001: β much smaller than α). W follows P with time constant γ/β steps."""
     transfer_every: int = 1
     """Residual learning: steps between transfers (>= 1)."""
     threshold: float | None = None

@@ -59,8 +59,48 @@ def test_analog_sgd_drifts_to_symmetric_point_with_gradient_noise():
     # linear soft bounds: the implicit penalty is Σ/(2τ)·||w - w⋄||²-like, so the pull is large
     assert w_hi - w_star > 0.3 * (w_sym - w_star)
     # residual learning (W + γP, zero-shifted P) converges much closer to w*
-    w_res = _quadratic(_updater("residual", w_star, gamma=0.5, transfer_rate=0.1), w_star, 1.0, steps=3000)
+    w_res = _quadratic(_updater("residual", w_star, gamma=0.5), w_star, 1.0, steps=3000)
     assert abs(w_res - w_star) < 0.5 * abs(w_hi - w_star)
+
+
+def test_residual_transfer_rate_sets_the_damping_of_w_plus_gamma_p():
+    """W integrates P, P integrates the gradient: on f = h·||w - w*||²/2 the mixed weight is a
+    second-order loop with damping ζ = (γ/2)·√(α·h/β) (config.AlgorithmConfig.transfer_rate).
+    Here α·h = ε/range ≈ 0.019 and γ = 0.5, so ζ ≈ 0.11, 0.34, 1.1 at β = 0.1, 0.01, 0.001:
+    a step of 0.5 overshoots by ≈ 70 %, 32 %, 0 % of it (linear theory)."""
+    w_star, w0 = -0.3, 0.2
+
+    def overshoot(beta):
+        up = _updater("residual", w0, gamma=0.5, transfer_rate=beta)
+        g, low = up.conductances(), w0
+        for _ in range(1500):
+            g = up.step(g, [(_w(g[0]) - w_star) / 2], 1.0)
+            low = min(low, float(_w(g[0]).mean()))
+        return (w_star - low) / (w0 - w_star)
+
+    o = [overshoot(b) for b in (0.1, 0.01, 0.001)]
+    assert o[0] > o[1] > o[2]
+    assert o[0] > 0.3 and o[2] < 0.1
+
+
+def test_write_pulses_touches_only_pulsed_devices_and_equals_pulsing_all():
+    """write_pulses skips devices with n = 0; the result equals one apply_pulse over all devices
+    (zero width where n = 0), with and without per-device (d2d) parameters."""
+    from ebana import devices
+    from ebana.updates.algorithms import write_pulses
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.2, 0.8, 500)
+    n = rng.integers(-3, 4, 500) * (rng.random(500) < 0.2)
+    base = devices.create("soft_bounds_linear", preset="asymmetric").with_range(1e5, 1e7)
+    for model in (base, base.with_variability(500, np.random.default_rng(4), 0.1)):
+        v = np.where(n > 0, 1.0, np.where(n < 0, -1.0, 0.0))
+        full = model.apply_pulse(x, v, np.abs(n) * 2e-6)
+        x_new, e = write_pulses(model, x, n, 1.0, -1.0, 2e-6)
+        np.testing.assert_allclose(x_new, full.x, rtol=0, atol=1e-15)
+        np.testing.assert_allclose(e, np.where(n != 0, full.energy, 0.0), rtol=1e-12, atol=0)
+        assert np.all(x_new[n == 0] == x[n == 0]) and np.all(e[n == 0] == 0)
+        assert np.any(x_new[n != 0] != x[n != 0])
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])

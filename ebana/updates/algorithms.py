@@ -70,12 +70,29 @@ def stochastic_round(r: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def write_pulses(model, x: np.ndarray, n: np.ndarray, v_set: float, v_reset: float, t_pulse: float, *,
                  rng: np.random.Generator | None = None, energy: bool = True):
-    """Apply ``n`` (signed int per device) standard pulses; returns (new x, energy J per device)."""
-    v = np.where(n > 0, v_set, np.where(n < 0, v_reset, 0.0))
-    t = np.abs(n) * t_pulse
-    r = model.apply_pulse(x, v, t, rng=rng, energy=energy)
-    e = np.where(n != 0, r.energy, 0.0) if energy else np.zeros(x.shape)
-    return r.x, e
+    """Apply ``n`` (signed int per device) standard pulses; returns (new x, energy J per device).
+
+    Only devices with ``n != 0`` are pulsed (most requests round to zero pulses), unless the model
+    carries per-device parameter arrays.
+    """
+    idx = np.flatnonzero(n)
+    x_new, e = x.copy(), np.zeros(x.shape)
+    if idx.size == 0:
+        return x_new, e
+    if not _uniform(model):  # per-device parameters: pulse every device (zero width where n == 0)
+        idx = np.arange(x.size)
+    ni = n[idx]
+    v = np.where(ni > 0, v_set, np.where(ni < 0, v_reset, 0.0))
+    r = model.apply_pulse(x[idx], v, np.abs(ni) * t_pulse, rng=rng, energy=energy)
+    x_new[idx] = r.x
+    if energy:
+        e[idx] = np.where(ni != 0, r.energy, 0.0)
+    return x_new, e
+
+
+def _uniform(model) -> bool:
+    """True when every device shares the model's parameters (no device-to-device arrays)."""
+    return all(np.ndim(getattr(model.params, f)) == 0 for f in (*model.d2d_fields, "range_r_on", "range_r_off"))
 
 
 class AnalogSGD(DeviceUpdate):
