@@ -5,6 +5,7 @@ Usage (from the repository root; each command writes its table and figure here):
     python experiments/analog_algorithms/run.py iris      # results_iris.md/.csv, weights_iris.png
     python experiments/analog_algorithms/run.py mnist 2   # results_mnist.md/.csv (full 60k/10k, 2 workers)
     python experiments/analog_algorithms/run.py width     # pulse_width.md/.csv/.png (energy trade-off)
+    python experiments/analog_algorithms/run.py families 2  # results_families.md/.csv (power/exp devices, IRIS)
 
 Runs go to runs/analog_algorithms/ (not committed); a finished run is not redone. Algorithm tables: ``soft_bounds_linear``
 with the ``asymmetric`` preset (up_down = 0.18: symmetric point w⋄ = +0.18, the device of the
@@ -54,6 +55,56 @@ WIDTH_DEVICE = {"device.model": "soft_bounds_power", "device.preset": "asymmetri
 WIDTH_DATA = {"epochs": 40}
 
 
+# The other soft-bounds families (seed 001's power and exponential responses) in the IRIS recipe.
+FAMILIES = ["soft_bounds_linear", "soft_bounds_power", "soft_bounds_exp"]
+FAMILY_VARIANTS = ["analog_sgd", "mixed_precision", "residual", "residual_v2"]
+
+
+def families(jobs: int = 1) -> None:
+    """IRIS table of the algorithms on each asymmetric soft-bounds family (results_families.md/.csv)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    seeds = DATA["iris"][1]
+    work = [("iris", "ideal", s, None) for s in seeds]
+    work += [("iris", v, s, m) for m in FAMILIES for v in FAMILY_VARIANTS for s in seeds]
+    with ProcessPoolExecutor(jobs) as pool:
+        rows = list(pool.map(_family_job, work))
+    ideal = np.array([r["test_acc"] for r in rows if r["variant"] == "ideal"]) * 100
+    ideal_tr = np.array([r["train_acc"] for r in rows if r["variant"] == "ideal"]) * 100
+    with open(HERE / "results_families.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    lines = [f"# IRIS: algorithms on the asymmetric soft-bounds families (preset asymmetric); recipe {DATA['iris'][0]}",
+             "", f"Ideal update (no device): test {ideal.mean():.1f} ± {ideal.std():.1f} %, train "
+             f"{ideal_tr.mean():.1f} %, seeds {','.join(map(str, seeds))}. Mean ± population sd over seeds; "
+             "Δ = mean minus the ideal update's.", "",
+             "| device | w⋄ | variant | test acc | per-seed test acc | Δ test | train acc | Δ train | test loss "
+             "| mean abs(w − w⋄) | write energy (J) | pulses |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for m in FAMILIES:
+        for v in FAMILY_VARIANTS:
+            rs = [r for r in rows if r["variant"] == v and r["model"] == m]
+            t = np.array([r["test_acc"] for r in rs]) * 100
+            tr = np.array([r["train_acc"] for r in rs]) * 100
+            lines.append(f"| {m} | {rs[0]['w_sym']:+.2f} | {v} | {t.mean():.1f} ± {t.std():.1f} | "
+                         f"{' '.join(f'{x:.1f}' for x in t)} | {t.mean() - ideal.mean():+.1f} | {tr.mean():.1f} | "
+                         f"{tr.mean() - ideal_tr.mean():+.1f} | {np.mean([r['test_loss'] for r in rs]):.3g} | "
+                         f"{np.mean([r['dist_sym'] for r in rs]):.3f} | {np.mean([r['e_write_J'] for r in rs]):.3g} | "
+                         f"{np.mean([r['pulses'] for r in rs]):.3g} |")
+    (HERE / "results_families.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def _family_job(args: tuple[str, str, int, str | None]) -> dict:
+    dataset, v, s, model = args
+    if model is None:
+        row, _ = run_one(dataset, v, s)
+        return {**row, "model": "none"}
+    dev = {"device.model": model, "device.preset": "asymmetric"}
+    row, _ = run_one(dataset, v, s, {**dev, "algorithm.name": v}, tag=model)
+    return {**row, "model": model}
+
+
 def device_w_sym(g_min: float, g_max: float) -> float:
     """Symmetric point w⋄ (w = 2Gn - 1) of DEVICE read-mapped to [g_min, g_max] at its standard pulse."""
     from ebana import devices
@@ -81,10 +132,10 @@ def weight_stats(tr: Trainer) -> dict:
 
 
 def run_one(dataset: str, variant: str, seed: int, extra: dict | None = None,
-            base: dict | None = None) -> tuple[dict, Trainer]:
+            base: dict | None = None, tag: str = "") -> tuple[dict, Trainer]:
     over = DATA[dataset][0] if base is None else base
     cfg = apply_overrides(preset(dataset), {**over, **VARIANTS.get(variant, {}), **(extra or {}), "seed": seed})
-    out = RUNS / dataset / f"{variant}-seed{seed}"
+    out = RUNS / (f"{dataset}_{tag}" if tag else dataset) / f"{variant}-seed{seed}"
     tr = Trainer(cfg, out, resume=True) if (out / "checkpoint.npz").exists() else None
     if tr is None or tr.cfg != cfg:  # resume (or reuse) only a run of the same config
         tr = Trainer(cfg, out)
@@ -228,5 +279,7 @@ if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "iris"
     if what == "width":
         width()
+    elif what == "families":
+        families(jobs=int(sys.argv[2]) if len(sys.argv) > 2 else 1)
     else:
         algorithms(what, jobs=int(sys.argv[2]) if len(sys.argv) > 2 else 1)
