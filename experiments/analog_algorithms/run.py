@@ -6,6 +6,7 @@ Usage (from the repository root; each command writes its table and figure here):
     python experiments/analog_algorithms/run.py mnist 2   # results_mnist.md/.csv (full 60k/10k, 2 workers)
     python experiments/analog_algorithms/run.py width     # pulse_width.md/.csv/.png (energy trade-off)
     python experiments/analog_algorithms/run.py families 2  # results_families.md/.csv (power/exp devices, IRIS)
+    python experiments/analog_algorithms/run.py sweep iris 2   # results_residual_sweep_iris.* (β, γ; also mnist)
 
 Runs go to runs/analog_algorithms/ (not committed); a finished run is not redone. Algorithm tables: ``soft_bounds_linear``
 with the ``asymmetric`` preset (up_down = 0.18: symmetric point w⋄ = +0.18, the device of the
@@ -50,6 +51,13 @@ DATA = {
     "iris": ({**SGD, "lr": 1e-10, "batch_size": 2, "epochs": 30}, [0, 1, 2, 3, 4]),
     "mnist": ({**SGD, "lr": 1e-9, "batch_size": 16, "epochs": 3, "data_dir": "../shared/data"}, [0, 1, 2]),
 }
+# Transfer rate β of residual learning per recipe (results_residual_sweep_*.md): the W + γP loop needs
+# β ≪ γ²·α·h/4 to be damped (ebana.config.AlgorithmConfig.transfer_rate) and γ/β ≪ the run's steps
+# for W to take over from P: IRIS has ≈ 1600 steps, MNIST ≈ 11000.
+RESIDUAL_BETA = {"iris": 0.01, "mnist": 0.001}
+# Residual-learning sweeps: β at γ = 0.5, then γ at the recipe's β; seeds.
+SWEEP = {"iris": ([0.1, 0.03, 0.01, 0.003, 0.001], [0.1, 0.25, 1.0, 2.0], [0, 1, 2, 3, 4]),
+         "mnist": ([0.1, 0.01, 0.003, 0.001], [0.25, 1.0], [0])}
 # Pulse-width trade-off (seed 004): the Adam recipe on the power-response device.
 WIDTH_DEVICE = {"device.model": "soft_bounds_power", "device.preset": "asymmetric"}
 WIDTH_DATA = {"epochs": 40}
@@ -105,6 +113,63 @@ def _family_job(args: tuple[str, str, int, str | None]) -> dict:
     return {**row, "model": model}
 
 
+def residual_sweep(dataset: str, jobs: int = 1) -> None:
+    """β and γ of residual learning (results_residual_sweep_<dataset>.md/.csv/.png)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    betas, gammas, seeds = SWEEP[dataset]
+    beta0 = RESIDUAL_BETA[dataset]
+    grid = [(b, 0.5) for b in betas] + [(beta0, g) for g in gammas]
+    work = [(dataset, b, g, s, (b, g) == (beta0, 0.5)) for b, g in grid for s in seeds]
+    with ProcessPoolExecutor(jobs) as pool:
+        rows = list(pool.map(_sweep_job, work))
+    with open(HERE / f"results_residual_sweep_{dataset}.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    refs = {v: [run_one(dataset, v, s)[0] for s in seeds] for v in ("ideal", "analog_sgd")}
+    ref_txt = "; ".join(f"{v} {100 * np.mean([r['test_acc'] for r in rs]):.1f} %" for v, rs in refs.items())
+    lines = [f"# {dataset}: residual learning on soft_bounds_linear (asymmetric), transfer rate β and mixing γ",
+             "", f"Recipe {DATA[dataset][0]}; seeds {','.join(map(str, seeds))}. Same seeds, final test "
+             f"accuracy: {ref_txt}. Mean ± population sd over seeds; test accuracy per epoch is the seed mean; "
+             "saturated = fraction of the W devices within 1e-6 of a state bound at the end.", "",
+             "| β | γ | ζ / sqrt(α·h) = (γ/2)/sqrt(β) | test acc | test acc per epoch | train acc | test loss "
+             "| saturated | pulses |", "|---|---|---|---|---|---|---|---|---|"]
+    for b, g in grid:
+        rs = [r for r in rows if r["beta"] == b and r["gamma"] == g]
+        t = np.array([r["test_acc"] for r in rs]) * 100
+        ep = np.mean([r["test_acc_epochs"] for r in rs], axis=0) * 100
+        curve = " ".join(f"{a:.1f}" for a in ep) if len(ep) <= 5 else \
+            " ".join(f"{ep[i]:.1f}" for i in np.linspace(0, len(ep) - 1, 5).astype(int)) + " (5 of the epochs)"
+        lines.append(f"| {b:g} | {g:g} | {0.5 * g / np.sqrt(b):.2f} | {t.mean():.1f} ± {t.std():.1f} | {curve} | "
+                     f"{100 * np.mean([r['train_acc'] for r in rs]):.1f} | "
+                     f"{np.mean([r['test_loss'] for r in rs]):.3g} | {np.mean([r['saturated'] for r in rs]):.3f} | "
+                     f"{np.mean([r['pulses'] for r in rs]):.3g} |")
+    (HERE / f"results_residual_sweep_{dataset}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    for k, (xs, key, fixed) in enumerate(((betas, "beta", 0.5), (gammas + [0.5], "gamma", beta0))):
+        other = "gamma" if key == "beta" else "beta"
+        xs = sorted(xs)
+        acc = [100 * np.mean([r["test_acc"] for r in rows if r[key] == x and r[other] == fixed]) for x in xs]
+        ax[k].semilogx(xs, acc, "o-", label="residual")
+        for v, rs in refs.items():
+            ax[k].axhline(100 * np.mean([r["test_acc"] for r in rs]), ls="--", color="C2" if v == "ideal" else "C3",
+                          label=v)
+        ax[k].set(xlabel="transfer rate β" if key == "beta" else "mixing γ", ylabel="final test accuracy (%)",
+                  title=f"{dataset}: {other} = {fixed:g}")
+        ax[k].grid(True, alpha=0.3)
+        ax[k].legend(fontsize=8)
+    fig.savefig(HERE / f"residual_sweep_{dataset}.png", dpi=120)
+
+
+def _sweep_job(args: tuple[str, float, float, int, bool]) -> dict:
+    dataset, b, g, s, recipe = args
+    row, _ = run_one(dataset, "residual", s, {"algorithm.transfer_rate": b, "algorithm.gamma": g},
+                     tag="" if recipe else f"beta{b:g}_gamma{g:g}")
+    return {**row, "beta": b, "gamma": g}
+
+
 def device_w_sym(g_min: float, g_max: float) -> float:
     """Symmetric point w⋄ (w = 2Gn - 1) of DEVICE read-mapped to [g_min, g_max] at its standard pulse."""
     from ebana import devices
@@ -134,6 +199,8 @@ def weight_stats(tr: Trainer) -> dict:
 def run_one(dataset: str, variant: str, seed: int, extra: dict | None = None,
             base: dict | None = None, tag: str = "") -> tuple[dict, Trainer]:
     over = DATA[dataset][0] if base is None else base
+    if base is None and variant.startswith("residual"):
+        over = {**over, "algorithm.transfer_rate": RESIDUAL_BETA[dataset]}
     cfg = apply_overrides(preset(dataset), {**over, **VARIANTS.get(variant, {}), **(extra or {}), "seed": seed})
     out = RUNS / (f"{dataset}_{tag}" if tag else dataset) / f"{variant}-seed{seed}"
     tr = Trainer(cfg, out, resume=True) if (out / "checkpoint.npz").exists() else None
@@ -143,6 +210,7 @@ def run_one(dataset: str, variant: str, seed: int, extra: dict | None = None,
     last = hist[-1]
     row = {"dataset": dataset, "variant": variant, "seed": seed, "test_acc": last["test_acc"],
            "train_acc": last["train_acc"], "test_loss": last["test_loss"], "train_loss": last["train_loss"], "e_write_J": tr.e_write_total, "pulses": tr.pulses_total,
+           "saturated": last.get("saturated", 0.0) or 0.0, "test_acc_epochs": [h["test_acc"] for h in hist],
            **weight_stats(tr)}
     print(row, flush=True)
     return row, tr
@@ -203,7 +271,7 @@ def algorithms(dataset: str, jobs: int = 1) -> None:
     w_sym = rows[0]["w_sym"]
     _write(rows, f"results_{dataset}", f"{dataset}: analog training algorithms on "
            f"{DEVICE['device.model']} ({DEVICE['device.preset']}, w⋄ = {w_sym:+.2f}); final epoch; "
-           f"recipe {DATA[dataset][0]}")
+           f"recipe {DATA[dataset][0]}; residual learning: γ = 0.5, β = {RESIDUAL_BETA[dataset]:g}")
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
     bins = np.linspace(-1, 1, 61)
     for v, w in hists.items():
@@ -279,6 +347,8 @@ if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "iris"
     if what == "width":
         width()
+    elif what == "sweep":
+        residual_sweep(sys.argv[2], jobs=int(sys.argv[3]) if len(sys.argv) > 3 else 1)
     elif what == "families":
         families(jobs=int(sys.argv[2]) if len(sys.argv) > 2 else 1)
     else:
