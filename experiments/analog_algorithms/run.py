@@ -157,7 +157,7 @@ def residual_sweep(dataset: str, jobs: int = 1) -> None:
             ax[k].axhline(100 * np.mean([r["test_acc"] for r in rs]), ls="--", color="C2" if v == "ideal" else "C3",
                           label=v)
         ax[k].set(xlabel="transfer rate β" if key == "beta" else "mixing γ", ylabel="final test accuracy (%)",
-                  title=f"{dataset}: {other} = {fixed:g}")
+                  title=f"{dataset}: {'γ' if other == 'gamma' else 'β'} = {fixed:g}")
         ax[k].grid(True, alpha=0.3)
         ax[k].legend(fontsize=8)
     fig.savefig(HERE / f"residual_sweep_{dataset}.png", dpi=120)
