@@ -53,6 +53,20 @@ def test_alternating_pulses_find_symmetric_point_within_one_step(name, preset):
     assert np.all(np.abs(sp.g - c.g_sym) <= sp.step), (sp.g, c.g_sym, sp.step)
 
 
+@pytest.mark.parametrize("name", ["soft_bounds_linear", "soft_bounds_power", "soft_bounds_exp"])
+def test_noisy_search_averages_to_the_symmetric_point_within_one_step(name):
+    """With 10 % cycle-to-cycle noise the state wanders by about a step; the mean midpoint after
+    the burn-in still lands within one (noise-free) pulse step of G⋄ on every device."""
+    kw = {"preset": "asymmetric"} if "asymmetric" in devices.get(name).presets else {}
+    m = devices.create(name, **kw)
+    c = response.response_curve(m)
+    step = response.find_symmetric_point(m, np.array([0.5])).step.max()
+    sp = response.find_symmetric_point(m.replace(c2c=0.1), np.tile([0.05, 0.5, 0.95], 20), max_cycles=1000,
+                                       rng=np.random.default_rng(0))
+    assert sp.n_pulses == 2000 and sp.converged
+    assert np.all(np.abs(sp.g - c.g_sym) <= step), np.max(np.abs(sp.g - c.g_sym)) / step
+
+
 def test_ideal_device_has_no_symmetric_point():
     c = response.response_curve(devices.create("ideal"))
     assert c.x_sym is None and np.allclose(c.F[10:-10], 1.0)  # hard bounds at the ends
