@@ -122,7 +122,7 @@ def _resolve_config(dataset, config_file, overrides, sets):
               "mixed_precision | residual | residual_v2.")
 @click.option("--reference", help="Second device of each pair: none | fixed | symmetric (symmetry-point shifting).")
 @click.option("--gamma", type=float, help="Residual learning: weight of P in W + gamma P (> 0).")
-@click.option("--transfer-rate", type=float, help="Residual learning: fraction β of P written to W per transfer, in (0, 1] (default 0.01; keep β ≪ α so W + γP does not oscillate).")
+@click.option("--transfer-rate", type=float, help="Residual learning: fraction β of P written to W per transfer, in (0, 1] (default 0.01; keep β ≪ γ²·α·h/4 so W + γP does not oscillate; long runs want ≈ 0.001).")
 @click.option("--threshold", type=float, help="Mixed precision / residual_v2: write threshold (S, >= one pulse step).")
 @click.option("--set", "sets", multiple=True, help="Override any config key: --set circuit.gain=10.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,

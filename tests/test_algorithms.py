@@ -66,8 +66,9 @@ def test_analog_sgd_drifts_to_symmetric_point_with_gradient_noise():
 def test_residual_transfer_rate_sets_the_damping_of_w_plus_gamma_p():
     """W integrates P, P integrates the gradient: on f = h·||w - w*||²/2 the mixed weight is a
     second-order loop with damping ζ = (γ/2)·√(α·h/β) (config.AlgorithmConfig.transfer_rate).
-    Here α·h = ε/range ≈ 0.019 and γ = 0.5, so ζ ≈ 0.11, 0.34, 1.1 at β = 0.1, 0.01, 0.001:
-    a step of 0.5 overshoots by ≈ 70 %, 32 %, 0 % of it (linear theory)."""
+    Here α·h = ε/range ≈ 0.019 and γ = 0.5, so ζ ≈ 0.11, 0.34, 1.1 at β = 0.1, 0.01, 0.001.
+    The linear loop started at P = 0 (the mixed weight moves at once) overshoots a step of 0.5
+    by 73 %, 41 %, 12 % of it; the device's soft bounds and rounding give about 44, 23, 5 %."""
     w_star, w0 = -0.3, 0.2
 
     def overshoot(beta):
@@ -80,7 +81,7 @@ def test_residual_transfer_rate_sets_the_damping_of_w_plus_gamma_p():
 
     o = [overshoot(b) for b in (0.1, 0.01, 0.001)]
     assert o[0] > o[1] > o[2]
-    assert o[0] > 0.3 and o[2] < 0.1
+    assert o[0] > 0.3 and o[2] < 0.2
 
 
 def test_write_pulses_touches_only_pulsed_devices_and_equals_pulsing_all():
@@ -93,7 +94,10 @@ def test_write_pulses_touches_only_pulsed_devices_and_equals_pulsing_all():
     x = rng.uniform(0.2, 0.8, 500)
     n = rng.integers(-3, 4, 500) * (rng.random(500) < 0.2)
     base = devices.create("soft_bounds_linear", preset="asymmetric").with_range(1e5, 1e7)
-    for model in (base, base.with_variability(500, np.random.default_rng(4), 0.1)):
+    cases = [(base, x, n), (base.with_variability(500, np.random.default_rng(4), 0.1), x, n),
+             (base, x.reshape(20, 25), n.reshape(20, 25)),  # any shape, as apply_pulse
+             (base.with_variability((20, 25), np.random.default_rng(4), 0.1), x.reshape(20, 25), n.reshape(20, 25))]
+    for model, x, n in cases:
         v = np.where(n > 0, 1.0, np.where(n < 0, -1.0, 0.0))
         full = model.apply_pulse(x, v, np.abs(n) * 2e-6)
         x_new, e = write_pulses(model, x, n, 1.0, -1.0, 2e-6)

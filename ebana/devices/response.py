@@ -190,8 +190,9 @@ class SymmetricPoint:
     """Result of an alternating-pulse search (arrays shaped like the start states)."""
 
     x: np.ndarray        # estimated symmetric state (–): midpoint of the final SET/RESET cycle
+    #                      (with c2c noise: mean midpoint of the second half of the cycles)
     g: np.ndarray        # its conductance (S)
-    step: np.ndarray     # S, |ΔG| of the final cycle's pulses (the resolution)
+    step: np.ndarray     # S, |ΔG| of the final cycle's pulses (the resolution; one noisy cycle with c2c)
     n_pulses: int        # pulses applied per device
     energy: np.ndarray   # J per device spent on the search
     converged: bool

@@ -75,18 +75,22 @@ def write_pulses(model, x: np.ndarray, n: np.ndarray, v_set: float, v_reset: flo
     Only devices with ``n != 0`` are pulsed (most requests round to zero pulses), unless the model
     carries per-device parameter arrays.
     """
-    idx = np.flatnonzero(n)
+    x, n = np.asarray(x, dtype=float), np.asarray(n)
     x_new, e = x.copy(), np.zeros(x.shape)
-    if idx.size == 0:
+    sent = n != 0
+    if not sent.any():
         return x_new, e
-    if not _uniform(model):  # per-device parameters: pulse every device (zero width where n == 0)
-        idx = np.arange(x.size)
-    ni = n[idx]
-    v = np.where(ni > 0, v_set, np.where(ni < 0, v_reset, 0.0))
-    r = model.apply_pulse(x[idx], v, np.abs(ni) * t_pulse, rng=rng, energy=energy)
-    x_new[idx] = r.x
+    if not _uniform(model):  # per-device parameter arrays (shaped like x): pulse all, zero width where n == 0
+        v = np.where(n > 0, v_set, np.where(n < 0, v_reset, 0.0))
+        r = model.apply_pulse(x, v, np.abs(n) * t_pulse, rng=rng, energy=energy)
+        return r.x, (np.where(sent, r.energy, 0.0) if energy else e)
+    idx = np.flatnonzero(sent)  # flat indices; x_new and e are fresh C-contiguous arrays
+    ns = n.reshape(-1)[idx]
+    v = np.where(ns > 0, v_set, v_reset)
+    r = model.apply_pulse(x.reshape(-1)[idx], v, np.abs(ns) * t_pulse, rng=rng, energy=energy)
+    x_new.reshape(-1)[idx] = r.x
     if energy:
-        e[idx] = np.where(ni != 0, r.energy, 0.0)
+        e.reshape(-1)[idx] = r.energy
     return x_new, e
 
 

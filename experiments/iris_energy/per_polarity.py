@@ -4,7 +4,12 @@ Explains the total-energy column of ``summary.md``: a PWM run's write energy is
 ``Σ E/|ΔG|(V) · |ΔG|`` over its pulses, and the trajectory (hence Σ|ΔG| per polarity) is the
 same at every amplitude, so the amplitude dependence is that of ``E/|ΔG|`` of each polarity.
 For a rate ``k·(V/v_th − 1)^α`` and a linear read-out, ``E/|ΔG| ∝ V²/(V/v_th − 1)^α``: it falls
-with V where α > 2 near threshold and rises where α ≤ 2 far above it.
+near threshold, falls at every V when α ≥ 2, and for α < 2 rises above its minimum at
+``V = 2·v_th/(2 − α)`` (α = 1: 2·v_th).
+
+The fit below has one degree of freedom per model; where the two polarities' E/ΔG are
+proportional (the ideal device: both ∝ V) the split into A and B is not determined and is
+marked so.
 
 Usage (from the repository root): ``python experiments/iris_energy/per_polarity.py``
 → ``experiments/iris_energy/per_polarity.md``. Devices are read-mapped to the IRIS circuit range
@@ -67,7 +72,9 @@ def main() -> None:
         (a, b), *_ = np.linalg.lstsq(basis, np.array(meas), rcond=None)
         fit = basis @ np.array([a, b])
         err = float(np.max(np.abs(fit / np.array(meas) - 1)))
-        lines.append(f"| {name} | {a:.3g} | {b:.3g} | {' '.join(f'{m:.3g}' for m in meas)} | "
+        cond = np.linalg.cond(basis / np.linalg.norm(basis, axis=0))
+        ab = f"{a:.3g} | {b:.3g}" if cond < 1e3 else f"not determined (cond {cond:.0e}) | –"
+        lines.append(f"| {name} | {ab} | {' '.join(f'{m:.3g}' for m in meas)} | "
                      f"{' '.join(f'{f:.3g}' for f in fit)} | {err:.2%} |")
     (HERE / "per_polarity.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
