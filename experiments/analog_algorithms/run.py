@@ -7,6 +7,7 @@ Usage (from the repository root; each command writes its table and figure here):
     python experiments/analog_algorithms/run.py width     # pulse_width.md/.csv/.png (energy trade-off)
     python experiments/analog_algorithms/run.py families 2  # results_families.md/.csv (power/exp devices, IRIS)
     python experiments/analog_algorithms/run.py sweep iris 2   # results_residual_sweep_iris.* (β, γ; also mnist)
+    python experiments/analog_algorithms/run.py long 2         # results_mnist_long.md (8 epochs, seed 0)
 
 Runs go to runs/analog_algorithms/ (not committed); a finished run is not redone. Algorithm tables: ``soft_bounds_linear``
 with the ``asymmetric`` preset (up_down = 0.18: symmetric point w⋄ = +0.18, the device of the
@@ -111,6 +112,32 @@ def _family_job(args: tuple[str, str, int, str | None]) -> dict:
     dev = {"device.model": model, "device.preset": "asymmetric"}
     row, _ = run_one(dataset, v, s, {**dev, "algorithm.name": v}, tag=model)
     return {**row, "model": model}
+
+
+LONG_EPOCHS, LONG_VARIANTS = 8, ["ideal", "analog_sgd", "mixed_precision", "residual", "residual_v2"]
+
+
+def long_mnist(jobs: int = 1) -> None:
+    """The MNIST recipe for LONG_EPOCHS epochs, seed 0 (results_mnist_long.md): is the gap asymptotic?"""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs) as pool:
+        rows = list(pool.map(_long_job, LONG_VARIANTS))
+    lines = [f"# mnist: the algorithm recipe for {LONG_EPOCHS} epochs (cosine lr over the run), seed 0",
+             "", f"Recipe {DATA['mnist'][0]} with epochs = {LONG_EPOCHS}; residual β = {RESIDUAL_BETA['mnist']:g}. "
+             "Test accuracy (%) after each epoch.", "",
+             "| variant | " + " | ".join(f"ep {i + 1}" for i in range(LONG_EPOCHS)) + " | train acc | pulses |",
+             "|---|" + "---|" * (LONG_EPOCHS + 2)]
+    for r in rows:
+        lines.append(f"| {r['variant']} | " + " | ".join(f"{100 * a:.2f}" for a in r["test_acc_epochs"])
+                     + f" | {100 * r['train_acc']:.2f} | {r['pulses']:.3g} |")
+    (HERE / "results_mnist_long.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def _long_job(variant: str) -> dict:
+    row, _ = run_one("mnist", variant, 0, {"epochs": LONG_EPOCHS}, tag="long")
+    return row
 
 
 def residual_sweep(dataset: str, jobs: int = 1) -> None:
@@ -294,6 +321,17 @@ def algorithms(dataset: str, jobs: int = 1) -> None:
     ax.set_xticklabels(list(VARIANTS), rotation=20, fontsize=8)
     ax.legend(fontsize=8)
     fig.savefig(HERE / f"accuracy_{dataset}.png", dpi=120)
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    for i, v in enumerate(VARIANTS):
+        curves = np.array([r["test_acc_epochs"] for r in rows if r["variant"] == v]) * 100
+        ep = np.arange(1, curves.shape[1] + 1)
+        ax.plot(ep, curves.mean(0), "o-", color=f"C{i}", label=v, lw=2 if v == "ideal" else 1.3)
+        ax.fill_between(ep, curves.min(0), curves.max(0), color=f"C{i}", alpha=0.15)
+    ax.set(xlabel="epoch", ylabel="test accuracy (%)", xticks=ep,
+           title=f"{dataset}: test accuracy per epoch (mean; band: min–max over seeds {','.join(map(str, seeds))})")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.savefig(HERE / f"curves_{dataset}.png", dpi=120)
 
 
 WIDTHS = [(2e-8, 2.5), (2e-7, 1.6), (2e-6, 1.0), (2e-5, 0.75)]  # (s, V): similar steps, shorter = higher V
@@ -347,6 +385,8 @@ if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "iris"
     if what == "width":
         width()
+    elif what == "long":
+        long_mnist(jobs=int(sys.argv[2]) if len(sys.argv) > 2 else 1)
     elif what == "sweep":
         residual_sweep(sys.argv[2], jobs=int(sys.argv[3]) if len(sys.argv) > 3 else 1)
     elif what == "families":
