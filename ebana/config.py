@@ -8,14 +8,13 @@ its resolved config and an experiment file resolves to the same objects as the C
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ebana.circuit import CircuitParams
-from ebana.errors import ConfigError
+from ebana.errors import ConfigError, did_you_mean
 
 __all__ = ["TrainConfig", "DeviceConfig", "AlgorithmConfig", "ALGORITHM_NAMES", "REFERENCES", "SCHEMES", "PAIR_MODES", "preset", "PRESETS", "to_dict", "from_dict", "dump_toml", "load_toml",
            "apply_overrides"]
@@ -75,9 +74,8 @@ class DeviceConfig:
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:
-            close = difflib.get_close_matches(str(self.scheme), SCHEMES, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"unknown device.scheme {self.scheme!r}{hint}; known: {', '.join(SCHEMES)}")
+            raise ConfigError(f"unknown device.scheme {self.scheme!r}{did_you_mean(self.scheme, SCHEMES)}; "
+                              f"known: {', '.join(SCHEMES)}")
         if self.pairs not in PAIR_MODES:
             raise ConfigError(f"unknown device.pairs {self.pairs!r}; known: {', '.join(PAIR_MODES)}")
         if self.r_ratio is not None and not (isinstance(self.r_ratio, (int, float)) and self.r_ratio > 1):
@@ -138,9 +136,8 @@ class AlgorithmConfig:
 
     def __post_init__(self) -> None:
         if self.name not in ALGORITHM_NAMES:
-            close = difflib.get_close_matches(str(self.name), ALGORITHM_NAMES, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"unknown algorithm.name {self.name!r}{hint}; known: {', '.join(ALGORITHM_NAMES)}")
+            raise ConfigError(f"unknown algorithm.name {self.name!r}{did_you_mean(self.name, ALGORITHM_NAMES)}; "
+                              f"known: {', '.join(ALGORITHM_NAMES)}")
         if self.reference not in REFERENCES:
             raise ConfigError(f"unknown algorithm.reference {self.reference!r}; known: {', '.join(REFERENCES)}")
         if not (isinstance(self.gamma, (int, float)) and self.gamma > 0):
@@ -271,9 +268,7 @@ def _build(cls, data: dict[str, Any], where: str):
     kwargs = {}
     for key, value in data.items():
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f" (did you mean {where}{close[0]}?)" if close else ""
-            raise ConfigError(f"unknown config key {where}{key}{hint}")
+            raise ConfigError(f"unknown config key {where}{key}{did_you_mean(key, known, quote=False, prefix=where)}")
         sub = _subconfig(cls, key)
         if sub is not None and isinstance(value, dict):
             value = _build(sub, value, f"{where}{key}.")
@@ -308,11 +303,8 @@ def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
         for depth, part in enumerate(parts):
             names = [f.name for f in fields(cls)]
             if part not in names:
-                close = difflib.get_close_matches(part, names, n=1)
-                prefix = ".".join(parts[:depth])
-                full = f"{prefix}.{close[0]}" if prefix and close else (close[0] if close else "")
-                hint = f" (did you mean {full}?)" if close else ""
-                raise ConfigError(f"unknown config key {dotted}{hint}")
+                prefix = "".join(f"{p}." for p in parts[:depth])
+                raise ConfigError(f"unknown config key {dotted}{did_you_mean(part, names, quote=False, prefix=prefix)}")
             if depth < len(parts) - 1:
                 cls = _subconfig(cls, part)
                 if cls is None:

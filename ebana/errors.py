@@ -3,10 +3,24 @@
 Every message names the offending item and value, so the CLI can print it as one line.
 """
 
+import difflib
+from collections.abc import Iterable
+
 __all__ = [
     "EbanaError", "ConfigError", "TopologyError", "NetlistError", "SimulationError",
     "ConvergenceError", "NgspiceMissingError", "DeviceError", "DatasetError", "CheckpointError",
+    "did_you_mean",
 ]
+
+
+def did_you_mean(word: object, known: Iterable[str], *, quote: bool = True, prefix: str = "") -> str:
+    """`` (did you mean X?)`` for the closest of ``known`` to ``word`` (X = prefix + match,
+    repr-quoted unless ``quote`` is False), or ``""`` when nothing is close."""
+    close = difflib.get_close_matches(str(word), list(known), n=1)
+    if not close:
+        return ""
+    match = prefix + close[0]
+    return f" (did you mean {match!r}?)" if quote else f" (did you mean {match}?)"
 
 
 class EbanaError(Exception):

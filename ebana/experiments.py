@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from ebana.config import TrainConfig, apply_overrides, from_dict, load_toml, to_dict
-from ebana.errors import CheckpointError, ConfigError
+from ebana.errors import CheckpointError, ConfigError, did_you_mean
 from ebana.updates import check_device_config
 
 __all__ = ["Experiment", "RunSpec", "load_experiment", "experiment_from_dict", "plan", "run_one", "run_name"]
@@ -78,12 +78,9 @@ class RunSpec:
 
 def experiment_from_dict(data: dict[str, Any], default_name: str = "experiment") -> Experiment:
     """Dict (parsed TOML) -> :class:`Experiment`; unknown top-level keys are errors."""
-    import difflib
     for key in data:
         if key not in _TOP_KEYS:
-            close = difflib.get_close_matches(key, _TOP_KEYS, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise ConfigError(f"unknown experiment key {key}{hint}")
+            raise ConfigError(f"unknown experiment key {key}{did_you_mean(key, _TOP_KEYS, quote=False)}")
     grid = data.get("grid", {})
     if not isinstance(grid, dict):
         raise ConfigError("experiment [grid] must be a table of dotted keys -> lists of values")

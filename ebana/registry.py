@@ -7,10 +7,9 @@ listing the known ones, so tests can parametrise over ``names()``.
 
 from __future__ import annotations
 
-import difflib
 from typing import Callable, Generic, TypeVar
 
-from ebana.errors import ConfigError
+from ebana.errors import ConfigError, did_you_mean
 
 __all__ = ["Registry"]
 
@@ -44,10 +43,8 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
-            close = difflib.get_close_matches(str(name), self._items, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise self.error(
-                f"unknown {self.kind} {name!r}{hint}; known: {', '.join(self.names())}"
+                f"unknown {self.kind} {name!r}{did_you_mean(name, self._items)}; known: {', '.join(self.names())}"
             ) from None
 
     def __contains__(self, name: object) -> bool:
