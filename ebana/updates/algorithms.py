@@ -57,7 +57,7 @@ from ebana.updates.device_update import SATURATION_TOL, DeviceUpdate, UpdateRepo
 from ebana.updates.pulses import state_for_conductance
 
 __all__ = ["ALGORITHMS", "create_algorithm", "AnalogSGD", "MixedPrecision", "Residual", "ResidualV2",
-           "write_pulses", "stochastic_round"]
+           "write_pulses", "stochastic_round", "threshold_pulses"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,14 @@ def stochastic_round(r: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Integer array with E[n] = r (floor(r) + Bernoulli(frac(r)))."""
     f = np.floor(r)
     return (f + (rng.random(r.shape) < (r - f))).astype(np.int64)
+
+
+def threshold_pulses(acc: np.ndarray, threshold: float, eps: float) -> np.ndarray:
+    """Whole pulses of step ``eps`` where ``|acc| >= threshold``; their sum is taken out of the
+    digital accumulator ``acc`` in place (the remainder is kept)."""
+    n = np.where(np.abs(acc) >= threshold, np.trunc(acc / eps), 0.0).astype(np.int64)
+    acc -= n * eps
+    return n
 
 
 def write_pulses(model, x: np.ndarray, n: np.ndarray, v_set: float, v_reset: float, t_pulse: float, *,
@@ -248,9 +256,7 @@ class MixedPrecision(AnalogSGD):
 
     def pulses_for(self, dg):
         self.chi += dg
-        n = np.where(np.abs(self.chi) >= self.threshold, np.trunc(self.chi / self.eps), 0.0).astype(np.int64)
-        self.chi -= n * self.eps
-        return n
+        return threshold_pulses(self.chi, self.threshold, self.eps)
 
     def state_dict(self):
         return {**super().state_dict(), "alg_chi": self.chi.copy()}
@@ -285,7 +291,7 @@ class Residual(AnalogSGD):
         self.t_step += 1
         dg = self.requested(grads, lr)
         g_old = np.concatenate([np.ravel(g) for g in self.conductances()])
-        n_p = stochastic_round(dg / self.eps, self.rng)
+        n_p = self.pulses_for(dg)  # analog SGD on P
         self.x_p, e = self._write(self.x_p, n_p)
         n_w = np.zeros_like(n_p)
         if self.t_step % self.alg.transfer_every == 0:
@@ -318,9 +324,7 @@ class ResidualV2(Residual):
 
     def transfer_pulses(self, p):
         self.h += self.alg.transfer_rate * p
-        n = np.where(np.abs(self.h) >= self.threshold, np.trunc(self.h / self.eps), 0.0).astype(np.int64)
-        self.h -= n * self.eps
-        return n
+        return threshold_pulses(self.h, self.threshold, self.eps)
 
     def state_dict(self):
         return {**super().state_dict(), "alg_h": self.h.copy()}
