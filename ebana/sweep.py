@@ -40,7 +40,7 @@ from ebana.config import to_dict
 from ebana.errors import ConfigError
 from ebana.experiments import Experiment, RunSpec, plan, run_one, run_status
 
-__all__ = ["run_sweep", "collect", "summarize", "figure", "markdown_table", "SweepEvent", "FINAL_FIELDS"]
+__all__ = ["run_sweep", "collect", "summarize", "figure", "markdown_table", "write_csv", "SweepEvent", "FINAL_FIELDS"]
 
 logger = logging.getLogger(__name__)
 
@@ -130,11 +130,11 @@ def run_sweep(exp: Experiment, out_dir: str | os.PathLike, *, workers: int = 2, 
         if progress:
             progress(SweepEvent(done, len(specs), spec.name, res["status"], res["error"]))
     rows, curves = collect(specs, runs_dir)
-    _write_csv(out / "results.csv", rows)
-    _write_csv(out / "curves.csv", curves)
+    write_csv(out / "results.csv", rows)
+    write_csv(out / "curves.csv", curves)
     keys = [k for k, _ in exp.grid] + sorted({k for c in exp.cases for k in c} - {k for k, _ in exp.grid})
     summary = summarize(rows, keys)
-    _write_csv(out / "summary.csv", summary)
+    write_csv(out / "summary.csv", summary)
     (out / "summary.md").write_text(f"# {exp.name}\n\n{exp.description}\n\n" + markdown_table(summary, keys) + "\n")
     for spec in exp.figures:
         fig = figure(rows, spec)
@@ -187,7 +187,9 @@ def collect(specs: Sequence[RunSpec], runs_dir: Path) -> tuple[list[dict], list[
     return rows, curves
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """Write ``rows`` to ``path`` atomically; columns are the union of the rows' keys in first-seen
+    order, None is written as an empty field."""
     fields: list[str] = []
     for r in rows:
         fields += [k for k in r if k not in fields]

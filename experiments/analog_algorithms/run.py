@@ -17,7 +17,6 @@ regime of seed 001). Pulse-width table: ``soft_bounds_power`` ``asymmetric`` (w�
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 from pathlib import Path
@@ -31,6 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ebana.config import apply_overrides, preset  # noqa: E402
+from ebana.sweep import write_csv  # noqa: E402
 from ebana.training import Trainer  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -80,10 +80,7 @@ def families(jobs: int = 1) -> None:
         rows = list(pool.map(_family_job, work))
     ideal = np.array([r["test_acc"] for r in rows if r["variant"] == "ideal"]) * 100
     ideal_tr = np.array([r["train_acc"] for r in rows if r["variant"] == "ideal"]) * 100
-    with open(HERE / "results_families.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(HERE / "results_families.csv", rows)
     lines = [f"# IRIS: algorithms on the asymmetric soft-bounds families (preset asymmetric); recipe {DATA['iris'][0]}",
              "", f"Ideal update (no device): test {ideal.mean():.1f} ± {ideal.std():.1f} %, train "
              f"{ideal_tr.mean():.1f} %, seeds {','.join(map(str, seeds))}. Mean ± population sd over seeds; "
@@ -150,10 +147,7 @@ def residual_sweep(dataset: str, jobs: int = 1) -> None:
     work = [(dataset, b, g, s, (b, g) == (beta0, 0.5)) for b, g in grid for s in seeds]
     with ProcessPoolExecutor(jobs) as pool:
         rows = list(pool.map(_sweep_job, work))
-    with open(HERE / f"results_residual_sweep_{dataset}.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(HERE / f"results_residual_sweep_{dataset}.csv", rows)
     refs = {v: [run_one(dataset, v, s)[0] for s in seeds] for v in ("ideal", "analog_sgd")}
     ref_txt = "; ".join(f"{v} {100 * np.mean([r['test_acc'] for r in rs]):.1f} %" for v, rs in refs.items())
     lines = [f"# {dataset}: residual learning on soft_bounds_linear (asymmetric), transfer rate β and mixing γ",
@@ -206,6 +200,14 @@ def device_w_sym(g_min: float, g_max: float) -> float:
     return float(response_curve(m, m.demo.v_set, m.demo.v_reset, m.demo.t_pulse).w_sym)
 
 
+def trained_states(tr: Trainer) -> np.ndarray:
+    """w = 2Gn - 1 of the trained devices (all conductances for the ideal run, which has no device)."""
+    p = tr.cfg.circuit
+    g = np.concatenate([c.ravel() for c in tr.circuit.conductances])
+    trained = getattr(tr.updater, "trained", np.ones(g.shape, dtype=bool))
+    return (2 * (g - p.g_min) / (p.g_max - p.g_min) - 1)[trained]
+
+
 def weight_stats(tr: Trainer) -> dict:
     """Mean w = 2Gn - 1 of the trained devices and their mean distance to DEVICE's w⋄.
 
@@ -213,14 +215,10 @@ def weight_stats(tr: Trainer) -> dict:
     how far from w⋄ the weights sit when nothing pulls them there.
     """
     p = tr.cfg.circuit
-    g = np.concatenate([c.ravel() for c in tr.circuit.conductances])
-    up = tr.updater
-    trained = getattr(up, "trained", np.ones(g.shape, dtype=bool))
-    w = 2 * (g - p.g_min) / (p.g_max - p.g_min) - 1
-    curve = getattr(up, "curve", None)
+    w = trained_states(tr)
+    curve = getattr(tr.updater, "curve", None)
     w_sym = curve.w_sym if curve is not None else device_w_sym(p.g_min, p.g_max)
-    return {"w_mean": float(np.mean(w[trained])), "w_sym": w_sym,
-            "dist_sym": float(np.mean(np.abs(w[trained] - w_sym)))}
+    return {"w_mean": float(np.mean(w)), "w_sym": w_sym, "dist_sym": float(np.mean(np.abs(w - w_sym)))}
 
 
 def run_one(dataset: str, variant: str, seed: int, extra: dict | None = None,
@@ -244,10 +242,7 @@ def run_one(dataset: str, variant: str, seed: int, extra: dict | None = None,
 
 
 def _write(rows: list[dict], stem: str, title: str) -> None:
-    with open(HERE / f"{stem}.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(HERE / f"{stem}.csv", rows)
     variants = list(dict.fromkeys(r["variant"] for r in rows))
 
     def col(v: str, key: str, k: float = 1.0) -> np.ndarray:
@@ -275,12 +270,7 @@ def _job(args: tuple[str, str, int, bool]) -> tuple[dict, np.ndarray | None]:
     """One (dataset, variant, seed) run in a worker; the trained devices' states when asked."""
     dataset, v, s, want_hist = args
     row, tr = run_one(dataset, v, s)
-    if not want_hist:
-        return row, None
-    p = tr.cfg.circuit
-    g = np.concatenate([c.ravel() for c in tr.circuit.conductances])
-    trained = getattr(tr.updater, "trained", np.ones(g.shape, dtype=bool))
-    return row, (2 * (g - p.g_min) / (p.g_max - p.g_min) - 1)[trained]
+    return row, (trained_states(tr) if want_hist else None)
 
 
 def algorithms(dataset: str, jobs: int = 1) -> None:
@@ -354,10 +344,7 @@ def width() -> None:
             rows.append({"t_pulse_s": t, "v_pulse_V": v, "dg_step_S": float(dg[0]), "e_pulse_J": float(e[0]),
                          "seed": s, "test_acc": row["test_acc"], "epochs_to_90_train": reach,
                          "e_write_J": row["e_write_J"], "pulses": row["pulses"]})
-    with open(HERE / "pulse_width.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(HERE / "pulse_width.csv", rows)
     lines = ["# Pulse width vs write energy (IRIS, mixed precision + symmetric reference, seeds 0-2)", "",
              "| t_pulse (s) | V (V) | ΔG per pulse at x=0.5 (S) | E per pulse (J) | test acc | epochs to 90% train "
              "| pulses | write energy (J) |", "|---|---|---|---|---|---|---|---|"]
