@@ -107,7 +107,8 @@ def _family_job(args: tuple[str, str, int, str | None]) -> dict:
         row, _ = run_one(dataset, v, s)
         return {**row, "model": "none"}
     dev = {"device.model": model, "device.preset": "asymmetric"}
-    row, _ = run_one(dataset, v, s, {**dev, "algorithm.name": v}, tag=model)
+    same = model == DEVICE["device.model"]  # the main table's runs: reuse them
+    row, _ = run_one(dataset, v, s, {**dev, "algorithm.name": v}, tag="" if same else model)
     return {**row, "model": model}
 
 
