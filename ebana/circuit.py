@@ -22,13 +22,13 @@ weights ``w_q = w_p * cccs_gain / gain`` along every crossbar p -> q leaving a h
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
 import numpy as np
 
 from ebana.errors import ConfigError, TopologyError
+from ebana.validation import check_fields
 from ebana.topology import CrossbarSpec, Topology
 
 __all__ = ["DiodeParams", "CircuitParams", "Circuit", "THERMAL_VOLTAGE_27C", "GMIN"]
@@ -36,6 +36,9 @@ __all__ = ["DiodeParams", "CircuitParams", "Circuit", "THERMAL_VOLTAGE_27C", "GM
 # ngspice defaults: kT/q at 27 C (CONSTboltz*300.15/CHARGE) and the junction gmin (S).
 THERMAL_VOLTAGE_27C = 1.38064852e-23 * 300.15 / 1.6021766208e-19
 GMIN = 1e-12
+MAX_VOLTS = 1e3
+"""Largest |voltage| (V) a circuit parameter may have: far beyond any crossbar, small enough
+that squared drops and diode currents stay finite in float64."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,14 +57,15 @@ class DiodeParams:
     n: float = 1.0          # Shockley emission coefficient
 
     def __post_init__(self) -> None:
-        if self.model not in ("ideal", "shockley"):
-            raise ConfigError(f"diode model must be 'ideal' or 'shockley', got {self.model!r}")
+        check_fields(self, "circuit.diode")
         if self.model == "ideal" and not (0 < self.r_on < self.r_off):
-            raise ConfigError(f"ideal diode needs 0 < r_on < r_off, got r_on={self.r_on}, r_off={self.r_off}")
-        if self.v_th < 0:
-            raise ConfigError(f"diode v_th must be >= 0 V, got {self.v_th}")
+            raise ConfigError(f"ideal diode needs 0 < circuit.diode.r_on < circuit.diode.r_off, got "
+                              f"r_on={self.r_on!r}, r_off={self.r_off!r}")
+        if not 0 <= self.v_th <= 10:
+            raise ConfigError(f"circuit.diode.v_th must be in [0, 10] V, got {self.v_th!r}")
         if self.i_s <= 0 or self.n <= 0:
-            raise ConfigError(f"Shockley diode needs i_s > 0 and n > 0, got {self.i_s}, {self.n}")
+            raise ConfigError(f"Shockley diode needs circuit.diode.i_s > 0 and circuit.diode.n > 0, got "
+                              f"i_s={self.i_s!r}, n={self.n!r}")
 
     @property
     def g_on(self) -> float:
@@ -95,19 +99,24 @@ class CircuitParams:
     diode: DiodeParams = field(default_factory=DiodeParams)
 
     def __post_init__(self) -> None:
+        check_fields(self, "circuit")
         if not (0 < self.g_min < self.g_max):
-            raise ConfigError(f"need 0 < g_min < g_max, got g_min={self.g_min} S, g_max={self.g_max} S")
+            raise ConfigError(f"need 0 < g_min < g_max, got circuit.g_min={self.g_min!r} S, "
+                              f"circuit.g_max={self.g_max!r} S")
         if self.v_clamp_low >= self.v_clamp_high:
-            raise ConfigError(f"need v_clamp_low < v_clamp_high, got {self.v_clamp_low} V >= {self.v_clamp_high} V")
+            raise ConfigError(f"need v_clamp_low < v_clamp_high, got circuit.v_clamp_low={self.v_clamp_low!r} V "
+                              f">= circuit.v_clamp_high={self.v_clamp_high!r} V")
         if self.gain <= 0:
-            raise ConfigError(f"amplifier gain must be > 0, got {self.gain}")
+            raise ConfigError(f"circuit.gain (amplifier gain) must be > 0, got {self.gain!r}")
         if self.cccs_gain is not None and self.cccs_gain <= 0:
-            raise ConfigError(f"cccs_gain must be > 0 (0 breaks the energy), got {self.cccs_gain}")
-        for name in ("v_shift", "v_scale", "v_clamp_low", "v_clamp_high"):
-            if not math.isfinite(getattr(self, name)):
-                raise ConfigError(f"{name} must be finite")
-        object.__setattr__(self, "bias_input", tuple(float(v) for v in self.bias_input))
-        object.__setattr__(self, "bias_hidden", tuple(float(v) for v in self.bias_hidden))
+            raise ConfigError(f"circuit.cccs_gain must be > 0 (0 breaks the energy), got {self.cccs_gain!r}")
+        volts = [("v_shift", self.v_shift), ("v_scale", self.v_scale), ("v_clamp_low", self.v_clamp_low),
+                 ("v_clamp_high", self.v_clamp_high), ("v_cm", self.v_cm)]
+        volts += [(f"bias_input[{k}]", v) for k, v in enumerate(self.bias_input)]
+        volts += [(f"bias_hidden[{k}]", v) for k, v in enumerate(self.bias_hidden)]
+        for name, v in volts:
+            if v is not None and abs(v) > MAX_VOLTS:
+                raise ConfigError(f"circuit.{name} must be within +-{MAX_VOLTS:g} V, got {v!r}")
 
     @property
     def alpha(self) -> float:

@@ -14,6 +14,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, os.environ.get("EBANA_BLAS_THREADS", "1"))
 
 import logging
+import math
 import re
 import sys
 from pathlib import Path
@@ -26,14 +27,51 @@ from ebana.errors import EbanaError
 __all__ = ["main", "cli"]
 
 
+def _one_line(err: BaseException) -> str:
+    """The message of an error as one line (what the user sees after ``Error: ``)."""
+    if isinstance(err, EbanaError):
+        text = str(err) or type(err).__name__
+    elif isinstance(err, OSError):
+        where = f": {err.filename}" if err.filename else ""
+        text = f"{err.strerror or err}{where}"
+    elif isinstance(err, MemoryError):
+        text = "out of memory (MemoryError); use a smaller network, batch or dataset"
+    else:  # a bug: still one line, with the way to the traceback
+        text = f"internal error {type(err).__name__}: {err} (rerun with --debug for the traceback, and report it)"
+    return " ".join(text.split("\n")[0].split()) or type(err).__name__
+
+
 class _Group(click.Group):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Like click's, but every error is one ``Error: ...`` line with exit code 1 (usage errors
+        included, where click uses 2); an interrupt exits 130."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+        except click.UsageError as e:
+            hint = f" (see: {e.ctx.command_path} --help)" if e.ctx is not None else ""
+            click.echo(f"Error: {' '.join(e.format_message().split())}{hint}", err=True)
+            sys.exit(1)
+        except click.ClickException as e:
+            click.echo(f"Error: {e.format_message()}", err=True)
+            sys.exit(1)
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        sys.exit(0)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except EbanaError as err:
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as err:  # noqa: BLE001 - the CLI boundary: one line, exit 1
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            raise click.ClickException(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+            raise click.ClickException(_one_line(err)) from None
 
 
 @click.group(cls=_Group)
@@ -127,41 +165,95 @@ def _resolve_config(dataset, config_file, overrides, sets):
 @click.option("--set", "sets", multiple=True, help="Override any config key: --set circuit.gain=10.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Run directory (default runs/<dataset>-seed<seed>).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint (its own config).")
+@click.option("--override", is_flag=True, help="With --resume: apply the given options to the resumed run's config.")
+@click.option("--overwrite", is_flag=True, help="Replace the run already in --out (its files are removed).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train(ctx, dataset, config_file, hidden, skips, epochs, batch_size, beta, lr, loss, optimizer,
           centered, backend, norton, seed, verify_every, data_dir, device_model, scheme, pam_pulses, r_ratio,
-          algorithm, reference, gamma, transfer_rate, threshold, sets, out_dir, resume, quiet):
+          algorithm, reference, gamma, transfer_rate, threshold, sets, out_dir, resume, override, overwrite, quiet):
     """Train a network with EqProp; writes metrics, plot, conductances and a checkpoint.
 
     Example: ebana train iris --backend ngspice --epochs 40 --seed 1 --out runs/iris1
 
     Through memristors: ebana train iris --device vteam --scheme pam --pam-pulses 10 --r-ratio 10
     """
+    from ebana import interrupts
     from ebana.training import Trainer
 
-    if resume:
-        if not out_dir:
-            raise click.UsageError("--resume needs --out DIR of the interrupted run")
-        trainer = Trainer(None, out_dir, resume=True)
-    else:
-        overrides = dict(hidden=_parse_hidden(hidden), skips=_parse_skips(skips), epochs=epochs,
-                         batch_size=batch_size, beta=beta, lr=lr, loss=loss, optimizer=optimizer,
-                         centered=centered, backend=backend, norton=norton, seed=seed, data_dir=data_dir,
-                         verify_every=verify_every)
-        overrides.update({"algorithm.name": algorithm, "algorithm.reference": reference, "algorithm.gamma": gamma,
-                          "algorithm.transfer_rate": transfer_rate, "algorithm.threshold": threshold})
-        overrides.update({"device.model": device_model, "device.scheme": scheme,
-                          "device.pam_pulses": pam_pulses, "device.r_ratio": r_ratio})
-        cfg = _resolve_config(dataset, config_file, overrides, sets)
-        if (scheme or pam_pulses) and cfg.device.model is None:
-            raise click.UsageError("--scheme/--pam-pulses need --device MODEL")
-        from ebana.updates import check_device_config
-        check_device_config(cfg.device)
-        if out_dir is None:
-            out_dir = f"runs/{Path(cfg.dataset).stem}-seed{cfg.seed}"
-        trainer = Trainer(cfg, out_dir)
+    overrides = dict(hidden=_parse_hidden(hidden), skips=_parse_skips(skips), epochs=epochs,
+                     batch_size=batch_size, beta=beta, lr=lr, loss=loss, optimizer=optimizer,
+                     centered=centered, backend=backend, norton=norton, seed=seed, data_dir=data_dir,
+                     verify_every=verify_every)
+    overrides.update({"algorithm.name": algorithm, "algorithm.reference": reference, "algorithm.gamma": gamma,
+                      "algorithm.transfer_rate": transfer_rate, "algorithm.threshold": threshold})
+    overrides.update({"device.model": device_model, "device.scheme": scheme,
+                      "device.pam_pulses": pam_pulses, "device.r_ratio": r_ratio})
+    if out_dir is not None and not out_dir.strip():
+        raise click.BadParameter("--out must name a directory, got ''")
+    if override and not resume:
+        raise click.UsageError("--override only applies with --resume")
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite contradict each other: choose one")
+    with interrupts.deferred():   # Ctrl-C while loading stops cleanly (and works inside ngspice)
+        if resume:
+            if not out_dir:
+                raise click.UsageError("--resume needs --out DIR of the interrupted run")
+            cfg = _resume_config(out_dir, dataset, config_file, overrides, sets, override)
+            trainer = Trainer(cfg, out_dir, resume=True)
+        else:
+            cfg = _resolve_config(dataset, config_file, overrides, sets)
+            if (scheme or pam_pulses) and cfg.device.model is None:
+                raise click.UsageError("--scheme/--pam-pulses need --device MODEL")
+            from ebana.updates import check_device_config
+            check_device_config(cfg.device)
+            if out_dir is None:
+                out_dir = f"runs/{Path(cfg.dataset).stem}-seed{cfg.seed}"
+            trainer = Trainer(cfg, out_dir, overwrite=overwrite)
+        try:
+            interrupts.check()
+        except interrupts.Interrupted as sig:
+            trainer.dir.unlock()
+            click.echo("interrupted before training started; nothing written", err=True)
+            sys.exit(sig.exit_code)
+        _train(trainer, quiet)
+
+
+def _resume_config(out_dir, dataset, config_file, overrides, sets, override):
+    """The config a resumed run continues with: its checkpoint's, unless options change it.
+
+    Options that would change it are refused unless ``override`` (then they apply)."""
+    from ebana.config import apply_overrides, config_diff, from_dict, load_toml
+    from ebana.training import checkpoint_config
+    ckpt = Path(out_dir) / "checkpoint.npz"
+    if not ckpt.exists():
+        raise click.UsageError(f"--resume: no checkpoint in {out_dir}")
+    saved = checkpoint_config(ckpt)
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    for item in sets:
+        if "=" not in item:
+            raise click.BadParameter(f"--set expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        changes[k.strip()] = _parse_value(v.strip())
+    if dataset:
+        changes["dataset"] = dataset
+    base = from_dict(load_toml(config_file)) if config_file else saved
+    cfg = apply_overrides(base, changes) if changes else base
+    diff = config_diff(saved, cfg)
+    if not diff:
+        return None          # the checkpoint's own config
+    if not override:
+        k, old, new = diff[0]
+        more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
+        raise click.UsageError(f"--resume continues {out_dir} with its saved config, but the options change "
+                               f"{k} from {old!r} to {new!r}{more}; drop them, or add --override to apply them")
+    return cfg
+
+
+def _train(trainer, quiet: bool) -> None:
+    """Run a trainer with a progress bar (or per-epoch lines) and the closing summary."""
+    from ebana import interrupts
     cfg = trainer.cfg
     click.echo(f"ebana: {cfg.dataset} {trainer.circuit.topology.describe()}, backend {cfg.backend}, "
                f"seed {cfg.seed}, {len(trainer.x_train)} train / {len(trainer.x_test)} test -> {trainer.out}",
@@ -192,10 +284,11 @@ def train(ctx, dataset, config_file, hidden, skips, epochs, batch_size, beta, lr
                         bar.update(1)
 
                 trainer.run(progress=report)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
+        code = err.exit_code if isinstance(err, interrupts.Interrupted) else 130
         click.echo(f"\ninterrupted: checkpoint saved; continue with: ebana train --resume --out {trainer.out}",
                    err=True)
-        sys.exit(130)
+        sys.exit(code)
     last = trainer.history[-1]
     extra = ""
     if cfg.device.model is not None:
@@ -277,6 +370,10 @@ def netlist(checkpoint, dataset, hidden, seed, data_dir, split, sample, phase, b
     from ebana.netlist import render
     from ebana.training import build_circuit, load_checkpoint_circuit
 
+    if beta is not None and not (math.isfinite(beta) and 0 < beta <= 1):
+        raise click.BadParameter(f"--beta must be a finite current in (0, 1] A, got {beta!r}")
+    if not out_file.strip():
+        raise click.BadParameter("--out must name a .cir file, got ''")
     if checkpoint:
         cfg, circuit = load_checkpoint_circuit(checkpoint)
     else:
@@ -296,12 +393,15 @@ def netlist(checkpoint, dataset, hidden, seed, data_dir, split, sample, phase, b
         loss = create_loss(cfg.loss, tau=cfg.tau, target_scale=cfg.target_scale)
         sol = create("numpy", circuit).solve(x)
         pred = circuit.prediction(sol.output)
-        b = (beta or cfg.beta) * (1 if phase == "nudged" else -1)
+        b = (cfg.beta if beta is None else beta) * (1 if phase == "nudged" else -1)
         i_nudge = circuit.nudge_currents(loss.grad(pred, ys[sample:sample + 1]), b)[0]
     text = render(circuit, x[0], i_nudge, norton=norton,
                   title=f"ebana {cfg.dataset} {split} sample {sample} (label {ys[sample]}), {phase} phase")
-    Path(out_file).parent.mkdir(parents=True, exist_ok=True)
-    Path(out_file).write_text(text)
+    try:
+        Path(out_file).parent.mkdir(parents=True, exist_ok=True)
+        Path(out_file).write_text(text)
+    except OSError as err:
+        raise click.ClickException(f"cannot write {out_file}: {err.strerror}") from None
     click.echo(f"wrote {out_file}: {text.count(chr(10))} lines ({circuit.topology.describe()})")
 
 
@@ -315,7 +415,13 @@ def inspect(path):
     p = Path(path)
     if p.suffix.lower() in (".cir", ".sp", ".net", ".spice"):
         from ebana.netlist import summarize
-        for line in summarize(p.read_text()):
+        try:
+            data = p.read_bytes()
+        except OSError as err:
+            raise click.ClickException(f"cannot read {p}: {err.strerror}") from None
+        if b"\0" in data:
+            raise click.ClickException(f"{p} is a binary file, not a SPICE netlist")
+        for line in summarize(data.decode("utf-8", errors="replace")):
             click.echo(line)
         return
     from ebana.training import load_checkpoint_circuit

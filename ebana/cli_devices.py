@@ -28,6 +28,29 @@ def _one_line(func):
     return wrapper
 
 
+_RANGES = {  # option -> (low, high, include low, what); every value must also be finite
+    "--amplitude": (0.0, 20.0, False, "V"), "--frequency": (0.0, 1e12, False, "Hz"),
+    "--cycles": (1, 10**5, True, ""), "--x0": (0.0, 1.0, True, ""),
+    "--v-set": (0.0, 20.0, False, "V"), "--v-reset": (-20.0, 0.0, True, "V"),
+    "--width": (0.0, 1.0, False, "s"), "--n-set": (0, 10**6, True, ""), "--n-reset": (0, 10**6, True, ""),
+    "--points": (2, 10**6, True, ""),
+}
+
+
+def _check_options(**given) -> None:
+    """One-line errors for out-of-range or non-finite numeric options (keys: option names with _)."""
+    for key, value in given.items():
+        if value is None:
+            continue
+        opt = "--" + key.replace("_", "-")
+        lo, hi, incl, unit = _RANGES[opt]
+        ok = np.isfinite(value) and (lo <= value if incl else lo < value) and \
+            (value < hi if opt == "--v-reset" else value <= hi)
+        if not ok:
+            lb, rb = ("[" if incl else "("), (")" if opt == "--v-reset" else "]")
+            raise click.BadParameter(f"{opt} must be in {lb}{lo:g}, {hi:g}{rb} {unit}".rstrip() + f", got {value!r}")
+
+
 def _model(name: str, params: tuple[str, ...]):
     from ebana import devices as dev
 
@@ -95,6 +118,7 @@ def iv_command(model, amplitude, frequency, cycles, x0, params, out, spice) -> N
     from ebana.devices import iv, plots
     from ebana.devices import spice as sp
 
+    _check_options(amplitude=amplitude, frequency=frequency, cycles=cycles, x0=x0)
     m = _model(model, params)
     d = m.demo
     amplitude = d.amplitude if amplitude is None else amplitude
@@ -140,6 +164,7 @@ def pulse_command(model, v_set, v_reset, width, n_set, n_reset, x0, params, out,
     from ebana.devices import iv, plots
     from ebana.devices import spice as sp
 
+    _check_options(v_set=v_set, v_reset=v_reset, width=width, n_set=n_set, n_reset=n_reset, x0=x0)
     m = _model(model, params)
     train = iv.pulse_train(m, v_set, v_reset, width, n_set, n_reset, x0)
     out.mkdir(parents=True, exist_ok=True)
@@ -185,6 +210,7 @@ def response_command(model, preset, v_set, v_reset, width, points, params, out) 
     """
     from ebana.devices import plots, response
 
+    _check_options(v_set=v_set, v_reset=v_reset, width=width, points=points)
     m = _model(model, params + ((f"preset={preset}",) if preset else ()))
     curve = response.response_curve(m, v_set, v_reset, width, n=points)
     out.mkdir(parents=True, exist_ok=True)

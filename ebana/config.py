@@ -15,10 +15,15 @@ from typing import Any
 
 from ebana.circuit import CircuitParams
 from ebana.errors import ConfigError, did_you_mean
+from ebana.validation import check_fields
 
 __all__ = ["TrainConfig", "DeviceConfig", "AlgorithmConfig", "ALGORITHM_NAMES", "REFERENCES", "SCHEMES", "PAIR_MODES", "preset", "PRESETS", "to_dict", "from_dict", "dump_toml", "load_toml",
            "apply_overrides"]
 
+MAX_PULSE_VOLTS = 20.0
+"""Largest programming amplitude (V): beyond every model's calibrated range (devices.md)."""
+MAX_PULSE_SECONDS = 1.0
+"""Longest programming pulse or clock period (s)."""
 SCHEMES = ("pwm", "pam")
 """Pulse schemes: pulse-width (fixed amplitude) and pulse-amplitude (fixed width) modulation."""
 PAIR_MODES = ("device", "split")
@@ -73,28 +78,34 @@ class DeviceConfig:
     """Device-to-device spread of the model's d2d parameters (lognormal sigma, –)."""
 
     def __post_init__(self) -> None:
+        check_fields(self, "device")
         if self.scheme not in SCHEMES:
             raise ConfigError(f"unknown device.scheme {self.scheme!r}{did_you_mean(self.scheme, SCHEMES)}; "
                               f"known: {', '.join(SCHEMES)}")
         if self.pairs not in PAIR_MODES:
             raise ConfigError(f"unknown device.pairs {self.pairs!r}; known: {', '.join(PAIR_MODES)}")
-        if self.r_ratio is not None and not (isinstance(self.r_ratio, (int, float)) and self.r_ratio > 1):
-            raise ConfigError(f"device.r_ratio = R_OFF/R_ON must be > 1, got {self.r_ratio!r}")
-        if self.v_set is not None and not self.v_set > 0:
-            raise ConfigError(f"device.v_set must be > 0 V (potentiating), got {self.v_set!r}")
-        if self.v_reset is not None and not self.v_reset < 0:
-            raise ConfigError(f"device.v_reset must be < 0 V (depressing), got {self.v_reset!r}")
-        if self.v_max is not None and not self.v_max > 0:
-            raise ConfigError(f"device.v_max must be > 0 V, got {self.v_max!r}")
-        if self.t_clock < 0 or self.t_min < 0 or (self.t_max is not None and self.t_max <= self.t_min):
-            raise ConfigError(f"device pulse widths need t_clock >= 0, t_min >= 0, t_max > t_min; got "
-                              f"{self.t_clock}, {self.t_min}, {self.t_max} s")
-        if not isinstance(self.pam_pulses, int) or self.pam_pulses < 1:
+        if self.r_ratio is not None and not 1 < self.r_ratio <= 1e9:
+            raise ConfigError(f"device.r_ratio = R_OFF/R_ON must be in (1, 1e9], got {self.r_ratio!r}")
+        if self.v_set is not None and not 0 < self.v_set <= MAX_PULSE_VOLTS:
+            raise ConfigError(f"device.v_set must be in (0, {MAX_PULSE_VOLTS:g}] V (potentiating), got {self.v_set!r}")
+        if self.v_reset is not None and not -MAX_PULSE_VOLTS <= self.v_reset < 0:
+            raise ConfigError(f"device.v_reset must be in [-{MAX_PULSE_VOLTS:g}, 0) V (depressing), "
+                              f"got {self.v_reset!r}")
+        if self.v_max is not None and not 0 < self.v_max <= MAX_PULSE_VOLTS:
+            raise ConfigError(f"device.v_max must be in (0, {MAX_PULSE_VOLTS:g}] V, got {self.v_max!r}")
+        for name in ("t_clock", "t_min"):
+            if not 0 <= getattr(self, name) <= MAX_PULSE_SECONDS:
+                raise ConfigError(f"device.{name} must be in [0, {MAX_PULSE_SECONDS:g}] s, got {getattr(self, name)!r}")
+        if self.t_max is not None and not self.t_min < self.t_max <= MAX_PULSE_SECONDS:
+            raise ConfigError(f"device.t_max must be in (device.t_min = {self.t_min!r}, {MAX_PULSE_SECONDS:g}] s, "
+                              f"got {self.t_max!r}")
+        if self.pam_pulses < 1:
             raise ConfigError(f"device.pam_pulses must be an integer >= 1, got {self.pam_pulses!r}")
         if self.pam_dg_ref is not None and not self.pam_dg_ref > 0:
             raise ConfigError(f"device.pam_dg_ref must be > 0 S, got {self.pam_dg_ref!r}")
-        if self.c2c < 0 or self.d2d < 0:
-            raise ConfigError(f"device.c2c and device.d2d must be >= 0, got {self.c2c}, {self.d2d}")
+        for name in ("c2c", "d2d"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"device.{name} must be >= 0, got {getattr(self, name)!r}")
         if self.pam_levels < 0:
             raise ConfigError(f"device.pam_levels must be >= 0, got {self.pam_levels!r}")
 
@@ -135,6 +146,7 @@ class AlgorithmConfig:
     """Symmetric-point search: most SET/RESET cycles per device."""
 
     def __post_init__(self) -> None:
+        check_fields(self, "algorithm")
         if self.name not in ALGORITHM_NAMES:
             raise ConfigError(f"unknown algorithm.name {self.name!r}{did_you_mean(self.name, ALGORITHM_NAMES)}; "
                               f"known: {', '.join(ALGORITHM_NAMES)}")
@@ -192,29 +204,46 @@ class TrainConfig:
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.device.r_ratio is not None:   # R_ON = 1/g_max fixed, R_OFF = r_ratio/g_max
             object.__setattr__(self, "circuit", replace(self.circuit, g_min=self.circuit.g_max / self.device.r_ratio))
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        object.__setattr__(self, "skips", tuple(tuple(int(v) for v in s) for s in self.skips))
-        checks = [("epochs", self.epochs >= 1), ("batch_size", self.batch_size >= 1),
-                  ("beta", self.beta > 0), ("lr", self.lr > 0), ("tau", self.tau > 0),
-                  ("test_fraction", 0 < self.test_fraction < 1), ("target_scale", self.target_scale > 0)]
-        for name, ok in checks:
+        checks = [("epochs", 1 <= self.epochs <= 10**6, "an integer in [1, 1e6]"),
+                  ("batch_size", 1 <= self.batch_size <= 10**7, "an integer in [1, 1e7]"),
+                  ("beta", 0 < self.beta <= 1.0, "in (0, 1] A"), ("lr", self.lr > 0, "> 0"),
+                  ("tau", self.tau > 0, "> 0 V"), ("test_fraction", 0 < self.test_fraction < 1, "in (0, 1)"),
+                  ("target_scale", self.target_scale > 0, "> 0 V"),
+                  ("max_sweeps", 1 <= self.max_sweeps <= 10**7, "an integer in [1, 1e7]"),
+                  ("verify_every", self.verify_every >= 0, ">= 0 (0: off)"),
+                  ("verify_samples", self.verify_samples >= 1, ">= 1"),
+                  ("verify_tol", self.verify_tol is None or self.verify_tol > 0, "> 0 V"),
+                  ("seed", 0 <= self.seed < 2**63, "an integer in [0, 2**63)"),
+                  ("limit_train", self.limit_train is None or self.limit_train >= 1, ">= 1"),
+                  ("limit_test", self.limit_test is None or self.limit_test >= 1, ">= 1")]
+        for name, ok, want in checks:
             if not ok:
-                raise ConfigError(f"{name} is out of range: {getattr(self, name)!r}")
-        if self.lr_schedule not in ("cosine", "constant"):
-            raise ConfigError(f"unknown lr_schedule {self.lr_schedule!r}; known: constant, cosine")
-        if self.verify_every < 0 or self.verify_samples < 1:
-            raise ConfigError(f"verify_every must be >= 0 and verify_samples >= 1, got "
-                              f"{self.verify_every}, {self.verify_samples}")
+                raise ConfigError(f"{name} must be {want}, got {getattr(self, name)!r}")
+        for k, h in enumerate(self.hidden):
+            if h < 1:
+                raise ConfigError(f"hidden layer {k + 1} has size {h}; sizes must be >= 1 (hidden = {list(self.hidden)})")
+        from ebana.losses import LOSSES
+        from ebana.updates.ideal import OPTIMIZERS
+        choices = [("loss", LOSSES.names()), ("optimizer", OPTIMIZERS.names()),
+                   ("lr_schedule", ["constant", "cosine"]), ("backend", ["auto", "ngspice", "numpy"]),
+                   ("dtype", ["float32", "float64"]), ("encoding", ["minmax", "none"])]
+        for name, known in choices:
+            v = getattr(self, name)
+            if v not in known:
+                raise ConfigError(f"unknown {name} {v!r}{did_you_mean(v, known)}; known: {', '.join(known)}")
         if self.algorithm.name != "device" and self.device.model is None:
             raise ConfigError(f"algorithm.name = {self.algorithm.name!r} needs a device model (device.model)")
-        if self.backend not in ("auto", "numpy", "ngspice"):
-            raise ConfigError(f"unknown backend {self.backend!r}; known: auto, ngspice, numpy")
         for name in ("init_low", "init_high"):
             v = getattr(self, name)
             if v is not None and v <= 0:
-                raise ConfigError(f"{name} must be a positive conductance (S), got {v}")
+                raise ConfigError(f"{name} must be a positive conductance (S), got {v!r}")
+        if self.data_dir is not None and not self.data_dir:
+            raise ConfigError("data_dir must be a directory path, got ''")
+        if not self.dataset:
+            raise ConfigError("dataset must be a name or a .csv path, got ''")
 
 
 def _mnist_circuit() -> CircuitParams:
@@ -315,16 +344,53 @@ def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     return _build(TrainConfig, data, "")
 
 
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_diff(a: TrainConfig, b: TrainConfig) -> list[tuple[str, Any, Any]]:
+    """Dotted keys where two configs differ: (key, value in a, value in b), sorted by key."""
+    fa, fb = _flatten(to_dict(a)), _flatten(to_dict(b))
+    return [(k, fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
+
+
+_TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def _toml_string(v: str) -> str:
+    """A TOML basic string: quotes, backslashes and every control character escaped."""
+    out = []
+    for c in v:
+        if c in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[c])
+        elif ord(c) < 32 or ord(c) == 127:
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
 def _toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):
         return repr(v)
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return _toml_string(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(e) for e in v) + "]"
     raise ConfigError(f"cannot write {v!r} to TOML")
+
+
+def _toml_key(k: str) -> str:
+    """A bare TOML key when it is one, else a quoted key."""
+    return k if k and all(c.isascii() and (c.isalnum() or c in "_-") for c in k) else _toml_string(k)
 
 
 def dump_toml(data: dict[str, Any]) -> str:
@@ -337,9 +403,9 @@ def dump_toml(data: dict[str, Any]) -> str:
             if isinstance(v, dict):
                 subs.append((k, v))
             else:
-                lines.append(f"{k} = {_toml_value(v)}")
+                lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
         for k, v in subs:
-            name = f"{prefix}{k}"
+            name = f"{prefix}{_toml_key(k)}"
             lines.append(f"\n[{name}]")
             emit(v, name + ".")
 
@@ -350,8 +416,14 @@ def dump_toml(data: dict[str, Any]) -> str:
 def load_toml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     try:
-        return tomllib.loads(p.read_text())
+        return tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {p} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {p} is a directory") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {p} is not UTF-8 text (byte {err.start}); is it a TOML file?") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {p}: {err.strerror}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{p}: invalid TOML: {err}") from None

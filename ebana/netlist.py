@@ -27,9 +27,15 @@ from ebana.circuit import GMIN, Circuit
 from ebana.errors import NetlistError
 from ebana.topology import CrossbarSpec
 
-__all__ = ["render", "node_names", "row_node", "SPICE_OPTIONS"]
+__all__ = ["render", "node_names", "row_node", "comment", "summarize", "control_blocks", "SPICE_OPTIONS"]
 
 SPICE_OPTIONS = ".options reltol=1e-9 vntol=1e-12 abstol=1e-15 gmin={gmin:g}"
+
+
+def comment(text: str) -> str:
+    """``text`` as one safe SPICE comment line: ASCII, control characters and newlines escaped
+    (a newline in a title would otherwise start a netlist line, e.g. a ``.control`` block)."""
+    return "* " + text.encode("unicode_escape").decode("ascii")
 
 
 def _f(v: float) -> str:
@@ -73,7 +79,7 @@ def render(circuit: Circuit, x: np.ndarray, i_nudge: np.ndarray | None = None, *
         raise NetlistError(f"nudge has {i_nudge.size} currents, expected {2 * t.n_classes}")
     u = circuit.input_voltages(x[None, :])[0]
     d = p.diode
-    lines = [f"* {title}", f"* topology {t.describe()}; diode {d.model}; gain {p.gain}, cccs {p.alpha}",
+    lines = [comment(title), f"* topology {t.describe()}; diode {d.model}; gain {p.gain}, cccs {p.alpha}",
              SPICE_OPTIONS.format(gmin=GMIN)]
     if d.model == "shockley":
         lines.append(f".model dclamp d(is={_f(d.i_s)} n={_f(d.n)})")
@@ -145,8 +151,17 @@ def _diode(name: str, anode: str, cathode: str, d) -> list[str]:
             f"{_f(d.v_th * d.g_off)} + ({v}-{_f(d.v_th)})*{_f(d.g_on)}"]
 
 
+def control_blocks(text: str) -> list[int]:
+    """Line numbers (1-based) of ``.control`` / ``.exec`` blocks: commands ``ngspice -b`` runs,
+    shell commands included. ebana never writes one."""
+    return [n for n, line in enumerate(text.splitlines(), start=1)
+            if line.strip().lower().startswith((".control", ".exec"))]
+
+
 def summarize(text: str) -> list[str]:
-    """Human-readable counts of a SPICE netlist: elements by kind, nodes, layer blocks."""
+    """Human-readable counts of a SPICE netlist: elements by kind, nodes, layer blocks.
+
+    Starts with a warning when the netlist holds ``.control`` blocks (see :func:`control_blocks`)."""
     kinds = {"R": "resistors", "V": "voltage sources", "I": "current sources", "E": "VCVS", "F": "CCCS",
              "B": "behavioural sources", "D": "diodes"}
     counts: dict[str, int] = {}
@@ -168,7 +183,12 @@ def summarize(text: str) -> list[str]:
         if len(parts) >= 3:
             nodes.update(n.lower() for n in parts[1:3])
     nodes.discard("0")
-    out = [f"title: {title.lstrip('* ')}", f"nodes: {len(nodes)}"]
+    out = []
+    ctl = control_blocks(text)
+    if ctl:
+        out.append(f"WARNING: .control block at line {', '.join(map(str, ctl[:5]))}: ngspice -b runs its "
+                   f"commands (shell commands too); ebana never writes one - do not run this netlist unread")
+    out += [f"title: {title.lstrip('* ')}", f"nodes: {len(nodes)}"]
     out += [f"{kinds.get(k, k)}: {n}" for k, n in sorted(counts.items())]
     out += ["blocks:"] + [f"  {b}" for b in blocks]
     return out

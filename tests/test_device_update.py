@@ -96,7 +96,7 @@ def test_device_run_interrupt_and_resume_equals_uninterrupted(tmp_path, stop_at)
 def test_ratio_sets_the_circuit_range_and_is_validated(tmp_path):
     cfg = _cfg(**{"device.r_ratio": 10})
     assert cfg.circuit.g_min == pytest.approx(cfg.circuit.g_max / 10)
-    for bad, msg in (({"device.r_ratio": 1}, "must be > 1"), ({"device.scheme": "pwn"}, "did you mean 'pwm'"),
+    for bad, msg in (({"device.r_ratio": 1}, r"must be in \(1, 1e9\]"), ({"device.scheme": "pwn"}, "did you mean 'pwm'"),
                      ({"device.r_ratoi": 3}, "did you mean device.r_ratio")):
         with pytest.raises(ConfigError, match=msg):
             _cfg(**bad)

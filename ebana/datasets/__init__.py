@@ -91,6 +91,8 @@ def load(
             limit_train=limit_train,
             limit_test=limit_test,
         )
+    if path.is_dir():
+        raise DatasetError(f"dataset {spec!r} is a directory, not a .csv file")
     if path.suffix.lower() == ".csv":
         raise DatasetError(f"dataset file {spec!r} not found")
     raise DatasetError(
