@@ -30,6 +30,16 @@ def check_text(value: str, key: str) -> None:
                           f"got {value!r}")
 
 
+_PLURAL = {int: "integers", float: "finite numbers", bool: "booleans", str: "texts"}
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it (tuples were TOML/CLI lists)."""
+    if isinstance(value, tuple):
+        return repr([list(v) if isinstance(v, tuple) else v for v in value])
+    return repr(value)
+
+
 def describe_type(hint: Any) -> str:
     """Readable name of a type hint for error messages."""
     origin = typing.get_origin(hint)
@@ -42,7 +52,11 @@ def describe_type(hint: Any) -> str:
     if origin is tuple:
         args = typing.get_args(hint)
         if len(args) == 2 and args[1] is Ellipsis:
-            return f"a list of {describe_type(args[0])}s"
+            inner = args[0]
+            if typing.get_origin(inner) is tuple:
+                n = len(typing.get_args(inner))
+                return f"a list of [{', '.join('abcdef'[:n])}] lists"
+            return f"a list of {_PLURAL.get(inner, describe_type(inner))}"
         return f"a list of {len(args)} values"
     if dataclasses.is_dataclass(hint):
         return "a table of keys"
@@ -109,6 +123,6 @@ def check_fields(obj: Any, section: str = "") -> None:
         value = getattr(obj, f.name)
         ok, norm = _ok(value, hints[f.name], key)
         if not ok:
-            raise ConfigError(f"{key} must be {describe_type(hints[f.name])}, got {value!r}")
+            raise ConfigError(f"{key} must be {describe_type(hints[f.name])}, got {_shown(value)}")
         if norm is not value:
             object.__setattr__(obj, f.name, norm)

@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "ebana"
 
 LAYERS = {
-    0: ["errors", "registry", "allocator", "rawfile"],
+    0: ["errors", "registry", "allocator", "rawfile", "validation", "interrupts", "rundir"],
     1: ["devices", "datasets", "encoding", "losses", "topology", "plots"],  # plots: data in, Figure out
     2: ["circuit", "netlist"],
     3: ["backends"],

@@ -25,13 +25,13 @@ def test_adam_matches_textbook(rng):
 
 def test_sgd_and_momentum(rng):
     grad = rng.normal(size=(3, 2))
-    g0 = np.full((3, 2), 0.5)
+    grad_in, g0 = grad.copy(), np.full((3, 2), 0.5)
     assert np.allclose(IdealUpdate("sgd", [(3, 2)], 0, 1).step([g0], [grad], 0.01)[0], g0 - 0.01 * grad)
     mom = IdealUpdate("momentum", [(3, 2)], 0, 1)
     g1 = mom.step([g0], [grad], 0.01)[0]
     g2 = mom.step([g1], [grad], 0.01)[0]
     assert np.allclose(g2, g1 - 0.01 * (0.9 * grad + grad))
-    assert np.array_equal(grad, grad.copy())  # inputs are not modified
+    assert np.array_equal(grad, grad_in) and np.all(g0 == 0.5)  # inputs are not modified
 
 
 def test_clipped_to_conductance_range():

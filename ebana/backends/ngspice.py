@@ -21,6 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ebana import interrupts
 from ebana.backends.base import Solution
 from ebana.circuit import Circuit
 from ebana.errors import ConvergenceError, NgspiceMissingError, SimulationError
@@ -207,6 +208,7 @@ class NgspiceBackend:
         layers = [u_all] + [np.empty((b, t.layer_size(q))) for q in range(1, t.n_layers)]
         get = self._lib.ngGet_Vec_Info
         for k in range(b):
+            interrupts.check()   # Ctrl-C between samples (a KeyboardInterrupt in ngspice's callbacks is lost)
             self._cmds(self._sample_alters(u_all[k], inj[k]))
             self._cmd("op")
             errs = [e for e in self._drain() if _FAIL.search(e)]
