@@ -48,7 +48,7 @@ def _check_options(**given) -> None:
             (value < hi if opt == "--v-reset" else value <= hi)
         if not ok:
             lb, rb = ("[" if incl else "("), (")" if opt == "--v-reset" else "]")
-            raise click.BadParameter(f"{opt} must be in {lb}{lo:g}, {hi:g}{rb} {unit}".rstrip() + f", got {value!r}")
+            raise click.ClickException(f"{opt} must be in {lb}{lo:g}, {hi:g}{rb} {unit}".rstrip() + f", got {value!r}")
 
 
 def _model(name: str, params: tuple[str, ...]):

@@ -1,21 +1,24 @@
-"""Figures from result data (never from backends). Functions return a Figure; no plt.show()."""
+"""Figures from result data (never from backends). Functions return a Figure; no plt.show().
+
+Figures are built with :class:`matplotlib.figure.Figure`, not pyplot: no backend is chosen and
+no global figure registry is touched, so a user's Jupyter session keeps its backend;
+``fig.savefig`` renders with Agg.
+"""
 
 from __future__ import annotations
 
 from typing import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 __all__ = ["training_curves"]
 
 
-def training_curves(history: Sequence[dict], title: str = "") -> plt.Figure:
+def training_curves(history: Sequence[dict], title: str = "") -> Figure:
     """Loss and accuracy per epoch (train and test)."""
     ep = [r["epoch"] for r in history]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    a1, a2 = fig.subplots(1, 2)
     a1.plot(ep, [r["train_loss"] for r in history], "o-", label="train")
     a1.plot(ep, [r["test_loss"] for r in history], "s-", label="test")
     a1.set_xlabel("epoch")

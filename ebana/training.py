@@ -536,9 +536,5 @@ class Trainer:
         from ebana.plots import training_curves
         fig = training_curves(self.history, title=f"{self.cfg.dataset} {self.circuit.topology.describe()}"
                                                    f" ({self.cfg.backend}, seed {self.cfg.seed})")
-        import matplotlib.pyplot as plt
-        try:
-            self.dir.save_figure("curves.png", fig, dpi=120)
-        finally:
-            plt.close(fig)
+        self.dir.save_figure("curves.png", fig, dpi=120)
         self._write_run_json(status="done")

@@ -1,4 +1,5 @@
-"""Figures of device behaviour (matplotlib, Agg backend); every function returns a Figure.
+"""Figures of device behaviour; every function returns a :class:`~matplotlib.figure.Figure` built
+without pyplot (no backend is chosen; ``savefig`` renders with Agg).
 
 - :func:`iv_figure` -- I-V hysteresis loop, linear and log-|I| panels, numpy and optional SPICE;
 - :func:`pulse_figure` -- conductance vs pulse number for SET/RESET trains;
@@ -7,22 +8,18 @@
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from ebana.devices.iv import IVTrace, PulseTrain  # noqa: E402
+from ebana.devices.iv import IVTrace, PulseTrain
 
 __all__ = ["iv_figure", "pulse_figure", "response_figure"]
 
 
 def iv_figure(trace: IVTrace, spice: IVTrace | None = None, title: str = "") -> Figure:
     """Two panels: I (A) vs V (V), and |I| (A, log) vs V; SPICE dashed on the same axes."""
-    fig, (ax_lin, ax_log) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
+    (ax_lin, ax_log) = fig.subplots(1, 2)
     for tr, style, label in ((trace, "-", "numpy"), (spice, "--", "ngspice")):
         if tr is None:
             continue
@@ -44,7 +41,8 @@ def iv_figure(trace: IVTrace, spice: IVTrace | None = None, title: str = "") -> 
 
 def pulse_figure(train: PulseTrain, spice_g: np.ndarray | None = None, title: str = "") -> Figure:
     """Conductance (S) vs pulse number; SET pulses and RESET pulses marked by colour."""
-    fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.subplots()
     ax.plot(train.n, train.g, "-", color="0.6", lw=0.8)
     set_ = train.v > 0
     reset = train.v < 0
@@ -67,7 +65,8 @@ def response_figure(curve, title: str = "") -> Figure:
     ΔG⁺ and |ΔG⁻| per pulse (S) vs G (S); q₊, q₋ and F, G vs w; the penalty slope G/F and
     R_c(w); the energy per pulse (J) vs G. The symmetric point is marked in every panel.
     """
-    fig, axs = plt.subplots(2, 2, figsize=(10, 7.5), layout="constrained")
+    fig = Figure(figsize=(10, 7.5), layout="constrained")
+    axs = fig.subplots(2, 2)
     a, b, c, d = axs.ravel()
     a.plot(curve.g, curve.dg_up, label="ΔG⁺ (SET)")
     a.plot(curve.g, curve.dg_down, label="|ΔG⁻| (RESET)")
