@@ -58,7 +58,7 @@ def test_errors_are_one_line(tmp_path):
     r = CliRunner()
     for args, text in ((["iv", "nope"], "known:"),
                        (["iv", "vteam", "--param", "r_off=10", "--out", str(tmp_path)], "r_off"),
-                       (["pulse", "vteam", "--width", "-1", "--out", str(tmp_path)], "t_pulse"),
+                       (["pulse", "vteam", "--width", "-1", "--out", str(tmp_path)], "--width"),
                        (["pulse", "vteam", "--v-set", "-1", "--out", str(tmp_path)], "v_set"),
                        (["iv", "vteam", "--frequency", "0", "--out", str(tmp_path)], "frequency")):
         res = r.invoke(devices, args)
