@@ -59,7 +59,7 @@ def test_errors_are_one_line(tmp_path):
     for args, text in ((["iv", "nope"], "known:"),
                        (["iv", "vteam", "--param", "r_off=10", "--out", str(tmp_path)], "r_off"),
                        (["pulse", "vteam", "--width", "-1", "--out", str(tmp_path)], "--width"),
-                       (["pulse", "vteam", "--v-set", "-1", "--out", str(tmp_path)], "v_set"),
+                       (["pulse", "vteam", "--v-set", "-1", "--out", str(tmp_path)], "--v-set"),
                        (["iv", "vteam", "--frequency", "0", "--out", str(tmp_path)], "frequency")):
         res = r.invoke(devices, args)
         assert res.exit_code == 1, (args, res.output)
