@@ -329,11 +329,13 @@ def sweep(config_file, out_dir, workers, scheduler, dry_run, quiet):
         return
     if workers < 1:
         raise click.BadParameter(f"--workers must be >= 1, got {workers}")
-    click.echo(f"ebana sweep {exp.name}: {len(specs)} runs -> {out} "
-               f"({'dask ' + scheduler if scheduler else f'{workers} workers'})", err=True)
+    header = (f"ebana sweep {exp.name}: {len(specs)} runs -> {out} "
+              f"({'dask ' + scheduler if scheduler else f'{workers} workers'})")
 
     def report(ev):
-        if not quiet and ev.name:
+        if not ev.name:  # the start event: plan and scheduler are fine (their errors stay one line)
+            click.echo(header, err=True)
+        elif not quiet:
             msg = f" ({ev.error})" if ev.error else ""
             click.echo(f"[{ev.done}/{ev.total}] {ev.status}: {ev.name}{msg}", err=True)
 

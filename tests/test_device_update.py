@@ -108,7 +108,7 @@ def test_cli_train_with_a_device_and_bad_input(tmp_path):
                                  "--r-ratio", "10", "--epochs", "1", "--quiet", "--out", str(tmp_path / "v")])
     assert r.exit_code == 0, r.output
     assert "write energy" in r.output
-    for args, msg in ((["--device", "vteam", "--scheme", "pwn"], "pwm"), (["--r-ratio", "0.5"], "> 1"),
+    for args, msg in ((["--device", "vteam", "--scheme", "pwn"], "pwm"), (["--r-ratio", "0.5"], "(1, 1e9]"),
                       (["--device", "vtem"], "did you mean 'vteam'")):
         r = CliRunner().invoke(cli, ["train", "iris", "--epochs", "1", "--out", str(tmp_path / "x"), *args])
         assert r.exit_code == 1 and msg in r.output, r.output

@@ -26,7 +26,7 @@ def _exp(**changes):
 
 @pytest.mark.parametrize("grid,msg", [
     ({"device.r_ratoi": [2]}, "did you mean device.r_ratio"),
-    ({"device.r_ratio": [10, 1]}, "must be > 1"),
+    ({"device.r_ratio": [10, 1]}, r"must be in \(1, 1e9\]"),
     ({"device.scheme": ["pwm", "pan"]}, "did you mean 'pam'"),
     ({"device.model": ["vteam", "vtem"]}, "did you mean 'vteam'"),
     ({"lrr": [1e-7]}, "did you mean lr"),
