@@ -27,7 +27,8 @@ import numpy as np  # noqa: E402
 from ebana import datasets  # noqa: E402
 from ebana.backends import create  # noqa: E402
 from ebana.config import apply_overrides, preset  # noqa: E402
-from ebana.training import Trainer, build_circuit  # noqa: E402
+from ebana.builder import build_circuit  # noqa: E402
+from ebana.training import Trainer  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
 
 from ebana.errors import EbanaError
 
@@ -59,6 +58,8 @@ class _Group(click.Group):
             click.echo(f"Error: {e.format_message()}", err=True)
             sys.exit(1)
         except (click.Abort, KeyboardInterrupt):
+            from ebana import interrupts
+            interrupts.ignore()
             click.echo("interrupted", err=True)
             sys.exit(130)
         sys.exit(0)
@@ -92,7 +93,7 @@ def _parse_hidden(value: str | None) -> tuple[int, ...] | None:
     try:
         return tuple(int(v) for v in value.split(","))
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated layer sizes like 10 or 100,50, got {value!r}")
+        raise click.BadParameter(f"expected comma-separated layer sizes like 10 or 100,50, got {value!r}") from None
 
 
 def _parse_skips(value: str | None):
@@ -124,7 +125,7 @@ def _resolve_config(dataset, config_file, overrides, sets):
         cfg = from_dict(data)
     else:
         cfg = preset(dataset or "iris")
-        if dataset and not (dataset in ("iris", "mnist", "digits")):
+        if dataset and dataset not in ("iris", "mnist", "digits"):
             cfg = from_dict({**to_dict(cfg), "dataset": dataset})
     changes = {k: v for k, v in overrides.items() if v is not None}
     for item in sets:
@@ -133,6 +134,17 @@ def _resolve_config(dataset, config_file, overrides, sets):
         k, v = item.split("=", 1)
         changes[k.strip()] = _parse_value(v.strip())
     return apply_overrides(cfg, changes) if changes else cfg
+
+
+TRAIN_OPTIONS = {
+    "hidden": "hidden", "skips": "skips", "epochs": "epochs", "batch_size": "batch_size", "beta": "beta",
+    "lr": "lr", "loss": "loss", "optimizer": "optimizer", "centered": "centered", "backend": "backend",
+    "norton": "norton", "seed": "seed", "verify_every": "verify_every", "data_dir": "data_dir",
+    "device_model": "device.model", "scheme": "device.scheme", "pam_pulses": "device.pam_pulses",
+    "r_ratio": "device.r_ratio", "algorithm": "algorithm.name", "reference": "algorithm.reference",
+    "gamma": "algorithm.gamma", "transfer_rate": "algorithm.transfer_rate", "threshold": "algorithm.threshold",
+}
+"""``ebana train`` options -> the config keys they set (None: not given, the config's value stays)."""
 
 
 @cli.command()
@@ -160,7 +172,9 @@ def _resolve_config(dataset, config_file, overrides, sets):
               "mixed_precision | residual | residual_v2.")
 @click.option("--reference", help="Second device of each pair: none | fixed | symmetric (symmetry-point shifting).")
 @click.option("--gamma", type=float, help="Residual learning: weight of P in W + gamma P (> 0).")
-@click.option("--transfer-rate", type=float, help="Residual learning: fraction β of P written to W per transfer, in (0, 1] (default 0.01; keep β ≪ γ²·α·h/4 so W + γP does not oscillate; long runs want ≈ 0.001).")
+@click.option("--transfer-rate", type=float,
+              help="Residual learning: fraction β of P written to W per transfer, in (0, 1] (default 0.01; keep "
+                   "β ≪ γ²·α·h/4 so W + γP does not oscillate; long runs want ≈ 0.001).")
 @click.option("--threshold", type=float, help="Mixed precision / residual_v2: write threshold (S, >= one pulse step).")
 @click.option("--set", "sets", multiple=True, help="Override any config key: --set circuit.gain=10.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
@@ -170,9 +184,7 @@ def _resolve_config(dataset, config_file, overrides, sets):
 @click.option("--overwrite", is_flag=True, help="Replace the run already in --out (its files are removed).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
-def train(ctx, dataset, config_file, hidden, skips, epochs, batch_size, beta, lr, loss, optimizer,
-          centered, backend, norton, seed, verify_every, data_dir, device_model, scheme, pam_pulses, r_ratio,
-          algorithm, reference, gamma, transfer_rate, threshold, sets, out_dir, resume, override, overwrite, quiet):
+def train(ctx, dataset, config_file, sets, out_dir, resume, override, overwrite, quiet, **options):
     """Train a network with EqProp; writes metrics, plot, conductances and a checkpoint.
 
     Example: ebana train iris --backend ngspice --epochs 40 --seed 1 --out runs/iris1
@@ -182,14 +194,9 @@ def train(ctx, dataset, config_file, hidden, skips, epochs, batch_size, beta, lr
     from ebana import interrupts
     from ebana.training import Trainer
 
-    overrides = dict(hidden=_parse_hidden(hidden), skips=_parse_skips(skips), epochs=epochs,
-                     batch_size=batch_size, beta=beta, lr=lr, loss=loss, optimizer=optimizer,
-                     centered=centered, backend=backend, norton=norton, seed=seed, data_dir=data_dir,
-                     verify_every=verify_every)
-    overrides.update({"algorithm.name": algorithm, "algorithm.reference": reference, "algorithm.gamma": gamma,
-                      "algorithm.transfer_rate": transfer_rate, "algorithm.threshold": threshold})
-    overrides.update({"device.model": device_model, "device.scheme": scheme,
-                      "device.pam_pulses": pam_pulses, "device.r_ratio": r_ratio})
+    options["hidden"], options["skips"] = _parse_hidden(options["hidden"]), _parse_skips(options["skips"])
+    overrides = {TRAIN_OPTIONS[name]: value for name, value in options.items()}
+    scheme, pam_pulses = options["scheme"], options["pam_pulses"]
     if out_dir is not None and not out_dir.strip():
         raise click.BadParameter("--out must name a directory, got ''")
     if override and not resume:
@@ -214,8 +221,9 @@ def train(ctx, dataset, config_file, hidden, skips, epochs, batch_size, beta, lr
         try:
             interrupts.check()
         except interrupts.Interrupted as sig:
+            interrupts.ignore()
             trainer.dir.unlock()
-            click.echo("interrupted before training started; nothing written", err=True)
+            click.echo("interrupted before training started", err=True)
             sys.exit(sig.exit_code)
         _train(trainer, quiet)
 
@@ -225,7 +233,7 @@ def _resume_config(out_dir, dataset, config_file, overrides, sets, override):
 
     Options that would change it are refused unless ``override`` (then they apply)."""
     from ebana.config import apply_overrides, config_diff, from_dict, load_toml
-    from ebana.training import checkpoint_config
+    from ebana.checkpoint import checkpoint_config
     ckpt = Path(out_dir) / "checkpoint.npz"
     if not ckpt.exists():
         raise click.UsageError(f"--resume: no checkpoint in {out_dir}")
@@ -285,6 +293,7 @@ def _train(trainer, quiet: bool) -> None:
 
                 trainer.run(progress=report)
     except KeyboardInterrupt as err:
+        interrupts.ignore()   # exiting: a second Ctrl-C must not interrupt the exit
         code = err.exit_code if isinstance(err, interrupts.Interrupted) else 130
         click.echo(f"\ninterrupted: checkpoint saved; continue with: ebana train --resume --out {trainer.out}",
                    err=True)
@@ -342,6 +351,8 @@ def sweep(config_file, out_dir, workers, scheduler, dry_run, quiet):
     try:
         rows = run_sweep(exp, out, workers=workers, scheduler=scheduler, source=path.read_text(), progress=report)
     except KeyboardInterrupt:
+        from ebana import interrupts
+        interrupts.ignore()
         click.echo(f"\ninterrupted; rerun the same command to finish: ebana sweep {config_file}", err=True)
         sys.exit(130)
     failed = sum(r.get("status") != "done" for r in rows)
@@ -365,38 +376,32 @@ def netlist(checkpoint, dataset, hidden, seed, data_dir, split, sample, phase, b
 
     Example: ebana netlist --checkpoint runs/iris-seed0 --sample 3 --phase nudged --out iris.cir
     """
-    from ebana import datasets
     from ebana.backends import create
-    from ebana.encoding import Encoder
-    from ebana.losses import create_loss
+    from ebana.builder import build
+    from ebana.checkpoint import load_checkpoint_circuit
     from ebana.netlist import render
-    from ebana.training import build_circuit, load_checkpoint_circuit
 
     if beta is not None and not (math.isfinite(beta) and 0 < beta <= 1):
         raise click.BadParameter(f"--beta must be a finite current in (0, 1] A, got {beta!r}")
     if not out_file.strip():
         raise click.BadParameter("--out must name a .cir file, got ''")
+    circuit = None
     if checkpoint:
         cfg, circuit = load_checkpoint_circuit(checkpoint)
     else:
         cfg = _resolve_config(dataset, None, dict(hidden=_parse_hidden(hidden), seed=seed, data_dir=data_dir), ())
-        circuit = None
-    data = datasets.load(cfg.dataset, seed=cfg.seed, test_fraction=cfg.test_fraction, data_dir=cfg.data_dir,
-                         label_column=cfg.label_column, limit_train=cfg.limit_train, limit_test=cfg.limit_test)
-    if circuit is None:
-        circuit = build_circuit(cfg, data.n_features, data.n_classes, np.random.default_rng(cfg.seed))
-    enc = Encoder.fit(cfg.encoding, data.x_train)
-    xs, ys = (data.x_train, data.y_train) if split == "train" else (data.x_test, data.y_test)
+    parts = build(cfg)           # the data, encoding and fresh circuit exactly as training builds them
+    circuit = parts.circuit if circuit is None else circuit
+    xs, ys = (parts.x_train, parts.data.y_train) if split == "train" else (parts.x_test, parts.data.y_test)
     if not 0 <= sample < len(xs):
         raise click.BadParameter(f"sample {sample} is outside 0..{len(xs) - 1} of the {split} split")
-    x = enc(xs[sample:sample + 1])
+    x = xs[sample:sample + 1]
     i_nudge = None
     if phase != "free":
-        loss = create_loss(cfg.loss, tau=cfg.tau, target_scale=cfg.target_scale)
         sol = create("numpy", circuit).solve(x)
         pred = circuit.prediction(sol.output)
         b = (cfg.beta if beta is None else beta) * (1 if phase == "nudged" else -1)
-        i_nudge = circuit.nudge_currents(loss.grad(pred, ys[sample:sample + 1]), b)[0]
+        i_nudge = circuit.nudge_currents(parts.loss.grad(pred, ys[sample:sample + 1]), b)[0]
     text = render(circuit, x[0], i_nudge, norton=norton,
                   title=f"ebana {cfg.dataset} {split} sample {sample} (label {ys[sample]}), {phase} phase")
     try:
@@ -426,7 +431,7 @@ def inspect(path):
         for line in summarize(data.decode("utf-8", errors="replace")):
             click.echo(line)
         return
-    from ebana.training import load_checkpoint_circuit
+    from ebana.checkpoint import load_checkpoint_circuit
     cfg, circuit = load_checkpoint_circuit(p)
     s = circuit.summary()
     click.echo(f"{p}: dataset {cfg.dataset}, topology {s['topology']}, {s['resistors']} crossbar devices, "

@@ -17,7 +17,8 @@ from ebana.circuit import CircuitParams
 from ebana.errors import ConfigError, did_you_mean
 from ebana.validation import check_fields
 
-__all__ = ["TrainConfig", "DeviceConfig", "AlgorithmConfig", "ALGORITHM_NAMES", "REFERENCES", "SCHEMES", "PAIR_MODES", "preset", "PRESETS", "to_dict", "from_dict", "dump_toml", "load_toml",
+__all__ = ["TrainConfig", "DeviceConfig", "AlgorithmConfig", "ALGORITHM_NAMES", "REFERENCES", "SCHEMES", "PAIR_MODES",
+           "preset", "PRESETS", "to_dict", "from_dict", "dump_toml", "load_toml", "config_diff",
            "apply_overrides"]
 
 MAX_PULSE_VOLTS = 20.0
@@ -224,7 +225,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be {want}, got {getattr(self, name)!r}")
         for k, h in enumerate(self.hidden):
             if h < 1:
-                raise ConfigError(f"hidden layer {k + 1} has size {h}; sizes must be >= 1 (hidden = {list(self.hidden)})")
+                raise ConfigError(f"hidden layer {k + 1} has size {h}; sizes must be >= 1 "
+                                  f"(hidden = {list(self.hidden)})")
         from ebana.losses import LOSSES
         from ebana.updates.ideal import OPTIMIZERS
         choices = [("loss", LOSSES.names()), ("optimizer", OPTIMIZERS.names()),

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ebana.config import TrainConfig, apply_overrides, config_diff, from_dict, load_toml, to_dict
+from ebana.config import TrainConfig, apply_overrides, config_diff, from_dict, load_toml
 from ebana.errors import CheckpointError, ConfigError, did_you_mean
 from ebana.rundir import RunDir
 from ebana.rundir import run_status as rundir_status
@@ -253,7 +253,8 @@ def run_one(config: dict[str, Any], run_dir: str) -> dict[str, Any]:
     starts again; a directory another process trains in is reported, not touched.
     """
     from ebana.errors import EbanaError
-    from ebana.training import Trainer, checkpoint_config
+    from ebana.checkpoint import checkpoint_config
+    from ebana.training import Trainer
     out = Path(run_dir)
     cfg = from_dict(config)
     status = run_status(out)

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["Interrupted", "deferred", "check", "pending"]
+__all__ = ["Interrupted", "deferred", "check", "pending", "ignore"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _pending: int | None = None
@@ -53,6 +53,14 @@ def check() -> None:
     if _pending is not None:
         signum, _pending = _pending, None
         raise Interrupted(signum)
+
+
+def ignore() -> None:
+    """Ignore SIGINT and SIGTERM from now on: for a process that is already exiting because of one
+    (a second Ctrl-C must not turn a clean exit into a traceback). Main thread only."""
+    if threading.current_thread() is threading.main_thread():
+        for s in _SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
 
 
 @contextmanager

@@ -30,7 +30,7 @@ class Registry(Generic[T]):
                 raise self.error(f"{self.kind} {name!r} registered twice")
             self._items[name] = obj
             try:
-                setattr(obj, "name", name)
+                obj.name = name
             except (AttributeError, TypeError):
                 pass
             return obj

@@ -290,7 +290,8 @@ def _after_broken_pool(job: _Job, stopping: bool) -> dict[str, Any]:
         time.sleep(0.1)
     status = _recorded_status(job.run_dir)   # as written: a dead worker's run still says running
     if status in ("interrupted", "done", "failed"):
-        return {"run_dir": job.run_dir, "status": status, "error": _run_error(job.run_dir) if status == "failed" else ""}
+        error = _run_error(job.run_dir) if status == "failed" else ""
+        return {"run_dir": job.run_dir, "status": status, "error": error}
     return _stopped(job) if stopping else _failed(job, WORKER_DIED)
 
 
@@ -595,7 +596,7 @@ def summarize(rows: list[dict], keys: Sequence[str]) -> list[dict]:
     for r in rows:
         groups.setdefault(tuple(_hashable(r.get(k)) for k in keys), []).append(r)
     out = []
-    for gk, rs in groups.items():
+    for rs in groups.values():
         rec: dict[str, Any] = {k: rs[0].get(k) for k in keys}
         ok = [r for r in rs if r.get("status") == "done"]
         rec["n"], rec["failed"] = len(ok), len(rs) - len(ok)

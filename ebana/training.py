@@ -1,14 +1,11 @@
-"""Training loop: EqProp phases on a backend, updates, metrics, atomic checkpoints, resume.
+"""The training loop: EqProp phases on a backend, updates, metrics, checkpoints, resume.
 
-A :class:`Trainer` owns one run directory::
+A :class:`Trainer` trains one run in one run directory (:mod:`ebana.rundir`: lock, atomic
+files, status). Its parts come from :func:`ebana.builder.build`; checkpoint files are
+:mod:`ebana.checkpoint`; the ngspice self-check is :class:`ebana.verify.NgspiceVerifier`;
+per-epoch outputs go to callbacks (metrics.csv is the first of them).
 
-    config.toml        the resolved configuration
-    run.json           seed, versions, timings, final metrics
-    metrics.csv        one row per epoch
-    checkpoint.npz     conductances, optimiser state, RNG state, position (atomic writes)
-    conductances.npz   final conductances (S), one array per crossbar
-
-Interrupting (Ctrl-C) writes a checkpoint at the last completed batch; ``resume=True``
+Interrupting (Ctrl-C, SIGTERM) writes a checkpoint at the last completed batch; ``resume=True``
 continues from it and reaches exactly the result of an uninterrupted run.
 """
 
@@ -23,29 +20,23 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
+from dataclasses import asdict, dataclass
+from typing import Callable, Protocol
 
 import numpy as np
 
 import ebana
-from ebana import datasets
-from ebana.backends import create as create_backend
-from ebana.circuit import Circuit
-from ebana.config import TrainConfig, config_diff, dump_toml, from_dict, load_toml, to_dict
-from ebana.encoding import Encoder
 from ebana import interrupts
-from ebana.errors import CheckpointError, ConfigError, ConvergenceError, EbanaError, SimulationError
-from ebana.losses import create_loss
-from ebana.phases import PhaseController
+from ebana.builder import build, make_backend
+from ebana.checkpoint import checkpoint_config, network_arrays, read_npz
+from ebana.config import TrainConfig, config_diff, dump_toml, from_dict, load_toml, to_dict
+from ebana.errors import CheckpointError, ConvergenceError, EbanaError, SimulationError
+from ebana.phases import PhaseController, PhaseResult
 from ebana.rundir import RunDir
-from ebana.topology import Topology
-from ebana.updates import DeviceUpdate, IdealUpdate, pair_index
-from ebana.updates.algorithms import create_algorithm
+from ebana.updates import DeviceTally, DeviceUpdate
+from ebana.verify import NgspiceVerifier
 
-__all__ = ["Trainer", "build_circuit", "Progress", "load_checkpoint_circuit", "checkpoint_config",
-           "estimate_memory"]
+__all__ = ["Trainer", "Progress", "EpochCallback", "MetricsCSV", "METRIC_FIELDS"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +45,9 @@ METRIC_FIELDS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "l
 """Per-epoch metrics. Device runs add: write energy of the epoch (J), pulses sent, fraction of
 devices at a state bound at the end of the epoch, sum|achieved ΔG| / sum|requested ΔG| and
 sum|achieved - requested| / sum|requested| over the epoch; empty for ideal runs."""
+
+EVAL_CHUNK = 1000
+"""Samples per free-phase solve in evaluation."""
 
 
 @dataclass
@@ -68,106 +62,22 @@ class Progress:
     metrics: dict | None = None   # set at the end of an epoch
 
 
-BYTES_PER_DEVICE = 64
-"""Memory per crossbar device of a training run (B): G, its gradient, optimiser moments and
-update temporaries (float64); device runs keep states and pulse arrays too (x2.5)."""
+class EpochCallback(Protocol):
+    """Called with the trainer and the epoch's metrics row after every epoch (before the checkpoint)."""
+
+    def __call__(self, trainer: "Trainer", row: dict) -> None: ...
 
 
-def _available_memory() -> int | None:
-    """MemAvailable of /proc/meminfo (B), None where unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+class MetricsCSV:
+    """Writes metrics.csv (every epoch so far, :data:`METRIC_FIELDS`) atomically after each epoch."""
 
-
-def estimate_memory(cfg: TrainConfig, topology: Topology) -> int:
-    """Bytes a run of ``cfg`` on ``topology`` needs beyond its dataset (an upper estimate)."""
-    n_dev = sum(c.shape[0] * c.shape[1] for c in topology.crossbars)
-    per_device = BYTES_PER_DEVICE * (2.5 if cfg.device.model is not None else 1.0)
-    n_nodes = sum(topology.layer_size(q) for q in range(topology.n_layers))
-    batch = max(cfg.batch_size, 1000)   # evaluation runs in chunks of 1000 samples
-    return int(n_dev * per_device + 3 * batch * n_nodes * 8 * 4)
-
-
-def build_circuit(cfg: TrainConfig, n_inputs: int, n_classes: int, rng: np.random.Generator) -> Circuit:
-    """Topology + circuit with conductances ~ U(init_low, init_high) (default [g_min, g_max]).
-
-    Refuses (ConfigError, with the estimate) a network that would not fit in this machine's
-    available memory, before allocating it.
-    """
-    p = cfg.circuit
-    topo = Topology(n_inputs, cfg.hidden, n_classes, skips=cfg.skips,
-                    n_bias_input=len(p.bias_input), n_bias_hidden=len(p.bias_hidden))
-    need, have = estimate_memory(cfg, topo), _available_memory()
-    if have is not None and need > have:
-        n_dev = sum(c.shape[0] * c.shape[1] for c in topo.crossbars)
-        raise ConfigError(f"network {topo.describe()} ({n_dev:.3g} devices, hidden = {list(cfg.hidden)}) needs about "
-                          f"{need / 2**30:.1f} GiB of memory, this machine has {have / 2**30:.1f} GiB available; "
-                          f"use fewer or smaller hidden layers")
-    return Circuit.random(topo, p, rng, low=cfg.init_low, high=cfg.init_high)
-
-
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array of an ebana .npz file, or CheckpointError (never numpy's pickle hints)."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if not hasattr(z, "files"):
-                raise ValueError("not an .npz archive")
-            return {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path} does not exist") from None
-    except IsADirectoryError:
-        raise CheckpointError(f"checkpoint {path} is a directory without checkpoint.npz or conductances.npz") from None
-    except Exception as err:  # noqa: BLE001 - zipfile, EOF, pickle and format errors of a foreign file
-        why = "empty file" if path.exists() and path.stat().st_size == 0 else type(err).__name__
-        raise CheckpointError(f"{path} is not an ebana checkpoint ({why})") from None
-
-
-def _checkpoint_file(path: str | os.PathLike) -> Path:
-    p = Path(path)
-    if p.is_dir():
-        p = p / "checkpoint.npz" if (p / "checkpoint.npz").exists() else p / "conductances.npz"
-    return p
-
-
-def _config_of(z: dict[str, np.ndarray], p: Path) -> TrainConfig:
-    try:
-        return from_dict(json.loads(str(z["config_json"])))
-    except KeyError:
-        raise CheckpointError(f"{p} is not an ebana checkpoint (no config_json)") from None
-    except (ValueError, TypeError) as err:
-        raise CheckpointError(f"{p}: stored configuration is not valid JSON ({err})") from None
-    except EbanaError as err:
-        raise CheckpointError(f"{p}: stored configuration is invalid: {err}") from None
-
-
-def checkpoint_config(path: str | os.PathLike) -> TrainConfig:
-    """The configuration stored in a checkpoint / conductances file or run directory."""
-    p = _checkpoint_file(path)
-    return _config_of(_read_npz(p), p)
-
-
-def load_checkpoint_circuit(path: str | os.PathLike) -> tuple[TrainConfig, Circuit]:
-    """Config and circuit (current conductances) from a checkpoint or conductances file / run dir."""
-    p = _checkpoint_file(path)
-    z = _read_npz(p)
-    cfg = _config_of(z, p)
-    try:
-        n_in, n_cls = int(z["n_inputs"]), int(z["n_classes"])
-        gs = [z[f"g{k}"] for k in range(int(z["n_crossbars"]))]
-    except (KeyError, ValueError, TypeError) as err:
-        raise CheckpointError(f"{p} is not a complete ebana checkpoint (missing {err})") from None
-    circuit = build_circuit(cfg, n_in, n_cls, np.random.default_rng(0))
-    try:
-        circuit.set_conductances(gs)
-    except ConfigError as err:
-        raise CheckpointError(f"{p}: {err}") from None
-    return cfg, circuit
+    def __call__(self, trainer: "Trainer", row: dict) -> None:
+        buf = io.StringIO(newline="")
+        w = csv.DictWriter(buf, fieldnames=METRIC_FIELDS)
+        w.writeheader()
+        for r in trainer.history:
+            w.writerow({k: r.get(k) for k in METRIC_FIELDS})
+        trainer.dir.write_text("metrics.csv", buf.getvalue())
 
 
 class Trainer:
@@ -176,11 +86,12 @@ class Trainer:
     ``resume``: continue from the checkpoint there (``cfg`` None: its own configuration; a
     ``cfg`` replaces it, the CLI's ``--override``). Otherwise the directory must hold no run,
     unless ``overwrite`` (its run's files are removed). The directory is locked from here to
-    the end of :meth:`run`: a second process gets a clear error.
+    the end of :meth:`run`: a second process gets a clear error. ``callbacks`` run after every
+    epoch, after :class:`MetricsCSV`.
     """
 
     def __init__(self, cfg: TrainConfig | None, out_dir: str | os.PathLike, *, resume: bool = False,
-                 overwrite: bool = False) -> None:
+                 overwrite: bool = False, callbacks: tuple[EpochCallback, ...] = ()) -> None:
         self.dir = RunDir(out_dir)
         self.out = self.dir.path
         self.ckpt_path = self.out / "checkpoint.npz"
@@ -193,30 +104,17 @@ class Trainer:
         if cfg is None:
             raise CheckpointError("a new run needs a configuration")
         self.cfg = cfg
-        self.data = datasets.load(cfg.dataset, seed=cfg.seed, test_fraction=cfg.test_fraction,
-                                  data_dir=cfg.data_dir, label_column=cfg.label_column,
-                                  limit_train=cfg.limit_train, limit_test=cfg.limit_test)
-        self.encoder = Encoder.fit(cfg.encoding, self.data.x_train)
-        self.x_train, self.x_test = self.encoder(self.data.x_train), self.encoder(self.data.x_test)
-        self.rng = np.random.default_rng(cfg.seed)
-        self.circuit = build_circuit(cfg, self.data.n_features, self.data.n_classes, self.rng)
-        self.loss = create_loss(cfg.loss, tau=cfg.tau, target_scale=cfg.target_scale)
-        if cfg.device.model is None:
-            self.updater = IdealUpdate(cfg.optimizer, [g.shape for g in self.circuit.conductances],
-                                       cfg.circuit.g_min, cfg.circuit.g_max)
-        else:
-            self.updater = create_algorithm(cfg.device, cfg.algorithm, cfg.optimizer, self.circuit.conductances,
-                                            cfg.circuit.g_min, cfg.circuit.g_max, lr_ref=cfg.lr,
-                                            pairs=pair_index(self.circuit.topology),
-                                            rng=np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(1)[0]))
-            self.circuit.set_conductances(self.updater.conductances())
+        parts = build(cfg)
+        self.data, self.encoder, self.circuit, self.loss = parts.data, parts.encoder, parts.circuit, parts.loss
+        self.x_train, self.x_test, self.updater, self.rng = parts.x_train, parts.x_test, parts.updater, parts.rng
+        self.callbacks: list[EpochCallback] = [MetricsCSV(), *callbacks]
         self.e_write_total, self.pulses_total = 0.0, 0
-        self._epoch_dev = self._zero_dev()
+        self.tally = DeviceTally()            # device reports of the current epoch
         self.epoch, self.batch, self.perm = 0, 0, None
-        self._sweeps: list[int] = []      # free-phase sweeps of the batches of this epoch so far
+        self._sweeps: list[int] = []          # free-phase sweeps of the batches of this epoch so far
         self.history: list[dict] = []
         self.elapsed = 0.0
-        self._verify_max = 0.0
+        self._verify_max_resumed = 0.0
         self.dir.lock()
         try:
             if resume:
@@ -229,14 +127,14 @@ class Trainer:
                                           f"continue it with --resume, or replace it with --overwrite")
                 self.dir.clear()
             self.dir.mark_owner()
-            opts = {"dtype": cfg.dtype, "max_sweeps": cfg.max_sweeps} if cfg.backend in ("auto", "numpy") else {
-                "norton": cfg.norton, "failure_dir": self.out / "failures"}
-            self.backend = create_backend(cfg.backend, self.circuit, **opts)
+            self.backend = make_backend(cfg, self.circuit, self.out / "failures")
         except BaseException:
             self.dir.unlock()
             raise
         self.phases = PhaseController(self.backend, self.loss, cfg.beta, cfg.centered)
-        self._verifier = None
+        self.verifier = NgspiceVerifier(cfg, self.circuit, self.loss, self.out) if cfg.verify_every else None
+        if self.verifier is not None:
+            self.verifier.max_dv = self._verify_max_resumed
 
     def _check_config_file(self, saved: TrainConfig) -> None:
         """Refuse to resume over a hand-edited config.toml (resume would silently ignore the edit)."""
@@ -251,10 +149,10 @@ class Trainer:
         diff = config_diff(saved, on_disk)
         if diff:
             k, old, new = diff[0]
+            more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
             raise CheckpointError(f"{path} differs from the checkpoint's configuration ({k} = {new!r} there, "
-                                  f"{old!r} in the checkpoint{f' and {len(diff) - 1} more' if len(diff) > 1 else ''}); "
-                                  f"resume does not read config.toml: restore it, or pass the change as "
-                                  f"--set {k}=... with --override")
+                                  f"{old!r} in the checkpoint{more}); resume does not read config.toml: restore "
+                                  f"it, or pass the change as --set {k}=... with --override")
 
     # ------------------------------------------------------------------ schedule
     @property
@@ -262,6 +160,7 @@ class Trainer:
         return math.ceil(len(self.x_train) / self.cfg.batch_size)
 
     def lr_at(self, epoch: int, batch: int) -> float:
+        """Learning rate of a batch: constant, or cosine decay from lr to 0 over the run."""
         cfg = self.cfg
         if cfg.lr_schedule == "constant":
             return cfg.lr
@@ -276,7 +175,6 @@ class Trainer:
         written on :class:`~ebana.interrupts.Interrupted` holds exactly the finished batches. Any
         other error marks run.json ``failed`` with its message.
         """
-        cfg = self.cfg
         self.dir.lock()
         try:
             with interrupts.deferred():
@@ -290,7 +188,7 @@ class Trainer:
             raise
         finally:
             self.dir.unlock()
-        logger.info("run %s finished: %d epochs", self.out, cfg.epochs)
+        logger.info("run %s finished: %d epochs", self.out, self.cfg.epochs)
         return self.history
 
     def _run(self, progress: Callable[[Progress], None] | None) -> None:
@@ -306,15 +204,7 @@ class Trainer:
             while self.batch < self.n_batches:
                 interrupts.check()   # the only place a batch may stop: before it starts
                 idx = self.perm[self.batch * cfg.batch_size:(self.batch + 1) * cfg.batch_size]
-                res = self._phases(idx)
-                if cfg.verify_every and self.batch % cfg.verify_every == 0:
-                    self.verify(self.x_train[idx], self.data.y_train[idx], res, idx)
-                grads = self.phases.gradients(res)
-                new_g = self.updater.step(self.circuit.conductances, grads, self.lr_at(self.epoch, self.batch))
-                self.backend.set_conductances(new_g, validate=False)  # clipped to [g_min, g_max]
-                self._account(getattr(self.updater, "report", None))
-                self.batch += 1
-                self._sweeps.append(int(res.free.sweeps))
+                res = self._train_batch(idx)
                 seen += len(idx)
                 run_loss += float(res.loss.sum())
                 run_acc += float(np.sum(res.pred.argmax(1) == self.data.y_train[idx]))
@@ -324,26 +214,49 @@ class Trainer:
                 if progress:
                     progress(Progress(self.epoch, self.batch, self.n_batches, run_loss / seen, run_acc / seen))
             self.elapsed += time.perf_counter() - t0
-            row = self.evaluate()
-            row.update(epoch=self.epoch + 1, lr=self.lr_at(self.epoch, self.n_batches - 1),
-                       seconds=round(time.perf_counter() - t0, 4),
-                       mean_sweeps=float(np.mean(self._sweeps)) if self._sweeps else 0.0,
-                       verify_max_dv=self._verify_max if cfg.verify_every else None)
-            row.update(self._device_metrics())
-            self._verify_max = 0.0
-            self._sweeps = []
-            self.history.append(row)
-            self.epoch, self.batch, self.perm = self.epoch + 1, 0, None
-            self._append_metrics(row)
-            self.save_checkpoint()
+            row = self._end_epoch(t0)
             if progress:
                 progress(Progress(self.epoch - 1, self.n_batches, self.n_batches, row["train_loss"],
                                   row["train_acc"], metrics=row))
         self._finish()
 
-    def _phases(self, idx: np.ndarray):
-        """EqProp phases of one batch; a numpy-backend ConvergenceError leaves the failing netlist."""
+    def _train_batch(self, idx: np.ndarray) -> PhaseResult:
+        """Phases, (verification), gradient, update of one batch; afterwards the batch counts as done."""
         x, y = self.x_train[idx], self.data.y_train[idx]
+        res = self._phases(x, y, idx)
+        if self.verifier is not None and self.batch % self.cfg.verify_every == 0:
+            self.verifier(x, y, res, idx, self.epoch, self.batch)
+        grads = self.phases.gradients(res)
+        new_g = self.updater.step(self.circuit.conductances, grads, self.lr_at(self.epoch, self.batch))
+        self.backend.set_conductances(new_g, validate=False)  # clipped to [g_min, g_max]
+        self._account(getattr(self.updater, "report", None))
+        self.batch += 1
+        self._sweeps.append(int(res.free.sweeps))
+        return res
+
+    def _end_epoch(self, t0: float) -> dict:
+        """Evaluate, record the epoch's metrics, run the callbacks, checkpoint."""
+        cfg = self.cfg
+        row = self.evaluate()
+        row.update(epoch=self.epoch + 1, lr=self.lr_at(self.epoch, self.n_batches - 1),
+                   seconds=round(time.perf_counter() - t0, 4),
+                   mean_sweeps=float(np.mean(self._sweeps)) if self._sweeps else 0.0,
+                   verify_max_dv=self.verifier.max_dv if self.verifier is not None else None)
+        if cfg.device.model is not None:
+            row.update(self.tally.metrics())
+        self.tally = DeviceTally()
+        if self.verifier is not None:
+            self.verifier.max_dv = 0.0
+        self._sweeps = []
+        self.history.append(row)
+        self.epoch, self.batch, self.perm = self.epoch + 1, 0, None
+        for callback in self.callbacks:
+            callback(self, row)
+        self.save_checkpoint()
+        return row
+
+    def _phases(self, x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> PhaseResult:
+        """EqProp phases of one batch; a numpy-backend ConvergenceError leaves the failing netlist."""
         try:
             return self.phases.run(x, y, ids=idx.tolist())
         except ConvergenceError as err:
@@ -356,79 +269,26 @@ class Trainer:
                                    f"{self.batch} of epoch {self.epoch + 1}), free phase of sample {int(idx[0])}"))
             raise ConvergenceError(f"{err} (free-phase netlist of sample {int(idx[0])} written to {path})") from None
 
-    # ------------------------------------------------------------------ device accounting
-    @staticmethod
-    def _zero_dev() -> dict:
-        return {"e_write": 0.0, "pulses": 0, "req": 0.0, "ach": 0.0, "err": 0.0, "sat": None}
-
     def _account(self, rep) -> None:
+        """Add a device update report to the epoch's tally and the run's totals."""
         if rep is None:
             return
-        d = self._epoch_dev
-        d["e_write"] += rep.e_write
-        d["pulses"] += rep.n_pulses
-        d["req"] += rep.dg_requested
-        d["ach"] += rep.dg_achieved
-        d["err"] += rep.dg_error
-        d["sat"] = rep.n_saturated / max(rep.n_devices, 1)
+        self.tally.add(rep)
         self.e_write_total += rep.e_write
         self.pulses_total += rep.n_pulses
-
-    def _device_metrics(self) -> dict:
-        """Per-epoch device metrics (see METRIC_FIELDS); resets the epoch accumulators."""
-        d, self._epoch_dev = self._epoch_dev, self._zero_dev()
-        if self.cfg.device.model is None:
-            return {}
-        req = d["req"] if d["req"] > 0 else float("nan")
-        return {"e_write": d["e_write"], "pulses": d["pulses"], "saturated": d["sat"],
-                "dg_ratio": d["ach"] / req, "dg_error": d["err"] / req}
-
-    def verify(self, x: np.ndarray, y: np.ndarray, res, idx: np.ndarray) -> float:
-        """Re-solve the first samples of a batch with ngspice (Norton netlist); compare every node.
-
-        Logs the largest difference (V) to ``verify.csv``; beyond ``verify_tol`` the run stops
-        with a :class:`~ebana.errors.SimulationError`.
-        """
-        cfg = self.cfg
-        k = min(cfg.verify_samples, len(x))
-        tol = cfg.verify_tol if cfg.verify_tol is not None else (1e-9 if cfg.dtype == "float64" else 1e-5)
-        if self._verifier is None:
-            self._verifier = create_backend("ngspice", self.circuit.copy(), norton=True,
-                                            failure_dir=self.out / "failures")
-        self._verifier.set_conductances([g.copy() for g in self.circuit.conductances])
-        i_plus = self.circuit.nudge_currents(self.loss.grad(res.pred[:k], y[:k]), cfg.beta)
-        t0 = time.perf_counter()
-        ids = idx[:k].tolist()
-        worst = 0.0
-        for name, inj, ours in (("free", None, res.free), ("nudged", i_plus, res.a)):
-            ref = self._verifier.solve(x[:k], inj, phase=f"verify-{name}", sample_ids=ids)
-            d = max(float(np.max(np.abs(ref.layers[q] - ours.layers[q][:k])))
-                    for q in range(1, self.circuit.topology.n_layers))
-            worst = max(worst, d)
-        self._verify_max = max(self._verify_max, worst)
-        path = self.out / "verify.csv"
-        new = not path.exists()
-        with open(path, "a") as fh:
-            if new:
-                fh.write("epoch,batch,samples,max_dv,seconds\n")
-            fh.write(f"{self.epoch + 1},{self.batch},{k},{worst:.3e},{time.perf_counter() - t0:.3f}\n")
-        logger.info("verify epoch %d batch %d: max |dV| %.2e V", self.epoch + 1, self.batch, worst)
-        if worst > tol:
-            raise SimulationError(f"verification failed at epoch {self.epoch + 1}, batch {self.batch}: numpy and "
-                                  f"ngspice differ by {worst:.2e} V > verify_tol {tol:.1e} V (samples {ids})")
-        return worst
 
     def evaluate(self) -> dict:
         """Free-phase loss and accuracy on the training and test sets."""
         out = {}
         for name, x, y in (("train", self.x_train, self.data.y_train), ("test", self.x_test, self.data.y_test)):
             losses, correct = [], 0
-            for k in range(0, len(x), 1000):
+            for k in range(0, len(x), EVAL_CHUNK):
                 interrupts.check()
-                sol = self.phases.free(x[k:k + 1000], ids=list(range(k, min(k + 1000, len(x)))))
+                sl = slice(k, k + EVAL_CHUNK)
+                sol = self.phases.free(x[sl], ids=list(range(k, min(k + EVAL_CHUNK, len(x)))))
                 pred = self.circuit.prediction(sol.output)
-                losses.append(self.loss.value(pred, y[k:k + 1000]))
-                correct += int(np.sum(pred.argmax(1) == y[k:k + 1000]))
+                losses.append(self.loss.value(pred, y[sl]))
+                correct += int(np.sum(pred.argmax(1) == y[sl]))
             out[f"{name}_loss"] = float(np.concatenate(losses).mean())
             if not math.isfinite(out[f"{name}_loss"]):
                 raise SimulationError(f"the {name} loss is {out[f'{name}_loss']} after epoch {self.epoch + 1}: "
@@ -438,11 +298,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ files
     def _network_arrays(self) -> dict[str, np.ndarray]:
-        """What load_checkpoint_circuit needs: conductances, sizes and the resolved config."""
-        arrays = {f"g{k}": g for k, g in enumerate(self.circuit.conductances)}
-        arrays.update(n_crossbars=np.array(len(arrays)), config_json=np.array(json.dumps(to_dict(self.cfg))),
-                      n_inputs=np.array(self.data.n_features), n_classes=np.array(self.data.n_classes))
-        return arrays
+        return network_arrays(self.cfg, self.circuit, self.data.n_features, self.data.n_classes)
 
     def save_checkpoint(self) -> None:
         """Write checkpoint.npz atomically: the state after the last finished batch."""
@@ -454,13 +310,14 @@ class Trainer:
             has_perm=np.array(self.perm is not None), elapsed=np.array(self.elapsed),
             rng=np.array(json.dumps(self.rng.bit_generator.state)),
             history=np.array(json.dumps(self.history)),
-            epoch_acc=np.array(json.dumps({"sweeps": self._sweeps, "verify_max": self._verify_max})),
-            device_acc=np.array(json.dumps({"epoch": self._epoch_dev, "e_write_total": self.e_write_total,
-                                             "pulses_total": self.pulses_total})))
+            epoch_acc=np.array(json.dumps({"sweeps": self._sweeps,
+                                           "verify_max": self.verifier.max_dv if self.verifier else 0.0})),
+            device_acc=np.array(json.dumps({"tally": asdict(self.tally), "e_write_total": self.e_write_total,
+                                            "pulses_total": self.pulses_total})))
         self.dir.save_npz("checkpoint.npz", arrays)
 
     def _load_checkpoint(self) -> None:
-        z = _read_npz(self.ckpt_path)
+        z = read_npz(self.ckpt_path)
         try:
             n = int(z["n_crossbars"])
             gs = [z[f"g{k}"] for k in range(n)]
@@ -479,10 +336,10 @@ class Trainer:
             self.history = json.loads(str(z["history"]))
             if "epoch_acc" in z:
                 acc = json.loads(str(z["epoch_acc"]))
-                self._sweeps, self._verify_max = list(acc["sweeps"]), float(acc["verify_max"])
+                self._sweeps, self._verify_max_resumed = list(acc["sweeps"]), float(acc["verify_max"])
             if "device_acc" in z:
                 acc = json.loads(str(z["device_acc"]))
-                self._epoch_dev = acc["epoch"]
+                self.tally = DeviceTally(**acc["tally"])
                 self.e_write_total, self.pulses_total = acc["e_write_total"], acc["pulses_total"]
         except (KeyError, ValueError, TypeError) as err:
             raise CheckpointError(f"cannot resume from {self.ckpt_path}: incomplete checkpoint ({err})") from None
@@ -492,15 +349,8 @@ class Trainer:
             raise CheckpointError(f"cannot resume from {self.ckpt_path}: {err}") from None
         logger.info("resumed at epoch %d, batch %d", self.epoch, self.batch)
 
-    def _append_metrics(self, row: dict) -> None:
-        buf = io.StringIO(newline="")
-        w = csv.DictWriter(buf, fieldnames=METRIC_FIELDS)
-        w.writeheader()
-        for r in self.history:
-            w.writerow({k: r.get(k) for k in METRIC_FIELDS})
-        self.dir.write_text("metrics.csv", buf.getvalue())
-
     def versions(self) -> dict:
+        """Versions of ebana, Python, numpy, scipy (and PySpice/ngspice on the ngspice backend)."""
         v = {"ebana": ebana.__version__, "python": sys.version.split()[0], "numpy": np.__version__,
              "platform": platform.platform()}
         try:
@@ -531,10 +381,15 @@ class Trainer:
         self.dir.write_text("run.json", json.dumps(info, indent=2) + "\n")
 
     def _finish(self) -> None:
-        """Final conductances and curves, then run.json ``done`` (last: done means complete)."""
+        """Final conductances and curves, then run.json ``done`` (last: done means complete).
+
+        An interrupt before ``done`` is written stops here like one during training (resume
+        then only finishes)."""
+        interrupts.check()
         self.dir.save_npz("conductances.npz", self._network_arrays())
         from ebana.plots import training_curves
         fig = training_curves(self.history, title=f"{self.cfg.dataset} {self.circuit.topology.describe()}"
                                                    f" ({self.cfg.backend}, seed {self.cfg.seed})")
         self.dir.save_figure("curves.png", fig, dpi=120)
+        interrupts.check()
         self._write_run_json(status="done")

@@ -1,6 +1,8 @@
 """Plant the six one-line faults of issue 13 one at a time and list the tests that catch each
 (python scripts/settings_mutations.py; restores every file)."""
-import subprocess, sys, pathlib
+import pathlib
+import subprocess
+import sys
 muts = [
  ("gamma->1", "ebana/updates/algorithms.py", "g + self.alg.gamma * self.residual()", "g + 1 * self.residual()"),
  ("pam_levels ignored", "ebana/updates/device_update.py", "pam_levels=c.pam_levels", "pam_levels=0"),
@@ -11,7 +13,8 @@ muts = [
  ("dg_error metric", "ebana/training.py", '"dg_error": d["err"] / req', '"dg_error": 0.0'),
 ]
 for name, f, a, b in muts:
-    p = pathlib.Path(f); s = p.read_text()
+    p = pathlib.Path(f)
+    s = p.read_text()
     assert s.count(a) == 1, (name, s.count(a))
     p.write_text(s.replace(a, b))
     try:

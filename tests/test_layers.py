@@ -13,7 +13,7 @@ LAYERS = {
     2: ["circuit", "netlist"],
     3: ["backends"],
     4: ["phases", "gradients", "updates", "config"],
-    5: ["training"],
+    5: ["builder", "checkpoint", "verify", "training"],
     6: ["experiments", "sweep"],
     7: ["cli", "cli_devices"],
 }

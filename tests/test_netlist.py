@@ -77,7 +77,7 @@ def test_cli_netlist_matches_ebana_solve(tmp_path, phase):
     from ebana.config import preset
     from ebana.encoding import Encoder
     from ebana.losses import create_loss
-    from ebana.training import build_circuit
+    from ebana.builder import build_circuit
     cfg = preset("iris")
     data = datasets.load("iris", seed=cfg.seed)
     c = build_circuit(cfg, data.n_features, data.n_classes, np.random.default_rng(cfg.seed))

@@ -136,9 +136,32 @@ class NgspiceBackend:
         errs = [e for e in self._drain() if _FAIL.search(e)]
         if errs:
             raise SimulationError(f"ngspice rejected the netlist: {errs[0].strip()}")
-        self._loaded_g = [g.copy() for g in c.conductances]
         self._gsum = {s.index: g.sum(axis=0) for s, g in zip(c.topology.crossbars, c.conductances)}
         _owner = self
+        if self._n_resistors() <= _RELOAD_ABOVE:
+            # ngspice stores a value parsed from the netlist and the same value set by `alter` a
+            # rounding apart: set every crossbar value by `alter`, as the updates do, so that a run
+            # resumed from a checkpoint solves bit for bit the circuit of the uninterrupted run
+            self._cmds(self._resistor_alters(None))
+        self._loaded_g = [g.copy() for g in c.conductances]
+
+    def _n_resistors(self) -> int:
+        """Crossbar resistors in the netlist (Norton-folded crossbars count as none)."""
+        t = self.circuit.topology
+        return sum(g.size for s, g in zip(t.crossbars, self.circuit.conductances) if not (self.norton and s.src == 0))
+
+    def _resistor_alters(self, old: list[np.ndarray] | None) -> list[str]:
+        """``alter`` commands for the crossbar resistors that differ from ``old`` (all if None)."""
+        c = self.circuit
+        cmds = []
+        for k, (s, g) in enumerate(zip(c.topology.crossbars, c.conductances)):
+            if self.norton and s.src == 0:
+                self._gsum[s.index] = g.sum(axis=0)
+                cmds += [f"alter rn{s.index}_{j} = {_f(1.0 / self._gsum[s.index][j])}" for j in range(s.n_cols)]
+                continue
+            ii, jj = np.nonzero(g != old[k]) if old is not None else np.indices(g.shape).reshape(2, -1)
+            cmds += [f"alter r{s.index}_{i}_{j} = {_f(1.0 / g[i, j])}" for i, j in zip(ii, jj)]
+        return cmds
 
     def close(self) -> None:
         global _owner
@@ -155,20 +178,10 @@ class NgspiceBackend:
         if _owner is not self:
             self._load()
             return
-        t = c.topology
-        n_res = sum(g.size for s, g in zip(t.crossbars, c.conductances) if not (self.norton and s.src == 0))
-        if n_res > _RELOAD_ABOVE:
+        if self._n_resistors() > _RELOAD_ABOVE:
             self._load()
             return
-        cmds = []
-        for s, g, old in zip(t.crossbars, c.conductances, self._loaded_g):
-            if self.norton and s.src == 0:
-                self._gsum[s.index] = g.sum(axis=0)
-                cmds += [f"alter rn{s.index}_{j} = {_f(1.0 / self._gsum[s.index][j])}" for j in range(s.n_cols)]
-                continue
-            ii, jj = np.nonzero(g != old)
-            cmds += [f"alter r{s.index}_{i}_{j} = {_f(1.0 / g[i, j])}" for i, j in zip(ii, jj)]
-        self._cmds(cmds)
+        self._cmds(self._resistor_alters(self._loaded_g))
         self._loaded_g = [g.copy() for g in c.conductances]
 
     # ------------------------------------------------------------------ solve

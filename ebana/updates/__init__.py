@@ -5,9 +5,9 @@
 - :mod:`.device_update` -- :class:`DeviceUpdate` (training through memristors).
 """
 
-from ebana.updates.device_update import DeviceUpdate, UpdateReport, check_device_config, pair_index
+from ebana.updates.device_update import DeviceTally, DeviceUpdate, UpdateReport, check_device_config, pair_index
 from ebana.updates.ideal import OPTIMIZERS, IdealUpdate, Updater
 from ebana.updates.pulses import Calibration, Pulses, calibrate, program, pwm, state_for_conductance
 
-__all__ = ["OPTIMIZERS", "IdealUpdate", "Updater", "DeviceUpdate", "UpdateReport", "check_device_config",
+__all__ = ["DeviceTally", "OPTIMIZERS", "IdealUpdate", "Updater", "DeviceUpdate", "UpdateReport", "check_device_config",
            "pair_index", "Calibration", "Pulses", "calibrate", "program", "pwm", "state_for_conductance"]

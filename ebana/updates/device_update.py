@@ -46,7 +46,7 @@ from ebana.topology import Topology
 from ebana.updates.ideal import OPTIMIZERS
 from ebana.updates.pulses import calibrate, pam_width, program, state_for_conductance
 
-__all__ = ["DeviceUpdate", "UpdateReport", "pair_index", "check_device_config"]
+__all__ = ["DeviceTally", "DeviceUpdate", "UpdateReport", "pair_index", "check_device_config"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,33 @@ class UpdateReport:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class DeviceTally:
+    """Sums of :class:`UpdateReport` over an epoch (what the per-epoch device metrics are made of)."""
+
+    e_write: float = 0.0     # J
+    pulses: int = 0
+    requested: float = 0.0   # S, sum |requested ΔG|
+    achieved: float = 0.0    # S, sum |achieved ΔG|
+    error: float = 0.0       # S, sum |achieved - requested|
+    saturated: float | None = None   # fraction of devices at a bound after the last update
+
+    def add(self, rep: UpdateReport) -> None:
+        self.e_write += rep.e_write
+        self.pulses += rep.n_pulses
+        self.requested += rep.dg_requested
+        self.achieved += rep.dg_achieved
+        self.error += rep.dg_error
+        self.saturated = rep.n_saturated / max(rep.n_devices, 1)
+
+    def metrics(self) -> dict:
+        """``e_write``, ``pulses``, ``saturated``, ``dg_ratio`` = achieved/requested, ``dg_error`` =
+        error/requested (NaN when nothing was requested)."""
+        req = self.requested if self.requested > 0 else float("nan")
+        return {"e_write": self.e_write, "pulses": self.pulses, "saturated": self.saturated,
+                "dg_ratio": self.achieved / req, "dg_error": self.error / req}
 
 
 def check_device_config(cfg: DeviceConfig) -> None:

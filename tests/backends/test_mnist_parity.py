@@ -8,7 +8,7 @@ import pytest
 from ebana.backends import create
 from ebana.config import preset
 from ebana.losses import create_loss
-from ebana.training import build_circuit
+from ebana.builder import build_circuit
 from tests.conftest import SHARED_DATA
 
 pytestmark = [pytest.mark.ngspice, pytest.mark.slow]

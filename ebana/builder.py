@@ -1,0 +1,114 @@
+"""From a configuration to the parts of a run: data, circuit, loss, updater, backend.
+
+:func:`build` is what ``ebana train`` and ``ebana netlist`` share; :func:`build_circuit`
+refuses a network that would not fit in memory before allocating it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ebana import datasets
+from ebana.backends import Backend
+from ebana.backends import create as create_backend
+from ebana.circuit import Circuit
+from ebana.config import TrainConfig
+from ebana.encoding import Encoder
+from ebana.errors import ConfigError
+from ebana.losses import Loss, create_loss
+from ebana.topology import Topology
+from ebana.updates import IdealUpdate, Updater, pair_index
+from ebana.updates.algorithms import create_algorithm
+
+__all__ = ["RunParts", "build", "build_circuit", "make_backend", "estimate_memory", "BYTES_PER_DEVICE"]
+
+BYTES_PER_DEVICE = 64
+"""Memory per crossbar device of a training run (B): G, its gradient, optimiser moments and
+update temporaries (float64); device runs keep states and pulse arrays too (x2.5)."""
+
+
+def _available_memory() -> int | None:
+    """MemAvailable of /proc/meminfo (B), None where unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def estimate_memory(cfg: TrainConfig, topology: Topology) -> int:
+    """Bytes a run of ``cfg`` on ``topology`` needs beyond its dataset (an upper estimate)."""
+    n_dev = sum(c.shape[0] * c.shape[1] for c in topology.crossbars)
+    per_device = BYTES_PER_DEVICE * (2.5 if cfg.device.model is not None else 1.0)
+    n_nodes = sum(topology.layer_size(q) for q in range(topology.n_layers))
+    batch = max(cfg.batch_size, 1000)   # evaluation runs in chunks of 1000 samples
+    return int(n_dev * per_device + 3 * batch * n_nodes * 8 * 4)
+
+
+def build_circuit(cfg: TrainConfig, n_inputs: int, n_classes: int, rng: np.random.Generator) -> Circuit:
+    """Topology + circuit with conductances ~ U(init_low, init_high) (default [g_min, g_max]).
+
+    Refuses (ConfigError, with the estimate) a network that would not fit in this machine's
+    available memory, before allocating it.
+    """
+    p = cfg.circuit
+    topo = Topology(n_inputs, cfg.hidden, n_classes, skips=cfg.skips,
+                    n_bias_input=len(p.bias_input), n_bias_hidden=len(p.bias_hidden))
+    need, have = estimate_memory(cfg, topo), _available_memory()
+    if have is not None and need > have:
+        n_dev = sum(c.shape[0] * c.shape[1] for c in topo.crossbars)
+        raise ConfigError(f"network {topo.describe()} ({n_dev:.3g} devices, hidden = {list(cfg.hidden)}) needs about "
+                          f"{need / 2**30:.1f} GiB of memory, this machine has {have / 2**30:.1f} GiB available; "
+                          f"use fewer or smaller hidden layers")
+    return Circuit.random(topo, p, rng, low=cfg.init_low, high=cfg.init_high)
+
+
+@dataclass
+class RunParts:
+    """Everything a run needs besides its loop: data (encoded), circuit, loss and updater."""
+
+    data: datasets.Dataset
+    encoder: Encoder
+    x_train: np.ndarray
+    x_test: np.ndarray
+    circuit: Circuit
+    loss: Loss
+    updater: Updater
+    rng: np.random.Generator      # the run's generator (initial conductances, then the batch order)
+
+
+def build(cfg: TrainConfig) -> RunParts:
+    """Load and encode the data, draw the circuit, make the loss and the updater (seeded by cfg.seed).
+
+    With a device model the updater owns the device states and the circuit starts at their
+    conductances.
+    """
+    data = datasets.load(cfg.dataset, seed=cfg.seed, test_fraction=cfg.test_fraction, data_dir=cfg.data_dir,
+                         label_column=cfg.label_column, limit_train=cfg.limit_train, limit_test=cfg.limit_test)
+    encoder = Encoder.fit(cfg.encoding, data.x_train)
+    rng = np.random.default_rng(cfg.seed)
+    circuit = build_circuit(cfg, data.n_features, data.n_classes, rng)
+    loss = create_loss(cfg.loss, tau=cfg.tau, target_scale=cfg.target_scale)
+    if cfg.device.model is None:
+        updater: Updater = IdealUpdate(cfg.optimizer, [g.shape for g in circuit.conductances],
+                                       cfg.circuit.g_min, cfg.circuit.g_max)
+    else:
+        updater = create_algorithm(cfg.device, cfg.algorithm, cfg.optimizer, circuit.conductances,
+                                   cfg.circuit.g_min, cfg.circuit.g_max, lr_ref=cfg.lr,
+                                   pairs=pair_index(circuit.topology),
+                                   rng=np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(1)[0]))
+        circuit.set_conductances(updater.conductances())
+    return RunParts(data, encoder, encoder(data.x_train), encoder(data.x_test), circuit, loss, updater, rng)
+
+
+def make_backend(cfg: TrainConfig, circuit: Circuit, failure_dir: str | os.PathLike) -> Backend:
+    """The configured solver for ``circuit`` (numpy: dtype and sweep budget; ngspice: Norton option)."""
+    if cfg.backend in ("auto", "numpy"):
+        return create_backend(cfg.backend, circuit, dtype=cfg.dtype, max_sweeps=cfg.max_sweeps)
+    return create_backend(cfg.backend, circuit, norton=cfg.norton, failure_dir=failure_dir)
