@@ -17,7 +17,7 @@ from ebana.circuit import CircuitParams
 from ebana.errors import ConfigError, did_you_mean
 from ebana.validation import check_fields
 
-__all__ = ["TrainConfig", "DeviceConfig", "AlgorithmConfig", "ALGORITHM_NAMES", "REFERENCES", "SCHEMES", "PAIR_MODES",
+__all__ = ["TrainConfig", "DeviceConfig", "AlgorithmConfig", "REFERENCES", "SCHEMES", "PAIR_MODES",
            "preset", "PRESETS", "to_dict", "from_dict", "dump_toml", "load_toml", "config_diff",
            "apply_overrides"]
 
@@ -111,8 +111,6 @@ class DeviceConfig:
             raise ConfigError(f"device.pam_levels must be >= 0, got {self.pam_levels!r}")
 
 
-ALGORITHM_NAMES = ("device", "analog_sgd", "mixed_precision", "residual", "residual_v2")
-"""Update algorithms (ebana.updates.algorithms); ``device`` = the PWM/PAM request of [device]."""
 REFERENCES = ("none", "fixed", "symmetric")
 """Second device of each differential pair: trained, fixed at mid-range, or at the symmetric point."""
 
@@ -148,9 +146,11 @@ class AlgorithmConfig:
 
     def __post_init__(self) -> None:
         check_fields(self, "algorithm")
-        if self.name not in ALGORITHM_NAMES:
-            raise ConfigError(f"unknown algorithm.name {self.name!r}{did_you_mean(self.name, ALGORITHM_NAMES)}; "
-                              f"known: {', '.join(ALGORITHM_NAMES)}")
+        from ebana.updates.algorithms import ALGORITHMS
+        known = ALGORITHMS.names()
+        if self.name not in known:
+            raise ConfigError(f"unknown algorithm.name {self.name!r}{did_you_mean(self.name, known)}; "
+                              f"known: {', '.join(known)}")
         if self.reference not in REFERENCES:
             raise ConfigError(f"unknown algorithm.reference {self.reference!r}; known: {', '.join(REFERENCES)}")
         if not (isinstance(self.gamma, (int, float)) and self.gamma > 0):
@@ -227,10 +227,11 @@ class TrainConfig:
             if h < 1:
                 raise ConfigError(f"hidden layer {k + 1} has size {h}; sizes must be >= 1 "
                                   f"(hidden = {list(self.hidden)})")
+        from ebana.backends import BACKENDS
         from ebana.losses import LOSSES
         from ebana.updates.ideal import OPTIMIZERS
         choices = [("loss", LOSSES.names()), ("optimizer", OPTIMIZERS.names()),
-                   ("lr_schedule", ["constant", "cosine"]), ("backend", ["auto", "ngspice", "numpy"]),
+                   ("lr_schedule", ["constant", "cosine"]), ("backend", ["auto", *BACKENDS.names()]),
                    ("dtype", ["float32", "float64"]), ("encoding", ["minmax", "none"])]
         for name, known in choices:
             v = getattr(self, name)

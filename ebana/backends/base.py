@@ -7,7 +7,6 @@ sample of a batch.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
@@ -15,8 +14,9 @@ import numpy as np
 
 from ebana.circuit import Circuit
 from ebana.errors import ConfigError
+from ebana.registry import Registry
 
-__all__ = ["Solution", "Backend", "names", "create"]
+__all__ = ["Solution", "Backend", "BACKENDS", "names", "create"]
 
 
 @dataclass
@@ -76,18 +76,14 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-_BACKENDS = {"numpy": "ebana.backends.numpy_solver:NumpyBackend",
-             "ngspice": "ebana.backends.ngspice:NgspiceBackend"}
+BACKENDS: Registry = Registry("backend", ConfigError)
+"""Solvers by name (registered in :mod:`ebana.backends`); ``auto`` means ``numpy``."""
 
 
 def names() -> list[str]:
-    return sorted(_BACKENDS)
+    return BACKENDS.names()
 
 
 def create(name: str, circuit: Circuit, **options) -> Backend:
     """Instantiate a backend by name ("auto" = numpy)."""
-    key = "numpy" if name == "auto" else name
-    if key not in _BACKENDS:
-        raise ConfigError(f"unknown backend {name!r}; known: auto, {', '.join(names())}")
-    module, cls = _BACKENDS[key].split(":")
-    return getattr(importlib.import_module(module), cls)(circuit, **options)
+    return BACKENDS.get("numpy" if name == "auto" else name)(circuit, **options)

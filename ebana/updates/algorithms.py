@@ -53,6 +53,7 @@ from ebana import devices
 from ebana.config import AlgorithmConfig, DeviceConfig
 from ebana.devices.response import find_symmetric_point, response_curve
 from ebana.errors import ConfigError
+from ebana.registry import Registry
 from ebana.updates.device_update import SATURATION_TOL, DeviceUpdate, UpdateReport
 from ebana.updates.pulses import state_for_conductance
 
@@ -106,6 +107,10 @@ def _uniform(model) -> bool:
     """True when every device shares the model's parameters (no device-to-device arrays)."""
     return all(np.ndim(getattr(model.params, f)) == 0 for f in (*model.d2d_fields, "range_r_on", "range_r_off"))
 
+
+ALGORITHMS: Registry = Registry("update algorithm (algorithm.name)", ConfigError)
+"""Registered update algorithms (``algorithm.name``); ``device`` is :class:`DeviceUpdate` (PWM/PAM
+of the optimiser's request)."""
 
 class AnalogSGD(DeviceUpdate):
     """Analog SGD: stochastically rounded standard pulses to the weight devices."""
@@ -334,9 +339,9 @@ class ResidualV2(Residual):
         self.h = np.asarray(state["alg_h"], dtype=float)
 
 
-ALGORITHMS: dict[str, type[AnalogSGD]] = {"analog_sgd": AnalogSGD, "mixed_precision": MixedPrecision,
-                                          "residual": Residual, "residual_v2": ResidualV2}
-"""Registered update algorithms (``algorithm.name``); ``device`` is :class:`DeviceUpdate`."""
+for _name, _cls in (("device", DeviceUpdate), ("analog_sgd", AnalogSGD), ("mixed_precision", MixedPrecision),
+                    ("residual", Residual), ("residual_v2", ResidualV2)):
+    ALGORITHMS.register(_name)(_cls)
 
 
 def create_algorithm(cfg: DeviceConfig, alg: AlgorithmConfig, optimizer: str,
@@ -344,6 +349,7 @@ def create_algorithm(cfg: DeviceConfig, alg: AlgorithmConfig, optimizer: str,
     """The updater of ``alg.name`` (``device``: :class:`DeviceUpdate`, PWM/PAM of the request)."""
     if cfg.model is None:
         raise ConfigError(f"algorithm.name = {alg.name!r} needs a device model (device.model / --device)")
-    if alg.name == "device":
+    cls = ALGORITHMS.get(alg.name)
+    if cls is DeviceUpdate:
         return DeviceUpdate(cfg, optimizer, conductances, g_min, g_max, **kw)
-    return ALGORITHMS[alg.name](cfg, alg, optimizer, conductances, g_min, g_max, **kw)
+    return cls(cfg, alg, optimizer, conductances, g_min, g_max, **kw)
