@@ -500,13 +500,11 @@ def _write_figure(rows: list[dict], spec: dict[str, Any], out: Path) -> None:
     try:
         check_figure_file(name)
         fig = figure(rows, spec)
-        import matplotlib.pyplot as plt
         tmp = out / f".tmp-{name}"
         try:
             fig.savefig(tmp, dpi=120, bbox_inches="tight", format=Path(name).suffix[1:].lower())
             os.replace(tmp, out / name)
         finally:
-            plt.close(fig)
             tmp.unlink(missing_ok=True)
     except Exception as err:  # noqa: BLE001 - a figure must never cost the sweep its tables
         logger.warning("figure %s not written: %s", name, err)
@@ -681,9 +679,7 @@ def figure(rows: list[dict], spec: dict[str, Any]):
     ``logx`` uses a log x axis. Non-numeric x values are placed at equal spacing. Raises
     ConfigError when there is nothing to plot or a column is unknown.
     """
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure   # not pyplot: the user's matplotlib backend is left alone
     if not isinstance(spec.get("x"), str):
         raise ConfigError(f"figure needs x = \"<results column>\", got x = {spec.get('x')!r}")
     x_key, hue = spec["x"], spec.get("hue")
@@ -694,7 +690,8 @@ def figure(rows: list[dict], spec: dict[str, Any]):
     sel = [r for r in sel if r.get(x_key) is not None]
     if not sel:
         raise ConfigError(f"no finished run has a value of x = {x_key!r}")
-    fig, axes = plt.subplots(1, len(ys), figsize=(5.2 * len(ys), 3.8), squeeze=False)
+    fig = Figure(figsize=(5.2 * len(ys), 3.8))
+    axes = fig.subplots(1, len(ys), squeeze=False)
     xs_all = sorted({_hashable(r.get(x_key)) for r in sel}, key=_order)
     numeric = all(_is_number(v) for v in xs_all)
     pos = {v: (v if numeric else i) for i, v in enumerate(xs_all)}
