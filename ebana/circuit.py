@@ -213,6 +213,17 @@ class Circuit:
         p = self.params
         return np.asarray(p.bias_input if spec.src == 0 else p.bias_hidden, dtype=np.float64)
 
+    def norton_equivalent(self, spec: CrossbarSpec, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Thevenin equivalent of each column of a crossbar driven by the input sources.
+
+        ``u``: wordline voltages (2*n_inputs,) or (B, 2*n_inputs). Returns (V_eq (V), R_eq (ohm)):
+        V_eq = sum_i G_ij u_i / sum_i G_ij over the wordlines and the bias rows, R_eq = 1 / sum_i G_ij.
+        """
+        g = self.conductances[spec.index]
+        gs = g.sum(axis=0)
+        veq = (np.asarray(u) @ g[: spec.n_rows] + self.bias_voltages(spec) @ g[spec.n_rows:]) / gs
+        return veq, 1.0 / gs
+
     def amplifier_out(self, v: np.ndarray) -> np.ndarray:
         """VCVS output w = v_cm + g (v - v_cm) (V)."""
         cm = self.params.cm

@@ -27,7 +27,8 @@ from ebana.circuit import GMIN, Circuit
 from ebana.errors import NetlistError
 from ebana.topology import CrossbarSpec
 
-__all__ = ["render", "node_names", "row_node", "comment", "summarize", "control_blocks", "SPICE_OPTIONS"]
+__all__ = ["render", "node_names", "row_node", "comment", "summarize", "control_blocks", "SPICE_OPTIONS",
+           "resistor_name", "norton_names", "input_source_name", "nudge_source_name"]
 
 SPICE_OPTIONS = ".options reltol=1e-9 vntol=1e-12 abstol=1e-15 gmin={gmin:g}"
 
@@ -41,6 +42,28 @@ def comment(text: str) -> str:
 def _f(v: float) -> str:
     """A float in full double precision."""
     return repr(float(v))
+
+
+# ---------------------------------------------------------------------- element names
+# the one place that names elements: render() writes them, the ngspice backend alters them
+def resistor_name(crossbar: int, i: int, j: int) -> str:
+    """Crossbar device, row i -> column j."""
+    return f"R{crossbar}_{i}_{j}"
+
+
+def norton_names(crossbar: int, j: int) -> tuple[str, str]:
+    """(source, resistor) of the Norton/Thevenin equivalent of column j of an input crossbar."""
+    return f"VN{crossbar}_{j}", f"RN{crossbar}_{j}"
+
+
+def input_source_name(i: int, positive: bool) -> str:
+    """DC source of wordline x+ (positive) or x- of feature i."""
+    return f"VIN{i}{'P' if positive else 'N'}"
+
+
+def nudge_source_name(k: int) -> str:
+    """Nudging current source of output node k (interleaved V+, V- per class)."""
+    return f"INUDGE{k // 2}{'PN'[k % 2]}"
 
 
 def node_names(circuit: Circuit, layer: int) -> list[str]:
@@ -90,8 +113,8 @@ def render(circuit: Circuit, x: np.ndarray, i_nudge: np.ndarray | None = None, *
     else:
         lines.append("* ---- layer 0: input wordlines x+ = s + a*x, x- = s - a*x")
         for i in range(t.n_inputs):
-            lines.append(f"VIN{i}P in{i}p 0 dc {_f(u[i])}")
-            lines.append(f"VIN{i}N in{i}n 0 dc {_f(u[t.n_inputs + i])}")
+            lines.append(f"{input_source_name(i, True)} in{i}p 0 dc {_f(u[i])}")
+            lines.append(f"{input_source_name(i, False)} in{i}n 0 dc {_f(u[t.n_inputs + i])}")
 
     for layer in range(1, t.n_layers):
         is_out = layer == t.output_layer
@@ -105,18 +128,17 @@ def render(circuit: Circuit, x: np.ndarray, i_nudge: np.ndarray | None = None, *
                 for k, vb in enumerate(circuit.bias_voltages(spec)):
                     lines.append(f"VB{spec.index}_{k} b{spec.index}_{k} 0 dc {_f(vb)}")
             if norton and spec.src == 0:
-                rows = np.concatenate([u, circuit.bias_voltages(spec)])
-                gs = g.sum(axis=0)
-                veq = rows @ g / gs
+                veq, req = circuit.norton_equivalent(spec, u)
                 for j, nj in enumerate(names):
-                    lines.append(f"VN{spec.index}_{j} n{spec.index}_{j} 0 dc {_f(veq[j])}")
-                    lines.append(f"RN{spec.index}_{j} n{spec.index}_{j} {nj} {_f(1.0 / gs[j])}")
+                    vn, rn = norton_names(spec.index, j)
+                    lines.append(f"{vn} n{spec.index}_{j} 0 dc {_f(veq[j])}")
+                    lines.append(f"{rn} n{spec.index}_{j} {nj} {_f(req[j])}")
                 continue
             rows = [row_node(circuit, spec, i) for i in range(spec.shape[0])]
             for i, ri in enumerate(rows):
                 gi = g[i]
                 for j, nj in enumerate(names):
-                    lines.append(f"R{spec.index}_{i}_{j} {ri} {nj} {_f(1.0 / gi[j])}")
+                    lines.append(f"{resistor_name(spec.index, i, j)} {ri} {nj} {_f(1.0 / gi[j])}")
         if not is_out or p.output_diodes:
             lines.append(f"* ---- {kind} {layer}: clamp diodes to [{p.v_clamp_low}, {p.v_clamp_high}] V")
             lines.append(f"VBH{layer} bh{layer} 0 dc {_f(p.v_bias_high)}")
@@ -135,7 +157,7 @@ def render(circuit: Circuit, x: np.ndarray, i_nudge: np.ndarray | None = None, *
         else:
             lines.append("* ---- nudging current sources (current into each output node)")
             for j, nj in enumerate(names):
-                lines.append(f"INUDGE{j // 2}{'PN'[j % 2]} 0 {nj} dc {_f(i_nudge[j])}")
+                lines.append(f"{nudge_source_name(j)} 0 {nj} dc {_f(i_nudge[j])}")
     if analysis:
         lines.append(".op")
     lines.append(".end")

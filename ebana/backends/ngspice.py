@@ -25,7 +25,7 @@ from ebana import interrupts
 from ebana.backends.base import Solution
 from ebana.circuit import Circuit
 from ebana.errors import ConvergenceError, NgspiceMissingError, SimulationError
-from ebana.netlist import _f, node_names, render
+from ebana.netlist import _f, input_source_name, node_names, norton_names, nudge_source_name, render, resistor_name
 
 __all__ = ["NgspiceBackend", "ngspice_shared", "INSTALL_HINT"]
 
@@ -136,7 +136,6 @@ class NgspiceBackend:
         errs = [e for e in self._drain() if _FAIL.search(e)]
         if errs:
             raise SimulationError(f"ngspice rejected the netlist: {errs[0].strip()}")
-        self._gsum = {s.index: g.sum(axis=0) for s, g in zip(c.topology.crossbars, c.conductances)}
         _owner = self
         if self._n_resistors() <= _RELOAD_ABOVE:
             # ngspice stores a value parsed from the netlist and the same value set by `alter` a
@@ -156,11 +155,11 @@ class NgspiceBackend:
         cmds = []
         for k, (s, g) in enumerate(zip(c.topology.crossbars, c.conductances)):
             if self.norton and s.src == 0:
-                self._gsum[s.index] = g.sum(axis=0)
-                cmds += [f"alter rn{s.index}_{j} = {_f(1.0 / self._gsum[s.index][j])}" for j in range(s.n_cols)]
+                r_eq = 1.0 / g.sum(axis=0)
+                cmds += [f"alter {norton_names(s.index, j)[1]} = {_f(r_eq[j])}" for j in range(s.n_cols)]
                 continue
             ii, jj = np.nonzero(g != old[k]) if old is not None else np.indices(g.shape).reshape(2, -1)
-            cmds += [f"alter r{s.index}_{i}_{j} = {_f(1.0 / g[i, j])}" for i, j in zip(ii, jj)]
+            cmds += [f"alter {resistor_name(s.index, i, j)} = {_f(1.0 / g[i, j])}" for i, j in zip(ii, jj)]
         return cmds
 
     def close(self) -> None:
@@ -191,15 +190,15 @@ class NgspiceBackend:
         n = t.n_inputs
         cmds = []
         for j in range(2 * t.n_classes):
-            cmds.append(f"alter inudge{j // 2}{'pn'[j % 2]} dc = {_f(i_nudge[j])}")
+            cmds.append(f"alter {nudge_source_name(j)} dc = {_f(i_nudge[j])}")
         if not self.norton:
-            cmds += [f"alter vin{i}p dc = {_f(u[i])}" for i in range(n)]
-            cmds += [f"alter vin{i}n dc = {_f(u[n + i])}" for i in range(n)]
+            cmds += [f"alter {input_source_name(i, True)} dc = {_f(u[i])}" for i in range(n)]
+            cmds += [f"alter {input_source_name(i, False)} dc = {_f(u[n + i])}" for i in range(n)]
             return cmds
-        for s, g in zip(t.crossbars, c.conductances):
+        for s in t.crossbars:
             if s.src == 0:  # Thevenin voltage of each column: sum_i G_ij u_i / sum_i G_ij
-                veq = (u @ g[: s.n_rows] + c.bias_voltages(s) @ g[s.n_rows:]) / self._gsum[s.index]
-                cmds += [f"alter vn{s.index}_{j} dc = {_f(veq[j])}" for j in range(s.n_cols)]
+                veq = c.norton_equivalent(s, u)[0]
+                cmds += [f"alter {norton_names(s.index, j)[0]} dc = {_f(veq[j])}" for j in range(s.n_cols)]
         return cmds
 
     def solve(self, x: np.ndarray, i_nudge: np.ndarray | None = None, *, phase: str = "free",
