@@ -298,6 +298,7 @@ def _train(trainer, quiet: bool) -> None:
         click.echo(f"\ninterrupted: checkpoint saved; continue with: ebana train --resume --out {trainer.out}",
                    err=True)
         sys.exit(code)
+    interrupts.ignore()   # the run is complete: a late Ctrl-C must not turn exit 0 into a traceback
     last = trainer.history[-1]
     extra = ""
     if cfg.device.model is not None:

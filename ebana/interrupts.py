@@ -21,6 +21,7 @@ __all__ = ["Interrupted", "deferred", "check", "pending", "ignore"]
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _pending: int | None = None
 _depth = 0
+_exiting = False   # set by ignore(): the process is exiting, handlers stay ignored
 
 
 class Interrupted(KeyboardInterrupt):
@@ -58,7 +59,9 @@ def check() -> None:
 def ignore() -> None:
     """Ignore SIGINT and SIGTERM from now on: for a process that is already exiting because of one
     (a second Ctrl-C must not turn a clean exit into a traceback). Main thread only."""
+    global _exiting
     if threading.current_thread() is threading.main_thread():
+        _exiting = True
         for s in _SIGNALS:
             signal.signal(s, signal.SIG_IGN)
 
@@ -87,6 +90,7 @@ def deferred() -> Iterator[None]:
     finally:
         _depth -= 1
         if _depth == 0:
-            for s, h in old.items():
-                signal.signal(s, h)
+            if not _exiting:   # after ignore() a late signal must not interrupt the exit
+                for s, h in old.items():
+                    signal.signal(s, h)
             _pending = None

@@ -190,11 +190,29 @@ def assert_same_result(ref: Path, run: Path, ctx: str) -> None:
                          f" ({ctx}, seed {SEED})")
 
 
+def _epochs_done(out: Path) -> int:
+    try:
+        return max(0, len((out / "metrics.csv").read_text().splitlines()) - 1)
+    except OSError:
+        return 0
+
+
 def interrupt(cwd: Path, argv: list[str], name: str, sig: int, delay: float, *, twice: bool = False,
-              gap: float = 0.0, after_checkpoint: bool = False) -> Run | None:
-    """Start a run, send ``sig`` ``delay`` s after it is training; None if it had already finished."""
+              gap: float = 0.0, after_checkpoint: bool = False, total: float | None = None) -> Run | None:
+    """Start a run, send ``sig`` ``delay`` s after it is training; None if it had already finished.
+
+    With ``total`` (the reference run's seconds) the moment is placed by progress, not by the clock
+    (a loaded machine runs slower or faster than the reference): after the epoch the fraction
+    delay/total points to has been written, plus a random part of one epoch's time."""
     r = Run(argv, cwd, name)
     t = r.wait_training(checkpoint=after_checkpoint)
+    if total is not None:
+        n_epochs = int(argv[argv.index("--epochs") + 1])
+        frac = delay / total
+        target = int(frac * n_epochs)
+        while _epochs_done(r.out) < target and r.p.poll() is None:
+            time.sleep(0.002)
+        t, delay = time.monotonic(), (frac * n_epochs - target) * total / n_epochs
     while time.monotonic() < t + delay:
         time.sleep(0.002)
     if r.p.poll() is not None:
@@ -219,7 +237,7 @@ def interrupt_and_resume(tmp_path: Path, reference, argv: list[str], label: str,
         for attempt in range(3):   # the run may be faster than the reference: move the moment earlier
             ctx = f"{label} #{k}, signal at {frac:.3f} of {seconds:.2f} s"
             r = interrupt(tmp_path, argv, f"int{k}-{attempt}", sig, frac * seconds,
-                          gap=rng.uniform(0.0, 0.03), **kw)
+                          gap=rng.uniform(0.0, 0.03), total=seconds, **kw)
             if r is not None:
                 break
             frac /= 2
