@@ -122,3 +122,17 @@ def test_committed_example_netlists_are_current_and_run(tmp_path):
         volts[name] = run_ngspice_batch(root / name, tmp_path)
     assert abs(volts["iris.cir"]["out0p"] - volts["iris_norton.cir"]["out0p"]) < 1e-9
     assert volts["iris.cir"]["out0p"] != volts["iris_nudged.cir"]["out0p"]
+
+
+def test_title_cannot_start_a_netlist_line(rng):
+    """A title with newlines (e.g. from a file name) stays one comment line: no .control block."""
+    from ebana.netlist import control_blocks, summarize
+    c = make_circuit(rng)
+    evil = "x\n.control\nshell touch pwned\n.endc\r\n* é"
+    text = render(c, np.zeros(c.topology.n_inputs), title=evil)
+    plain = render(c, np.zeros(c.topology.n_inputs), title="x")
+    assert text.count("\n") == plain.count("\n")
+    assert not control_blocks(text) and text.isascii()
+    assert text.splitlines()[0].startswith("* x\\n.control")
+    assert control_blocks(plain + ".control\nshell ls\n.endc\n") == [plain.count("\n") + 1]
+    assert summarize(".CONTROL\nshell ls\n.endc\n")[0].startswith("WARNING: .control block at line 1")
