@@ -116,6 +116,17 @@ def _parse_value(text: str):
         return text
 
 
+def _changes(overrides: dict, sets) -> dict:
+    """Dotted config keys -> values from the given options (None: not given) and ``--set key=value``."""
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    for item in sets:
+        if "=" not in item:
+            raise click.BadParameter(f"--set expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        changes[k.strip()] = _parse_value(v.strip())
+    return changes
+
+
 def _resolve_config(dataset, config_file, overrides, sets):
     from ebana.config import apply_overrides, from_dict, load_toml, preset, to_dict
     if config_file:
@@ -127,12 +138,7 @@ def _resolve_config(dataset, config_file, overrides, sets):
         cfg = preset(dataset or "iris")
         if dataset and dataset not in ("iris", "mnist", "digits"):
             cfg = from_dict({**to_dict(cfg), "dataset": dataset})
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    for item in sets:
-        if "=" not in item:
-            raise click.BadParameter(f"--set expects key=value, got {item!r}")
-        k, v = item.split("=", 1)
-        changes[k.strip()] = _parse_value(v.strip())
+    changes = _changes(overrides, sets)
     return apply_overrides(cfg, changes) if changes else cfg
 
 
@@ -238,12 +244,7 @@ def _resume_config(out_dir, dataset, config_file, overrides, sets, override):
     if not ckpt.exists():
         raise click.UsageError(f"--resume: no checkpoint in {out_dir}")
     saved = checkpoint_config(ckpt)
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    for item in sets:
-        if "=" not in item:
-            raise click.BadParameter(f"--set expects key=value, got {item!r}")
-        k, v = item.split("=", 1)
-        changes[k.strip()] = _parse_value(v.strip())
+    changes = _changes(overrides, sets)
     if dataset:
         changes["dataset"] = dataset
     base = from_dict(load_toml(config_file)) if config_file else saved
