@@ -37,6 +37,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def cli_env() -> dict[str, str]:
+    """Environment for ``python -m ebana.cli`` subprocesses: ``$EBANA_SRC`` (another source tree, e.g.
+    an older checkout to count what failed before a fix) first on PYTHONPATH; headless matplotlib."""
+    env = dict(os.environ)
+    if os.environ.get("EBANA_SRC"):
+        env["PYTHONPATH"] = os.environ["EBANA_SRC"]
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

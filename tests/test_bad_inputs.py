@@ -33,6 +33,8 @@ from typing import Callable
 
 import pytest
 
+from tests.conftest import cli_env
+
 ROOT = Path(__file__).resolve().parents[1]
 SRC = os.environ.get("EBANA_SRC")
 IRIS_CSV = Path(SRC or ROOT) / "ebana" / "datasets" / "data" / "iris.csv"
@@ -45,12 +47,6 @@ FORBIDDEN = ("traceback", "allow_pickle", "unsafely")
 
 
 # ---------------------------------------------------------------------- running the CLI
-def cli_env() -> dict[str, str]:
-    env = dict(os.environ)
-    if SRC:
-        env["PYTHONPATH"] = SRC
-    env.setdefault("MPLBACKEND", "Agg")
-    return env
 
 
 @dataclass

@@ -20,17 +20,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import cli_env
+
 pytestmark = pytest.mark.slow
 
 SRC = os.environ.get("EBANA_SRC")
 
 
-def cli_env() -> dict[str, str]:
-    env = dict(os.environ)
-    if SRC:
-        env["PYTHONPATH"] = SRC
-    env.setdefault("MPLBACKEND", "Agg")
-    return env
 
 
 def start(argv: list[str], cwd: Path) -> subprocess.Popen:

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import cli_env
+
 pytestmark = pytest.mark.slow
 
 SRC = os.environ.get("EBANA_SRC")
@@ -37,12 +39,6 @@ VTEAM = ["train", "iris", "--seed", "1", "--device", "vteam", "--epochs", "10"]
 IDEAL = ["train", "iris", "--seed", "1", "--device", "ideal", "--epochs", "10"]
 
 
-def cli_env() -> dict[str, str]:
-    env = dict(os.environ)
-    if SRC:
-        env["PYTHONPATH"] = SRC
-    env.setdefault("MPLBACKEND", "Agg")
-    return env
 
 
 def rng_for(name: str) -> random.Random:
