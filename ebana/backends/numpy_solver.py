@@ -9,22 +9,23 @@ Solves the same :class:`~ebana.circuit.Circuit` as the ngspice backend, for a wh
    decouple into scalar monotone equations ``F(v) = K v - R + i_D(v - V_BH) - i_D(V_BL - v) = 0``,
    solved in closed form for the piecewise-linear diode and, for the Shockley diode, by a
    bracketed Newton iteration whose steps are taken in the log of the dominant diode current
-   (nearly linear there, so a few steps from any start), warm-started from the previous sweep.
-   Every Shockley node solve ends on a point where ``|F|`` was evaluated and is at rounding
-   level; otherwise :class:`~ebana.errors.ConvergenceError` is raised.
-3. *A residual-based error bound* (not an extrapolation of successive steps, which fails
-   after a warm start: a perturbation crosses one layer per sweep, and through a saturated
-   layer the steps shrink long before the upstream layers have moved). After a sweep the
-   KCL residual of layer q is exactly ``alpha G_{q->d} (v_d^new - v_d^old)`` summed over the
-   layers d updated after q, plus rounding. The Jacobian J of the nodal equations is a
-   nonsingular M-matrix (similar, by the amplifier scaling, to the Hessian of the convex
-   energy, a symmetric Z-matrix) and only grows with the diode conductances, so with the
-   diodes at their smallest conductance (J_min) ``|v - v*| <= J_min^-1 |r| <= s * max_i
-   |r_i| / (J_min s)_i`` for any s > 0 with J_min s > 0. s ~ J_min^-1 diag(J_min) is computed
-   once per weight update (Gauss-Seidel, verified; dense fallback). The solve stops when the
-   bound is below ``tol`` (or when the iteration has reached the rounding floor, which is then
-   part of the stated bound, ``Solution.info["error_bound"]``) and raises ConvergenceError
-   after ``max_sweeps``.
+   (nearly linear there, so a few steps from any start), warm-started from the previous sweep
+   (:func:`shockley_node_solve`). It returns a point where F was evaluated, with its distance
+   to the root; a node that does not converge raises :class:`~ebana.errors.ConvergenceError`.
+3. *A residual-based error bound*, not an extrapolation of successive steps (which fails after
+   a warm start: a perturbation crosses one layer per sweep, and through a saturated layer the
+   steps shrink long before the upstream layers have moved). After a sweep the KCL residual of
+   layer p is exactly ``alpha G_{p->d} (v_d^new - v_d^old)`` over the layers d updated after
+   p, plus the node solves' own errors and rounding. The nodal Jacobian J is a nonsingular
+   M-matrix (the amplifier scaling makes it the Hessian of the convex energy, a symmetric
+   Z-matrix) that only grows with the diode conductances, so with every diode at its smallest
+   conductance (J_min) ``|v - v*| <= J_min^-1 |r|``, bounded per layer with certificate vectors
+   s^(p) ~ J_min^-1 K 1_p (Gauss-Seidel, checked by an explicit product, dense fallback;
+   recomputed after every weight update). When the iteration reaches the
+   rounding floor the bound is tightened with the diodes' conductances around the final state.
+   The solve stops when every layer's bound is below ``tol`` (or ``rel_tol`` of its response),
+   or at the rounding floor, which is then the stated bound (``Solution.info``); it raises
+   ConvergenceError after ``max_sweeps``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from ebana.backends.base import Solution
 from ebana.circuit import GMIN, Circuit
 from ebana.errors import ConfigError, ConvergenceError
 
-__all__ = ["NumpyBackend", "shockley_current", "SHOCKLEY_MAX_ITERATIONS"]
+__all__ = ["NumpyBackend", "shockley_current", "shockley_node_solve", "SHOCKLEY_MAX_ITERATIONS"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +50,7 @@ _EPS = float(np.finfo(np.float64).eps)
 SHOCKLEY_MAX_ITERATIONS = 60
 """Newton iterations a Shockley node solve may take before ConvergenceError (typically 1-8)."""
 _CERT_GS_SWEEPS = 200      # Gauss-Seidel sweeps for the bound's certificate before the dense solve
-_CERT_DENSE_MAX = 6000     # nodes up to which the certificate may fall back to a dense solve
-_CERT_TARGET = 0.9         # accept the certificate once (J_min s)_i >= 0.9 K_i everywhere
+_CERT_DENSE_MAX = 2000     # nodes up to which the certificate may fall back to a dense solve
 
 
 def shockley_current(x: np.ndarray, i_s: float, n_vt: float) -> tuple[np.ndarray, np.ndarray]:
@@ -66,14 +66,25 @@ def shockley_current(x: np.ndarray, i_s: float, n_vt: float) -> tuple[np.ndarray
 
 @dataclass
 class _Certificate:
-    """Positive s with J_min s = K t (t > 0) per layer, and the couplings the bound needs."""
+    """Per-layer certificates of the M-matrix bound (see :meth:`NumpyBackend._layer_certificates`).
 
-    s_max: np.ndarray          # (n_layers,) max_j s_j of each layer (0 for layer 0)
-    kappa_b: dict[int, float]  # crossbar p -> d (p > 0): max_j (alpha S_out,j / K_j) / t_j over p's nodes
-    kappa_f: dict[int, float]  # crossbar p -> d (p > 0): max_i (gain S_in,i / K_i) / t_i over d's nodes
-    f_max: dict[int, float]    # max_i gain S_in,i / K_i (rounding of the forward terms)
-    b_max: dict[int, float]    # max_j alpha S_out,j / K_j
-    t_min: np.ndarray          # (n_layers,) min_j t_j
+    ``reach[p, q]`` (V per V): max over the nodes j of layer q of s^(p)_j, where
+    J s^(p) ~ K 1_p (the response to a unit local error on layer p's nodes). With
+    c_p = a local_p + b max_p local_p, ``|v - v*|_q <= sum_p c_p reach[p, q]``.
+    """
+
+    reach: np.ndarray   # (n_layers, n_layers), row/column 0 unused
+    a: float            # 1 / (1 - eta_in): t^(p) >= 1 - eta_in on layer p's own nodes
+    b: float            # covers t^(p) >= -eta_out on the other layers
+
+
+def _abs_max(a: np.ndarray) -> float:
+    """max |a| without an |a| temporary (0 for an empty array; rows broadcast from one are read once)."""
+    if not a.size:
+        return 0.0
+    if a.ndim == 2 and a.strides[0] == 0:
+        a = a[:1]
+    return max(float(a.max()), -float(a.min()))
 
 
 class NumpyBackend:
@@ -92,7 +103,8 @@ class NumpyBackend:
     ``Solution.info``: ``error_bound`` (V, bound on max |v - v*| over all nodes), ``error_bounds``
     (per layer, index 0 unused), ``rounding_limited`` (the bound is the rounding floor, above
     ``tol``), ``node_iterations`` (most Newton iterations of any Shockley node solve), ``rho``
-    (observed step ratio, informative only).
+    (observed step ratio, informative only), ``v_abs_max`` (per layer, an upper bound on |v|; a
+    solve warm-started from this solution reads it instead of scanning the start).
     """
 
     def __init__(self, circuit: Circuit, *, dtype: str = "float64", tol: float | None = None,
@@ -106,6 +118,9 @@ class NumpyBackend:
             raise ConfigError(f"solver tolerance must be > 0 V, got {self.tol}")
         self.max_sweeps = int(max_sweeps)
         tune_malloc()  # temporaries are reused instead of page-faulted in on every step
+        t = circuit.topology
+        self._incoming = {q: [s for s in t.incoming(q) if s.src > 0] for q in range(1, t.n_layers)}
+        self._outgoing = {q: t.outgoing(q) for q in range(1, t.n_layers)}
         self.set_conductances(circuit.conductances)
 
     # ------------------------------------------------------------------ setup
@@ -115,7 +130,8 @@ class NumpyBackend:
         if conductances is not c.conductances:
             c.set_conductances(conductances, validate)
         self._norton_cache = None
-        self._cert = None    # the error bound's certificate, computed at the next solve
+        self._cert = None    # the error bound's certificate, computed at the next solve (from scratch:
+        # a solve depends only on the weights and inputs, never on history, so resumed runs are identical)
         t, p, d = c.topology, c.params, c.params.diode
         a, gain, cm = p.alpha, p.gain, p.cm
         self._in_g = {}      # input crossbars: signal rows in the GEMM dtype
@@ -126,6 +142,7 @@ class NumpyBackend:
         for q in range(1, t.n_layers):
             self._const[q] = np.zeros(t.layer_size(q))
         k = {q: np.zeros(t.layer_size(q)) for q in range(1, t.n_layers)}
+        sums = {}            # hidden -> q crossbars: (row sums, column sums) of the signal rows (S)
         for s, g in zip(t.crossbars, c.conductances):
             sig, bias_rows = g[: s.n_rows], g[s.n_rows:]
             col_sig = sig.sum(axis=0)
@@ -144,6 +161,7 @@ class NumpyBackend:
                 self._fwd[s.index] = np.ascontiguousarray(gain * sig)
                 self._bwd[s.index] = np.ascontiguousarray(a * sig.T)
                 s_out = sig.sum(axis=1)
+                sums[s.index] = (s_out, col_sig)
                 k[s.src] += a * gain * s_out
                 self._n_rows[s.src] += g.shape[1]
                 # w = cm + g (v - cm): the constant part (1-g) cm drives the destination ...
@@ -167,102 +185,131 @@ class NumpyBackend:
             if s.src > 0:
                 self._fwd[s.index] *= self._inv_k[s.dst][None, :]
                 self._bwd[s.index] *= self._inv_k[s.src][None, :]
-        self._incoming = {q: [s for s in t.incoming(q) if s.src > 0] for q in range(1, t.n_layers)}
-        self._outgoing = {q: t.outgoing(q) for q in range(1, t.n_layers)}
+        # the couplings of the error bound, as (layer x layer) matrices: [p, d] = sum over crossbars
+        # p -> d of max_j alpha S_out,j / K_j (residual in p from changes in d), [q, p] = sum over
+        # crossbars p -> q of max_i gain S_in,i / K_i (residual in q from perturbations in p)
+        self._couple_out = np.zeros((t.n_layers, t.n_layers))
+        self._couple_in = np.zeros((t.n_layers, t.n_layers))
+        for s in t.crossbars:
+            if s.src > 0:
+                s_out, col_sig = sums[s.index]
+                self._couple_out[s.src, s.dst] += float(np.max(a * s_out * self._inv_k[s.src]))
+                self._couple_in[s.dst, s.src] += float(np.max(gain * col_sig * self._inv_k[s.dst]))
+        self._ulps = np.array([0.0] + [(4.0 + np.sqrt(self._n_rows[q])) * _EPS for q in range(1, t.n_layers)])
+        self._inv_k_max = {q: float(self._inv_k[q].max()) if self._inv_k[q].size else 0.0 for q in self._inv_k}
+        self._const_k_max = {q: _abs_max(self._const[q] * self._inv_k[q]) for q in self._inv_k}
 
     def close(self) -> None:
         pass
 
     # ------------------------------------------------------------------ error-bound certificate
     def _certificate(self) -> _Certificate:
-        """s > 0 with t = (J_min s) / K > 0, where J_min is the nodal Jacobian with every diode at its
-        smallest conductance (g_off for the ideal diode, 0 for Shockley) and K = diag(J_min).
-
-        In the folded variables a Gauss-Seidel sweep of J_min s = K reads
-        ``s_q = 1 + sum_in s_p @ fwd + sum_out s_d @ bwd`` (the BCD sweep of a linear circuit);
-        from s = 0 it increases monotonically to J_min^-1 K. t is checked by an explicit product.
-        """
-        if self._cert is not None:
-            return self._cert
-        t = self.circuit.topology
-        layers = range(1, t.n_layers)
-        s = {q: np.zeros(t.layer_size(q)) for q in layers}
-
-        def coupled(q):
-            out = np.zeros(t.layer_size(q))
-            for c in self._incoming[q]:
-                out += s[c.src] @ self._fwd[c.index]
-            for c in self._outgoing[q]:
-                out += s[c.dst] @ self._bwd[c.index]
-            return out
-
-        def ratio():
-            return {q: s[q] - coupled(q) for q in layers}
-
-        tq = None
-        for sweep in range(1, max(_CERT_GS_SWEEPS, 1) + 1):
-            for q in layers:
-                s[q] = 1.0 + coupled(q)
-            if sweep % 4 == 0 or sweep == 1:
-                tq = ratio()
-                if min(float(v.min()) for v in tq.values()) >= _CERT_TARGET:
-                    break
-        if min(float(v.min()) for v in tq.values()) < _CERT_TARGET:
-            n = sum(t.layer_size(q) for q in layers)
-            if n <= _CERT_DENSE_MAX:
-                s = self._dense_certificate()
-            else:  # large and strongly coupled: keep sweeping (any t > 0 is a valid certificate)
-                for _ in range(self.max_sweeps):
-                    for q in layers:
-                        s[q] = 1.0 + coupled(q)
-                    tq = ratio()
-                    if min(float(v.min()) for v in tq.values()) >= 0.5:
-                        break
-            tq = ratio()
-        t_min = min(float(v.min()) for v in tq.values())
-        if not (t_min > 0 and all(np.all(np.isfinite(s[q])) and np.all(s[q] > 0) for q in layers)):
-            raise ConvergenceError(f"numpy backend: cannot certify the error bound of this circuit "
-                                   f"(min (J s)/K = {t_min:.2e}); the nodal system is too ill-conditioned")
-        tq = {q: v * (1.0 - 1e-9) for q, v in tq.items()}  # rounding of the check itself
-        s_max = np.zeros(t.n_layers)
-        tmin = np.ones(t.n_layers)
-        for q in layers:
-            s_max[q] = float(s[q].max()) * (1.0 + 1e-9)
-            tmin[q] = float(tq[q].min())
-        kb, kf, fm, bm = {}, {}, {}, {}
-        for c in t.crossbars:
-            if c.src == 0:
-                continue
-            brow = self._bwd[c.index].sum(axis=0)   # per source node: alpha S_out / K
-            fcol = self._fwd[c.index].sum(axis=0)   # per destination node: gain S_in / K
-            kb[c.index] = float(np.max(brow / tq[c.src]))
-            kf[c.index] = float(np.max(fcol / tq[c.dst]))
-            bm[c.index], fm[c.index] = float(brow.max()), float(fcol.max())
-        self._cert = _Certificate(s_max, kb, kf, fm, bm, tmin)
+        """The state-independent certificate: every diode at its smallest conductance (J_min)."""
+        if self._cert is None:
+            t = self.circuit.topology
+            small = sum(t.layer_size(q) for q in range(1, t.n_layers)) <= _CERT_DENSE_MAX
+            self._cert = self._layer_certificates({q: 1.0 for q in range(1, t.n_layers)}, 1,
+                                                  _CERT_GS_SWEEPS if small else self.max_sweeps, dense=small)
+            if self._cert is None:
+                raise ConvergenceError("numpy backend: cannot certify an error bound for this circuit (the nodal "
+                                       "Jacobian with the diodes off is too ill-conditioned)")
         return self._cert
 
-    def _dense_certificate(self) -> dict[int, np.ndarray]:
-        """J_min^-1 K by a dense solve of (I - P) s = 1 (P: the folded couplings)."""
+    def _layer_certificates(self, ratio: dict, batch: int, max_sweeps: int,
+                            dense: bool = False) -> _Certificate | None:
+        """s^(p) >= 0 with (J_min + diag(d)) s^(p) = K t^(p), t^(p) ~ 1_p, for every layer p.
+
+        ``ratio[q] = K / (K + d)`` per node (scalar 1 for J_min, or (batch, n_q)). In the folded
+        variables a Gauss-Seidel sweep is ``s_q = ratio_q (1_p + sum_in s @ fwd + sum_out s @ bwd)``
+        (a BCD sweep of a linear circuit); from s = 0 it increases monotonically to the solution.
+        t is checked by an explicit product. Returns None if no valid certificate was found.
+        """
         t = self.circuit.topology
         layers = list(range(1, t.n_layers))
-        off = {}
-        n = 0
+        n_p = len(layers)
+        rows = n_p * batch
+        s = {q: np.zeros((rows, t.layer_size(q))) for q in layers}
+        rhs = {}
+        for i, q in enumerate(layers):
+            rhs[q] = np.zeros((n_p, batch, 1))
+            rhs[q][i] = 1.0
+            rhs[q] = rhs[q].reshape(rows, 1)
+        rat = {q: (r if np.isscalar(r) else np.tile(r, (n_p, 1))) for q, r in ratio.items()}
+
+        def coupled(q):
+            acc = np.zeros((rows, t.layer_size(q)))
+            for c in self._incoming[q]:
+                acc += s[c.src] @ self._fwd[c.index]
+            for c in self._outgoing[q]:
+                acc += s[c.dst] @ self._bwd[c.index]
+            return acc
+
+        def etas(first: bool = False):
+            e_in = e_out = 0.0
+            for i, q in enumerate(layers):
+                if not t.layer_size(q):
+                    continue
+                if first:  # after the first sweep from s = 0 the incoming terms are final: t = 1_p - out terms
+                    t_q = rhs[q] - sum((s[c.dst] @ self._bwd[c.index] for c in self._outgoing[q]), 0.0)
+                    t_q = np.broadcast_to(t_q, s[q].shape)
+                else:
+                    r_q = rat[q]
+                    t_q = (s[q] if np.isscalar(r_q) and r_q == 1.0 else s[q] / r_q) - coupled(q)
+                mins = t_q.reshape(n_p, -1).min(axis=1)   # per certificate p: min t^(p) on layer q
+                e_in = max(e_in, 1.0 - float(mins[i]))
+                if n_p > 1:
+                    mins[i] = np.inf
+                    e_out = max(e_out, -float(mins.min()))
+            return e_in, max(e_out, 0.0)
+
+        ok = False
+        e_in = e_out = np.inf
+        for sweep in range(1, max_sweeps + 1):
+            for q in layers:
+                s[q] = rat[q] * (rhs[q] + coupled(q))
+            if sweep <= 2 or sweep % 4 == 0:  # (a looser certificate only scales the bound by a, b)
+                e_in, e_out = etas(first=sweep == 1)
+                if e_in <= 0.02 and e_out * max(n_p - 1, 1) <= 0.005:
+                    ok = True
+                    break
+        if not ok and dense and sum(t.layer_size(q) for q in layers) <= _CERT_DENSE_MAX:
+            s = self._dense_certificates()
+            e_in, e_out = etas()
+        denom = 1.0 - e_in - e_out * max(n_p - 1, 1)
+        if not (denom > 0.1) or not all(np.all(np.isfinite(s[q])) for q in layers):
+            return None
+        a = 1.0 / (1.0 - e_in) * (1.0 + 1e-9)
+        b = e_out * max(n_p - 1, 1) * a / denom * (1.0 + 1e-9) + 1e-12 * a
+        reach = np.zeros((t.n_layers, t.n_layers))
+        for q in layers:
+            if t.layer_size(q):
+                reach[1:, q] = s[q].reshape(n_p, -1).max(axis=1) * (1.0 + 1e-9)
+        return _Certificate(reach, a, b)
+
+    def _dense_certificates(self) -> dict[int, np.ndarray]:
+        """J_min^-1 K 1_p for every layer p by one dense solve of (I - P) S = E (P: the folded couplings)."""
+        t = self.circuit.topology
+        layers = list(range(1, t.n_layers))
+        off, n = {}, 0
         for q in layers:
             off[q] = n
             n += t.layer_size(q)
-        m = np.eye(n)
+        mat = np.eye(n)
         for c in t.crossbars:
             if c.src == 0:
                 continue
             ps, pd = off[c.src], off[c.dst]
             ns, nd = t.layer_size(c.src), t.layer_size(c.dst)
-            m[pd:pd + nd, ps:ps + ns] -= self._fwd[c.index].T
-            m[ps:ps + ns, pd:pd + nd] -= self._bwd[c.index].T
+            mat[pd:pd + nd, ps:ps + ns] -= self._fwd[c.index].T
+            mat[ps:ps + ns, pd:pd + nd] -= self._bwd[c.index].T
+        e = np.zeros((n, len(layers)))
+        for i, q in enumerate(layers):
+            e[off[q]:off[q] + t.layer_size(q), i] = 1.0
         try:
-            sol = np.linalg.solve(m, np.ones(n))
+            sol = np.linalg.solve(mat, e)
         except np.linalg.LinAlgError as err:
             raise ConvergenceError(f"numpy backend: the nodal Jacobian is singular ({err})") from None
-        return {q: sol[off[q]:off[q] + t.layer_size(q)] for q in layers}
+        return {q: np.ascontiguousarray(sol[off[q]:off[q] + t.layer_size(q)].T) for q in layers}
 
     # ------------------------------------------------------------------ solve
     def norton(self, x: np.ndarray) -> dict[int, np.ndarray]:
@@ -284,24 +331,28 @@ class NumpyBackend:
               rel_tol: float | None = None) -> Solution:
         """DC operating point of a batch; ``x`` (B, n_inputs), ``i_nudge`` (m*B, 2K) in A.
 
-        ``tol`` (V) overrides the backend's error bound for this solve. ``rel_tol`` also accepts an
-        error bound below ``rel_tol`` times the first sweep's step: for a solve warm-started
-        from the free state that step is the size of the nudge response, so this bounds the
-        *relative* error of the response (what the EqProp gradient is made of).
+        ``tol`` (V) overrides the backend's error bound for this solve. ``rel_tol`` (with ``start``)
+        also accepts, per layer, an error bound below ``rel_tol`` times the layer's nudge response:
+        half the spread between the stacked phases (m >= 2, e.g. +-beta), or the displacement from
+        ``start`` (m = 1). That bounds the *relative* error of every layer's response, what the
+        EqProp gradient of its crossbars is made of. A layer the response has not reached yet is
+        held to ``tol``: the solve cannot stop before the nudge has crossed every layer
+        (saturated ones included).
         """
         tol = self.tol if tol is None else float(tol)
-        first = None
         c = self.circuit
         t, p = c.topology, c.params
         x = np.atleast_2d(np.asarray(x))  # the same object for a 2-D array: the cache key below
         cached = self._norton_cache  # the phases of one batch share the Norton currents
         if norton is None and cached is not None and cached[0] is x:
-            norton = cached[1]
-        elif norton is None:
-            if x.ndim != 2 or x.shape[1] != t.n_inputs:
-                raise ConfigError(f"inputs have shape {x.shape}, the network expects (batch, {t.n_inputs})")
-            norton = self.norton(x)
-            self._norton_cache = (x, norton)
+            norton, n_abs = cached[1], cached[2]
+        else:
+            if norton is None:
+                if x.ndim != 2 or x.shape[1] != t.n_inputs:
+                    raise ConfigError(f"inputs have shape {x.shape}, the network expects (batch, {t.n_inputs})")
+                norton = self.norton(x)
+            n_abs = {q: _abs_max(a) for q, a in norton.items()}  # for the rounding floor
+            self._norton_cache = (x, norton, n_abs)
         b = x.shape[0]
         m = 1 if i_nudge is None else i_nudge.shape[0] // max(b, 1)
         if i_nudge is not None and i_nudge.shape[0] != m * b:
@@ -315,6 +366,18 @@ class NumpyBackend:
             out = t.output_layer
             base[out] = (np.tile(base[out], (m, 1)) if m > 1 else base[out]) + i_nudge
         base = {q: r * self._inv_k[q] for q, r in base.items()}  # everything below is R/K
+        # max |R/K of the sources| per layer, and max |v| at the start, for the rounding floor
+        bmax = np.zeros(t.n_layers)
+        for q in range(1, t.n_layers):
+            bmax[q] = n_abs.get(q, 0.0) * self._inv_k_max[q] + self._const_k_max[q]
+        if i_nudge is not None:
+            bmax[t.output_layer] += _abs_max(i_nudge) * self._inv_k_max[t.output_layer]
+        if start is None:
+            v_abs0 = np.full(t.n_layers, abs(p.cm))
+        else:
+            v_abs0 = start.info.get("v_abs_max") if start.info else None
+            if v_abs0 is None or len(v_abs0) != t.n_layers:
+                v_abs0 = np.array([0.0] + [_abs_max(np.asarray(start.layers[q])) for q in range(1, t.n_layers)])
         if start is not None:
             v = [None] + [np.array(layer, dtype=np.float64) for layer in start.layers[1:]]
             if v[1].shape[0] != m * b:
@@ -324,10 +387,13 @@ class NumpyBackend:
         incoming, outgoing = self._incoming, self._outgoing
         n_layers = t.n_layers
         moved = np.zeros(n_layers)        # max |change| of each layer in this sweep (V)
+        self._moved_last = moved          # read by _node_solve: the previous sweep's changes
         node_err = np.zeros(n_layers)     # max distance of a Shockley node solve to its root (V)
         node_its = 0
         last, rho, sweeps = np.inf, 0.0, 0
-        vmax = bmax = None
+        floor = floor_vmax = None
+        best, best_sweep = np.inf, 0
+        travel = np.zeros(n_layers)      # per layer, sum of the sweeps' max changes (>= max |v - start|)
         while True:
             sweeps += 1
             for q in range(1, n_layers):
@@ -353,33 +419,37 @@ class NumpyBackend:
                     moved[q] = float(d.max())
                 v[q] = new
             step = float(moved.max())
-            if first is None:
-                first = step
-                if rel_tol is not None:
-                    tol = max(tol, rel_tol * first)
             ratio = step / last if last > 0 else 0.0
             rho = ratio if sweeps <= 2 else max(ratio, 0.5 * (rho + ratio))
             last = step
-            # the residual KCL_q = alpha G (v_d^new - v_d^old) of the layers d updated after q, and
-            # the rounding floor (|v| tracked by the triangle inequality: no extra pass over v)
-            if vmax is None:
-                vmax = np.array([0.0] + [float(np.max(np.abs(v[q]))) if v[q].size else 0.0
-                                         for q in range(1, n_layers)])
-                bmax = np.array([0.0] + [float(np.max(np.abs(base[q]))) if base[q].size else 0.0
-                                         for q in range(1, n_layers)])
-            else:
-                vmax += moved
+            # the bound: residuals KCL_q = alpha G (v_d^new - v_d^old) of the layers d updated after q,
+            # node-solve errors and the rounding floor
+            travel += moved
+            vmax = v_abs0 + travel        # >= max |v| (triangle inequality): no pass over v
             if not np.isfinite(step):
                 self._fail(phase, sweeps, step, np.inf, tol, sample_ids, "non-finite node voltages")
-            delta = node_err + self._rounding(cert, vmax, bmax)
+            if floor is None or np.any(vmax > floor_vmax):  # the floor grows with |v|: refresh it
+                floor_vmax = vmax * 1.01
+                floor = self._rounding(floor_vmax, bmax)
+            delta = node_err + floor
             bounds = self._bounds(cert, moved, delta)
             bound = float(bounds.max())
-            if bound <= tol:
+            if bound <= tol or (rel_tol is not None and self._relative_ok(bounds, tol, rel_tol, travel, v, start, m)):
                 limited = False
                 break
-            floor = float(self._bounds(cert, np.zeros(n_layers), delta).max())
-            if bound <= 2.0 * floor:  # the iteration has reached the rounding floor: nothing to gain
-                limited = True
+            if step < best:
+                best, best_sweep = step, sweeps
+            # no new smallest step for 20 sweeps, near the floor: rounding noise above the estimate
+            stalled = sweeps - best_sweep >= 20 and bool(np.all(moved <= 64.0 * floor))
+            if stalled or bool(np.all(moved <= 2.0 * floor) and np.all(node_err <= floor)):
+                # at the rounding floor: nothing to gain from more sweeps. The bound above treats every
+                # diode as off; with the diodes' conductances around this state it is far tighter
+                if stalled:
+                    delta = np.maximum(delta, moved)
+                    bounds = self._bounds(cert, moved, delta)
+                bounds = np.minimum(bounds, self._refined_bounds(v, moved, delta, bounds))
+                bound = float(bounds.max())
+                limited = bound > tol
                 break
             if sweeps >= self.max_sweeps:
                 self._fail(phase, sweeps, step, bound, tol, sample_ids)
@@ -388,7 +458,34 @@ class NumpyBackend:
                          "> tol %.1e V", phase, sweeps, bound, tol)
         xs = x  # for m stacked phases: the inputs of one block (see Solution.take)
         return Solution(v, sweeps, {"rho": rho, "error_bound": bound, "error_bounds": bounds,
-                                    "rounding_limited": limited, "node_iterations": node_its, "x": xs})
+                                    "rounding_limited": limited, "node_iterations": node_its,
+                                    "v_abs_max": v_abs0 + travel, "x": xs})
+
+    @staticmethod
+    def _relative_ok(bounds: np.ndarray, tol: float, rel_tol: float, travel: np.ndarray, v: list,
+                     start: Solution | None, m: int) -> bool:
+        """Every layer's bound <= max(tol, rel_tol * response), checked layer by layer (one pass each).
+
+        The response of a layer: for m >= 2 stacked phases, half the largest difference between a
+        phase and the first (the +-beta spread the centered gradient is made of; a warm start that
+        is itself inexact moves both phases alike and does not count); for one phase, the largest
+        displacement from ``start``.
+        """
+        if start is None:  # a cold start has no response to be relative to
+            return False
+        for q in range(1, len(bounds)):
+            if bounds[q] <= tol:
+                continue
+            if bounds[q] > rel_tol * travel[q]:  # travel bounds the displacement from above
+                return False
+            if m >= 2:
+                blocks = v[q].reshape(m, -1, v[q].shape[1])
+                resp = 0.5 * max(_abs_max(blocks[k] - blocks[0]) for k in range(1, m))
+            else:
+                resp = float(np.max(np.abs(v[q] - start.layers[q])))
+            if bounds[q] > rel_tol * resp:
+                return False
+        return True
 
     def _fail(self, phase, sweeps, step, err, tol, sample_ids, why: str | None = None) -> None:
         ids = "" if sample_ids is None else f" (samples {list(sample_ids)[:5]}...)"
@@ -397,40 +494,54 @@ class NumpyBackend:
             f"numpy backend: {phase} phase did not converge in {sweeps} sweeps{ids}{what}: last step "
             f"{step:.2e} V, error bound {err:.2e} V > tol {tol:.1e} V")
 
-    def _local_error(self, cert: _Certificate, moved: np.ndarray, delta: np.ndarray) -> float:
-        """max_i |r_i| / (K_i t_i) (V) for layer changes ``moved`` and node perturbations ``delta``."""
-        worst = 0.0
-        for q in range(1, len(moved)):
-            acc = 0.0
-            for s in self._outgoing[q]:
-                acc += cert.kappa_b[s.index] * (moved[s.dst] + delta[s.dst])
-            for s in self._incoming[q]:
-                acc += cert.kappa_f[s.index] * delta[s.src]
-            worst = max(worst, acc)
-        return worst
-
     def _bounds(self, cert: _Certificate, moved: np.ndarray, delta: np.ndarray) -> np.ndarray:
-        """Per-layer bound on |v - v*| (V): a node perturbed by delta from its exact local solution
-        is off by delta plus the response to the residual it causes in its neighbours
-        (J^-1 D delta = delta + J^-1 N delta), and the tracked residuals add J^-1 |r|."""
-        local = self._local_error(cert, moved, delta)
-        out = cert.s_max * local + delta
+        """Per-layer bound on |v - v*| (V).
+
+        After a sweep, layer p's residual is alpha G (v_d^new - v_d^old) over the layers d updated
+        after it (``moved``: per-layer max change). A node off by delta from its exact local
+        solution (Shockley Newton, rounding) is off by delta plus the response to the residual N
+        delta it causes in its neighbours (J^-1 D delta = delta + J^-1 N delta).
+        local_p = max_{i in p} |r_i| / K_i; then |v - v*| <= delta + J^-1 |r| <= delta + sum_p c_p s^(p).
+        """
+        local = self._couple_out @ (moved + delta) + self._couple_in @ delta
+        coef = cert.a * local + cert.b * float(local.max())
+        out = coef @ cert.reach + delta
         out[0] = 0.0
         return out
 
-    def _rounding(self, cert: _Certificate, vmax: np.ndarray, bmax: np.ndarray) -> np.ndarray:
+    def _refined_bounds(self, v: list, moved: np.ndarray, delta: np.ndarray, enclosure: np.ndarray,
+                        max_sweeps: int = 500) -> np.ndarray:
+        """:meth:`_bounds` with certificates of the Jacobian around this state (per sample).
+
+        ``enclosure`` (per layer, V) is a valid bound on |v - v*|, so the diode conductance of the
+        secant between v and v* is at least its minimum over [v - e, v + e] (a diode's conductance
+        is monotone in its voltage): J >= J_min + diag(d). Returns +inf per layer if that fails.
+        """
+        t, p = self.circuit.topology, self.circuit.params
+        dm = p.diode
+        ratio = {}
+        for q in range(1, t.n_layers):
+            ratio[q] = 1.0
+            if not self._clamped[q] or not np.isfinite(enclosure[q]):
+                continue
+            e = float(enclosure[q])
+            x1, x2 = v[q] - p.v_bias_high, p.v_bias_low - v[q]
+            if dm.model == "ideal":
+                dg = dm.g_on - dm.g_off
+                extra = dg * ((x1 - e > dm.v_th).astype(np.float64) + (x2 - e > dm.v_th))
+            else:
+                extra = shockley_current(x1 - e, dm.i_s, dm.n_vt)[1] + shockley_current(x2 - e, dm.i_s, dm.n_vt)[1]
+            ratio[q] = 1.0 / (1.0 + extra * self._inv_k[q])       # K / (K + d)
+        cert = self._layer_certificates(ratio, v[1].shape[0], max_sweeps)
+        if cert is None:
+            return np.full(t.n_layers, np.inf)
+        return self._bounds(cert, moved, delta)
+
+    def _rounding(self, vmax: np.ndarray, bmax: np.ndarray) -> np.ndarray:
         """Per-layer rounding floor (V) of a node solve: a few ulps of the magnitudes summed into R/K
         (``vmax``, ``bmax``: per layer max |v| and max |R/K of the sources|)."""
-        n = len(vmax)
-        out = np.zeros(n)
-        for q in range(1, n):
-            mag = vmax[q] + bmax[q]
-            for s in self._incoming[q]:
-                mag += cert.f_max[s.index] * vmax[s.src]
-            for s in self._outgoing[q]:
-                mag += cert.b_max[s.index] * vmax[s.dst]
-            out[q] = (4.0 + np.sqrt(self._n_rows[q])) * _EPS * mag
-        return out
+        mag = vmax + bmax + self._couple_in @ vmax + self._couple_out @ vmax
+        return self._ulps * mag
 
     def _node_solve(self, q: int, v0: np.ndarray, prev: np.ndarray) -> tuple[np.ndarray, float, int]:
         """Every node of layer q: the voltage where KCL holds, given v0 = R/K (V).
@@ -446,7 +557,9 @@ class NumpyBackend:
             return v0, 0.0, 0
         if p.diode.model != "ideal":
             k = self._k[q]
-            return shockley_node_solve(k, v0 * k, p, prev)
+            # early sweeps need no rounding-level node solves: 1e-3 of the layer's last change suffices
+            # (the node's remaining distance enters the error bound)
+            return shockley_node_solve(k, v0 * k, p, prev, xtol=1e-3 * self._moved_last[q])
         cl = np.maximum(v0, p.v_clamp_low)
         np.minimum(cl, p.v_clamp_high, out=cl)
         v0 -= cl
@@ -455,7 +568,7 @@ class NumpyBackend:
         return v0, 0.0, 0
 
 
-def shockley_node_solve(k: np.ndarray, r: np.ndarray, p, start: np.ndarray | None = None,
+def shockley_node_solve(k: np.ndarray, r: np.ndarray, p, start: np.ndarray | None = None, xtol: float = 0.0,
                         max_iterations: int = SHOCKLEY_MAX_ITERATIONS) -> tuple[np.ndarray, float, int]:
     """Solve F(v) = K v - R + i_D(v - V_BH) - i_D(V_BL - v) = 0 for every node (vectorised).
 
@@ -466,9 +579,11 @@ def shockley_node_solve(k: np.ndarray, r: np.ndarray, p, start: np.ndarray | Non
     variable: v_new = v -+ n Vt ln(1 +- F / (n Vt F')) (F is nearly linear in that current, so
     exponential regions take a few steps instead of one thermal voltage per step); elsewhere
     plain Newton; any step leaving the bracket bisects. A node is done when |F| is at the
-    rounding level of its terms (or its bracket is a few ulps wide); it returns the last point
-    where F was evaluated. Returns (v, max |F|/F' (V, the distance to the root), iterations);
-    raises ConvergenceError if a node is not done after ``max_iterations``.
+    rounding level of its terms, its bracket is a few ulps wide, or its Newton step |F|/F' is
+    below ``xtol`` (V); it returns the last point where F was evaluated.
+
+    Returns (v, max |F|/F' (V, the distance to the root), iterations); raises ConvergenceError
+    if a node is not done after ``max_iterations``.
     """
     d = p.diode
     vbh, vbl, nvt, i_s = p.v_bias_high, p.v_bias_low, d.n_vt, d.i_s
@@ -495,8 +610,9 @@ def shockley_node_solve(k: np.ndarray, r: np.ndarray, p, start: np.ndarray | Non
             its += 1
             va, ka, ra = v, kk[act], r[act]
             x1, x2 = va - vbh, vbl - va
-            i1, g1 = shockley_current(x1, i_s, nvt)
-            i2, g2 = shockley_current(x2, i_s, nvt)
+            n_a = va.size
+            i12, g12 = shockley_current(np.concatenate([x1, x2]), i_s, nvt)  # both diodes in one pass
+            i1, i2, g1, g2 = i12[:n_a], i12[n_a:], g12[:n_a], g12[n_a:]
             lin = ka * va - ra
             f = lin + i1 - i2
             fp = ka + g1 + g2
@@ -504,7 +620,10 @@ def shockley_node_solve(k: np.ndarray, r: np.ndarray, p, start: np.ndarray | Non
             la, ha = lo[act], hi[act]
             la = np.where(f <= 0, va, la)
             ha = np.where(f >= 0, va, ha)
-            done = (np.abs(f) <= ftol) | (ha - la <= 4.0 * _EPS * np.maximum(np.abs(la), np.abs(ha)))
+            af = np.abs(f)
+            done = (af <= ftol) | (ha - la <= 4.0 * _EPS * np.maximum(np.abs(la), np.abs(ha)))
+            if xtol > 0:
+                done |= af <= xtol * fp
             if done.any():
                 idx = act[done]
                 out[idx] = va[done]
