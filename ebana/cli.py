@@ -82,6 +82,8 @@ class _Group(click.Group):
 def cli(ctx: click.Context, debug: bool) -> None:
     """EqProp training on simulated analog memristor-crossbar circuits (ngspice + exact numpy)."""
     ctx.obj = {"debug": debug}
+    from ebana.allocator import tune_malloc
+    tune_malloc()   # this process is ebana's: keep freed temporaries for reuse (see ebana/allocator.py)
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 

@@ -54,6 +54,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from ebana import interrupts
+from ebana.allocator import tune_malloc
 from ebana.config import to_dict
 from ebana.errors import ConfigError, did_you_mean
 from ebana.experiments import Experiment, RunSpec, check_figure_file, plan, record_failure, run_safely, run_status, \
@@ -191,6 +192,7 @@ def _worker_init(parent_pid: int, interruptible: bool) -> None:
     global _PARENT_PID, _INTERRUPTIBLE
     _PARENT_PID, _INTERRUPTIBLE = parent_pid, interruptible
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tune_malloc()   # the worker process is ebana's own (see ebana/allocator.py)
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="ebana-watch-parent", daemon=True).start()
 
 

@@ -18,6 +18,8 @@ Trainer(apply_overrides(preset("iris"), {"epochs": 1}), d / "run").run()
 from ebana.sweep import figure
 figure([{"status": "done", "x": 1, "test_acc": 0.5}], {"x": "x", "y": "test_acc"})
 assert matplotlib.get_backend() == "pdf", matplotlib.get_backend()
+import ebana.allocator
+assert not ebana.allocator._done, "the library tuned the process's malloc"
 import matplotlib.pyplot as plt
 assert not plt.get_fignums(), plt.get_fignums()   # no figures left in pyplot's registry
 print("ok")

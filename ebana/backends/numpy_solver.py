@@ -36,7 +36,6 @@ from typing import Sequence
 
 import numpy as np
 
-from ebana.allocator import tune_malloc
 from ebana.backends.base import Solution
 from ebana.circuit import GMIN, Circuit
 from ebana.errors import ConfigError, ConvergenceError
@@ -117,7 +116,6 @@ class NumpyBackend:
         if not self.tol > 0:
             raise ConfigError(f"solver tolerance must be > 0 V, got {self.tol}")
         self.max_sweeps = int(max_sweeps)
-        tune_malloc()  # temporaries are reused instead of page-faulted in on every step
         t = circuit.topology
         self._incoming = {q: [s for s in t.incoming(q) if s.src > 0] for q in range(1, t.n_layers)}
         self._outgoing = {q: t.outgoing(q) for q in range(1, t.n_layers)}
