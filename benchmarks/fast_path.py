@@ -31,8 +31,6 @@ from ebana.config import apply_overrides, preset  # noqa: E402
 from ebana.builder import build_circuit  # noqa: E402
 from ebana.training import Trainer  # noqa: E402
 
-tune_malloc()   # as the CLI does: the benchmark measures what `ebana train` runs
-
 HERE = Path(__file__).resolve().parent
 
 
@@ -111,6 +109,7 @@ def main() -> None:
     res: dict = {"machine": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
                  "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS")}
     mnist = datasets.load("mnist", data_dir=args.data_dir)
+    tune_malloc()   # after loading, as `ebana train` does: the decode temporaries are returned to the OS
     rng = np.random.default_rng(0)
 
     # ---------------------------------------------------------------- one MNIST epoch, the accuracy config

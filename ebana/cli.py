@@ -82,8 +82,6 @@ class _Group(click.Group):
 def cli(ctx: click.Context, debug: bool) -> None:
     """EqProp training on simulated analog memristor-crossbar circuits (ngspice + exact numpy)."""
     ctx.obj = {"debug": debug}
-    from ebana.allocator import tune_malloc
-    tune_malloc()   # this process is ebana's: keep freed temporaries for reuse (see ebana/allocator.py)
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
@@ -265,6 +263,8 @@ def _resume_config(out_dir, dataset, config_file, overrides, sets, override):
 def _train(trainer, quiet: bool) -> None:
     """Run a trainer with a progress bar (or per-epoch lines) and the closing summary."""
     from ebana import interrupts
+    from ebana.allocator import tune_malloc
+    tune_malloc()   # this process is ebana's, data loaded: keep the step's temporaries for reuse
     cfg = trainer.cfg
     click.echo(f"ebana: {cfg.dataset} {trainer.circuit.topology.describe()}, backend {cfg.backend}, "
                f"seed {cfg.seed}, {len(trainer.x_train)} train / {len(trainer.x_test)} test -> {trainer.out}",
