@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +25,9 @@ from ebana.config import TrainConfig
 from ebana.errors import ConfigError
 from ebana.experiments import experiment_from_dict, plan
 from ebana.sweep import check_scheduler, run_sweep
+
+ABS_FIGURE = os.path.join(tempfile.gettempdir(), "x.png")
+"""An absolute figure path (outside any sweep directory): refused."""
 
 REPO = Path(ebana.__file__).resolve().parents[1]
 
@@ -81,7 +85,7 @@ def _run_json(run_dir: Path) -> dict:
     ({"figures": [{"x": "seed", "logx": "yes"}]}, ["figures[0].logx", "'yes'"]),
     ({"figures": [{"x": "seed", "where": 3}]}, ["figures[0].where", "3"]),
     ({"figures": [{"x": "seed", "file": "../../x.png"}]}, ["figures[0].file", "'../../x.png'"]),
-    ({"figures": [{"x": "seed", "file": "/tmp/x.png"}]}, ["figures[0].file", "'/tmp/x.png'"]),
+    ({"figures": [{"x": "seed", "file": ABS_FIGURE}]}, ["figures[0].file", repr(ABS_FIGURE)]),
     ({"figures": [{"x": "seed", "file": "sub/x.png"}]}, ["figures[0].file", "'sub/x.png'"]),
     ({"figures": [{"x": "seed", "file": ".."}]}, ["figures[0].file", "'..'"]),
     ({"figures": [{"x": "seed", "file": "x.toml"}]}, ["figures[0].file", "'x.toml'", ".png"]),
@@ -118,16 +122,17 @@ def test_good_figure_files_and_shipped_experiments_still_load():
     'cases = "abc"\n', 'base = "iris"\n', 'figures = "abc"\n',
     '[grid]\n"device.r_ratio" = [10]\n[[figures]]\ny = "test_acc"\n',
     '[grid]\n"device.r_ratio" = [10]\n[[figures]]\nx = "device.r_ratio"\nfile = "../../escape.png"\n',
-    '[grid]\n"device.r_ratio" = [10]\n[[figures]]\nx = "device.r_ratio"\nfile = "/tmp/ebana-escape.png"\n',
+    '[grid]\n"device.r_ratio" = [10]\n[[figures]]\nx = "device.r_ratio"\nfile = "{absolute}"\n',
 ])
 def test_cli_bad_experiment_is_one_line_and_writes_nothing(tmp_path, text):
     f = tmp_path / "bad.toml"
-    f.write_text(text)
+    escape = tmp_path.parent / "ebana-escape.png"   # an absolute path outside the sweep directory
+    f.write_text(text.replace("{absolute}", escape.as_posix()))
     r = CliRunner().invoke(cli, ["sweep", str(f), "--out", str(tmp_path / "out")])
     assert r.exit_code == 1, r.output
     assert len(r.output.strip().splitlines()) == 1 and r.output.startswith("Error: "), r.output
     assert not (tmp_path / "out").exists()
-    assert not (tmp_path.parent / "escape.png").exists()
+    assert not (tmp_path.parent / "escape.png").exists() and not escape.exists()
 
 
 def _config_rejects_float_batch() -> bool:
