@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["Interrupted", "deferred", "check", "pending", "ignore"]
+__all__ = ["Interrupted", "deferred", "check", "ignore"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _pending: int | None = None
@@ -41,11 +41,6 @@ def _handler(signum: int, frame) -> None:  # noqa: ARG001 - signal handler signa
     global _pending
     if _pending is None:
         _pending = signum
-
-
-def pending() -> int | None:
-    """The signal number waiting to be raised at the next :func:`check`, or None."""
-    return _pending
 
 
 def check() -> None:

@@ -114,7 +114,7 @@ class Trainer:
         self._sweeps: list[int] = []          # free-phase sweeps of the batches of this epoch so far
         self.history: list[dict] = []
         self.elapsed = 0.0
-        self._verify_max_resumed = 0.0
+        self.verifier = NgspiceVerifier(cfg, self.circuit, self.loss, self.out) if cfg.verify_every else None
         self.dir.lock()
         try:
             if resume:
@@ -132,9 +132,6 @@ class Trainer:
             self.dir.unlock()
             raise
         self.phases = PhaseController(self.backend, self.loss, cfg.beta, cfg.centered)
-        self.verifier = NgspiceVerifier(cfg, self.circuit, self.loss, self.out) if cfg.verify_every else None
-        if self.verifier is not None:
-            self.verifier.max_dv = self._verify_max_resumed
 
     def _check_config_file(self, saved: TrainConfig) -> None:
         """Refuse to resume over a hand-edited config.toml (resume would silently ignore the edit)."""
@@ -336,7 +333,9 @@ class Trainer:
             self.history = json.loads(str(z["history"]))
             if "epoch_acc" in z:
                 acc = json.loads(str(z["epoch_acc"]))
-                self._sweeps, self._verify_max_resumed = list(acc["sweeps"]), float(acc["verify_max"])
+                self._sweeps = list(acc["sweeps"])
+                if self.verifier is not None:
+                    self.verifier.max_dv = float(acc["verify_max"])
             if "device_acc" in z:
                 acc = json.loads(str(z["device_acc"]))
                 self.tally = DeviceTally(**acc["tally"])
