@@ -92,6 +92,14 @@ class RunDir:
             os.close(self._lock_fd)   # closing the descriptor releases the flock
             self._lock_fd = None
 
+    def owner_pid(self) -> int | None:
+        """The pid the last process that trained here wrote into the lock file (None if none)."""
+        try:
+            text = (self.path / ".lock").read_text(errors="replace").strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
+
     @property
     def locked(self) -> bool:
         return self._lock_fd is not None

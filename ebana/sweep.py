@@ -281,20 +281,39 @@ def _stopped(job: _Job) -> dict[str, Any]:
     return {"run_dir": job.run_dir, "status": settle_stopped(job.run_dir), "error": ""}
 
 
-def _after_broken_pool(job: _Job, stopping: bool) -> dict[str, Any]:
-    """The outcome of a run whose pool broke. The pool terminates its other workers (SIGTERM,
-    which a Trainer turns into a checkpoint): wait up to :data:`INTERRUPT_GRACE_S` for the run's
-    directory to be released. A run that stopped cleanly keeps its status (an interrupted one
-    resumes on a rerun); one that did not (the run whose worker died) is failed."""
+def _after_broken_pool(job: _Job, stopping: bool, workers: dict[int, Any]) -> dict[str, Any] | None:
+    """The outcome of a run whose pool broke, or None if the run was only caught in the break
+    (it did not cause it) and should run again in a new pool.
+
+    The pool terminates its other workers (SIGTERM, which a Trainer turns into a checkpoint):
+    wait up to :data:`INTERRUPT_GRACE_S` for the run's directory to be released. A finished or
+    failed run keeps its status. The run whose worker died on its own is failed. One that
+    checkpointed, whose worker the pool terminated (exit by SIGTERM) before it could, or that
+    had not started while another worker is known to have died, runs again (resuming its
+    checkpoint). While the sweep stops, runs stop as interrupted. ``workers``: the pool's
+    worker processes by pid, as seen while it ran."""
     run = RunDir(job.run_dir)
     deadline = time.monotonic() + INTERRUPT_GRACE_S
     while run.held_by_other() and time.monotonic() < deadline:
         time.sleep(0.1)
     status = _recorded_status(job.run_dir)   # as written: a dead worker's run still says running
-    if status in ("interrupted", "done", "failed"):
+    if status in ("done", "failed"):
         error = _run_error(job.run_dir) if status == "failed" else ""
         return {"run_dir": job.run_dir, "status": status, "error": error}
-    return _stopped(job) if stopping else _failed(job, WORKER_DIED)
+    if stopping:
+        return _stopped(job)
+    if status == "interrupted":
+        return None
+    proc = workers.get(run.owner_pid()) if status == "running" else None
+    if proc is not None:
+        proc.join(timeout=max(0.0, deadline - time.monotonic()))
+        innocent = proc.exitcode == -signal.SIGTERM
+    else:
+        innocent = any(p.exitcode not in (None, -signal.SIGTERM) for p in workers.values())
+    if not innocent:
+        return _failed(job, WORKER_DIED)
+    settle_stopped(job.run_dir)
+    return None
 
 
 def _recorded_status(run_dir: str) -> str | None:
@@ -338,14 +357,19 @@ def _signal_workers(pool: cf.ProcessPoolExecutor, signum: int) -> None:
             pass
 
 
-def _collect(fut: cf.Future, job: _Job, report: _Report, stopping: bool) -> bool:
-    """Report the outcome of ``fut``; True if its pool broke (a worker died)."""
+def _collect(fut: cf.Future, job: _Job, report: _Report, stopping: bool, workers: dict[int, Any],
+             retry: Callable[[_Job], None]) -> bool:
+    """Report the outcome of ``fut`` (or ``retry`` its job, see :func:`_after_broken_pool`);
+    True if its pool broke (a worker died)."""
     broken = False
     try:
         res = fut.result()
     except BrokenProcessPool:
         broken = True
-        res = _after_broken_pool(job, stopping)
+        res = _after_broken_pool(job, stopping, workers)
+        if res is None:
+            retry(job)
+            return broken
     except KeyboardInterrupt:
         res = _stopped(job)
     except BaseException as err:  # noqa: BLE001 - the task catches everything: this is transport (pickling)
@@ -355,7 +379,7 @@ def _collect(fut: cf.Future, job: _Job, report: _Report, stopping: bool) -> bool
 
 
 def _wind_down(pool: cf.ProcessPoolExecutor, running: dict[cf.Future, _Job], req: _StopRequests,
-               report: _Report, broken: bool) -> None:
+               report: _Report, broken: bool, workers: dict[int, Any], retry: Callable[[_Job], None]) -> None:
     """Shut ``pool`` down. Runs still going are forwarded SIGINT and given
     :data:`INTERRUPT_GRACE_S` to checkpoint (a second SIGINT cuts it short), then killed and
     marked interrupted; after a broken pool see :func:`_after_broken_pool`."""
@@ -366,14 +390,14 @@ def _wind_down(pool: cf.ProcessPoolExecutor, running: dict[cf.Future, _Job], req
             while running and time.monotonic() < deadline and not req.forced:
                 done, _ = cf.wait(running, timeout=0.2, return_when=cf.FIRST_COMPLETED)
                 for fut in done:
-                    _collect(fut, running.pop(fut), report, stopping=True)
+                    _collect(fut, running.pop(fut), report, stopping=True, workers=workers, retry=retry)
             if running:
                 _signal_workers(pool, signal.SIGKILL)
         done, _ = cf.wait(running, timeout=30)     # a broken or killed pool resolves every future
         for fut, job in list(running.items()):
             del running[fut]
             if fut in done:
-                _collect(fut, job, report, stopping=not broken)
+                _collect(fut, job, report, stopping=not broken, workers=workers, retry=retry)
             else:
                 report(job.spec, _failed(job, WORKER_DIED) if broken else _stopped(job))
     finally:
@@ -389,6 +413,7 @@ def _drain_pool(queue: deque[_Job], workers: int, req: _StopRequests, report: _R
                                   mp_context=multiprocessing.get_context("spawn"),
                                   initializer=_worker_init, initargs=(os.getpid(), req.active))
     running: dict[cf.Future, _Job] = {}
+    procs: dict[int, Any] = {}   # the pool's processes by pid: who died, who was terminated
     broken = False
     try:
         while (queue or running) and not req.stop and not broken:
@@ -400,18 +425,20 @@ def _drain_pool(queue: deque[_Job], workers: int, req: _StopRequests, report: _R
                     queue.appendleft(job)
                     broken = True
                     break
+            procs.update((p.pid, p) for p in _pool_processes(pool) if p.pid is not None)
             done, _ = cf.wait(running, timeout=0.2, return_when=cf.FIRST_COMPLETED)
             for fut in done:
-                broken |= _collect(fut, running.pop(fut), report, stopping=req.stop)
+                broken |= _collect(fut, running.pop(fut), report, stopping=req.stop, workers=procs,
+                                   retry=queue.appendleft)
     finally:
-        _wind_down(pool, running, req, report, broken)
+        _wind_down(pool, running, req, report, broken, procs, queue.appendleft)
 
 
 def _run_pool(jobs: Sequence[_Job], workers: int, report: _Report) -> None:
     """Run ``jobs`` on local worker processes. SIGINT stops starting runs, lets the running ones
-    checkpoint, then raises KeyboardInterrupt. When a worker dies its run is recorded as failed
-    (the pool's other runs stop: interrupted, or failed if they could not checkpoint) and a new
-    pool takes the rest."""
+    checkpoint, then raises KeyboardInterrupt. When a worker dies its run is recorded as failed;
+    the pool's other runs stop (checkpointing if they can) and a new pool takes them, resumed,
+    with the rest."""
     queue = deque(jobs)
     with _single_thread_blas(), _sigint_requests() as req:
         while queue and not req.stop:

@@ -264,7 +264,7 @@ def test_a_dying_worker_fails_its_runs_and_the_others_continue(tmp_path, fault_h
     status = {r["device.r_ratio"]: r["status"] for r in rows}
     assert status[100] == "failed"
     assert status[1000] == status[5] == "done"                 # queued runs ran in a new pool
-    assert status[10] in ("done", "interrupted")               # in flight when the pool broke: checkpointed
+    assert status[10] == "done"                                # in flight when the pool broke: ran again
     info = _run_json(tmp_path / "runs" / "device.r_ratio=100__seed=0")
     assert info["status"] == "failed" and "worker process died" in info["error"]
     assert (tmp_path / "runs" / "device.r_ratio=100__seed=0" / "error.txt").exists()
@@ -273,6 +273,47 @@ def test_a_dying_worker_fails_its_runs_and_the_others_continue(tmp_path, fault_h
     fault_hook("")                                             # a rerun retries the failed runs
     rows = run_sweep(exp, tmp_path, workers=2)
     assert [r["status"] for r in rows] == ["done"] * 4
+
+
+class _Exited:
+    """A stand-in for a pool worker process that has exited with ``exitcode``."""
+
+    def __init__(self, exitcode):
+        self.exitcode = exitcode
+
+    def join(self, timeout=None):
+        pass
+
+
+def _in_flight(tmp_path, name, owner_pid=None):
+    """A job whose run was in flight when its pool broke (run.json running, lock file with the pid)."""
+    from ebana.sweep import _Job
+    run_dir = tmp_path / name
+    if owner_pid is not None:
+        run_dir.mkdir()
+        (run_dir / "run.json").write_text(json.dumps({"status": "running"}))
+        (run_dir / ".lock").write_text(f"{owner_pid}\n")
+    return _Job(spec=None, config={}, run_dir=str(run_dir))
+
+
+@pytest.mark.parametrize("owner, exitcode, expected", [
+    (111, 3, "failed"),                  # its own worker died: the culprit
+    (111, -9, "failed"),                 # killed (e.g. out of memory)
+    (111, -signal.SIGTERM, "retry"),     # terminated by the pool before it checkpointed: interrupted
+    (None, 3, "retry"),                  # had not started; another worker died
+    (None, None, "failed"),              # nothing known about any worker: cannot tell, failed
+])
+def test_after_a_broken_pool_only_the_run_whose_worker_died_is_failed(tmp_path, owner, exitcode, expected):
+    from ebana.sweep import _after_broken_pool
+    job = _in_flight(tmp_path, "run", owner)
+    workers = {111: _Exited(exitcode)} if exitcode is not None else {}
+    res = _after_broken_pool(job, stopping=False, workers=workers)
+    if expected == "retry":
+        assert res is None
+    else:
+        assert res["status"] == "failed" and "worker process died" in res["error"]
+    if owner is not None:
+        assert _run_json(Path(job.run_dir))["status"] == ("interrupted" if expected == "retry" else "failed")
 
 
 # ---------------------------------------------------------------------- figures
