@@ -41,7 +41,7 @@ def time_steps(name: str, frac: float, subset: bool, steps: int = 20, repeats: i
         for _ in range(repeats):
             t0 = time.perf_counter()
             for _ in range(steps):
-                up.step(up.conductances(), grads, 1.0)
+                up.step(grads, 1.0)
             best = min(best, (time.perf_counter() - t0) / steps)
     finally:
         algorithms._uniform = uniform

@@ -78,14 +78,14 @@ def main() -> None:
             b = create("numpy", c)
 
             def mean_loss(gs):
-                b.set_conductances([g.copy() for g in gs])
+                b.load([g.copy() for g in gs])
                 return loss.value(c.prediction(b.solve(x).output), y).mean()
 
             g0 = [g.copy() for g in c.conductances]
             entries = [(k, i, j) for k, s in enumerate(c.topology.crossbars)
                        for i, j in [(0, 0), (1, 1), (s.shape[0] - 1, s.shape[1] - 1)]]
             fd = finite_difference_gradients(mean_loss, g0, 1e-4, entries)
-            b.set_conductances(g0)
+            b.load(g0)
             f = np.array([fd[e] for e in entries])
             errs = []
             for centered in (False, True):

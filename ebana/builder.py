@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from typing import Sequence
+
 import numpy as np
 
 from ebana import datasets
@@ -86,8 +88,8 @@ class RunParts:
 def build(cfg: TrainConfig) -> RunParts:
     """Load and encode the data, draw the circuit, make the loss and the updater (seeded by cfg.seed).
 
-    With a device model the updater owns the device states and the circuit starts at their
-    conductances.
+    The updater owns the conductances from here on (ideal: the drawn ones; a device model: those
+    of its device states, which the circuit is built with).
     """
     data = datasets.load(cfg.dataset, seed=cfg.seed, test_fraction=cfg.test_fraction, data_dir=cfg.data_dir,
                          label_column=cfg.label_column, limit_train=cfg.limit_train, limit_test=cfg.limit_test)
@@ -96,19 +98,22 @@ def build(cfg: TrainConfig) -> RunParts:
     circuit = build_circuit(cfg, data.n_features, data.n_classes, rng)
     loss = create_loss(cfg.loss, tau=cfg.tau, target_scale=cfg.target_scale)
     if cfg.device.model is None:
-        updater: Updater = IdealUpdate(cfg.optimizer, [g.shape for g in circuit.conductances],
-                                       cfg.circuit.g_min, cfg.circuit.g_max)
+        updater: Updater = IdealUpdate(cfg.optimizer, circuit.conductances, cfg.circuit.g_min, cfg.circuit.g_max)
     else:
         updater = create_algorithm(cfg.device, cfg.algorithm, cfg.optimizer, circuit.conductances,
                                    cfg.circuit.g_min, cfg.circuit.g_max, lr_ref=cfg.lr,
                                    pairs=pair_index(circuit.topology),
                                    rng=np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(1)[0]))
-        circuit.set_conductances(updater.conductances())
+        circuit = Circuit(circuit.topology, circuit.params, updater.conductances())
     return RunParts(data, encoder, encoder(data.x_train), encoder(data.x_test), circuit, loss, updater, rng)
 
 
-def make_backend(cfg: TrainConfig, circuit: Circuit, failure_dir: str | os.PathLike) -> Backend:
-    """The configured solver for ``circuit`` (numpy: dtype and sweep budget; ngspice: Norton option)."""
+def make_backend(cfg: TrainConfig, circuit: Circuit, failure_dir: str | os.PathLike,
+                 conductances: Sequence[np.ndarray] | None = None) -> Backend:
+    """The configured solver for ``circuit`` with ``conductances`` (S; default the circuit's)
+    (numpy: dtype and sweep budget; ngspice: Norton option)."""
     if cfg.backend in ("auto", "numpy"):
-        return create_backend(cfg.backend, circuit, dtype=cfg.dtype, max_sweeps=cfg.max_sweeps)
-    return create_backend(cfg.backend, circuit, norton=cfg.norton, failure_dir=failure_dir)
+        return create_backend(cfg.backend, circuit, conductances=conductances, dtype=cfg.dtype,
+                              max_sweeps=cfg.max_sweeps)
+    return create_backend(cfg.backend, circuit, conductances=conductances, norton=cfg.norton,
+                          failure_dir=failure_dir)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -22,9 +23,10 @@ from ebana.errors import CheckpointError, ConfigError, EbanaError
 __all__ = ["network_arrays", "read_npz", "checkpoint_file", "checkpoint_config", "load_checkpoint_circuit"]
 
 
-def network_arrays(cfg: TrainConfig, circuit: Circuit, n_inputs: int, n_classes: int) -> dict[str, np.ndarray]:
+def network_arrays(cfg: TrainConfig, conductances: Sequence[np.ndarray], n_inputs: int,
+                   n_classes: int) -> dict[str, np.ndarray]:
     """What :func:`load_checkpoint_circuit` needs: conductances g0.. (S), sizes, the resolved config."""
-    arrays = {f"g{k}": g for k, g in enumerate(circuit.conductances)}
+    arrays = {f"g{k}": np.asarray(g) for k, g in enumerate(conductances)}
     arrays.update(n_crossbars=np.array(len(arrays)), config_json=np.array(json.dumps(to_dict(cfg))),
                   n_inputs=np.array(n_inputs), n_classes=np.array(n_classes))
     return arrays
@@ -81,9 +83,9 @@ def load_checkpoint_circuit(path: str | os.PathLike) -> tuple[TrainConfig, Circu
         gs = [z[f"g{k}"] for k in range(int(z["n_crossbars"]))]
     except (KeyError, ValueError, TypeError) as err:
         raise CheckpointError(f"{p} is not a complete ebana checkpoint (missing {err})") from None
-    circuit = build_circuit(cfg, n_in, n_cls, np.random.default_rng(0))
+    drawn = build_circuit(cfg, n_in, n_cls, np.random.default_rng(0))
     try:
-        circuit.set_conductances(gs)
+        circuit = Circuit(drawn.topology, drawn.params, gs)
     except ConfigError as err:
         raise CheckpointError(f"{p}: {err}") from None
     return cfg, circuit

@@ -18,12 +18,17 @@ The DC operating point minimises the energy
 ``E = sum_layers w_q [sum_in 1/2 G dV^2 + diode co-contents - sum I v]`` with layer
 weights ``w_q = w_p * cccs_gain / gain`` along every crossbar p -> q leaving a hidden layer
 (``layer_weights``); it is unique because E is strictly convex.
+
+:meth:`Circuit.compile` turns the circuit and a set of conductances into a
+:class:`CompiledCircuit`: the immutable per-layer stamps every solver and the netlist read
+(nothing else derives circuit physics; see ``docs/architecture.md``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from types import MappingProxyType
+from typing import Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -31,7 +36,8 @@ from ebana.errors import ConfigError, TopologyError
 from ebana.validation import check_fields
 from ebana.topology import CrossbarSpec, Topology
 
-__all__ = ["DiodeParams", "CircuitParams", "Circuit", "THERMAL_VOLTAGE_27C", "GMIN"]
+__all__ = ["DiodeParams", "CircuitParams", "Circuit", "CompiledCircuit", "LayerStamp", "Coupling",
+           "THERMAL_VOLTAGE_27C", "GMIN", "shockley_current", "ideal_diode_current"]
 
 # ngspice defaults: kT/q at 27 C (CONSTboltz*300.15/CHARGE) and the junction gmin (S).
 THERMAL_VOLTAGE_27C = 1.38064852e-23 * 300.15 / 1.6021766208e-19
@@ -39,6 +45,27 @@ GMIN = 1e-12
 MAX_VOLTS = 1e3
 """Largest |voltage| (V) a circuit parameter may have: far beyond any crossbar, small enough
 that squared drops and diode currents stay finite in float64."""
+_E = np.e
+
+
+def shockley_current(x: np.ndarray, i_s: float, n_vt: float) -> tuple[np.ndarray, np.ndarray]:
+    """ngspice ``D`` model DC current (A) and conductance (S) at junction voltage x (V), incl. GMIN.
+
+    Forward (x >= -3 n Vt): i_s (exp(x / n Vt) - 1); reverse: ngspice's cubic tail
+    -i_s (1 + (3 n Vt / (x e))^3). Exponent capped at 600 n Vt (finite in float64)."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        fwd = x >= -3.0 * n_vt
+        ev = np.exp(np.minimum(x, 600.0 * n_vt) / n_vt)
+        arg = (3.0 * n_vt / (x * _E)) ** 3
+        i = np.where(fwd, i_s * (ev - 1.0), -i_s * (1.0 + arg))
+        g = np.where(fwd, i_s * ev / n_vt, i_s * 3.0 * arg / x)
+    return i + GMIN * x, g + GMIN
+
+
+def ideal_diode_current(x: np.ndarray, d: "DiodeParams") -> np.ndarray:
+    """Piecewise-linear clamp diode current (A) at junction voltage x (V): x g_off below v_th,
+    then v_th g_off + (x - v_th) g_on (continuous; the netlist's B-source)."""
+    return np.where(x < d.v_th, x * d.g_off, d.v_th * d.g_off + (x - d.v_th) * d.g_on)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,6 +166,154 @@ class CircuitParams:
         return self.v_clamp_low + self.diode.v_th
 
 
+@dataclass(frozen=True, slots=True)
+class LayerStamp:
+    """Linear part of the KCL of the nodes of one layer (q >= 1), without the clamp diodes:
+    current into node j = const_j - k_j v_j + (couplings to the other layers) (+ nudge, + x drive).
+
+    ``k`` (S): the conductance of every crossbar device at the node plus, for a hidden neuron,
+    alpha * gain * (row sum) of its outgoing crossbars (the CCCS reflects the current its amplifier
+    drives); ``const`` (A): the bias rows, the input common mode s * (column sums) and the
+    amplifiers' offsets (1 - gain) cm into the destination and reflected into the source.
+    """
+
+    layer: int
+    k: np.ndarray
+    const: np.ndarray
+    clamped: bool   # clamp diodes at the nodes (hidden layers; the output with output_diodes)
+
+
+@dataclass(frozen=True, slots=True)
+class Coupling:
+    """A crossbar between two neuron layers through the source layer's amplifiers.
+
+    ``fwd`` (src, dst) A/V: current into destination column j per volt at source neuron i,
+    gain * G_ij; ``bwd`` (dst, src) A/V: current the CCCS injects into source neuron i per volt
+    at destination node j, alpha * G_ij (transposed, for row-major products)."""
+
+    crossbar: int
+    src: int
+    dst: int
+    fwd: np.ndarray
+    bwd: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledCircuit:
+    """A circuit with one set of conductances, compiled into its stamps (immutable).
+
+    The nodal equations of every solver, and the values the netlist and ngspice's ``alter``
+    commands write, come from here. ``drives[c]`` (n_inputs, cols) A per unit feature: the input
+    crossbar c's current into its columns is ``x @ drives[c]`` on top of ``LayerStamp.const``
+    (u+- = s +- a x makes it a (G+ - G-)); ``couplings`` the crossbars between neuron layers.
+    """
+
+    circuit: "Circuit"
+    conductances: tuple[np.ndarray, ...]
+    layers: tuple[LayerStamp | None, ...]        # index 0 (the sources) is None
+    drives: Mapping[int, np.ndarray]
+    couplings: tuple[Coupling, ...]
+
+    @property
+    def topology(self) -> Topology:
+        return self.circuit.topology
+
+    @property
+    def params(self) -> CircuitParams:
+        return self.circuit.params
+
+    def resistances(self, crossbar: int) -> np.ndarray:
+        """Device resistances (ohm) of a crossbar, as the netlist writes them."""
+        return 1.0 / self.conductances[crossbar]
+
+    def norton_equivalent(self, spec: CrossbarSpec, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Thevenin equivalent of each column of a crossbar driven by the input sources.
+
+        ``u``: wordline voltages (2*n_inputs,) or (B, 2*n_inputs). Returns (V_eq (V), R_eq (ohm)):
+        V_eq = sum_i G_ij u_i / sum_i G_ij over the wordlines and the bias rows, R_eq = 1 / sum_i G_ij.
+        """
+        g = self.conductances[spec.index]
+        gs = g.sum(axis=0)
+        veq = (np.asarray(u) @ g[: spec.n_rows] + self.circuit.bias_voltages(spec) @ g[spec.n_rows:]) / gs
+        return veq, 1.0 / gs
+
+    def diode_currents(self, layer: int, v: np.ndarray) -> np.ndarray:
+        """Net current (A) the clamp diodes draw out of the nodes of ``layer`` at voltages v:
+        upper diode i_D(v - V_BH) minus lower diode i_D(V_BL - v); 0 for an unclamped layer."""
+        p = self.params
+        if not self.layers[layer].clamped:
+            return np.zeros_like(v)
+        x1, x2 = v - p.v_bias_high, p.v_bias_low - v
+        d = p.diode
+        if d.model == "ideal":
+            return ideal_diode_current(x1, d) - ideal_diode_current(x2, d)
+        return shockley_current(x1, d.i_s, d.n_vt)[0] - shockley_current(x2, d.i_s, d.n_vt)[0]
+
+    def kcl_residual(self, x: np.ndarray, layers: Sequence[np.ndarray | None],
+                     i_nudge: np.ndarray | None = None) -> list[np.ndarray | None]:
+        """Net current (A) into every node (B, n_q) at node voltages ``layers[q]`` (q >= 1):
+        zero at the DC operating point. ``x`` (B, n_inputs) features, ``i_nudge`` (B, 2K) A."""
+        t = self.topology
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        out: list[np.ndarray | None] = [None]
+        for q in range(1, t.n_layers):
+            st = self.layers[q]
+            r = st.const - st.k * layers[q] - self.diode_currents(q, layers[q])
+            out.append(np.broadcast_to(r, layers[q].shape).copy())
+        for c, drive in self.drives.items():
+            out[t.crossbars[c].dst] += x @ drive
+        for cp in self.couplings:
+            out[cp.dst] += layers[cp.src] @ cp.fwd
+            out[cp.src] += layers[cp.dst] @ cp.bwd
+        if i_nudge is not None:
+            out[t.output_layer] += i_nudge
+        return out
+
+
+def _compile(circuit: "Circuit", conductances: Sequence[np.ndarray]) -> CompiledCircuit:
+    """The stamps of ``circuit`` with ``conductances`` (see :class:`LayerStamp`, :class:`Coupling`)."""
+    t, p = circuit.topology, circuit.params
+    gain, a, cm = p.gain, p.alpha, p.cm
+    gs = []
+    for g in conductances:
+        g = np.array(g, dtype=np.float64)       # a private copy: the model never changes
+        g.setflags(write=False)
+        gs.append(g)
+    k = {q: np.zeros(t.layer_size(q)) for q in range(1, t.n_layers)}
+    const = {q: np.zeros(t.layer_size(q)) for q in range(1, t.n_layers)}
+    drives, couplings = {}, []
+    for s in t.crossbars:
+        g = gs[s.index]
+        sig, bias_rows = g[: s.n_rows], g[s.n_rows:]
+        col_sig = sig.sum(axis=0)
+        k[s.dst] += col_sig + bias_rows.sum(axis=0)
+        const[s.dst] += circuit.bias_voltages(s) @ bias_rows
+        if s.src == 0:
+            # u+ = s + a x, u- = s - a x  =>  u @ G = s * colsum(G) + x @ (a (G+ - G-))
+            n = t.n_inputs
+            drive = p.v_scale * (sig[:n] - sig[n:])
+            drive.setflags(write=False)
+            drives[s.index] = drive
+            const[s.dst] += p.v_shift * col_sig
+        else:
+            s_out = sig.sum(axis=1)
+            k[s.src] += a * gain * s_out
+            # w = cm + g (v - cm): the constant part (1-g) cm drives the destination ...
+            const[s.dst] += circuit.amplifier_offset * col_sig
+            # ... and is reflected back into the source neuron
+            const[s.src] -= a * (1.0 - gain) * cm * s_out
+            fwd, bwd = gain * sig, np.ascontiguousarray(a * sig.T)
+            fwd.setflags(write=False)
+            bwd.setflags(write=False)
+            couplings.append(Coupling(s.index, s.src, s.dst, fwd, bwd))
+    layers: list[LayerStamp | None] = [None]
+    for q in range(1, t.n_layers):
+        k[q].setflags(write=False)
+        const[q].setflags(write=False)
+        layers.append(LayerStamp(q, k[q], const[q], q != t.output_layer or p.output_diodes))
+    return CompiledCircuit(circuit, tuple(gs), tuple(layers), MappingProxyType(drives), tuple(couplings))
+
+
 class Circuit:
     """A topology, its electrical parameters and the crossbar conductances (S).
 
@@ -168,6 +343,9 @@ class Circuit:
     def set_conductances(self, conductances: Sequence[np.ndarray], validate: bool = True) -> None:
         """Replace the crossbar conductances (S); ``validate=False`` skips the finite/positive scan
         (for updates already clipped to [g_min, g_max])."""
+        self.conductances = self._checked(conductances, validate)
+
+    def _checked(self, conductances: Sequence[np.ndarray], validate: bool = True) -> list[np.ndarray]:
         specs = self.topology.crossbars
         if len(conductances) != len(specs):
             raise ConfigError(f"expected {len(specs)} conductance matrices, got {len(conductances)}")
@@ -180,7 +358,14 @@ class Circuit:
                 bad = g[~(np.isfinite(g) & (g > 0))].flat[0]
                 raise ConfigError(f"{spec.label}: conductances must be finite and > 0 S, found {bad}")
             out.append(g)
-        self.conductances = out
+        return out
+
+    def compile(self, conductances: Sequence[np.ndarray] | None = None, validate: bool = True) -> CompiledCircuit:
+        """The stamps of this circuit with ``conductances`` (S; default: the circuit's own).
+        ``validate=False`` skips the finite/positive scan (shapes are always checked)."""
+        if conductances is None:
+            return _compile(self, self.conductances)
+        return _compile(self, self._checked(conductances, validate))
 
     def copy(self) -> "Circuit":
         return Circuit(self.topology, self.params, [g.copy() for g in self.conductances])
@@ -213,16 +398,10 @@ class Circuit:
         p = self.params
         return np.asarray(p.bias_input if spec.src == 0 else p.bias_hidden, dtype=np.float64)
 
-    def norton_equivalent(self, spec: CrossbarSpec, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Thevenin equivalent of each column of a crossbar driven by the input sources.
-
-        ``u``: wordline voltages (2*n_inputs,) or (B, 2*n_inputs). Returns (V_eq (V), R_eq (ohm)):
-        V_eq = sum_i G_ij u_i / sum_i G_ij over the wordlines and the bias rows, R_eq = 1 / sum_i G_ij.
-        """
-        g = self.conductances[spec.index]
-        gs = g.sum(axis=0)
-        veq = (np.asarray(u) @ g[: spec.n_rows] + self.bias_voltages(spec) @ g[spec.n_rows:]) / gs
-        return veq, 1.0 / gs
+    @property
+    def amplifier_offset(self) -> float:
+        """Constant part (1 - g) v_cm of the VCVS output w = g v + (1 - g) v_cm (V)."""
+        return (1.0 - self.params.gain) * self.params.cm
 
     def amplifier_out(self, v: np.ndarray) -> np.ndarray:
         """VCVS output w = v_cm + g (v - v_cm) (V)."""

@@ -42,23 +42,26 @@ def squared_drop_difference(r_a: np.ndarray, c_a: np.ndarray, r_b: np.ndarray, c
 
 def eqprop_gradients(circuit, sol_a, sol_b, beta_a: float, beta_b: float,
                      gemm_dtype=np.float64) -> list[np.ndarray]:
-    """dL/dG (S^-1 * loss units) per crossbar, averaged over the batch."""
+    """dL/dG (S^-1 * loss units) per crossbar, averaged over the batch.
+
+    ``sol_a``, ``sol_b``: the two nudged states (:class:`~ebana.backends.base.Solution`, any
+    backend) of the same inputs. Crossbars driven by the input sources are formed from the
+    features (their rows are identical in both phases), the others from the row voltages."""
     t = circuit.topology
     w = circuit.layer_weights
     batch = sol_a.batch
     denom = 2.0 * (beta_a - beta_b) * batch
+    x = sol_a.inputs()
     grads = []
     for spec in t.crossbars:
         c_a, c_b = sol_a.layers[spec.dst], sol_b.layers[spec.dst]
         scale = w[spec.dst] / w[t.output_layer] / denom
-        x = sol_a.info.get("x")
-        if spec.src == 0 and x is not None and x.shape[0] == batch:  # numpy backend: from the features
+        if spec.src == 0:
             grads.append(_input_crossbar_difference(circuit, spec, x, c_a, c_b, gemm_dtype, scale))
             continue
-        same = spec.src == 0  # rows driven by the input sources: identical in both phases
-        r_a = circuit.row_voltages(spec, sol_a.wordlines(circuit) if same else None, sol_a.layers)
-        r_b = r_a if same else circuit.row_voltages(spec, None, sol_b.layers)
-        diff = squared_drop_difference(r_a, c_a, r_b, c_b, same_rows=same, gemm_dtype=gemm_dtype)
+        r_a = circuit.row_voltages(spec, None, sol_a.layers)
+        r_b = circuit.row_voltages(spec, None, sol_b.layers)
+        diff = squared_drop_difference(r_a, c_a, r_b, c_b, gemm_dtype=gemm_dtype)
         diff *= scale
         grads.append(diff)
     return grads

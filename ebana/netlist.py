@@ -1,4 +1,5 @@
-"""Render a :class:`~ebana.circuit.Circuit` as SPICE text that stock ``ngspice -b`` runs.
+"""Render a compiled circuit (:meth:`~ebana.circuit.Circuit.compile`) as SPICE text that stock
+``ngspice -b`` runs. Values come from the compiled circuit; this module owns the names.
 
 Names are deterministic and readable (all lower-case in ngspice):
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ebana.circuit import GMIN, Circuit
+from ebana.circuit import GMIN, Circuit, CompiledCircuit
 from ebana.errors import NetlistError
 from ebana.topology import CrossbarSpec
 
@@ -85,14 +86,18 @@ def row_node(circuit: Circuit, spec: CrossbarSpec, i: int) -> str:
     return f"a{spec.src}_{i}"
 
 
-def render(circuit: Circuit, x: np.ndarray, i_nudge: np.ndarray | None = None, *,
+def render(model: CompiledCircuit | Circuit, x: np.ndarray, i_nudge: np.ndarray | None = None, *,
            norton: bool = False, title: str = "ebana EqProp crossbar network",
            analysis: bool = True) -> str:
-    """SPICE netlist of one sample.
+    """SPICE netlist of one sample of a compiled circuit (a :class:`Circuit` is compiled with its
+    own conductances).
 
     ``x``: (n_inputs,) normalised features; ``i_nudge``: (2*n_classes,) currents (A) injected
     into the output nodes (None or zeros for the free phase).
     """
+    if isinstance(model, Circuit):
+        model = model.compile()
+    circuit = model.circuit
     t, p = circuit.topology, circuit.params
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     if x.size != t.n_inputs:
@@ -123,22 +128,22 @@ def render(circuit: Circuit, x: np.ndarray, i_nudge: np.ndarray | None = None, *
         for spec in t.incoming(layer):
             lines.append(f"* ---- crossbar {spec.index}: layer {spec.src} -> {kind} {layer}, "
                          f"{spec.shape[0]}x{spec.shape[1]} devices")
-            g = circuit.conductances[spec.index]
             if not (norton and spec.src == 0):
                 for k, vb in enumerate(circuit.bias_voltages(spec)):
                     lines.append(f"VB{spec.index}_{k} b{spec.index}_{k} 0 dc {_f(vb)}")
             if norton and spec.src == 0:
-                veq, req = circuit.norton_equivalent(spec, u)
+                veq, req = model.norton_equivalent(spec, u)
                 for j, nj in enumerate(names):
                     vn, rn = norton_names(spec.index, j)
                     lines.append(f"{vn} n{spec.index}_{j} 0 dc {_f(veq[j])}")
                     lines.append(f"{rn} n{spec.index}_{j} {nj} {_f(req[j])}")
                 continue
             rows = [row_node(circuit, spec, i) for i in range(spec.shape[0])]
+            res = model.resistances(spec.index)
             for i, ri in enumerate(rows):
-                gi = g[i]
+                ri_res = res[i]
                 for j, nj in enumerate(names):
-                    lines.append(f"{resistor_name(spec.index, i, j)} {ri} {nj} {_f(1.0 / gi[j])}")
+                    lines.append(f"{resistor_name(spec.index, i, j)} {ri} {nj} {_f(ri_res[j])}")
         if not is_out or p.output_diodes:
             lines.append(f"* ---- {kind} {layer}: clamp diodes to [{p.v_clamp_low}, {p.v_clamp_high}] V")
             lines.append(f"VBH{layer} bh{layer} 0 dc {_f(p.v_bias_high)}")
@@ -149,7 +154,7 @@ def render(circuit: Circuit, x: np.ndarray, i_nudge: np.ndarray | None = None, *
         if not is_out:
             lines.append(f"* ---- hidden layer {layer}: bidirectional amplifiers, "
                          f"w = {p.cm} + {p.gain}*(v - {p.cm}), back-current x{p.alpha}")
-            offset = (1.0 - p.gain) * p.cm
+            offset = circuit.amplifier_offset
             for j, nj in enumerate(names):
                 lines.append(f"E{layer}_{j} a{layer}_{j}e 0 {nj} 0 {_f(p.gain)}")
                 lines.append(f"VA{layer}_{j} a{layer}_{j} a{layer}_{j}e dc {_f(offset)}")

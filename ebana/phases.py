@@ -71,8 +71,7 @@ class PhaseController:
         i_nudge = self.circuit.nudge_currents(self.loss.grad(pred, y), self.beta)
         if self.centered:  # both nudged phases in one stacked solve, warm-started from the free state
             both = self.backend.solve(x, np.concatenate([i_nudge, -i_nudge]), phase="nudged(+-beta)",
-                                      start=Solution([None] + [np.concatenate([v, v]) for v in free.layers[1:]],
-                                                     info={"v_abs_max": free.info.get("v_abs_max")}),
+                                      start=free.stacked(2),
                                       sample_ids=ids, tol=self.CENTERED_NUDGE_ABS_TOL if loose else None,
                                       rel_tol=self.CENTERED_NUDGE_REL_TOL if loose else None)
             n = len(x)

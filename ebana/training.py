@@ -127,7 +127,7 @@ class Trainer:
                                           f"continue it with --resume, or replace it with --overwrite")
                 self.dir.clear()
             self.dir.mark_owner()
-            self.backend = make_backend(cfg, self.circuit, self.out / "failures")
+            self.backend = make_backend(cfg, self.circuit, self.out / "failures", self.updater.conductances())
         except BaseException:
             self.dir.unlock()
             raise
@@ -222,10 +222,10 @@ class Trainer:
         x, y = self.x_train[idx], self.data.y_train[idx]
         res = self._phases(x, y, idx)
         if self.verifier is not None and self.batch % self.cfg.verify_every == 0:
-            self.verifier(x, y, res, idx, self.epoch, self.batch)
+            self.verifier(self.backend.model, x, y, res, idx, self.epoch, self.batch)
         grads = self.phases.gradients(res)
-        new_g = self.updater.step(self.circuit.conductances, grads, self.lr_at(self.epoch, self.batch))
-        self.backend.set_conductances(new_g, validate=False)  # clipped to [g_min, g_max]
+        self.backend.load(self.updater.step(grads, self.lr_at(self.epoch, self.batch)),
+                          validate=False)   # the updater clips to [g_min, g_max]
         self._account(getattr(self.updater, "report", None))
         self.batch += 1
         self._sweeps.append(int(res.free.sweeps))
@@ -262,7 +262,7 @@ class Trainer:
             from ebana.netlist import render
             path = self.out / "failures" / f"failed-free-sample{int(idx[0])}.cir"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(render(self.circuit, x[0], None, title=f"ebana: numpy solve failed (batch "
+            path.write_text(render(self.backend.model, x[0], None, title=f"ebana: numpy solve failed (batch "
                                    f"{self.batch} of epoch {self.epoch + 1}), free phase of sample {int(idx[0])}"))
             raise ConvergenceError(f"{err} (free-phase netlist of sample {int(idx[0])} written to {path})") from None
 
@@ -295,7 +295,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ files
     def _network_arrays(self) -> dict[str, np.ndarray]:
-        return network_arrays(self.cfg, self.circuit, self.data.n_features, self.data.n_classes)
+        return network_arrays(self.cfg, self.backend.model.conductances, self.data.n_features,
+                              self.data.n_classes)
 
     def save_checkpoint(self) -> None:
         """Write checkpoint.npz atomically: the state after the last finished batch."""
@@ -322,10 +323,7 @@ class Trainer:
                 raise CheckpointError(f"cannot resume from {self.ckpt_path}: its crossbars have shapes "
                                       f"{[g.shape for g in gs]}, the configuration needs "
                                       f"{[g.shape for g in self.circuit.conductances]}")
-            self.circuit.set_conductances(gs)
-            self.updater.load_state_dict({k[4:]: z[k] for k in z if k.startswith("opt_")})
-            if isinstance(self.updater, DeviceUpdate):   # conductances follow the device states
-                self.circuit.set_conductances(self.updater.conductances())
+            self.updater.load_state_dict({k[4:]: z[k] for k in z if k.startswith("opt_")}, gs)
             self.epoch, self.batch = int(z["epoch"]), int(z["batch"])
             self.perm = z["perm"].copy() if bool(z["has_perm"]) else None
             self.elapsed = float(z["elapsed"])

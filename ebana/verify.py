@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ebana.backends import create as create_backend
-from ebana.circuit import Circuit
+from ebana.circuit import Circuit, CompiledCircuit
 from ebana.config import TrainConfig
 from ebana.errors import SimulationError
 from ebana.losses import Loss
@@ -42,15 +42,17 @@ class NgspiceVerifier:
         self.max_dv = 0.0            # largest difference (V) since the last reset (per epoch)
         self._backend = None
 
-    def __call__(self, x: np.ndarray, y: np.ndarray, res: PhaseResult, idx: np.ndarray,
-                 epoch: int, batch: int) -> float:
-        """Largest |V_numpy - V_ngspice| (V) over the nodes of the first samples of the batch."""
+    def __call__(self, model: CompiledCircuit, x: np.ndarray, y: np.ndarray, res: PhaseResult,
+                 idx: np.ndarray, epoch: int, batch: int) -> float:
+        """Largest |V_numpy - V_ngspice| (V) over the nodes of the first samples of the batch,
+        solved by the numpy backend as ``res`` with the compiled circuit ``model``."""
         cfg = self.cfg
         k = min(cfg.verify_samples, len(x))
         if self._backend is None:
-            self._backend = create_backend("ngspice", self.circuit.copy(), norton=True,
+            self._backend = create_backend("ngspice", self.circuit, conductances=model.conductances, norton=True,
                                            failure_dir=self.out / "failures")
-        self._backend.set_conductances([g.copy() for g in self.circuit.conductances])
+        else:
+            self._backend.load(model.conductances, validate=False)
         i_plus = self.circuit.nudge_currents(self.loss.grad(res.pred[:k], y[:k]), cfg.beta)
         t0 = time.perf_counter()
         ids = idx[:k].tolist()

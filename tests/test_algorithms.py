@@ -24,13 +24,11 @@ def _w(g):
 def _quadratic(updater, w_star, sigma, steps=1500, n=400, seed=0):
     """Noisy SGD on f = ||w - w*||²/4 (w = 2Gn - 1); mean w over the last third of the run."""
     rng = np.random.default_rng(seed)
-    g = [np.full((1, n), G_MIN + (w_star + 1) / 2 * (G_MAX - G_MIN))]
-    if hasattr(updater, "conductances"):
-        g = updater.conductances()
+    g = updater.conductances()
     tail = []
     for k in range(steps):
         grad = (_w(g[0]) - w_star) / 2 + sigma * rng.standard_normal(g[0].shape)
-        g = updater.step(g, [grad], 1.0)
+        g = updater.step([grad], 1.0)
         if k >= 2 * steps // 3:
             tail.append(_w(g[0]).mean())
     return float(np.mean(tail))
@@ -50,7 +48,8 @@ def test_analog_sgd_drifts_to_symmetric_point_with_gradient_noise():
     up = _updater("analog_sgd", w_star)
     w_sym = up.curve.w_sym
     assert w_sym == pytest.approx(0.18, abs=0.02)
-    ideal = IdealUpdate("sgd", [(1, 400)], G_MIN, G_MAX, lr_scale=[up.eps])
+    ideal = IdealUpdate("sgd", [np.full((1, 400), G_MIN + (w_star + 1) / 2 * (G_MAX - G_MIN))], G_MIN, G_MAX,
+                        lr_scale=[up.eps])
     w_ideal = _quadratic(ideal, w_star, 1.0)
     w_lo = _quadratic(_updater("analog_sgd", w_star), w_star, 0.3)
     w_hi = _quadratic(_updater("analog_sgd", w_star), w_star, 1.0)
@@ -75,7 +74,7 @@ def test_residual_transfer_rate_sets_the_damping_of_w_plus_gamma_p():
         up = _updater("residual", w0, gamma=0.5, transfer_rate=beta)
         g, low = up.conductances(), w0
         for _ in range(1500):
-            g = up.step(g, [(_w(g[0]) - w_star) / 2], 1.0)
+            g = up.step([(_w(g[0]) - w_star) / 2], 1.0)
             low = min(low, float(_w(g[0]).mean()))
         return (w_star - low) / (w0 - w_star)
 
@@ -114,13 +113,13 @@ def test_requested_change_is_the_ideal_step(optimizer):
     g0 = [np.full((1, n), 0.5 * (G_MIN + G_MAX))]
     up = create_algorithm(DEV, AlgorithmConfig(name="analog_sgd"), optimizer, g0, G_MIN, G_MAX, lr_ref=lr,
                           rng=np.random.default_rng(1))
-    ideal = IdealUpdate(optimizer, [(1, n)], G_MIN, G_MAX)
+    ideal = IdealUpdate(optimizer, g0, G_MIN, G_MAX)
     rng = np.random.default_rng(2)
     g = g0
     for _ in range(3):
         grad = [rng.standard_normal((1, n))]
         dg = up.requested(grad, lr)
-        g_new = ideal.step(g, grad, lr)
+        g_new = ideal.step(grad, lr)
         np.testing.assert_allclose(dg, (g_new[0] - g[0]).ravel(), rtol=1e-5, atol=1e-20)
         g = g_new
 
@@ -128,9 +127,9 @@ def test_requested_change_is_the_ideal_step(optimizer):
 def test_mixed_precision_writes_whole_pulses_past_threshold():
     up = _updater("mixed_precision", 0.0, n=10, threshold=None)
     g0 = up.conductances()
-    g1 = up.step(g0, [np.full((1, 10), 0.4)], 1.0)  # 0.4 pulse steps requested: nothing written
+    g1 = up.step([np.full((1, 10), 0.4)], 1.0)  # 0.4 pulse steps requested: nothing written
     assert np.array_equal(g1[0], g0[0]) and up.report.n_pulses == 0
-    g2 = up.step(g1, [np.full((1, 10), 0.7)], 1.0)  # 1.1 accumulated -> one pulse down each
+    g2 = up.step([np.full((1, 10), 0.7)], 1.0)  # 1.1 accumulated -> one pulse down each
     assert up.report.n_pulses == 10 and np.all(g2[0] < g1[0])
     assert np.allclose(up.chi, -0.1 * up.eps)
 

@@ -45,12 +45,12 @@ def test_update_report_requested_vs_achieved_and_saturation(rng):
     up = DeviceUpdate(DeviceConfig(model="ideal"), "sgd", g, 1e-7, 1e-5, lr_ref=1e-6)
     assert all(np.allclose(a, b, rtol=1e-12) for a, b in zip(up.conductances(), g))
     grads = [np.full(s, -1.0) for s in shapes]          # descent raises every G
-    new = up.step(g, grads, 1e-6)
+    new = up.step(grads, 1e-6)
     rep = up.report
     assert rep.n_devices == 18 and rep.n_pulses == 18 and rep.e_write > 0
     assert rep.dg_requested == pytest.approx(18e-6)
     assert np.allclose(np.concatenate([(b - a).ravel() for a, b in zip(g, new)]), 1e-6, rtol=1e-9)
-    new = up.step(new, [100 * x for x in grads], 1e-6)    # push everything into g_max
+    new = up.step([100 * x for x in grads], 1e-6)    # push everything into g_max
     assert up.report.n_saturated == 18 and up.report.dg_achieved < up.report.dg_requested
     assert all(np.allclose(x, 1e-5) for x in new)
 
@@ -64,7 +64,7 @@ def test_split_pairs_keep_the_pair_sum():
     up = DeviceUpdate(DeviceConfig(model="ideal", pairs="split"), "sgd", g, 1e-7, 1e-5, lr_ref=1e-7,
                       pairs=pairs)
     grads = [np.random.default_rng(k).normal(size=c.shape) for k, c in enumerate(topo.crossbars)]
-    new = up.step(g, grads, 1e-7)
+    new = up.step(grads, 1e-7)
     d0 = new[0] - g[0]
     assert np.allclose(d0[:2] + d0[2:4], 0, atol=1e-18)             # G+ + G- unchanged
     assert np.allclose(d0[:2] - d0[2:4], -1e-7 * (grads[0][:2] - grads[0][2:4]), rtol=1e-9)

@@ -20,14 +20,14 @@ def _setup(rng, loss_name, **case):
     backend = create("numpy", c)
 
     def mean_loss(gs):
-        backend.set_conductances([g.copy() for g in gs])
+        backend.load([g.copy() for g in gs])
         return loss.value(c.prediction(backend.solve(x).output), y).mean()
 
     g0 = [g.copy() for g in c.conductances]
     entries = [(k, i, j) for k, s in enumerate(c.topology.crossbars)
                for i, j in [(0, 0), (1, 1), (s.shape[0] - 1, s.shape[1] - 1)]]
     fd = finite_difference_gradients(mean_loss, g0, 1e-4, entries)
-    backend.set_conductances(g0)
+    backend.load(g0)
     return c, backend, loss, x, y, entries, np.array([fd[e] for e in entries])
 
 
@@ -69,7 +69,8 @@ def test_squared_drop_difference_equals_direct_sum(rng):
 
 
 def test_feature_path_equals_wordline_path(rng):
-    """The numpy backend's gradient from the features equals the generic one from the wordlines."""
+    """The gradient of an input crossbar formed from the features equals the generic sum of
+    squared drops over its wordlines and bias rows."""
     from ebana.gradients import eqprop_gradients
     c = make_circuit(rng, n_in=4, hidden=(5,), n_cls=3, bias_input=(0.9, 0.3, 0.1))
     x = rng.uniform(-1, 1, (6, 4))
@@ -77,9 +78,12 @@ def test_feature_path_equals_wordline_path(rng):
     pc = PhaseController(create("numpy", c), create_loss("ce", tau=0.02), 1e-9, centered=True)
     r = pc.run(x, y)
     fast = eqprop_gradients(c, r.a, r.b, r.beta_a, r.beta_b)
-    for sol in (r.a, r.b):
-        sol.wordlines(c)
-        del sol.info["x"]
-    slow = eqprop_gradients(c, r.a, r.b, r.beta_a, r.beta_b)
-    for f, s in zip(fast, slow):
-        assert np.allclose(f, s, rtol=1e-9, atol=1e-12 * np.abs(s).max())
+    t, w = c.topology, c.layer_weights
+    for spec in t.crossbars:
+        rows = c.row_voltages(spec, r.a.wordlines(c), r.a.layers)
+        if spec.src != 0:
+            continue
+        slow = squared_drop_difference(rows, r.a.layers[spec.dst], rows, r.b.layers[spec.dst])
+        slow *= w[spec.dst] / w[t.output_layer] / (2.0 * (r.beta_a - r.beta_b) * len(x))
+        f = fast[spec.index]
+        assert np.allclose(f, slow, rtol=1e-9, atol=1e-12 * np.abs(slow).max())

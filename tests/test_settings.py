@@ -41,7 +41,7 @@ def test_residual_mixes_w_and_gamma_p():
         up, g = _residual(gamma=gamma, transfer_rate=0.01)
         rng = np.random.default_rng(0)
         for _ in range(20):
-            g = up.step(g, _grads(rng), 1.0)
+            g = up.step(_grads(rng), 1.0)
         p = up.residual()
         assert np.abs(p).max() > 0.05 * (G_MAX - G_MIN)   # P has moved
         w = up.model.conductance(up.x)
@@ -57,7 +57,7 @@ def test_transfer_every_spaces_the_writes_to_w():
     changed = []
     for _ in range(9):
         x_before = up.x.copy()
-        g = up.step(g, _grads(rng), 1.0)
+        up.step(_grads(rng), 1.0)
         changed.append(not np.array_equal(up.x, x_before))
     assert changed == [False, False, True] * 3
 
@@ -76,8 +76,8 @@ def test_pam_levels_quantise_the_amplitudes():
     grad = [rng.uniform(-1.0, 1.0, (20, 30)) * 1e-7]
     cont, g0 = _device()
     quant, _ = _device(pam_levels=2)
-    d_cont = cont.step(g0, grad, 1.0)[0] - g0[0]
-    d_quant = quant.step(g0, grad, 1.0)[0] - g0[0]
+    d_cont = cont.step(grad, 1.0)[0] - g0[0]
+    d_quant = quant.step(grad, 1.0)[0] - g0[0]
     # the ideal device moves in proportion to V: two DAC levels leave at most 3 distinct steps (+-, 0 per level)
     assert len(np.unique(np.round(d_cont / 1e-12))) > 100
     levels = np.unique(np.round(np.abs(d_quant) / 1e-12))
@@ -90,8 +90,8 @@ def test_d2d_spread_is_applied():
     grad = [np.full((20, 30), -1e-8)]
     same, g0 = _device(scheme="pwm")
     spread, _ = _device(scheme="pwm", d2d=0.3)
-    d_same = same.step(g0, grad, 1.0)[0] - g0[0]
-    d_spread = spread.step(g0, grad, 1.0)[0] - g0[0]
+    d_same = same.step(grad, 1.0)[0] - g0[0]
+    d_spread = spread.step(grad, 1.0)[0] - g0[0]
     assert np.std(d_same) < 1e-6 * np.mean(np.abs(d_same))
     assert np.std(d_spread) > 0.05 * np.mean(np.abs(d_spread))
 
@@ -100,7 +100,7 @@ def test_dg_error_is_achieved_minus_requested():
     """Fault: the ``dg_error`` metric zeroed (updater report and per-epoch metric)."""
     up, g0 = _device(scheme="pwm")
     grad = [np.full((20, 30), -1.0)]       # asks for far more than the range: saturates
-    out = up.step(g0, grad, 1e-5)[0]
+    out = up.step(grad, 1e-5)[0]
     achieved = out - g0[0]
     requested = np.full((20, 30), 1e-5)
     assert up.report.dg_error == pytest.approx(np.abs(achieved - requested).sum(), rel=1e-9)
@@ -139,9 +139,9 @@ def test_cosine_schedule_reaches_the_updater(tmp_path):
         lrs = []
         step = tr.updater.step
 
-        def spy(g, grads, lr, step=step):
+        def spy(grads, lr, step=step):
             lrs.append(lr)
-            return step(g, grads, lr)
+            return step(grads, lr)
 
         tr.updater.step = spy
         tr.run()

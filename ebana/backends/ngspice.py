@@ -72,14 +72,15 @@ class NgspiceBackend:
     (same node voltages, far faster on large crossbars).
     """
 
-    def __init__(self, circuit: Circuit, *, norton: bool = False,
-                 failure_dir: str | os.PathLike = "ebana-failures") -> None:
+    def __init__(self, circuit: Circuit, *, conductances: Sequence[np.ndarray] | None = None,
+                 norton: bool = False, failure_dir: str | os.PathLike = "ebana-failures") -> None:
         from PySpice.Spice.NgSpice.Shared import ffi  # noqa: F401  (after ngspice_shared checks)
 
         self.ng = ngspice_shared()
         self._ffi = ffi
         self._lib = self.ng._ngspice_shared
         self.circuit = circuit
+        self.model = circuit.compile(conductances)
         self.norton = norton
         self.failure_dir = Path(failure_dir)
         self._n_commands = 0
@@ -125,8 +126,8 @@ class NgspiceBackend:
 
     def _load(self) -> None:
         global _owner
-        c = self.circuit
-        text = render(c, np.zeros(c.topology.n_inputs), norton=self.norton)
+        m = self.model
+        text = render(m, np.zeros(m.topology.n_inputs), norton=self.norton)
         self._cmd("remcirc")
         self._drain()
         try:
@@ -141,25 +142,27 @@ class NgspiceBackend:
             # ngspice stores a value parsed from the netlist and the same value set by `alter` a
             # rounding apart: set every crossbar value by `alter`, as the updates do, so that a run
             # resumed from a checkpoint solves bit for bit the circuit of the uninterrupted run
-            self._cmds(self._resistor_alters(None))
-        self._loaded_g = [g.copy() for g in c.conductances]
+            self._cmds(self._resistor_alters(m, None))
+        self._loaded = m
 
     def _n_resistors(self) -> int:
         """Crossbar resistors in the netlist (Norton-folded crossbars count as none)."""
         t = self.circuit.topology
-        return sum(g.size for s, g in zip(t.crossbars, self.circuit.conductances) if not (self.norton and s.src == 0))
+        return sum(s.shape[0] * s.shape[1] for s in t.crossbars if not (self.norton and s.src == 0))
 
-    def _resistor_alters(self, old: list[np.ndarray] | None) -> list[str]:
-        """``alter`` commands for the crossbar resistors that differ from ``old`` (all if None)."""
-        c = self.circuit
+    def _resistor_alters(self, new, old) -> list[str]:
+        """``alter`` commands for the crossbar resistors of the compiled circuit ``new`` that
+        differ from those of ``old`` (all if None)."""
         cmds = []
-        for k, (s, g) in enumerate(zip(c.topology.crossbars, c.conductances)):
+        for s in new.topology.crossbars:
+            g = new.conductances[s.index]
             if self.norton and s.src == 0:
-                r_eq = 1.0 / g.sum(axis=0)
+                r_eq = new.norton_equivalent(s, np.zeros(s.n_rows))[1]
                 cmds += [f"alter {norton_names(s.index, j)[1]} = {_f(r_eq[j])}" for j in range(s.n_cols)]
                 continue
-            ii, jj = np.nonzero(g != old[k]) if old is not None else np.indices(g.shape).reshape(2, -1)
-            cmds += [f"alter {resistor_name(s.index, i, j)} = {_f(1.0 / g[i, j])}" for i, j in zip(ii, jj)]
+            changed = g != old.conductances[s.index] if old is not None else np.ones(g.shape, bool)
+            r = new.resistances(s.index)
+            cmds += [f"alter {resistor_name(s.index, i, j)} = {_f(r[i, j])}" for i, j in zip(*np.nonzero(changed))]
         return cmds
 
     def close(self) -> None:
@@ -170,23 +173,19 @@ class NgspiceBackend:
             _owner = None
 
     # ------------------------------------------------------------------ weights
-    def set_conductances(self, conductances: Sequence[np.ndarray], validate: bool = True) -> None:
-        c = self.circuit
-        if conductances is not c.conductances:
-            c.set_conductances(conductances, validate)
-        if _owner is not self:
+    def load(self, conductances: Sequence[np.ndarray], validate: bool = True) -> None:
+        """Solve with ``conductances`` (S) from now on (compiled, then altered into ngspice)."""
+        self.model = self.circuit.compile(conductances, validate=validate)
+        if _owner is not self or self._n_resistors() > _RELOAD_ABOVE:
             self._load()
             return
-        if self._n_resistors() > _RELOAD_ABOVE:
-            self._load()
-            return
-        self._cmds(self._resistor_alters(self._loaded_g))
-        self._loaded_g = [g.copy() for g in c.conductances]
+        self._cmds(self._resistor_alters(self.model, self._loaded))
+        self._loaded = self.model
 
     # ------------------------------------------------------------------ solve
     def _sample_alters(self, u: np.ndarray, i_nudge: np.ndarray) -> list[str]:
-        c = self.circuit
-        t = c.topology
+        m = self.model
+        t = m.topology
         n = t.n_inputs
         cmds = []
         for j in range(2 * t.n_classes):
@@ -197,7 +196,7 @@ class NgspiceBackend:
             return cmds
         for s in t.crossbars:
             if s.src == 0:  # Thevenin voltage of each column: sum_i G_ij u_i / sum_i G_ij
-                veq = c.norton_equivalent(s, u)[0]
+                veq = m.norton_equivalent(s, u)[0]
                 cmds += [f"alter {norton_names(s.index, j)[0]} dc = {_f(veq[j])}" for j in range(s.n_cols)]
         return cmds
 
@@ -209,15 +208,17 @@ class NgspiceBackend:
         self._ensure_loaded()
         c = self.circuit
         t = c.topology
-        u_all = c.input_voltages(x)
+        x0 = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        u_all = c.input_voltages(x0)
         b = u_all.shape[0]
         inj = np.zeros((b, 2 * t.n_classes)) if i_nudge is None else np.asarray(i_nudge, float)
         ids = list(range(b)) if sample_ids is None else list(sample_ids)
+        x = x0
         if inj.shape[0] != b:  # stacked phases of the same inputs
             m = inj.shape[0] // b
-            u_all, x, ids = np.tile(u_all, (m, 1)), np.tile(np.asarray(x), (m, 1)), ids * m
+            u_all, x, ids = np.tile(u_all, (m, 1)), np.tile(x0, (m, 1)), ids * m
             b = u_all.shape[0]
-        layers = [u_all] + [np.empty((b, t.layer_size(q))) for q in range(1, t.n_layers)]
+        layers = [None] + [np.empty((b, t.layer_size(q))) for q in range(1, t.n_layers)]
         get = self._lib.ngGet_Vec_Info
         for k in range(b):
             interrupts.check()   # Ctrl-C between samples (a KeyboardInterrupt in ngspice's callbacks is lost)
@@ -238,12 +239,12 @@ class NgspiceBackend:
             self._drain()
             if errs:
                 self._fail(phase, ids[k], x[k], inj[k], errs[0])
-        return Solution(layers, 1, {"backend": "ngspice"})
+        return Solution(layers, x0, 1, {"backend": "ngspice"})
 
     def _fail(self, phase: str, sample: int, x: np.ndarray, i_nudge: np.ndarray, why: str) -> None:
         self.failure_dir.mkdir(parents=True, exist_ok=True)
         path = self.failure_dir / f"failed-{phase}-sample{sample}.cir"
-        path.write_text(render(self.circuit, x, i_nudge, norton=self.norton,
+        path.write_text(render(self.model, x, i_nudge, norton=self.norton,
                                title=f"ebana: ngspice op failed ({phase} phase, sample {sample})"))
         raise ConvergenceError(f"ngspice: DC solve failed in the {phase} phase, sample {sample}: "
                                f"{why.strip()} (netlist written to {path})")

@@ -37,30 +37,18 @@ from typing import Sequence
 import numpy as np
 
 from ebana.backends.base import Solution
-from ebana.circuit import GMIN, Circuit
+from ebana.circuit import GMIN, Circuit, shockley_current
 from ebana.errors import ConfigError, ConvergenceError
 
 __all__ = ["NumpyBackend", "shockley_current", "shockley_node_solve", "SHOCKLEY_MAX_ITERATIONS"]
 
 logger = logging.getLogger(__name__)
 
-_E = np.e
 _EPS = float(np.finfo(np.float64).eps)
 SHOCKLEY_MAX_ITERATIONS = 60
 """Newton iterations a Shockley node solve may take before ConvergenceError (typically 1-8)."""
 _CERT_GS_SWEEPS = 200      # Gauss-Seidel sweeps for the bound's certificate before the dense solve
 _CERT_DENSE_MAX = 2000     # nodes up to which the certificate may fall back to a dense solve
-
-
-def shockley_current(x: np.ndarray, i_s: float, n_vt: float) -> tuple[np.ndarray, np.ndarray]:
-    """ngspice ``D`` model DC current (A) and conductance (S) at junction voltage x (V), incl. GMIN."""
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        fwd = x >= -3.0 * n_vt
-        ev = np.exp(np.minimum(x, 600.0 * n_vt) / n_vt)
-        arg = (3.0 * n_vt / (x * _E)) ** 3
-        i = np.where(fwd, i_s * (ev - 1.0), -i_s * (1.0 + arg))
-        g = np.where(fwd, i_s * ev / n_vt, i_s * 3.0 * arg / x)
-    return i + GMIN * x, g + GMIN
 
 
 @dataclass
@@ -106,8 +94,8 @@ class NumpyBackend:
     solve warm-started from this solution reads it instead of scanning the start).
     """
 
-    def __init__(self, circuit: Circuit, *, dtype: str = "float64", tol: float | None = None,
-                 max_sweeps: int = 5000) -> None:
+    def __init__(self, circuit: Circuit, *, conductances: Sequence[np.ndarray] | None = None,
+                 dtype: str = "float64", tol: float | None = None, max_sweeps: int = 5000) -> None:
         if dtype not in ("float64", "float32"):
             raise ConfigError(f"numpy backend dtype must be float64 or float32, got {dtype!r}")
         self.circuit = circuit
@@ -119,80 +107,51 @@ class NumpyBackend:
         t = circuit.topology
         self._incoming = {q: [s for s in t.incoming(q) if s.src > 0] for q in range(1, t.n_layers)}
         self._outgoing = {q: t.outgoing(q) for q in range(1, t.n_layers)}
-        self.set_conductances(circuit.conductances)
+        self.load(circuit.conductances if conductances is None else conductances)
 
     # ------------------------------------------------------------------ setup
-    def set_conductances(self, conductances: Sequence[np.ndarray], validate: bool = True) -> None:
-        """Recompute the per-layer constants (K, folded amplifier terms) after a weight change."""
-        c = self.circuit
-        if conductances is not c.conductances:
-            c.set_conductances(conductances, validate)
+    def load(self, conductances: Sequence[np.ndarray], validate: bool = True) -> None:
+        """Solve the circuit with ``conductances`` (S) from now on: compile its stamps
+        (:meth:`Circuit.compile`) and derive the solver's folded constants. ``validate=False``
+        skips the finite/positive scan (for updates already clipped to [g_min, g_max])."""
+        self.model = model = self.circuit.compile(conductances, validate=validate)
         self._norton_cache = None
         self._cert = None    # the error bound's certificate, computed at the next solve (from scratch:
         # a solve depends only on the weights and inputs, never on history, so resumed runs are identical)
-        t, p, d = c.topology, c.params, c.params.diode
-        a, gain, cm = p.alpha, p.gain, p.cm
-        self._in_g = {}      # input crossbars: signal rows in the GEMM dtype
-        self._fwd = {}       # hidden -> q crossbars: gain * G / K_q (rows of the source neurons)
-        self._bwd = {}       # hidden -> q crossbars: alpha * G^T / K_src (reflected current)
-        self._inv_k, self._const, self._frac = {}, {}, {}
+        t, p, d = model.topology, model.params, model.params.diode
+        self._in_g = {c: drive.astype(self.dtype) for c, drive in model.drives.items()}  # the GEMM dtype
+        self._inv_k, self._const, self._frac, self._clamped = {}, {}, {}, {}
         self._n_rows = {q: 0 for q in range(1, t.n_layers)}  # terms summed into a node's R
+        for s in t.crossbars:
+            self._n_rows[s.dst] += s.shape[0]
+            if s.src > 0:
+                self._n_rows[s.src] += s.shape[1]
+        k = {}
         for q in range(1, t.n_layers):
-            self._const[q] = np.zeros(t.layer_size(q))
-        k = {q: np.zeros(t.layer_size(q)) for q in range(1, t.n_layers)}
-        sums = {}            # hidden -> q crossbars: (row sums, column sums) of the signal rows (S)
-        for s, g in zip(t.crossbars, c.conductances):
-            sig, bias_rows = g[: s.n_rows], g[s.n_rows:]
-            col_sig = sig.sum(axis=0)
-            k[s.dst] += col_sig + bias_rows.sum(axis=0)
-            self._const[s.dst] += c.bias_voltages(s) @ bias_rows
-            self._n_rows[s.dst] += g.shape[0]
-            if s.src == 0:
-                # u+ = s + a x, u- = s - a x  =>  u @ G = s * colsum(G) + a * x @ (G+ - G-):
-                # one GEMM over the n features instead of the 2n wordlines (exact algebra)
-                n = t.n_inputs
-                gd = np.subtract(sig[:n], sig[n:], dtype=self.dtype)
-                gd *= p.v_scale
-                self._in_g[s.index] = gd
-                self._const[s.dst] += p.v_shift * col_sig
-            else:
-                self._fwd[s.index] = np.ascontiguousarray(gain * sig)
-                self._bwd[s.index] = np.ascontiguousarray(a * sig.T)
-                s_out = sig.sum(axis=1)
-                sums[s.index] = (s_out, col_sig)
-                k[s.src] += a * gain * s_out
-                self._n_rows[s.src] += g.shape[1]
-                # w = cm + g (v - cm): the constant part (1-g) cm drives the destination ...
-                self._const[s.dst] += (1.0 - gain) * cm * col_sig
-                # ... and is reflected back into the source neuron
-                self._const[s.src] -= a * (1.0 - gain) * cm * s_out
-        self._clamped = {}
-        for q in range(1, t.n_layers):
-            clamp = q != t.output_layer or p.output_diodes
-            self._clamped[q] = clamp
-            if clamp and d.model == "ideal":
-                kt = k[q] + 2.0 * d.g_off
-                self._const[q] = self._const[q] + d.g_off * (p.v_bias_high + p.v_bias_low)
+            st = model.layers[q]
+            k[q] = st.k
+            self._clamped[q] = st.clamped
+            if st.clamped and d.model == "ideal":
+                # both diodes' off-state conductance is linear: fold it into K and the constant
+                kt = st.k + 2.0 * d.g_off
+                self._const[q] = st.const + d.g_off * (p.v_bias_high + p.v_bias_low)
                 self._frac[q] = kt / (kt + (d.g_on - d.g_off))
                 self._inv_k[q] = 1.0 / kt
             else:
-                self._inv_k[q] = 1.0 / k[q]
+                self._const[q] = st.const
+                self._inv_k[q] = 1.0 / st.k
         self._k = k
         # fold 1/K into the couplings, so a sweep yields R/K directly (one pass less per layer)
-        for s in t.crossbars:
-            if s.src > 0:
-                self._fwd[s.index] *= self._inv_k[s.dst][None, :]
-                self._bwd[s.index] *= self._inv_k[s.src][None, :]
+        self._fwd = {cp.crossbar: cp.fwd * self._inv_k[cp.dst][None, :] for cp in model.couplings}
+        self._bwd = {cp.crossbar: cp.bwd * self._inv_k[cp.src][None, :] for cp in model.couplings}
         # the couplings of the error bound, as (layer x layer) matrices: [p, d] = sum over crossbars
         # p -> d of max_j alpha S_out,j / K_j (residual in p from changes in d), [q, p] = sum over
         # crossbars p -> q of max_i gain S_in,i / K_i (residual in q from perturbations in p)
         self._couple_out = np.zeros((t.n_layers, t.n_layers))
         self._couple_in = np.zeros((t.n_layers, t.n_layers))
-        for s in t.crossbars:
-            if s.src > 0:
-                s_out, col_sig = sums[s.index]
-                self._couple_out[s.src, s.dst] += float(np.max(a * s_out * self._inv_k[s.src]))
-                self._couple_in[s.dst, s.src] += float(np.max(gain * col_sig * self._inv_k[s.dst]))
+        for cp in model.couplings:   # row sums of alpha G^T are alpha S_out; of gain G^T, gain S_in
+            self._couple_out[cp.src, cp.dst] += float(np.max(cp.bwd.sum(axis=0) * self._inv_k[cp.src]))
+            self._couple_in[cp.dst, cp.src] += float(np.max(cp.fwd.sum(axis=0) * self._inv_k[cp.dst]))
         self._ulps = np.array([0.0] + [(4.0 + np.sqrt(self._n_rows[q])) * _EPS for q in range(1, t.n_layers)])
         self._inv_k_max = {q: float(self._inv_k[q].max()) if self._inv_k[q].size else 0.0 for q in self._inv_k}
         self._const_k_max = {q: _abs_max(self._const[q] * self._inv_k[q]) for q in self._inv_k}
@@ -454,10 +413,9 @@ class NumpyBackend:
         if limited:
             logger.debug("numpy backend: %s phase at the rounding floor after %d sweeps: error bound %.2e V "
                          "> tol %.1e V", phase, sweeps, bound, tol)
-        xs = x  # for m stacked phases: the inputs of one block (see Solution.take)
-        return Solution(v, sweeps, {"rho": rho, "error_bound": bound, "error_bounds": bounds,
-                                    "rounding_limited": limited, "node_iterations": node_its,
-                                    "v_abs_max": v_abs0 + travel, "x": xs})
+        return Solution(v, x, sweeps, {"backend": "numpy", "rho": rho, "error_bound": bound, "error_bounds": bounds,
+                                       "rounding_limited": limited, "node_iterations": node_its,
+                                       "v_abs_max": v_abs0 + travel})
 
     @staticmethod
     def _relative_ok(bounds: np.ndarray, tol: float, rel_tol: float, travel: np.ndarray, v: list,

@@ -220,7 +220,7 @@ class AnalogSGD(DeviceUpdate):
             n_saturated=int(np.count_nonzero((self.x <= lo + SATURATION_TOL) | (self.x >= hi - SATURATION_TOL))),
             e_write=e_tot if self.cfg.energy else float("nan"))
 
-    def step(self, conductances, grads, lr):
+    def step(self, grads, lr):
         self.t_step += 1
         dg = self.requested(grads, lr)
         g_old = np.concatenate([np.ravel(g) for g in self.conductances()])
@@ -232,8 +232,6 @@ class AnalogSGD(DeviceUpdate):
 
     def describe(self) -> dict:
         d = super().describe()
-        if not hasattr(self, "init_pulses"):  # called by DeviceUpdate.__init__ before set-up
-            return d
         d.update(algorithm=self.alg.name, reference=self.alg.reference, t_pulse=self.t_pulse,
                  pulse_step_S=self.eps, threshold_S=self.threshold,
                  g_sym_S=self.curve.g_sym, x_sym=self.curve.x_sym, init_energy_J=self.init_energy,
@@ -246,8 +244,8 @@ class AnalogSGD(DeviceUpdate):
         d["alg_trained"] = self.trained.copy()
         return d
 
-    def load_state_dict(self, state):
-        super().load_state_dict(state)
+    def load_state_dict(self, state, conductances=None):
+        super().load_state_dict(state, conductances)
         self.t_step = int(state["alg_t"])
         self.trained = np.asarray(state["alg_trained"], dtype=bool)
 
@@ -266,8 +264,8 @@ class MixedPrecision(AnalogSGD):
     def state_dict(self):
         return {**super().state_dict(), "alg_chi": self.chi.copy()}
 
-    def load_state_dict(self, state):
-        super().load_state_dict(state)
+    def load_state_dict(self, state, conductances=None):
+        super().load_state_dict(state, conductances)
         self.chi = np.asarray(state["alg_chi"], dtype=float)
 
 
@@ -284,15 +282,13 @@ class Residual(AnalogSGD):
         return np.where(self.trained, self.model.conductance(self.x_p) - self.g_p_ref, 0.0)
 
     def conductances(self) -> list[np.ndarray]:
-        g = self.model.conductance(self.x)
-        if hasattr(self, "x_p"):
-            g = np.clip(g + self.alg.gamma * self.residual(), self.g_min, self.g_max)
+        g = np.clip(self.model.conductance(self.x) + self.alg.gamma * self.residual(), self.g_min, self.g_max)
         return [a.reshape(s) for a, s in zip(np.split(g, np.cumsum(self.sizes)[:-1]), self.shapes)]
 
     def transfer_pulses(self, p: np.ndarray) -> np.ndarray:
         return stochastic_round(self.alg.transfer_rate * p / self.eps, self.rng)
 
-    def step(self, conductances, grads, lr):
+    def step(self, grads, lr):
         self.t_step += 1
         dg = self.requested(grads, lr)
         g_old = np.concatenate([np.ravel(g) for g in self.conductances()])
@@ -314,8 +310,8 @@ class Residual(AnalogSGD):
     def state_dict(self):
         return {**super().state_dict(), "alg_xp": self.x_p.copy(), "alg_gpref": self.g_p_ref.copy()}
 
-    def load_state_dict(self, state):
-        super().load_state_dict(state)
+    def load_state_dict(self, state, conductances=None):
+        super().load_state_dict(state, conductances)
         self.x_p = np.asarray(state["alg_xp"], dtype=float)
         self.g_p_ref = np.asarray(state["alg_gpref"], dtype=float)
 
@@ -334,8 +330,8 @@ class ResidualV2(Residual):
     def state_dict(self):
         return {**super().state_dict(), "alg_h": self.h.copy()}
 
-    def load_state_dict(self, state):
-        super().load_state_dict(state)
+    def load_state_dict(self, state, conductances=None):
+        super().load_state_dict(state, conductances)
         self.h = np.asarray(state["alg_h"], dtype=float)
 
 
@@ -351,5 +347,8 @@ def create_algorithm(cfg: DeviceConfig, alg: AlgorithmConfig, optimizer: str,
         raise ConfigError(f"algorithm.name = {alg.name!r} needs a device model (device.model / --device)")
     cls = ALGORITHMS.get(alg.name)
     if cls is DeviceUpdate:
-        return DeviceUpdate(cfg, optimizer, conductances, g_min, g_max, **kw)
-    return cls(cfg, alg, optimizer, conductances, g_min, g_max, **kw)
+        up = DeviceUpdate(cfg, optimizer, conductances, g_min, g_max, **kw)
+    else:
+        up = cls(cfg, alg, optimizer, conductances, g_min, g_max, **kw)
+    logger.info("device %s (%s), algorithm %s: %s", cfg.model, cfg.scheme, alg.name, up.describe())
+    return up

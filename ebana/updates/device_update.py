@@ -177,7 +177,6 @@ class DeviceUpdate:
         self.pairs = pairs
         self.x = state_for_conductance(self.model, np.concatenate([np.ravel(g) for g in conductances]))
         self.report: UpdateReport | None = None
-        logger.info("device %s (%s): %s", cfg.model, cfg.scheme, self.describe())
 
     # ------------------------------------------------------------------ views
     def conductances(self) -> list[np.ndarray]:
@@ -199,7 +198,7 @@ class DeviceUpdate:
         return d
 
     # ------------------------------------------------------------------ Updater
-    def step(self, conductances, grads, lr):
+    def step(self, grads, lr):
         """Request the ideal step, program it with pulses, return the devices' conductances (S)."""
         req = []
         for k, d in enumerate(grads):
@@ -233,7 +232,9 @@ class DeviceUpdate:
         d["dev_rng"] = np.array(json.dumps(self.rng.bit_generator.state))
         return d
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+    def load_state_dict(self, state: dict[str, np.ndarray], conductances=None) -> None:
+        """Restore optimiser and device states (``conductances`` is not needed: they follow
+        from the device states)."""
         self.opt.load_state_dict(state)
         x = np.asarray(state["dev_x"], dtype=float)
         if x.shape != self.x.shape:

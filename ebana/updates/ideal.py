@@ -1,7 +1,8 @@
 """Ideal conductance updates (the "linear baseline"): an optimiser step on G, clipped.
 
-``Updater`` is the replaceable component of the training loop: it takes the current
-conductances and the EqProp gradients and returns the new conductances (S). Device- and
+``Updater`` is the replaceable component of the training loop: it owns the conductances
+(S) of the network (ideal updates hold them directly, device updates as device states);
+``step`` takes the EqProp gradients and returns the new conductances. Device- and
 pulse-programmed updates implement the same protocol.
 """
 
@@ -20,12 +21,17 @@ OPTIMIZERS: Registry = Registry("optimizer", ConfigError)
 
 
 class Updater(Protocol):
-    def step(self, conductances: Sequence[np.ndarray], grads: Sequence[np.ndarray],
-             lr: float) -> list[np.ndarray]: ...
+    def conductances(self) -> list[np.ndarray]:
+        """The current conductances (S), one array per crossbar."""
+
+    def step(self, grads: Sequence[np.ndarray], lr: float) -> list[np.ndarray]:
+        """Apply one update for the gradients ``grads`` at learning rate ``lr``; the new conductances."""
 
     def state_dict(self) -> dict[str, np.ndarray]: ...
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None: ...
+    def load_state_dict(self, state: dict[str, np.ndarray], conductances: Sequence[np.ndarray]) -> None:
+        """Restore a checkpoint: the state and the conductances it saved (device updates
+        recompute theirs from their device states)."""
 
 
 @OPTIMIZERS.register("sgd")
@@ -120,17 +126,22 @@ class Adam(SGD):
 class IdealUpdate:
     """G <- clip(G - lr * scale_k * direction(grad), g_min, g_max) for every crossbar k."""
 
-    def __init__(self, optimizer: str, shapes: Sequence[tuple[int, ...]], g_min: float, g_max: float,
+    def __init__(self, optimizer: str, conductances: Sequence[np.ndarray], g_min: float, g_max: float,
                  lr_scale: Sequence[float] | None = None) -> None:
+        shapes = [np.shape(g) for g in conductances]
         self.opt = OPTIMIZERS.get(optimizer)(shapes)
         self.g_min, self.g_max = g_min, g_max
+        self.g = [np.array(g, dtype=np.float64) for g in conductances]
         self.lr_scale = [1.0] * len(shapes) if lr_scale is None else list(lr_scale)
         if len(self.lr_scale) != len(shapes):
             raise ConfigError(f"lr_scale has {len(self.lr_scale)} entries for {len(shapes)} crossbars")
 
-    def step(self, conductances, grads, lr):
+    def conductances(self) -> list[np.ndarray]:
+        return self.g
+
+    def step(self, grads, lr):
         out = []
-        for k, (g, d) in enumerate(zip(conductances, grads)):
+        for k, (g, d) in enumerate(zip(self.g, grads)):
             factor = -lr * self.lr_scale[k] * self.opt.scale()
             step = np.multiply(self.opt.direction(k, d), factor, dtype=np.float64)
             step += g
@@ -138,10 +149,15 @@ class IdealUpdate:
             np.minimum(step, self.g_max, out=step)
             out.append(step)
         self.opt.tick()
+        self.g = out   # new arrays: the ones handed out before are never changed
         return out
 
     def state_dict(self):
         return self.opt.state_dict()
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state, conductances):
+        if [np.shape(g) for g in conductances] != [g.shape for g in self.g]:
+            raise ConfigError(f"conductances of shapes {[np.shape(g) for g in conductances]}, "
+                              f"expected {[g.shape for g in self.g]}")
         self.opt.load_state_dict(state)
+        self.g = [np.array(g, dtype=np.float64) for g in conductances]

@@ -78,8 +78,8 @@ def test_conductance_update_reaches_ngspice(rng):
     nb, ng = create("numpy", c), create("ngspice", c.copy())
     x, _ = _inputs(rng, c, 3)
     new = [g * rng.uniform(0.5, 1.5, g.shape) for g in c.conductances]
-    nb.set_conductances([g.copy() for g in new])
-    ng.set_conductances([g.copy() for g in new])
+    nb.load([g.copy() for g in new])
+    ng.load([g.copy() for g in new])
     a, b = nb.solve(x), ng.solve(x)
     assert np.max(np.abs(a.layers[2] - b.layers[2])) < 1e-9
 

@@ -235,7 +235,7 @@ def test_saturated_gradient_matches_ngspice_finite_differences():
     ng = create("ngspice", c.copy())
 
     def loss_at(gs):
-        ng.set_conductances([g.copy() for g in gs])
+        ng.load([g.copy() for g in gs])
         return float(loss.value(c.prediction(ng.solve(x).output), y).mean())
 
     for k in (0, 1):
