@@ -31,7 +31,7 @@ def time_steps(name: str, frac: float, subset: bool, steps: int = 20, repeats: i
     up = algorithms.create_algorithm(DeviceConfig(model="soft_bounds_linear", preset="asymmetric"),
                                      AlgorithmConfig(name=name), "sgd", g0, G_MIN, G_MAX, lr_ref=1.0,
                                      rng=np.random.default_rng(1))
-    up.lr_scale = [up.eps] * len(SHAPES)  # one unit of gradient = one pulse step
+    up.request.lr_scale = [up.eps] * len(SHAPES)  # one unit of gradient = one pulse step
     grads = [rng.standard_normal(s) * frac for s in SHAPES]  # |r| < 1 mostly: P(n ≠ 0) ≈ E|r| ≈ 0.8·frac
     uniform = algorithms._uniform
     if not subset:

@@ -38,7 +38,7 @@ def _updater(name, w_star, n=400, **kw):
     g0 = [np.full((1, n), G_MIN + (w_star + 1) / 2 * (G_MAX - G_MIN))]
     alg = AlgorithmConfig(name=name, **kw)
     up = create_algorithm(DEV, alg, "sgd", g0, G_MIN, G_MAX, lr_ref=1.0, rng=np.random.default_rng(1))
-    up.lr_scale = [up.eps]  # one unit of gradient = one pulse step
+    up.request.lr_scale = [up.eps]  # one unit of gradient = one pulse step
     return up
 
 
@@ -118,7 +118,7 @@ def test_requested_change_is_the_ideal_step(optimizer):
     g = g0
     for _ in range(3):
         grad = [rng.standard_normal((1, n))]
-        dg = up.requested(grad, lr)
+        dg = up.request(grad, lr)
         g_new = ideal.step(grad, lr)
         np.testing.assert_allclose(dg, (g_new[0] - g[0]).ravel(), rtol=1e-5, atol=1e-20)
         g = g_new
@@ -131,7 +131,7 @@ def test_mixed_precision_writes_whole_pulses_past_threshold():
     assert np.array_equal(g1[0], g0[0]) and up.report.n_pulses == 0
     g2 = up.step([np.full((1, 10), 0.7)], 1.0)  # 1.1 accumulated -> one pulse down each
     assert up.report.n_pulses == 10 and np.all(g2[0] < g1[0])
-    assert np.allclose(up.chi, -0.1 * up.eps)
+    assert np.allclose(up.policy.acc, -0.1 * up.eps)
 
 
 def test_symmetric_reference_and_iris_residual_beats_analog_sgd(tmp_path):
@@ -149,7 +149,7 @@ def test_symmetric_reference_and_iris_residual_beats_analog_sgd(tmp_path):
         tr = Trainer(cfg, tmp_path / name)
         if name == "sp":  # reference devices sit at the symmetric point, and stay there
             up = tr.updater
-            refs = np.concatenate([g.ravel() for g in up.conductances()])[~up.trained]
+            refs = np.concatenate([g.ravel() for g in up.conductances()])[~up.request.trained]
             assert np.all(np.abs(refs - up.curve.g_sym) < up.eps)
         hist = tr.run()
         acc[name] = np.mean([h["train_acc"] for h in hist[-3:]])
@@ -213,3 +213,51 @@ def test_cli_algorithm_errors_are_one_line(tmp_path):
         res = r.invoke(cli, ["train", "iris", "--epochs", "1", "--quiet", "--out", str(tmp_path), *extra, *args])
         assert res.exit_code == 1, res.output
         assert len(res.output.strip().splitlines()) == 1, res.output
+
+
+def test_split_pairs_apply_to_every_algorithm_and_refuse_a_reference():
+    """``pairs = "split"`` reaches the composed Request of the pulse algorithms too (it was ignored by
+    analog SGD); with a reference device, which is never programmed, it is refused."""
+    from ebana.topology import Topology
+    from ebana.updates import pair_index
+    topo = Topology(2, (3,), 2, n_bias_input=1, n_bias_hidden=1)
+    pairs = pair_index(topo)
+    g = [np.full(c.shape, 0.5 * (G_MIN + G_MAX)) for c in topo.crossbars]
+    split = DeviceConfig(model="soft_bounds_linear", preset="asymmetric", pairs="split")
+    up = create_algorithm(split, AlgorithmConfig(name="mixed_precision"), "sgd", g, G_MIN, G_MAX, lr_ref=1.0,
+                          pairs=pairs, rng=np.random.default_rng(0))
+    grads = [np.random.default_rng(k).normal(size=c.shape) for k, c in enumerate(topo.crossbars)]
+    dg = up.request(grads, 1e-7)[: g[0].size].reshape(g[0].shape)
+    assert np.allclose(dg[:2] + dg[2:4], 0, atol=1e-20)               # ±ΔW/2 on the input pairs
+    with pytest.raises(ConfigError, match="device.pairs = 'split' with algorithm.reference"):
+        create_algorithm(split, AlgorithmConfig(name="analog_sgd", reference="fixed"), "sgd", g, G_MIN, G_MAX,
+                         lr_ref=1.0, pairs=pairs)
+
+
+def test_algorithms_are_compositions_of_request_policy_and_writer():
+    """Each registered algorithm is a DeviceUpdate of the expected parts; their checkpoint entries
+    together are the updater's state, and a fresh updater loaded with it continues identically."""
+    from ebana.updates.algorithms import ResidualDevices, StandardPulses, StochasticPulses, ThresholdPulses
+    from ebana.updates.device_update import Direct, Programmer
+    g0 = [np.full((3, 8), 0.5 * (G_MIN + G_MAX))]
+    expect = {"device": (Direct, Programmer, None), "analog_sgd": (StochasticPulses, StandardPulses, None),
+              "mixed_precision": (ThresholdPulses, StandardPulses, None),
+              "residual": (StochasticPulses, StandardPulses, StochasticPulses),
+              "residual_v2": (StochasticPulses, StandardPulses, ThresholdPulses)}
+    for name, (policy, writer, transfer) in expect.items():
+        def make():
+            return create_algorithm(DEV, AlgorithmConfig(name=name, transfer_every=1), "adam", g0, G_MIN, G_MAX,
+                                    lr_ref=1e-7, rng=np.random.default_rng(4))
+        up = make()
+        assert isinstance(up.policy, policy) and isinstance(up.writer, writer), name
+        assert (up.residual is None) == (transfer is None), name
+        if transfer is not None:
+            assert isinstance(up.residual, ResidualDevices) and isinstance(up.residual.transfer, transfer)
+        rng = np.random.default_rng(0)
+        for _ in range(3):
+            up.step([rng.normal(size=(3, 8))], 3e-7)
+        other = make()
+        other.load_state_dict(up.state_dict())
+        grad = [rng.normal(size=(3, 8))]
+        a, b = up.step(grad, 3e-7), other.step(grad, 3e-7)
+        assert np.array_equal(a[0], b[0]) and up.report == other.report, name

@@ -13,7 +13,7 @@ from ebana.config import DeviceConfig, apply_overrides, preset
 from ebana.errors import ConfigError
 from ebana.topology import Topology
 from ebana.training import METRIC_FIELDS, Trainer
-from ebana.updates import DeviceUpdate, IdealUpdate, pair_index
+from ebana.updates import IdealUpdate, device_update, pair_index
 
 
 def _cfg(**over):
@@ -42,7 +42,7 @@ def test_ideal_device_with_pwm_reproduces_the_ideal_trajectory(tmp_path):
 def test_update_report_requested_vs_achieved_and_saturation(rng):
     shapes = [(4, 3), (3, 2)]
     g = [rng.uniform(2e-7, 9e-6, s) for s in shapes]
-    up = DeviceUpdate(DeviceConfig(model="ideal"), "sgd", g, 1e-7, 1e-5, lr_ref=1e-6)
+    up = device_update(DeviceConfig(model="ideal"), "sgd", g, 1e-7, 1e-5, lr_ref=1e-6)
     assert all(np.allclose(a, b, rtol=1e-12) for a, b in zip(up.conductances(), g))
     grads = [np.full(s, -1.0) for s in shapes]          # descent raises every G
     new = up.step(grads, 1e-6)
@@ -61,7 +61,7 @@ def test_split_pairs_keep_the_pair_sum():
     assert pairs[0][0] == 0 and list(pairs[0][2]) == [2, 3]        # rows x+ / x-
     assert pairs[1][0] == 1 and list(pairs[1][1]) == [0, 2]        # columns V+ / V-
     g = [np.full(c.shape, 5e-6) for c in topo.crossbars]
-    up = DeviceUpdate(DeviceConfig(model="ideal", pairs="split"), "sgd", g, 1e-7, 1e-5, lr_ref=1e-7,
+    up = device_update(DeviceConfig(model="ideal", pairs="split"), "sgd", g, 1e-7, 1e-5, lr_ref=1e-7,
                       pairs=pairs)
     grads = [np.random.default_rng(k).normal(size=c.shape) for k, c in enumerate(topo.crossbars)]
     new = up.step(grads, 1e-7)

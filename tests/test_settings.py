@@ -16,7 +16,7 @@ import pytest
 
 from ebana.config import AlgorithmConfig, DeviceConfig, apply_overrides, preset
 from ebana.training import Trainer
-from ebana.updates import DeviceUpdate
+from ebana.updates import device_update
 from ebana.updates.algorithms import create_algorithm
 
 G_MIN, G_MAX = 1e-7, 1e-5
@@ -27,7 +27,7 @@ def _residual(**alg):
     g0 = [np.full((4, 50), 0.5 * (G_MIN + G_MAX))]
     up = create_algorithm(ASYM, AlgorithmConfig(name="residual", **alg), "sgd", g0, G_MIN, G_MAX,
                           lr_ref=1.0, rng=np.random.default_rng(3))
-    up.lr_scale = [up.eps]   # one unit of gradient = one pulse step
+    up.request.lr_scale = [up.eps]   # one unit of gradient = one pulse step
     return up, g0
 
 
@@ -42,7 +42,7 @@ def test_residual_mixes_w_and_gamma_p():
         rng = np.random.default_rng(0)
         for _ in range(20):
             g = up.step(_grads(rng), 1.0)
-        p = up.residual()
+        p = up.residual.p(up.model, up.request.trained)
         assert np.abs(p).max() > 0.05 * (G_MAX - G_MIN)   # P has moved
         w = up.model.conductance(up.x)
         expect = np.clip(w + gamma * p, G_MIN, G_MAX)
@@ -66,7 +66,7 @@ def _device(**cfg):
     base = dict(model="ideal", scheme="pam", v_set=1.0, v_reset=-1.0)
     base.update(cfg)
     g0 = [np.full((20, 30), 0.5 * (G_MIN + G_MAX))]
-    return DeviceUpdate(DeviceConfig(**base), "sgd", g0, G_MIN, G_MAX, lr_ref=1e-7,
+    return device_update(DeviceConfig(**base), "sgd", g0, G_MIN, G_MAX, lr_ref=1e-7,
                         rng=np.random.default_rng(5)), g0
 
 

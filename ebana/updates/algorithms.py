@@ -1,12 +1,15 @@
 """Analog training algorithms on EqProp gradients: analog SGD, mixed precision, residual learning.
 
-Public API: :data:`ALGORITHMS`, :func:`create_algorithm`, :class:`AnalogSGD`,
-:class:`MixedPrecision`, :class:`Residual`, :class:`ResidualV2`, :func:`write_pulses`.
+Public API: :data:`ALGORITHMS`, :func:`create_algorithm`, the pulse policies
+:class:`StochasticPulses` and :class:`ThresholdPulses`, the writer :class:`StandardPulses`,
+:class:`ResidualDevices`, :func:`write_pulses`.
 
-All are :class:`~ebana.updates.device_update.DeviceUpdate` subclasses (so the training loop
-treats them as device runs: states in checkpoints, write energy and pulse counts per epoch),
-configured by the ``[algorithm]`` section (:class:`~ebana.config.AlgorithmConfig`) next to
-``[device]``. Seeds 001 (Wu et al. 2025) and 004; devices.md §8.
+Each algorithm is a :class:`~ebana.updates.device_update.DeviceUpdate` composed of the
+optimiser's :class:`~ebana.updates.device_update.Request`, a pulse policy and a pulse writer
+(so the training loop treats them all as device runs: states in checkpoints, write energy and
+pulse counts per epoch), configured by the ``[algorithm]`` section
+(:class:`~ebana.config.AlgorithmConfig`) next to ``[device]``. Seeds 001 (Wu et al. 2025) and
+004; devices.md §8.
 
 **Standard pulse.** Every write is a whole number n of standard pulses (``device.v_set`` or
 ``device.v_reset``, width ``algorithm.t_pulse``), sent as one pulse of width ``|n|·t_pulse``
@@ -54,11 +57,11 @@ from ebana.config import AlgorithmConfig, DeviceConfig
 from ebana.devices.response import find_symmetric_point, response_curve
 from ebana.errors import ConfigError
 from ebana.registry import Registry
-from ebana.updates.device_update import SATURATION_TOL, DeviceUpdate, UpdateReport
+from ebana.updates.device_update import DeviceArray, DeviceUpdate, Request, Setup, device_update
 from ebana.updates.pulses import state_for_conductance
 
-__all__ = ["ALGORITHMS", "create_algorithm", "AnalogSGD", "MixedPrecision", "Residual", "ResidualV2",
-           "write_pulses", "stochastic_round", "threshold_pulses"]
+__all__ = ["ALGORITHMS", "create_algorithm", "StochasticPulses", "ThresholdPulses", "StandardPulses",
+           "ResidualDevices", "write_pulses", "stochastic_round", "threshold_pulses"]
 
 logger = logging.getLogger(__name__)
 
@@ -108,247 +111,252 @@ def _uniform(model) -> bool:
     return all(np.ndim(getattr(model.params, f)) == 0 for f in (*model.d2d_fields, "range_r_on", "range_r_off"))
 
 
-ALGORITHMS: Registry = Registry("update algorithm (algorithm.name)", ConfigError)
-"""Registered update algorithms (``algorithm.name``); ``device`` is :class:`DeviceUpdate` (PWM/PAM
-of the optimiser's request)."""
+class StochasticPulses:
+    """Policy: ``n = stochastic_round(dg/ε)`` standard pulses (unbiased in expectation)."""
 
-class AnalogSGD(DeviceUpdate):
-    """Analog SGD: stochastically rounded standard pulses to the weight devices."""
+    def __init__(self, eps: float, rng: np.random.Generator) -> None:
+        self.eps, self.rng = eps, rng
 
-    def __init__(self, cfg: DeviceConfig, alg: AlgorithmConfig, optimizer: str,
-                 conductances: Sequence[np.ndarray], g_min: float, g_max: float, *, lr_ref: float,
-                 pairs: list | None = None, rng: np.random.Generator | None = None,
-                 lr_scale: Sequence[float] | None = None) -> None:
-        self.alg = alg
-        super().__init__(cfg, optimizer, conductances, g_min, g_max, lr_ref=lr_ref, pairs=pairs, rng=rng,
-                         lr_scale=lr_scale)
-        self.alg = alg
-        self.g_min, self.g_max = g_min, g_max
+    def __call__(self, dg: np.ndarray) -> np.ndarray:
+        return stochastic_round(dg / self.eps, self.rng)
+
+    def describe(self) -> dict:
+        return {}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        pass
+
+
+class ThresholdPulses:
+    """Policy with a digital accumulator ``acc += dg`` (S): whole pulses where ``|acc| >= threshold``,
+    the remainder kept (:func:`threshold_pulses`). ``key``: its checkpoint entry."""
+
+    def __init__(self, eps: float, threshold: float, size: int, key: str) -> None:
+        self.eps, self.threshold, self.key = eps, threshold, key
+        self.acc = np.zeros(size)
+
+    def __call__(self, dg: np.ndarray) -> np.ndarray:
+        self.acc += dg
+        return threshold_pulses(self.acc, self.threshold, self.eps)
+
+    def describe(self) -> dict:
+        return {}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {self.key: self.acc.copy()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.acc = np.asarray(state[self.key], dtype=float)
+
+
+class StandardPulses:
+    """Writer of ``n`` (signed int per device) standard pulses (``v_set``/``v_reset``, ``t_pulse``)."""
+
+    def __init__(self, array: DeviceArray, t_pulse: float) -> None:
+        self.array, self.t_pulse = array, t_pulse
+
+    def __call__(self, x, n):
+        a = self.array
+        x_new, e = write_pulses(a.model, x, n, a.cal.v_set, a.cal.v_reset, self.t_pulse, rng=a.rng,
+                                energy=a.cfg.energy)
+        return x_new, e, n
+
+    def describe(self) -> dict:
+        return {"t_pulse": self.t_pulse}
+
+
+class ResidualDevices:
+    """The residual devices P of residual learning (one per conductance, zero-shifted).
+
+    The circuit sees ``G = clip(G_W + γ·(G_P - G_P⋄), g_min, g_max)``; the policy's pulses go to
+    P, and every ``transfer_every`` steps ``transfer(β·(G_P - G_P⋄))`` pulses go to W.
+    """
+
+    def __init__(self, alg: AlgorithmConfig, x_p: np.ndarray, transfer, model) -> None:
+        self.gamma, self.rate, self.every = alg.gamma, alg.transfer_rate, alg.transfer_every
+        self.x_p, self.g_p_ref = x_p, model.conductance(x_p)
+        self.transfer = transfer
+
+    def p(self, model, trained: np.ndarray) -> np.ndarray:
+        """P = G_P - G_P⋄ (S), zero where not ``trained`` (reference devices)."""
+        return np.where(trained, model.conductance(self.x_p) - self.g_p_ref, 0.0)
+
+    def mix(self, g_w: np.ndarray, array: DeviceArray, trained: np.ndarray) -> np.ndarray:
+        """The conductances the circuit sees (S): clip(G_W + γ·P)."""
+        return np.clip(g_w + self.gamma * self.p(array.model, trained), array.g_min, array.g_max)
+
+    def step(self, t: int, n_p, writer, array: DeviceArray, trained: np.ndarray):
+        """Write ``n_p`` to P; transfer to W on every ``every``-th step. Returns (energy J, pulses)."""
+        self.x_p, e, n = writer(self.x_p, n_p)
+        n = np.abs(n)
+        if t % self.every == 0:
+            n_w = np.where(trained, self.transfer(self.rate * self.p(array.model, trained)), 0)
+            array.x, e_w, c_w = writer(array.x, n_w)
+            e, n = e + e_w, n + np.abs(c_w)
+        return e, n
+
+    def describe(self) -> dict:
+        return {"gamma": self.gamma, "transfer_rate": self.rate, "transfer_every": self.every}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"alg_xp": self.x_p.copy(), "alg_gpref": self.g_p_ref.copy(), **self.transfer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.x_p = np.asarray(state["alg_xp"], dtype=float)
+        self.g_p_ref = np.asarray(state["alg_gpref"], dtype=float)
+        self.transfer.load_state_dict(state)
+
+
+# ---------------------------------------------------------------------- set-up
+def _ref_index(shapes, pairs) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices of (trained partner, reference device) of every pair."""
+    plus, minus, off = [], [], 0
+    for shape, spec in zip(shapes, pairs):
+        if spec is not None:
+            axis, ia, ib = spec
+            idx = np.arange(int(np.prod(shape))).reshape(shape)
+            plus.append(off + np.take(idx, ia, axis=axis).ravel())
+            minus.append(off + np.take(idx, ib, axis=axis).ravel())
+        off += int(np.prod(shape))
+    if not plus:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(plus), np.concatenate(minus)
+
+
+class _Pulsing:
+    """What every standard-pulse algorithm shares: device array, pulse step ε, threshold,
+    symmetric-point searches (counted in ``setup``) and the reference devices."""
+
+    def __init__(self, cfg: DeviceConfig, alg: AlgorithmConfig, conductances, g_min: float, g_max: float,
+                 pairs, rng: np.random.Generator) -> None:
+        self.cfg, self.alg = cfg, alg
+        self.array = a = DeviceArray(cfg, conductances, g_min, g_max, rng)
         kw = {"preset": cfg.preset} if cfg.preset else {}
         nominal = devices.create(cfg.model, **kw).with_range(1.0 / g_max, 1.0 / g_min)
         self.t_pulse = alg.t_pulse if alg.t_pulse is not None else nominal.demo.t_pulse
-        self.curve = response_curve(nominal, self.cal.v_set, self.cal.v_reset, self.t_pulse)
+        self.curve = response_curve(nominal, a.cal.v_set, a.cal.v_reset, self.t_pulse)
         self.eps = self.curve.dg_min
         self.threshold = self.eps if alg.threshold is None else alg.threshold
         if self.threshold < self.eps * (1 - 1e-9):
             raise ConfigError(f"algorithm.threshold={alg.threshold:g} S is below one pulse step "
-                              f"({self.eps:.4g} S of {cfg.model} at {self.cal.v_set:g} V / "
-                              f"{self.cal.v_reset:g} V, {self.t_pulse:g} s)")
-        self.init_energy, self.init_pulses = 0.0, 0
-        self.trained = np.ones(self.x.shape, dtype=bool)
+                              f"({self.eps:.4g} S of {cfg.model} at {a.cal.v_set:g} V / "
+                              f"{a.cal.v_reset:g} V, {self.t_pulse:g} s)")
+        self.setup = Setup()
+        self.trained = np.ones(a.x.shape, dtype=bool)
         if alg.reference != "none":
-            self._set_references(conductances)
-        self.t_step = 0
-
-    # ------------------------------------------------------------------ set-up
-    def _ref_index(self) -> tuple[np.ndarray, np.ndarray]:
-        """Flat indices of (trained partner, reference device) of every pair."""
-        if self.pairs is None:
-            raise ConfigError(f"algorithm.reference = {self.alg.reference!r} needs the pair index of the topology")
-        plus, minus, off = [], [], 0
-        for shape, spec in zip(self.shapes, self.pairs):
-            if spec is not None:
-                axis, ia, ib = spec
-                idx = np.arange(int(np.prod(shape))).reshape(shape)
-                plus.append(off + np.take(idx, ia, axis=axis).ravel())
-                minus.append(off + np.take(idx, ib, axis=axis).ravel())
-            off += int(np.prod(shape))
-        if not plus:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        return np.concatenate(plus), np.concatenate(minus)
+            if pairs is None:
+                raise ConfigError(f"algorithm.reference = {alg.reference!r} needs the pair index of the topology")
+            if cfg.pairs == "split":
+                raise ConfigError(f"device.pairs = 'split' with algorithm.reference = {alg.reference!r}: the "
+                                  "reference device is never programmed; use device.pairs = 'device'")
+            self._set_references(pairs)
 
     def symmetric_states(self, x0: np.ndarray) -> np.ndarray:
         """Program devices from states x0 to their symmetric point by alternating pulses."""
         if self.curve.x_sym is None:
             raise ConfigError(f"device {self.cfg.model} has no symmetric point (equal SET/RESET steps "
                               "everywhere); use algorithm.reference = 'fixed'")
-        sp = find_symmetric_point(self.model, x0, v_set=self.cal.v_set, v_reset=self.cal.v_reset,
-                                  t_pulse=self.t_pulse, max_cycles=self.alg.sp_max_cycles, rng=self.rng)
-        self.init_energy += float(np.sum(sp.energy))
-        self.init_pulses += sp.n_pulses * x0.size
+        a = self.array
+        sp = find_symmetric_point(a.model, x0, v_set=a.cal.v_set, v_reset=a.cal.v_reset, t_pulse=self.t_pulse,
+                                  max_cycles=self.alg.sp_max_cycles, rng=a.rng)
+        self.setup.energy += float(np.sum(sp.energy))
+        self.setup.pulses += sp.n_pulses * x0.size
         logger.info("symmetric point search: %d pulses per device, converged=%s", sp.n_pulses, sp.converged)
         return sp.x
 
-    def _set_references(self, conductances) -> None:
-        plus, minus = self._ref_index()
-        g0 = self.model.conductance(self.x)
+    def _set_references(self, pairs) -> None:
+        """Hold the second device of each pair as a reference (mid-range or symmetric point); the
+        trained partner starts at G_ref + (G⁺ - G⁻) of the initial draw."""
+        a = self.array
+        plus, minus = _ref_index(a.shapes, pairs)
+        g0 = a.model.conductance(a.x)
         w0 = g0[plus] - g0[minus]
         if self.alg.reference == "fixed":
-            x_ref = state_for_conductance(self.model, np.full(self.x.shape, 0.5 * (self.g_min + self.g_max)))
+            x_ref = state_for_conductance(a.model, np.full(a.x.shape, 0.5 * (a.g_min + a.g_max)))
         else:
-            x_ref = self.symmetric_states(self.x.copy())
-        self.x[minus] = x_ref[minus]
-        g_ref = self.model.conductance(self.x)
-        target = np.clip(g_ref[plus] + w0, self.g_min, self.g_max)
-        self.x[plus] = self._states_at(target, plus)
+            x_ref = self.symmetric_states(a.x.copy())
+        a.x[minus] = x_ref[minus]
+        g_ref = a.model.conductance(a.x)
+        target = g_ref.copy()
+        target[plus] = np.clip(g_ref[plus] + w0, a.g_min, a.g_max)
+        a.x[plus] = state_for_conductance(a.model, target)[plus]
         self.trained[minus] = False
-        self.g_ref = g_ref[minus]
 
-    def _states_at(self, g: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        full = self.model.conductance(self.x).copy()
-        full[idx] = g
-        return state_for_conductance(self.model, full)[idx]
-
-    # ------------------------------------------------------------------ steps
-    def requested(self, grads, lr: float) -> np.ndarray:
-        """Flat ideal change dg = -lr·direction(grad) (S); zero on reference devices."""
-        req = []
-        for k, d in enumerate(grads):
-            direction = self.opt.direction(k, d)
-            factor = -lr * self.lr_scale[k] * self.opt.scale()  # as IdealUpdate.step (Adam bias correction)
-            req.append(np.multiply(direction, factor, dtype=np.float64).ravel())
-        self.opt.tick()
-        return np.where(self.trained, np.concatenate(req), 0.0)
-
-    def pulses_for(self, dg: np.ndarray) -> np.ndarray:
-        return stochastic_round(dg / self.eps, self.rng)
-
-    def _write(self, x: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return write_pulses(self.model, x, n, self.cal.v_set, self.cal.v_reset, self.t_pulse, rng=self.rng,
-                            energy=self.cfg.energy)
-
-    def _report(self, dg: np.ndarray, g_old: np.ndarray, g_new: np.ndarray, n: np.ndarray,
-                e: np.ndarray) -> None:
-        achieved = g_new - g_old
-        lo, hi = self.model.bounds
-        e_tot = float(e.sum()) + (self.init_energy if self.t_step == 1 else 0.0)
-        n_tot = int(np.abs(n).sum()) + (self.init_pulses if self.t_step == 1 else 0)
-        self.report = UpdateReport(
-            n_devices=int(dg.size), dg_requested=float(np.abs(dg).sum()),
-            dg_achieved=float(np.abs(achieved).sum()), dg_error=float(np.abs(achieved - dg).sum()),
-            n_pulses=n_tot,
-            n_saturated=int(np.count_nonzero((self.x <= lo + SATURATION_TOL) | (self.x >= hi - SATURATION_TOL))),
-            e_write=e_tot if self.cfg.energy else float("nan"))
-
-    def step(self, grads, lr):
-        self.t_step += 1
-        dg = self.requested(grads, lr)
-        g_old = np.concatenate([np.ravel(g) for g in self.conductances()])
-        n = self.pulses_for(dg)
-        self.x, e = self._write(self.x, n)
-        out = self.conductances()
-        self._report(dg, g_old, np.concatenate([g.ravel() for g in out]), n, e)
-        return out
-
-    def describe(self) -> dict:
-        d = super().describe()
-        d.update(algorithm=self.alg.name, reference=self.alg.reference, t_pulse=self.t_pulse,
-                 pulse_step_S=self.eps, threshold_S=self.threshold,
-                 g_sym_S=self.curve.g_sym, x_sym=self.curve.x_sym, init_energy_J=self.init_energy,
-                 init_pulses=self.init_pulses)
-        return d
-
-    def state_dict(self):
-        d = super().state_dict()
-        d["alg_t"] = np.array(self.t_step)
-        d["alg_trained"] = self.trained.copy()
-        return d
-
-    def load_state_dict(self, state, conductances=None):
-        super().load_state_dict(state, conductances)
-        self.t_step = int(state["alg_t"])
-        self.trained = np.asarray(state["alg_trained"], dtype=bool)
+    def build(self, optimizer: str, lr_scale, pairs, policy, residual=None) -> DeviceUpdate:
+        request = Request(optimizer, self.array.shapes, lr_scale,
+                          split=pairs if self.cfg.pairs == "split" else None, trained=self.trained)
+        info = {"algorithm": self.alg.name, "reference": self.alg.reference, "pulse_step_S": self.eps,
+                "threshold_S": self.threshold, "g_sym_S": self.curve.g_sym, "x_sym": self.curve.x_sym,
+                "init_energy_J": self.setup.energy, "init_pulses": self.setup.pulses}
+        up = DeviceUpdate(self.array, request, policy, StandardPulses(self.array, self.t_pulse), residual=residual,
+                          setup=self.setup, info=info)
+        up.eps, up.curve = self.eps, self.curve   # the pulse step (S) and response curve, for studies
+        return up
 
 
-class MixedPrecision(AnalogSGD):
-    """Digital accumulator; whole pulses once past the threshold (remainder kept)."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.chi = np.zeros(self.x.shape)
-
-    def pulses_for(self, dg):
-        self.chi += dg
-        return threshold_pulses(self.chi, self.threshold, self.eps)
-
-    def state_dict(self):
-        return {**super().state_dict(), "alg_chi": self.chi.copy()}
-
-    def load_state_dict(self, state, conductances=None):
-        super().load_state_dict(state, conductances)
-        self.chi = np.asarray(state["alg_chi"], dtype=float)
+ALGORITHMS: Registry = Registry("update algorithm (algorithm.name)", ConfigError)
+"""Registered update algorithms (``algorithm.name``): factories of composed
+:class:`~ebana.updates.device_update.DeviceUpdate` objects."""
 
 
-class Residual(AnalogSGD):
+@ALGORITHMS.register("device")
+def _device(cfg, alg, optimizer, conductances, g_min, g_max, *, lr_ref, pairs=None, rng=None, lr_scale=None):
+    """PWM/PAM of the optimiser's request (:func:`~ebana.updates.device_update.device_update`)."""
+    return device_update(cfg, optimizer, conductances, g_min, g_max, lr_ref=lr_ref, pairs=pairs, rng=rng,
+                         lr_scale=lr_scale)
+
+
+@ALGORITHMS.register("analog_sgd")
+def _analog_sgd(cfg, alg, optimizer, conductances, g_min, g_max, *, lr_ref, pairs=None, rng=None, lr_scale=None):
+    """Stochastically rounded standard pulses to the weight devices."""
+    s = _Pulsing(cfg, alg, conductances, g_min, g_max, pairs, _rng(rng))
+    return s.build(optimizer, lr_scale, pairs, StochasticPulses(s.eps, s.array.rng))
+
+
+@ALGORITHMS.register("mixed_precision")
+def _mixed_precision(cfg, alg, optimizer, conductances, g_min, g_max, *, lr_ref, pairs=None, rng=None,
+                     lr_scale=None):
+    """Digital accumulator χ; whole pulses once past the threshold (remainder kept)."""
+    s = _Pulsing(cfg, alg, conductances, g_min, g_max, pairs, _rng(rng))
+    return s.build(optimizer, lr_scale, pairs, ThresholdPulses(s.eps, s.threshold, s.array.x.size, "alg_chi"))
+
+
+def _residual_update(cfg, alg, optimizer, conductances, g_min, g_max, pairs, rng, lr_scale, buffered: bool):
+    s = _Pulsing(cfg, alg, conductances, g_min, g_max, pairs, _rng(rng))
+    x_p = s.symmetric_states(np.full(s.array.x.shape, 0.5))
+    transfer = (ThresholdPulses(s.eps, s.threshold, x_p.size, "alg_h") if buffered
+                else StochasticPulses(s.eps, s.array.rng))
+    res = ResidualDevices(alg, x_p, transfer, s.array.model)
+    return s.build(optimizer, lr_scale, pairs, StochasticPulses(s.eps, s.array.rng), residual=res)
+
+
+@ALGORITHMS.register("residual")
+def _residual(cfg, alg, optimizer, conductances, g_min, g_max, *, lr_ref, pairs=None, rng=None, lr_scale=None):
     """Residual learning: W and zero-shifted P devices, gradient at W + γP, transfer β·P."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.x_p = self.symmetric_states(np.full(self.x.shape, 0.5))
-        self.g_p_ref = self.model.conductance(self.x_p)
-
-    def residual(self) -> np.ndarray:
-        """P = G_P - G_P⋄ (S), zero on reference devices."""
-        return np.where(self.trained, self.model.conductance(self.x_p) - self.g_p_ref, 0.0)
-
-    def conductances(self) -> list[np.ndarray]:
-        g = np.clip(self.model.conductance(self.x) + self.alg.gamma * self.residual(), self.g_min, self.g_max)
-        return [a.reshape(s) for a, s in zip(np.split(g, np.cumsum(self.sizes)[:-1]), self.shapes)]
-
-    def transfer_pulses(self, p: np.ndarray) -> np.ndarray:
-        return stochastic_round(self.alg.transfer_rate * p / self.eps, self.rng)
-
-    def step(self, grads, lr):
-        self.t_step += 1
-        dg = self.requested(grads, lr)
-        g_old = np.concatenate([np.ravel(g) for g in self.conductances()])
-        n_p = self.pulses_for(dg)  # analog SGD on P
-        self.x_p, e = self._write(self.x_p, n_p)
-        n_w = np.zeros_like(n_p)
-        if self.t_step % self.alg.transfer_every == 0:
-            n_w = np.where(self.trained, self.transfer_pulses(self.residual()), 0)
-            self.x, e_w = self._write(self.x, n_w)
-            e = e + e_w
-        out = self.conductances()
-        self._report(dg, g_old, np.concatenate([g.ravel() for g in out]), np.abs(n_p) + np.abs(n_w), e)
-        return out
-
-    def describe(self) -> dict:
-        return {**super().describe(), "gamma": self.alg.gamma, "transfer_rate": self.alg.transfer_rate,
-                "transfer_every": self.alg.transfer_every}
-
-    def state_dict(self):
-        return {**super().state_dict(), "alg_xp": self.x_p.copy(), "alg_gpref": self.g_p_ref.copy()}
-
-    def load_state_dict(self, state, conductances=None):
-        super().load_state_dict(state, conductances)
-        self.x_p = np.asarray(state["alg_xp"], dtype=float)
-        self.g_p_ref = np.asarray(state["alg_gpref"], dtype=float)
+    return _residual_update(cfg, alg, optimizer, conductances, g_min, g_max, pairs, rng, lr_scale, False)
 
 
-class ResidualV2(Residual):
+@ALGORITHMS.register("residual_v2")
+def _residual_v2(cfg, alg, optimizer, conductances, g_min, g_max, *, lr_ref, pairs=None, rng=None, lr_scale=None):
     """Residual learning v2: digital buffer H += β·P, threshold transfer of whole pulses."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.h = np.zeros(self.x.shape)
-
-    def transfer_pulses(self, p):
-        self.h += self.alg.transfer_rate * p
-        return threshold_pulses(self.h, self.threshold, self.eps)
-
-    def state_dict(self):
-        return {**super().state_dict(), "alg_h": self.h.copy()}
-
-    def load_state_dict(self, state, conductances=None):
-        super().load_state_dict(state, conductances)
-        self.h = np.asarray(state["alg_h"], dtype=float)
+    return _residual_update(cfg, alg, optimizer, conductances, g_min, g_max, pairs, rng, lr_scale, True)
 
 
-for _name, _cls in (("device", DeviceUpdate), ("analog_sgd", AnalogSGD), ("mixed_precision", MixedPrecision),
-                    ("residual", Residual), ("residual_v2", ResidualV2)):
-    ALGORITHMS.register(_name)(_cls)
+def _rng(rng: np.random.Generator | None) -> np.random.Generator:
+    return np.random.default_rng(0) if rng is None else rng
 
 
 def create_algorithm(cfg: DeviceConfig, alg: AlgorithmConfig, optimizer: str,
                      conductances: Sequence[np.ndarray], g_min: float, g_max: float, **kw) -> DeviceUpdate:
-    """The updater of ``alg.name`` (``device``: :class:`DeviceUpdate`, PWM/PAM of the request)."""
+    """The updater of ``alg.name`` (``device``: PWM/PAM of the request), composed of its parts.
+
+    ``kw``: ``lr_ref`` (S, PAM's reference request), ``pairs`` (:func:`pair_index`), ``rng``,
+    ``lr_scale`` (per crossbar)."""
     if cfg.model is None:
         raise ConfigError(f"algorithm.name = {alg.name!r} needs a device model (device.model / --device)")
-    cls = ALGORITHMS.get(alg.name)
-    if cls is DeviceUpdate:
-        up = DeviceUpdate(cfg, optimizer, conductances, g_min, g_max, **kw)
-    else:
-        up = cls(cfg, alg, optimizer, conductances, g_min, g_max, **kw)
+    up = ALGORITHMS.get(alg.name)(cfg, alg, optimizer, conductances, g_min, g_max, **kw)
     logger.info("device %s (%s), algorithm %s: %s", cfg.model, cfg.scheme, alg.name, up.describe())
     return up

@@ -1,7 +1,21 @@
-"""Training through memristors: the :class:`DeviceUpdate` updater.
+"""Training through memristors: the :class:`DeviceUpdate` updater and its parts.
 
-Public API: :class:`DeviceUpdate`, :class:`UpdateReport`, :func:`pair_index`,
+Public API: :class:`DeviceUpdate`, :class:`DeviceArray`, :class:`Request`, :class:`Programmer`,
+:func:`device_update`, :class:`UpdateReport`, :class:`DeviceTally`, :func:`pair_index`,
 :func:`check_device_config`.
+
+**Composition.** Every device algorithm is one :class:`DeviceUpdate` made of four parts, each
+a small object with its own checkpoint state:
+
+    gradients --Request--> requested ΔG (S) --policy--> what to write --writer--> new device states
+                                                                        (DeviceArray)
+
+* :class:`Request`: the optimiser's ideal step (below), optionally split over pairs;
+* a *pulse policy*: the request itself for PWM/PAM (:class:`Direct`), or whole standard pulses
+  (stochastic rounding, threshold accumulators: :mod:`ebana.updates.algorithms`);
+* a *writer*: PWM/PAM programming (:class:`Programmer`) or n standard pulses;
+* :class:`DeviceArray`: the device model and the states x of every conductance.
+Residual learning adds a second device per conductance (``residual`` part).
 
 **Devices.** Every crossbar conductance of the circuit is one physical device of the chosen
 model, read-mapped (``model.with_range(1/g_max, 1/g_min)``, devices.md §7) to the circuit's
@@ -35,7 +49,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
@@ -46,7 +60,8 @@ from ebana.topology import Topology
 from ebana.updates.ideal import OPTIMIZERS
 from ebana.updates.pulses import calibrate, pam_width, program, state_for_conductance
 
-__all__ = ["DeviceTally", "DeviceUpdate", "UpdateReport", "pair_index", "check_device_config"]
+__all__ = ["DeviceTally", "DeviceUpdate", "DeviceArray", "Request", "Direct", "Programmer", "Setup", "device_update",
+           "UpdateReport", "pair_index", "check_device_config", "split_pairs"]
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +140,8 @@ def pair_index(topology: Topology) -> list[tuple[int, np.ndarray, np.ndarray] | 
     return out
 
 
-def _split_pairs(dg: np.ndarray, spec: tuple[int, np.ndarray, np.ndarray]) -> np.ndarray:
+def split_pairs(dg: np.ndarray, spec: tuple[int, np.ndarray, np.ndarray]) -> np.ndarray:
+    """``pairs = "split"``: the pair (+, -) gets (+ΔW/2, -ΔW/2) of ΔW = dg⁺ - dg⁻ (G⁺ + G⁻ kept)."""
     axis, ia, ib = spec
     out = dg.copy()
     a, b = np.take(dg, ia, axis=axis), np.take(dg, ib, axis=axis)
@@ -137,31 +153,21 @@ def _split_pairs(dg: np.ndarray, spec: tuple[int, np.ndarray, np.ndarray]) -> np
     return out
 
 
-class DeviceUpdate:
-    """Updater that programs device states with pulses (implements ``Updater``).
+class DeviceArray:
+    """The network's devices: one state x (–) per crossbar conductance, in one flat vector.
 
-    Parameters
-    ----------
-    cfg : the ``[device]`` section (model, scheme, amplitudes, widths...).
-    optimizer : optimiser of the requested change (``sgd`` | ``momentum`` | ``adam``).
-    conductances : initial conductances (S), one array per crossbar.
-    g_min, g_max : programmable range (S) = the device's [1/R_OFF, 1/R_ON].
-    lr_ref : reference request (S) of PAM when ``cfg.pam_dg_ref`` is None (the run's lr).
-    pairs : :func:`pair_index` of the topology (needed for ``pairs = "split"``).
-    rng : generator for device variability and cycle-to-cycle noise.
+    The nominal model (``device`` section, with cycle-to-cycle noise) is read-mapped to the
+    circuit's [g_min, g_max] (S); with ``d2d`` every device draws its own parameters (fixed for
+    the run). The states start at the given conductances.
     """
 
-    def __init__(self, cfg: DeviceConfig, optimizer: str, conductances: Sequence[np.ndarray],
-                 g_min: float, g_max: float, *, lr_ref: float,
-                 pairs: list | None = None, rng: np.random.Generator | None = None,
-                 lr_scale: Sequence[float] | None = None) -> None:
+    def __init__(self, cfg: DeviceConfig, conductances: Sequence[np.ndarray], g_min: float, g_max: float,
+                 rng: np.random.Generator) -> None:
         check_device_config(cfg)
-        self.cfg = cfg
+        self.cfg, self.rng = cfg, rng
+        self.g_min, self.g_max = g_min, g_max
         self.shapes = [np.shape(g) for g in conductances]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
-        self.opt = OPTIMIZERS.get(optimizer)(self.shapes)
-        self.lr_scale = [1.0] * len(self.shapes) if lr_scale is None else list(lr_scale)
-        self.rng = np.random.default_rng(0) if rng is None else rng
         kw = {"preset": cfg.preset} if cfg.preset else {}
         nominal = devices.create(cfg.model, **kw)
         if cfg.c2c:
@@ -170,74 +176,230 @@ class DeviceUpdate:
         v_set = cfg.v_set if cfg.v_set is not None else nominal.demo.v_set
         v_reset = cfg.v_reset if cfg.v_reset is not None else nominal.demo.v_reset
         self.cal = calibrate(nominal, v_set, v_reset)
-        self.model = nominal.with_variability(sum(self.sizes), self.rng, cfg.d2d) if cfg.d2d else nominal
-        self.dg_ref = cfg.pam_dg_ref if cfg.pam_dg_ref is not None else lr_ref
-        if cfg.pairs == "split" and pairs is None:
-            raise ConfigError("device.pairs = 'split' needs the pair index of the topology")
-        self.pairs = pairs
+        self.model = nominal.with_variability(sum(self.sizes), rng, cfg.d2d) if cfg.d2d else nominal
         self.x = state_for_conductance(self.model, np.concatenate([np.ravel(g) for g in conductances]))
-        self.report: UpdateReport | None = None
 
-    # ------------------------------------------------------------------ views
-    def conductances(self) -> list[np.ndarray]:
-        """Current device conductances (S), one array per crossbar."""
-        g = self.model.conductance(self.x)
-        return [a.reshape(s) for a, s in zip(np.split(g, np.cumsum(self.sizes)[:-1]), self.shapes)]
+    def split(self, flat: np.ndarray) -> list[np.ndarray]:
+        """One array per crossbar from a flat vector."""
+        return [a.reshape(s) for a, s in zip(np.split(flat, np.cumsum(self.sizes)[:-1]), self.shapes)]
+
+    def n_saturated(self) -> int:
+        """Devices within SATURATION_TOL of a state bound."""
+        lo, hi = self.model.bounds
+        return int(np.count_nonzero((self.x <= lo + SATURATION_TOL) | (self.x >= hi - SATURATION_TOL)))
 
     def describe(self) -> dict:
-        """Calibration in pulse terms (for run.json)."""
         c = self.cal
-        d = {"model": self.cfg.model, "scheme": self.cfg.scheme, "v_set": c.v_set, "v_reset": c.v_reset,
-             "rate_set_S_per_s": c.rate_set, "rate_reset_S_per_s": c.rate_reset,
-             "t_per_siemens_set": c.t_per_siemens[0], "t_per_siemens_reset": c.t_per_siemens[1],
-             "r_on": float(np.mean(self.model.r_on)), "r_off": float(np.mean(self.model.r_off)),
-             "kind": self.model.kind}
-        if self.cfg.scheme == "pam":
-            w = pam_width(c, self.dg_ref)
-            d.update(pam_dg_ref=self.dg_ref, t_pam_set=w[0], t_pam_reset=w[1], pam_pulses=self.cfg.pam_pulses)
-        return d
-
-    # ------------------------------------------------------------------ Updater
-    def step(self, grads, lr):
-        """Request the ideal step, program it with pulses, return the devices' conductances (S)."""
-        req = []
-        for k, d in enumerate(grads):
-            factor = -lr * self.lr_scale[k] * self.opt.scale()     # as IdealUpdate.step
-            dg = np.multiply(self.opt.direction(k, d), factor, dtype=np.float64)
-            if self.cfg.pairs == "split" and self.pairs[k] is not None:
-                dg = _split_pairs(dg, self.pairs[k])
-            req.append(dg.ravel())
-        self.opt.tick()
-        dg = np.concatenate(req)
-        g_old = self.model.conductance(self.x)
-        c = self.cfg
-        res = program(self.model, self.x, dg, self.cal, scheme=c.scheme, t_clock=c.t_clock, t_min=c.t_min,
-                      t_max=c.t_max, pam_pulses=c.pam_pulses, dg_ref=self.dg_ref, v_max=c.v_max,
-                      pam_levels=c.pam_levels, energy=c.energy, rng=self.rng)
-        self.x = res.x
-        out = self.conductances()
-        achieved = np.concatenate([g.ravel() for g in out]) - g_old
-        lo, hi = self.model.bounds
-        self.report = UpdateReport(
-            n_devices=int(dg.size), dg_requested=float(np.abs(dg).sum()),
-            dg_achieved=float(np.abs(achieved).sum()), dg_error=float(np.abs(achieved - dg).sum()),
-            n_pulses=int(res.n_pulses.sum()),
-            n_saturated=int(np.count_nonzero((self.x <= lo + SATURATION_TOL) | (self.x >= hi - SATURATION_TOL))),
-            e_write=float(res.energy.sum()) if c.energy else float("nan"))
-        return out
+        return {"model": self.cfg.model, "scheme": self.cfg.scheme, "v_set": c.v_set, "v_reset": c.v_reset,
+                "rate_set_S_per_s": c.rate_set, "rate_reset_S_per_s": c.rate_reset,
+                "t_per_siemens_set": c.t_per_siemens[0], "t_per_siemens_reset": c.t_per_siemens[1],
+                "r_on": float(np.mean(self.model.r_on)), "r_off": float(np.mean(self.model.r_off)),
+                "kind": self.model.kind}
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        d = dict(self.opt.state_dict())
-        d["dev_x"] = self.x.copy()
-        d["dev_rng"] = np.array(json.dumps(self.rng.bit_generator.state))
-        return d
+        return {"dev_x": self.x.copy(), "dev_rng": np.array(json.dumps(self.rng.bit_generator.state))}
 
-    def load_state_dict(self, state: dict[str, np.ndarray], conductances=None) -> None:
-        """Restore optimiser and device states (``conductances`` is not needed: they follow
-        from the device states)."""
-        self.opt.load_state_dict(state)
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         x = np.asarray(state["dev_x"], dtype=float)
         if x.shape != self.x.shape:
             raise ConfigError(f"device states in the checkpoint have shape {x.shape}, expected {self.x.shape}")
         self.x = x
         self.rng.bit_generator.state = json.loads(str(state["dev_rng"]))
+
+
+class Request:
+    """The optimiser's requested change, flat (S): ``dg = -lr·lr_scale_k·scale·direction_k(grad)``.
+
+    Exactly :class:`~ebana.updates.ideal.IdealUpdate`'s step (Adam with its bias correction).
+    ``split``: :func:`pair_index` entries whose pairs get ±ΔW/2 (``pairs = "split"``);
+    ``trained``: mask of the devices that are programmed (reference devices get 0).
+    """
+
+    def __init__(self, optimizer: str, shapes: Sequence[tuple[int, ...]], lr_scale: Sequence[float] | None = None,
+                 split: list | None = None, trained: np.ndarray | None = None) -> None:
+        self.opt = OPTIMIZERS.get(optimizer)(shapes)
+        self.lr_scale = [1.0] * len(shapes) if lr_scale is None else list(lr_scale)
+        self.split = split
+        self.trained = np.ones(sum(int(np.prod(s)) for s in shapes), dtype=bool) if trained is None else trained
+
+    def __call__(self, grads: Sequence[np.ndarray], lr: float) -> np.ndarray:
+        req = []
+        for k, d in enumerate(grads):
+            factor = -lr * self.lr_scale[k] * self.opt.scale()
+            dg = np.multiply(self.opt.direction(k, d), factor, dtype=np.float64)
+            if self.split is not None and self.split[k] is not None:
+                dg = split_pairs(dg, self.split[k])
+            req.append(dg.ravel())
+        self.opt.tick()
+        dg = np.concatenate(req)
+        return dg if self.trained.all() else np.where(self.trained, dg, 0.0)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {**self.opt.state_dict(), "alg_trained": self.trained.copy()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.opt.load_state_dict(state)
+        if "alg_trained" in state:  # absent in checkpoints of plain PWM/PAM runs before 0.2
+            self.trained = np.asarray(state["alg_trained"], dtype=bool)
+
+
+class Policy(Protocol):
+    """Turns the requested change (S, flat) into what the writer sends."""
+
+    def __call__(self, dg: np.ndarray) -> np.ndarray: ...
+    def describe(self) -> dict: ...
+    def state_dict(self) -> dict[str, np.ndarray]: ...
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None: ...
+
+
+class Writer(Protocol):
+    """Sends pulses to devices in states x: returns (new x, energy J per device, pulses per device)."""
+
+    def __call__(self, x: np.ndarray, cmd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+    def describe(self) -> dict: ...
+
+
+class Direct:
+    """PWM/PAM policy: the request itself (S) is what the programmer realises."""
+
+    def __call__(self, dg: np.ndarray) -> np.ndarray:
+        return dg
+
+    def describe(self) -> dict:
+        return {}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        pass
+
+
+class Programmer:
+    """Writer of requested changes (S) by PWM or PAM pulses (:func:`ebana.updates.pulses.program`)."""
+
+    def __init__(self, array: DeviceArray, dg_ref: float) -> None:
+        self.array, self.dg_ref = array, dg_ref
+
+    def __call__(self, x, dg):
+        c = self.array.cfg
+        res = program(self.array.model, x, dg, self.array.cal, scheme=c.scheme, t_clock=c.t_clock, t_min=c.t_min,
+                      t_max=c.t_max, pam_pulses=c.pam_pulses, dg_ref=self.dg_ref, v_max=c.v_max,
+                      pam_levels=c.pam_levels, energy=c.energy, rng=self.array.rng)
+        return res.x, res.energy, res.n_pulses
+
+    def describe(self) -> dict:
+        if self.array.cfg.scheme != "pam":
+            return {}
+        w = pam_width(self.array.cal, self.dg_ref)
+        return {"pam_dg_ref": self.dg_ref, "t_pam_set": w[0], "t_pam_reset": w[1],
+                "pam_pulses": self.array.cfg.pam_pulses}
+
+
+@dataclass
+class Setup:
+    """Pulses (and their energy, J) spent before training, e.g. on symmetric-point searches;
+    counted in the first update's report."""
+
+    energy: float = 0.0
+    pulses: int = 0
+
+
+class DeviceUpdate:
+    """Updater that programs device states with pulses (implements ``Updater``).
+
+    ``step``: ``request`` → ``policy`` → ``writer`` on ``array`` (module docstring). With a
+    ``residual`` part (:class:`ebana.updates.algorithms.ResidualDevices`) the writes go to its
+    P devices, it transfers to the array's W devices, and the circuit sees its mix of both.
+    ``info`` is added to :meth:`describe` (run.json).
+    """
+
+    def __init__(self, array: DeviceArray, request: Request, policy: Policy, writer: Writer, *,
+                 residual: Any = None, setup: Setup | None = None, info: dict | None = None) -> None:
+        self.array, self.request, self.policy, self.writer = array, request, policy, writer
+        self.residual = residual
+        self.setup = Setup() if setup is None else setup
+        self.info = {} if info is None else info
+        self.t_step = 0
+        self.report: UpdateReport | None = None
+
+    # ------------------------------------------------------------------ views
+    @property
+    def x(self) -> np.ndarray:
+        """States (–) of the weight devices, flat."""
+        return self.array.x
+
+    @property
+    def model(self):
+        return self.array.model
+
+    def conductances(self) -> list[np.ndarray]:
+        """Conductances the circuit sees (S), one array per crossbar."""
+        g = self.array.model.conductance(self.array.x)
+        if self.residual is not None:
+            g = self.residual.mix(g, self.array, self.request.trained)
+        return self.array.split(g)
+
+    def describe(self) -> dict:
+        """Calibration in pulse terms and the algorithm's parameters (for run.json)."""
+        d = {**self.array.describe(), **self.writer.describe(), **self.info, **self.policy.describe()}
+        if self.residual is not None:
+            d.update(self.residual.describe())
+        return d
+
+    # ------------------------------------------------------------------ Updater
+    def step(self, grads, lr):
+        """Request the ideal step, write it to the devices, return the conductances (S)."""
+        self.t_step += 1
+        dg = self.request(grads, lr)
+        g_old = self.array.model.conductance(self.array.x)
+        if self.residual is not None:
+            g_old = self.residual.mix(g_old, self.array, self.request.trained)
+            e, n = self.residual.step(self.t_step, self.policy(dg), self.writer, self.array, self.request.trained)
+        else:
+            self.array.x, e, n = self.writer(self.array.x, self.policy(dg))
+        out = self.conductances()
+        first = self.t_step == 1
+        achieved = np.concatenate([g.ravel() for g in out]) - g_old
+        e_tot = float(e.sum()) + (self.setup.energy if first else 0.0)
+        self.report = UpdateReport(
+            n_devices=int(dg.size), dg_requested=float(np.abs(dg).sum()),
+            dg_achieved=float(np.abs(achieved).sum()), dg_error=float(np.abs(achieved - dg).sum()),
+            n_pulses=int(np.abs(n).sum()) + (self.setup.pulses if first else 0),
+            n_saturated=self.array.n_saturated(),
+            e_write=e_tot if self.array.cfg.energy else float("nan"))
+        return out
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        d = {**self.request.state_dict(), **self.array.state_dict(), **self.policy.state_dict(),
+             "alg_t": np.array(self.t_step)}
+        if self.residual is not None:
+            d.update(self.residual.state_dict())
+        return d
+
+    def load_state_dict(self, state: dict[str, np.ndarray], conductances=None) -> None:
+        """Restore every part (``conductances`` is not needed: they follow from the device states)."""
+        self.request.load_state_dict(state)
+        self.array.load_state_dict(state)
+        self.policy.load_state_dict(state)
+        if self.residual is not None:
+            self.residual.load_state_dict(state)
+        self.t_step = int(state["alg_t"]) if "alg_t" in state else 0
+
+
+def device_update(cfg: DeviceConfig, optimizer: str, conductances: Sequence[np.ndarray], g_min: float,
+                  g_max: float, *, lr_ref: float, pairs: list | None = None, rng: np.random.Generator | None = None,
+                  lr_scale: Sequence[float] | None = None) -> DeviceUpdate:
+    """The ``device`` algorithm: the optimiser's request realised by PWM or PAM pulses.
+
+    ``conductances``: initial G (S) per crossbar; ``g_min, g_max``: programmable range (S) = the
+    device's [1/R_OFF, 1/R_ON]; ``lr_ref``: PAM's reference request (S) when ``cfg.pam_dg_ref``
+    is None (the run's lr); ``pairs``: :func:`pair_index` (needed for ``pairs = "split"``);
+    ``rng``: device variability and cycle-to-cycle noise.
+    """
+    if cfg.pairs == "split" and pairs is None:
+        raise ConfigError("device.pairs = 'split' needs the pair index of the topology")
+    array = DeviceArray(cfg, conductances, g_min, g_max, np.random.default_rng(0) if rng is None else rng)
+    request = Request(optimizer, array.shapes, lr_scale, split=pairs if cfg.pairs == "split" else None)
+    dg_ref = cfg.pam_dg_ref if cfg.pam_dg_ref is not None else lr_ref
+    return DeviceUpdate(array, request, Direct(), Programmer(array, dg_ref))
