@@ -178,6 +178,7 @@ class TrainConfig:
     limit_train: int | None = None
     limit_test: int | None = None
     encoding: str = "minmax"                # minmax (tabular) | none (images in [0, 1])
+    augment_shift: int = 0                  # pixels: random translation of training images (0: off)
     hidden: tuple[int, ...] = (10,)
     skips: tuple[tuple[int, int], ...] = ()
     epochs: int = 40
@@ -219,7 +220,8 @@ class TrainConfig:
                   ("verify_tol", self.verify_tol is None or self.verify_tol > 0, "> 0 V"),
                   ("seed", 0 <= self.seed < 2**63, "an integer in [0, 2**63)"),
                   ("limit_train", self.limit_train is None or self.limit_train >= 1, ">= 1"),
-                  ("limit_test", self.limit_test is None or self.limit_test >= 1, ">= 1")]
+                  ("limit_test", self.limit_test is None or self.limit_test >= 1, ">= 1"),
+                  ("augment_shift", 0 <= self.augment_shift <= 64, "an integer in [0, 64] pixels (0: off)")]
         for name, ok, want in checks:
             if not ok:
                 raise ConfigError(f"{name} must be {want}, got {getattr(self, name)!r}")

@@ -27,6 +27,7 @@ import numpy as np
 
 import ebana
 from ebana import interrupts
+from ebana.augment import image_side, shift_images
 from ebana.builder import build, make_backend
 from ebana.checkpoint import checkpoint_config, network_arrays, read_npz
 from ebana.config import TrainConfig, config_diff, dump_toml, from_dict, load_toml, to_dict
@@ -107,6 +108,7 @@ class Trainer:
         parts = build(cfg)
         self.data, self.encoder, self.circuit, self.loss = parts.data, parts.encoder, parts.circuit, parts.loss
         self.x_train, self.x_test, self.updater, self.rng = parts.x_train, parts.x_test, parts.updater, parts.rng
+        self.side = image_side(self.data.n_features, cfg.encoding, cfg.augment_shift) if cfg.augment_shift else 0
         self.callbacks: list[EpochCallback] = [MetricsCSV(), *callbacks]
         self.e_write_total, self.pulses_total = 0.0, 0
         self.tally = DeviceTally()            # device reports of the current epoch
@@ -220,6 +222,8 @@ class Trainer:
     def _train_batch(self, idx: np.ndarray) -> PhaseResult:
         """Phases, (verification), gradient, update of one batch; afterwards the batch counts as done."""
         x, y = self.x_train[idx], self.data.y_train[idx]
+        if self.side:   # seeded by (seed, epoch, batch): a resumed run sees the same images
+            x = shift_images(x, self.side, self.cfg.augment_shift, (self.cfg.seed, self.epoch, self.batch))
         res = self._phases(x, y, idx)
         if self.verifier is not None and self.batch % self.cfg.verify_every == 0:
             self.verifier(self.backend.model, x, y, res, idx, self.epoch, self.batch)
