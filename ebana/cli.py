@@ -128,7 +128,7 @@ def _changes(overrides: dict, sets) -> dict:
 
 
 def _resolve_config(dataset, config_file, overrides, sets):
-    from ebana.config import apply_overrides, from_dict, load_toml, preset, to_dict
+    from ebana.config import PRESETS, apply_overrides, from_dict, load_toml, preset, to_dict
     if config_file:
         data = load_toml(config_file)
         if dataset:
@@ -136,7 +136,7 @@ def _resolve_config(dataset, config_file, overrides, sets):
         cfg = from_dict(data)
     else:
         cfg = preset(dataset or "iris")
-        if dataset and dataset not in ("iris", "mnist", "digits"):
+        if dataset and dataset not in PRESETS:
             cfg = from_dict({**to_dict(cfg), "dataset": dataset})
     changes = _changes(overrides, sets)
     return apply_overrides(cfg, changes) if changes else cfg
@@ -169,7 +169,8 @@ TRAIN_OPTIONS = {
 @click.option("--norton/--no-norton", default=None, help="ngspice: Norton-reduce input crossbars.")
 @click.option("--seed", type=int)
 @click.option("--verify-every", type=int, help="Every N batches re-solve a few samples with ngspice and compare.")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Directory of MNIST IDX files.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Directory of the IDX files (mnist, fashion-mnist, kmnist, idx).")
 @click.option("--device", "device_model", help="Program the crossbar through this device model (ebana devices list).")
 @click.option("--scheme", help="Device pulse scheme: pwm | pam.")
 @click.option("--pam-pulses", type=int, help="PAM: pulses per update (write-verify; 'higher frequency').")

@@ -172,7 +172,7 @@ class TrainConfig:
     """Everything a training run depends on (SI units)."""
 
     dataset: str = "iris"                   # registered name or path to a .csv file
-    data_dir: str | None = None             # MNIST files (default $EBANA_DATA_DIR)
+    data_dir: str | None = None             # IDX files (default $EBANA_DATA_DIR)
     label_column: str | None = None         # CSV label column (default: last)
     test_fraction: float = 0.3
     limit_train: int | None = None
@@ -257,10 +257,17 @@ def _mnist_circuit() -> CircuitParams:
                          v_clamp_low=-0.005, v_clamp_high=0.005, gain=10.0, v_cm=0.0)
 
 
+_MNIST: dict[str, Any] = dict(encoding="none", hidden=(100,), epochs=10, batch_size=256, beta=1e-6, tau=0.003,
+                              lr=2e-7, dtype="float32", circuit=_mnist_circuit())
+
 PRESETS: dict[str, dict[str, Any]] = {
     "iris": {},
-    "mnist": dict(encoding="none", hidden=(100,), epochs=10, batch_size=256, beta=1e-6, tau=0.003,
-                  lr=2e-7, dtype="float32", circuit=_mnist_circuit()),
+    "mnist": dict(_MNIST),
+    # Fashion-MNIST, Kuzushiji-MNIST and unnamed IDX images: MNIST's recipe (same pixel range and
+    # encoding; the input layer follows the image size). Not tuned for them.
+    "fashion-mnist": dict(_MNIST),
+    "kmnist": dict(_MNIST),
+    "idx": dict(_MNIST),
     "digits": dict(encoding="none", hidden=(64,), epochs=20, batch_size=16, beta=1e-6, tau=0.003,
                    lr=5e-8, dtype="float32", circuit=_mnist_circuit()),
 }

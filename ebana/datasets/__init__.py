@@ -2,17 +2,21 @@
 
 - :class:`Dataset` -- frozen container: ``x_train, y_train, x_test, y_test`` plus names.
 - :func:`load` -- a registered data set by name, or any ``.csv`` file by path.
-- :func:`names` -- registered names: ``digits``, ``iris``, ``mnist``.
+- :func:`names` -- registered names: ``digits``, ``fashion-mnist``, ``idx``, ``iris``, ``kmnist``,
+  ``mnist``.
 - :func:`stratified_split` -- seeded per-class proportional train/test indices.
 
-Modules: :mod:`~ebana.datasets.iris` (shipped), :mod:`~ebana.datasets.mnist` (local IDX
-files), :mod:`~ebana.datasets.digits` (needs scikit-learn), :mod:`~ebana.datasets.csv`
-(generic tables). A new data set registers a loader with ``@DATASETS.register(name)``.
+Modules: :mod:`~ebana.datasets.iris` (shipped), :mod:`~ebana.datasets.mnist` (MNIST,
+Fashion-MNIST, Kuzushiji-MNIST from local IDX files, with checksums),
+:mod:`~ebana.datasets.idx` (the IDX format; ``idx``: any four IDX files in ``data_dir``),
+:mod:`~ebana.datasets.digits` (needs scikit-learn), :mod:`~ebana.datasets.csv` (generic tables).
+A new data set registers a loader with ``@DATASETS.register(name)``.
 
 Example::
 
     ds = load("iris", seed=1)           # 105 train / 45 test
     ds = load("mnist", data_dir="../shared/data", limit_train=1000)
+    ds = load("idx", data_dir="data/emnist-letters")   # classes from the labels, size from the header
     ds = load("runs/my_table.csv", label_column="class")
 """
 
@@ -22,8 +26,9 @@ import os
 from pathlib import Path
 
 from ebana.datasets import digits as _digits  # noqa: F401  (registers "digits")
+from ebana.datasets import idx as _idx  # noqa: F401  (registers "idx")
 from ebana.datasets import iris as _iris  # noqa: F401  (registers "iris")
-from ebana.datasets import mnist as _mnist  # noqa: F401  (registers "mnist")
+from ebana.datasets import mnist as _mnist  # noqa: F401  (registers "mnist", "fashion-mnist", "kmnist")
 from ebana.datasets.base import DATASETS, Dataset, Loader, stratified_split
 from ebana.datasets.csv import load_csv
 from ebana.errors import DatasetError
@@ -53,11 +58,12 @@ def load(
     spec
         A name from :func:`names`, or the path of a CSV file (see :mod:`ebana.datasets.csv`).
     seed
-        Seed of the stratified train/test split (unused by MNIST's fixed split).
+        Seed of the stratified train/test split (unused by the IDX sets' fixed split).
     test_fraction
-        Fraction of samples in the test set, in (0, 1) (unused by MNIST).
+        Fraction of samples in the test set, in (0, 1) (unused by the IDX sets).
     data_dir
-        Directory of downloaded files (MNIST); default ``$EBANA_DATA_DIR``, else ``./data``.
+        Directory of downloaded IDX files (``mnist``, ``fashion-mnist``, ``kmnist``, ``idx``);
+        default ``$EBANA_DATA_DIR``, else ``./data``.
     label_column
         CSV only: name of the label column; default: the last column.
     limit_train, limit_test

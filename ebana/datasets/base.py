@@ -1,7 +1,7 @@
 """The :class:`Dataset` container, the seeded stratified split and the dataset registry.
 
 Public names are re-exported by :mod:`ebana.datasets`; the loader modules
-(``iris``, ``mnist``, ``digits``) register themselves in :data:`DATASETS`.
+(``iris``, ``mnist``, ``idx``, ``digits``) register themselves in :data:`DATASETS`.
 
 - :class:`Dataset` -- frozen train/test arrays plus class and feature names.
 - :func:`stratified_split` -- per-class proportional, seeded train/test indices.
@@ -47,7 +47,7 @@ class Dataset:
     name: str
     """Short name, e.g. ``"iris"`` or the stem of a CSV file."""
     x_train: NDArray[np.floating]
-    """Training features, shape ``(n_train, n_features)``, float64 (float32 for MNIST)."""
+    """Training features, shape ``(n_train, n_features)``, float64 (float32 for IDX images)."""
     y_train: NDArray[np.int64]
     """Training class indices in ``0 .. n_classes - 1``, shape ``(n_train,)``, int64."""
     x_test: NDArray[np.floating]

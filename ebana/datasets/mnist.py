@@ -1,184 +1,169 @@
-"""MNIST handwritten digits from the four standard IDX files (60k train / 10k test).
+"""MNIST and the two drop-in replacements in its format: Fashion-MNIST and Kuzushiji-MNIST.
 
-ebana never downloads anything. The files are looked up in ``data_dir``, else in the
-directory named by the ``EBANA_DATA_DIR`` environment variable, else in ``./data``. Each
-file may be raw or gzip-compressed (``name`` or ``name.gz``). The sha256 of the
-*decompressed* bytes is checked against :data:`MNIST_FILES`, so files from any mirror pass
-whatever their compression, and the IDX header (magic number, dimensions) is validated.
+Each is 60k train / 10k test 28x28 grey images in 10 classes, in the four standard IDX files
+(:data:`~ebana.datasets.idx.STANDARD_NAMES`, raw or ``.gz``; the ``.gz`` is read when both
+exist). ebana never downloads anything. The files are looked up in ``data_dir``, else in
+``$EBANA_DATA_DIR``, else in ``./data``; if that directory has a subdirectory named after the
+set (``mnist/``, ``fashion-mnist/``, ``kmnist/``) the files are read from there, so one data
+directory can hold all three (their file names are the same).
 
-- :func:`load_mnist` -- registered as ``"mnist"``; x = pixel/255 as float32, shape (n, 784).
-- :func:`read_idx` -- one verified IDX file -> uint8 array.
+What the checksums cover (see :class:`~ebana.datasets.idx.IdxFile`):
+
+- ``mnist``: sha256 of the *decompressed* bytes of each file. A raw file and a ``.gz`` from
+  any mirror pass, whatever their compression.
+- ``fashion-mnist``, ``kmnist``: md5 of the *published* ``.gz`` files (the values torchvision
+  lists; the decompressed checksums are not known here). A ``.gz`` must match it, so a
+  recompressed copy fails. A raw file cannot be checked against a ``.gz`` md5: it is accepted
+  after the structural checks -- magic number, unsigned bytes, exact shape (60000 or 10000 x
+  28 x 28), labels in 0..9 -- and a warning says it was not checksum-verified.
+
+Every file's header, size and labels are checked in all cases (:func:`~ebana.datasets.idx.read_idx`).
+
+- :data:`MNIST_FILES`, :data:`FASHION_MNIST_FILES`, :data:`KMNIST_FILES` -- the expected files.
+- :data:`NAMED_SETS` -- the three sets by registered name; loaders :func:`load_mnist`,
+  :func:`load_fashion_mnist`, :func:`load_kmnist`: x = pixel/255 as float32, shape (n, 784).
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import logging
 import os
-import zlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
-import numpy as np
-from numpy.typing import NDArray
-
-from ebana.datasets.base import DATASETS, Dataset, check_limit, resolve_data_dir
+from ebana.datasets.base import DATASETS, Dataset, Loader, check_limit, resolve_data_dir
+from ebana.datasets.idx import ROLES, STANDARD_NAMES, IdxFile, idx_dataset
 from ebana.errors import DatasetError
 
-__all__ = ["MNIST_FILES", "MnistFile", "load_mnist", "read_idx"]
+__all__ = [
+    "FASHION_MNIST_FILES",
+    "KMNIST_FILES",
+    "MNIST_FILES",
+    "NAMED_SETS",
+    "NamedIdxSet",
+    "load_fashion_mnist",
+    "load_kmnist",
+    "load_mnist",
+]
 
 logger = logging.getLogger(__name__)
 
-
-class MnistFile(NamedTuple):
-    """Expected content of one standard MNIST IDX file (decompressed)."""
-
-    n_bytes: int
-    sha256: str
-    shape: tuple[int, ...]
-    """Array shape after the header: (n, 28, 28) for images, (n,) for labels."""
+_TRAIN, _TEST = (60000, 28, 28), (10000, 28, 28)
 
 
-MNIST_FILES: dict[str, MnistFile] = {
-    "train-images-idx3-ubyte": MnistFile(
-        47040016,
-        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-        (60000, 28, 28),
-    ),
-    "train-labels-idx1-ubyte": MnistFile(
-        60008,
-        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-        (60000,),
-    ),
-    "t10k-images-idx3-ubyte": MnistFile(
-        7840016,
-        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-        (10000, 28, 28),
-    ),
-    "t10k-labels-idx1-ubyte": MnistFile(
-        10008,
-        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-        (10000,),
-    ),
-}
-"""The four standard files: decompressed size (bytes), sha256 of the decompressed bytes, shape."""
+def _files(shapes_and_sums: list[tuple[tuple[int, ...], dict[str, str]]]) -> dict[str, IdxFile]:
+    return {STANDARD_NAMES[role]: IdxFile(ndim=len(shape), shape=shape, **sums)
+            for role, (shape, sums) in zip(ROLES, shapes_and_sums)}
 
-_IDX_UBYTE = 0x08  # IDX type code for unsigned bytes
-_EXPECTED = ", ".join(MNIST_FILES) + " (each raw or .gz)"
+
+MNIST_FILES: dict[str, IdxFile] = _files([
+    (_TRAIN, {"sha256": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"}),
+    (_TRAIN[:1], {"sha256": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"}),
+    (_TEST, {"sha256": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"}),
+    (_TEST[:1], {"sha256": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"}),
+])
+"""MNIST's four files: shape and sha256 of the decompressed bytes (any mirror, raw or gzip)."""
+
+FASHION_MNIST_FILES: dict[str, IdxFile] = _files([
+    (_TRAIN, {"gz_md5": "8d4fb7e6c68d591d4c3dfef9ec88bf0d"}),
+    (_TRAIN[:1], {"gz_md5": "25c81989df183df01b3e8a0aad5dffbe"}),
+    (_TEST, {"gz_md5": "bef4ecab320f06d8554ea6380940ec79"}),
+    (_TEST[:1], {"gz_md5": "bb300cfdad3c16e7a12a480ee83cd310"}),
+])
+"""Fashion-MNIST's four files: shape and md5 of the published ``.gz`` files only."""
+
+KMNIST_FILES: dict[str, IdxFile] = _files([
+    (_TRAIN, {"gz_md5": "bdb82020997e1d708af4cf47b453dcf7"}),
+    (_TRAIN[:1], {"gz_md5": "e144d726b3acfaa3e44228e80efcd344"}),
+    (_TEST, {"gz_md5": "5c965bf0a639b31b8f53240b1b52f4d7"}),
+    (_TEST[:1], {"gz_md5": "7320c461ea6c1c855c0b718fb2a4b134"}),
+])
+"""Kuzushiji-MNIST's four files: shape and md5 of the published ``.gz`` files only."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NamedIdxSet:
+    """A known data set in the four standard IDX files."""
+
+    name: str
+    """Registered name, also the optional subdirectory of the data directory."""
+    title: str
+    """Name in messages."""
+    files: dict[str, IdxFile]
+    """Expected content by standard file name (see :data:`STANDARD_NAMES`)."""
+    class_names: tuple[str, ...]
+    source: str
+    """Where the data set is published."""
+
+
+NAMED_SETS: dict[str, NamedIdxSet] = {s.name: s for s in [
+    NamedIdxSet(name="mnist", title="MNIST", files=MNIST_FILES, class_names=tuple("0123456789"),
+                source="LeCun, Bottou, Bengio, Haffner, Proc. IEEE 86, 2278 (1998)"),
+    NamedIdxSet(name="fashion-mnist", title="Fashion-MNIST", files=FASHION_MNIST_FILES,
+                class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                             "Sneaker", "Bag", "Ankle boot"),
+                source="Xiao, Rasul, Vollgraf, arXiv:1708.07747 (2017), github.com/zalandoresearch/fashion-mnist"),
+    NamedIdxSet(name="kmnist", title="Kuzushiji-MNIST", files=KMNIST_FILES,
+                # the ten hiragana o ki su tsu na ha ma ya re wo, romanised (kmnist_classmap.csv)
+                class_names=("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
+                source="Clanuwat et al., arXiv:1812.01718 (2018), github.com/rois-codh/kmnist"),
+]}
+"""The registered named sets."""
+
 _HOW = "pass --data-dir (data_dir=) or set EBANA_DATA_DIR"
 
 
-def _corrupt(path: Path, why: str) -> DatasetError:
-    why = " ".join(why.split())  # one line whatever the underlying exception says
-    return DatasetError(
-        f"MNIST file {path} is corrupt: {why}; expected the standard files {_EXPECTED}"
-    )
+def _expected(spec: NamedIdxSet) -> str:
+    return ", ".join(spec.files) + " (each raw or .gz)"
 
 
-def _find(directory: Path, name: str) -> Path:
-    """The raw file if present, else the ``.gz`` one."""
-    for candidate in (directory / name, directory / f"{name}.gz"):
+def _find(spec: NamedIdxSet, directory: Path, name: str) -> Path:
+    """The ``.gz`` file if present, else the raw one."""
+    for candidate in (directory / f"{name}.gz", directory / name):
         if candidate.is_file():
             return candidate
-    raise DatasetError(
-        f"MNIST file {name} (or {name}.gz) not found in {directory}; expected {_EXPECTED}; {_HOW}"
-    )
+    raise DatasetError(f"{spec.title} file {name} (or {name}.gz) not found in {directory}; "
+                       f"expected {_expected(spec)}; {_HOW}")
 
 
-def read_idx(path: Path, expected: MnistFile) -> NDArray[np.uint8]:
-    """Read one IDX file (raw or gzip), verify size, header and sha256; return its array.
-
-    Raises
-    ------
-    DatasetError
-        The file cannot be read or decompressed, has the wrong size, a bad magic number
-        or dimensions, or a sha256 that differs from ``expected``.
-    """
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise DatasetError(
-            f"MNIST file {path}: cannot read ({err.strerror or err})"
-        ) from None
-    if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except EOFError:
-            raise _corrupt(path, "truncated gzip stream") from None
-        except (OSError, zlib.error) as err:
-            raise _corrupt(path, f"bad gzip data ({err})") from None
-    if len(raw) != expected.n_bytes:
-        raise _corrupt(
-            path, f"{len(raw)} bytes after decompression, expected {expected.n_bytes}"
-        )
-    magic = int.from_bytes(raw[:4], "big")
-    want_magic = (_IDX_UBYTE << 8) | len(expected.shape)
-    if magic != want_magic:
-        raise _corrupt(
-            path, f"IDX magic number 0x{magic:08x}, expected 0x{want_magic:08x}"
-        )
-    header = 4 + 4 * len(expected.shape)
-    dims = tuple(
-        int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big")
-        for i in range(len(expected.shape))
-    )
-    if dims != expected.shape:
-        raise _corrupt(path, f"IDX dimensions {dims}, expected {expected.shape}")
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != expected.sha256:
-        raise _corrupt(
-            path,
-            f"sha256 of the decompressed bytes is {digest}, expected {expected.sha256}",
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(expected.shape)
-
-
-def _images(pixels: NDArray[np.uint8], limit: int | None) -> NDArray[np.float32]:
-    """First ``limit`` images as float32 pixel/255, shape (n, 784)."""
-    x = pixels[:limit].reshape(-1, 28 * 28).astype(np.float32)
-    x /= np.float32(255.0)
-    return x
-
-
-@DATASETS.register("mnist")
-def load_mnist(
-    *,
-    seed: int = 0,
-    test_fraction: float = 0.3,
-    data_dir: str | os.PathLike[str] | None = None,
-    limit_train: int | None = None,
-    limit_test: int | None = None,
-) -> Dataset:
-    """Load the standard MNIST split from local IDX files.
-
-    ``seed`` and ``test_fraction`` are unused: MNIST has a fixed 60k/10k split.
-    ``limit_train``/``limit_test`` keep the first n samples of each part.
-
-    Raises
-    ------
-    DatasetError
-        The directory or a file is missing, or a file is corrupt (the message names the
-        directory or file, the expected file names and the reason).
-    """
+def load_named(spec: NamedIdxSet, data_dir: str | os.PathLike[str] | None, limit_train: int | None,
+               limit_test: int | None) -> Dataset:
+    """Load a named set from its data directory (see the module docstring for the rules)."""
     limit_train = check_limit("limit_train", limit_train)
     limit_test = check_limit("limit_test", limit_test)
     directory = resolve_data_dir(data_dir)
     if not directory.is_dir():
-        raise DatasetError(
-            f"MNIST data directory {directory} does not exist; expected {_EXPECTED}; {_HOW}"
-        )
-    paths = {
-        name: _find(directory, name) for name in MNIST_FILES
-    }  # all present before slow reads
-    arrays = {name: read_idx(paths[name], spec) for name, spec in MNIST_FILES.items()}
-    logger.debug("mnist loaded from %s", directory)
-    return Dataset(
-        name="mnist",
-        x_train=_images(arrays["train-images-idx3-ubyte"], limit_train),
-        y_train=arrays["train-labels-idx1-ubyte"][:limit_train].astype(np.int64),
-        x_test=_images(arrays["t10k-images-idx3-ubyte"], limit_test),
-        y_test=arrays["t10k-labels-idx1-ubyte"][:limit_test].astype(np.int64),
-        class_names=tuple(str(k) for k in range(10)),
-        feature_names=tuple(f"pixel_{r}_{c}" for r in range(28) for c in range(28)),
-    )
+        raise DatasetError(f"{spec.title} data directory {directory} does not exist; expected "
+                           f"{_expected(spec)}; {_HOW}")
+    if (directory / spec.name).is_dir():
+        directory = directory / spec.name
+    paths = {role: _find(spec, directory, STANDARD_NAMES[role]) for role in ROLES}  # all present first
+    expected = {role: spec.files[STANDARD_NAMES[role]] for role in ROLES}
+    ds = idx_dataset(spec.name, paths, expected, class_names=spec.class_names, limit_train=limit_train,
+                     limit_test=limit_test, what=spec.title)
+    unverified = [p.name for role, p in paths.items() if expected[role].sha256 is None and p.suffix != ".gz"]
+    if unverified:
+        logger.warning("%s: raw files %s in %s are not checksum-verified (the known md5s cover the published "
+                       ".gz files); only their headers, shapes and labels were checked",
+                       spec.title, ", ".join(unverified), directory)
+    logger.debug("%s loaded from %s", spec.name, directory)
+    return ds
+
+
+def _loader(spec: NamedIdxSet) -> Loader:
+    def load(*, seed: int = 0, test_fraction: float = 0.3, data_dir: str | os.PathLike[str] | None = None,
+             limit_train: int | None = None, limit_test: int | None = None) -> Dataset:
+        return load_named(spec, data_dir, limit_train, limit_test)
+
+    load.__name__ = load.__qualname__ = f"load_{spec.name.replace('-', '_')}"
+    load.__doc__ = (f"Load {spec.title} ({spec.source}) from local IDX files.\n\n"
+                    "``seed`` and ``test_fraction`` are unused (a fixed 60k/10k split);\n"
+                    "``limit_train``/``limit_test`` keep the first n samples of each part.\n\n"
+                    "Raises\n------\nDatasetError\n    A file is missing, corrupt or fails its checksum "
+                    "(the message names the directory or file and the value).\n")
+    return DATASETS.register(spec.name)(load)
+
+
+load_mnist = _loader(NAMED_SETS["mnist"])
+load_fashion_mnist = _loader(NAMED_SETS["fashion-mnist"])
+load_kmnist = _loader(NAMED_SETS["kmnist"])

@@ -1,7 +1,6 @@
 """The public API of ebana.datasets: registry, load() dispatch, Dataset validation."""
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,21 +8,29 @@ import pytest
 from ebana import datasets
 from ebana.datasets import Dataset
 from ebana.errors import DatasetError
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+from tests.conftest import SHARED_DATA as SHARED
+from tests.datasets.idx_files import tiny_arrays, write_set
 
 
 def test_names():
-    assert datasets.names() == ["digits", "iris", "mnist"]
+    assert datasets.names() == ["digits", "fashion-mnist", "idx", "iris", "kmnist", "mnist"]
 
 
 @pytest.mark.parametrize("name", datasets.names())
-def test_every_dataset_honours_the_contract(name):
+def test_every_dataset_honours_the_contract(name, tmp_path):
+    data_dir = SHARED
     if name == "mnist" and not SHARED.is_dir():
         pytest.skip(f"MNIST files not found in {SHARED}")
+    if name in ("fashion-mnist", "kmnist"):   # their own files, in a subdirectory of the data directory
+        data_dir = SHARED / name
+        if not data_dir.is_dir():
+            pytest.skip(f"{name} files not found in {data_dir}")
+    if name == "idx":
+        data_dir = tmp_path
+        write_set(data_dir, tiny_arrays(np.random.default_rng(0), n_train=50, n_test=25))
     if name == "digits" and importlib.util.find_spec("sklearn") is None:
         pytest.skip("scikit-learn not installed")
-    ds = datasets.load(name, seed=0, data_dir=SHARED, limit_train=40, limit_test=20)
+    ds = datasets.load(name, seed=0, data_dir=data_dir, limit_train=40, limit_test=20)
     assert ds.name == name
     assert ds.x_train.shape == (40, ds.n_features) and ds.x_test.shape == (
         20,
@@ -40,7 +47,8 @@ def test_unknown_name():
         datasets.load("cifar")
     assert (
         str(err.value)
-        == "unknown dataset 'cifar'; known: digits, iris, mnist (or a path to a .csv file)"
+        == "unknown dataset 'cifar'; known: digits, fashion-mnist, idx, iris, kmnist, mnist "
+        "(or a path to a .csv file)"
     )
 
 

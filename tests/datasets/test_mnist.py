@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from ebana import datasets
-from ebana.datasets.mnist import MNIST_FILES, read_idx
+from ebana.datasets.idx import read_idx
+from ebana.datasets.mnist import MNIST_FILES
 from ebana.errors import DatasetError
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+from tests.conftest import SHARED_DATA as SHARED
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 NAMES = list(MNIST_FILES)
 
@@ -153,7 +153,7 @@ def test_bad_header(shared, tmp_path):
         read_idx(path, MNIST_FILES[name])
     path.write_bytes(raw[:-1])
     with pytest.raises(
-        DatasetError, match="10007 bytes after decompression, expected 10008"
+        DatasetError, match=r"truncated: 10007 bytes, its header's dimensions \(10000,\) need 10008"
     ):
         read_idx(path, MNIST_FILES[name])
 
