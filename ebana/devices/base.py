@@ -1,7 +1,7 @@
 """Memristor device-model interface.
 
 Public API: :class:`DeviceModel`, :class:`DeviceParams`, :class:`PulseResult`, :class:`Demo`,
-:data:`V_READ`, :data:`EDGE`.
+:data:`V_READ`, :data:`EDGE`, :data:`X_MIN`, :data:`X_MAX`.
 
 **State.** Every model exposes one normalised state ``x ∈ [0, 1]`` per device, arrays of any
 shape; ``x = 1`` is the most conductive bound (R_ON) and ``x = 0`` the least (R_OFF).
@@ -44,13 +44,22 @@ import numpy as np
 from ebana.devices.integrate import integrate_pulse
 from ebana.errors import DeviceError
 
-__all__ = ["V_READ", "EDGE", "PulseResult", "Demo", "DeviceParams", "DeviceModel",
+__all__ = ["V_READ", "EDGE", "X_MIN", "X_MAX", "PulseResult", "Demo", "DeviceParams", "DeviceModel",
            "SeparableModel"]
 
 V_READ = 0.1
 """Read voltage (V) that defines R_ON/R_OFF and the rescaling map."""
 EDGE = 1e-12
-"""Models whose windows vanish at a bound keep x in [EDGE, 1 - EDGE] so it never rounds onto it."""
+"""Models whose window vanishes at the bound being approached (Biolek, soft bounds) keep x in
+[EDGE, 1 - EDGE] so it never rounds onto it (their rate away from a bound does not vanish, so
+the clamp costs no memory)."""
+X_MIN = 2.0**-1022
+"""Lower state bound (–, the smallest normal float64) of windows that vanish at *both* bounds
+(Joglekar, Prodromakis): such a device never reaches a bound from inside, and every state
+between is kept to float64 precision, so a symmetric pulse train returns to where it started
+(issue 17: a clamp of 1e-12 erased the memory of states 1e-14 from the bound)."""
+X_MAX = 1.0 - 2.0**-53
+"""Upper state bound (–) of those windows: the largest float64 below 1 (2^-53 relative)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +347,15 @@ class DeviceModel:
     def spice_rate(self) -> str:
         """Native dx/dt expression (1/s) in v(vn) and v(x), before bound gating."""
         raise NotImplementedError
+
+    def spice_logit_rate(self) -> str | None:
+        """``d logit(x)/dt`` (1/s) in v(vn) and v(x), or None (the default).
+
+        Models whose window vanishes at both bounds as ``x(1 - x)`` times a polynomial return
+        it; their ngspice subcircuit then integrates ``y = logit(x)``, which keeps the
+        distance to a bound at full relative precision (see :mod:`ebana.devices.spice`).
+        """
+        return None
 
     def spice_params(self) -> dict[str, float]:
         """Parameter values used as ``{name}`` in the expressions."""

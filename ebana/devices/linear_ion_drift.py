@@ -12,8 +12,16 @@ Strukov et al., Nature 453 (2008): ``R(x) = R_ON·x + R_OFF·(1 - x)``, ``i = v/
   MemTorch's or Xyce's, devices.md §9).
 
 Under voltage drive the model is separable (``f̃ = f/R``). Closed forms Φ are used for
-``none`` and for p = 1 (other p: adaptive integration); the energy is ``V·Δq`` with
-``Δq = ∫dx/(k f)`` in closed form.
+``none``, for p = 1 and for Joglekar with integer p (partial fractions,
+:func:`ebana.devices.windows.joglekar_integral`; other p: adaptive integration); the energy is
+``V·Δq`` with ``Δq = ∫dx/(k f)`` in closed form.
+
+Joglekar and Prodromakis vanish at both bounds, so the state is kept in
+``[X_MIN, X_MAX] = [2^-1022, 1 - 2^-53]`` (:mod:`ebana.devices.base`) rather than
+``[1e-12, 1 - 1e-12]``: the distance to a bound keeps float64 precision and a symmetric ±V
+train returns to its start (50 SET + 50 RESET pulses of ±1 V, 20 ms from x = 0.1: back to
+0.1 within 1e-5; the 1e-12 clamp ended at 0.0975). Their ngspice subcircuit integrates
+``logit(x)`` for Joglekar with integer p and Prodromakis with p = 1.
 """
 
 from __future__ import annotations
@@ -22,12 +30,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ebana.devices.base import EDGE, Demo, DeviceParams, SeparableModel
+from ebana.devices import windows as win
+from ebana.devices.base import EDGE, X_MAX, X_MIN, Demo, DeviceParams, SeparableModel
 from ebana.devices.registry import register
 
 __all__ = ["HPParams", "LinearIonDrift", "WINDOWS"]
 
 WINDOWS = ("none", "joglekar", "biolek", "prodromakis")
+STICKY = ("joglekar", "prodromakis")
+"""Windows that vanish at both bounds (kept in [X_MIN, X_MAX])."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,8 +97,19 @@ class LinearIonDrift(SeparableModel):
         return 0.0 if self.params.window == "none" else EDGE
 
     @property
+    def bounds(self) -> tuple[float, float]:
+        if self.params.window in STICKY:
+            return X_MIN, X_MAX
+        return self.edge, 1.0 - self.edge
+
+    def _jog_int(self) -> bool:
+        """Joglekar with an integer p > 1 (partial-fraction closed form)."""
+        p = self.params
+        return p.window == "joglekar" and p.p != 1 and win.integer_p(p.p)
+
+    @property
     def separable(self) -> bool:
-        return self.params.window == "none" or self.params.p == 1
+        return self.params.window == "none" or self.params.p == 1 or self._jog_int()
 
     def _r(self, x):
         p = self.params
@@ -119,6 +141,9 @@ class LinearIonDrift(SeparableModel):
         w = p.window
         if w == "none":
             return a * x + 0.5 * b * x**2
+        if self._jog_int():  # R = (r_on + r_off)/2 + (r_on - r_off)/2·u, dx = du/2
+            return 0.5 * win.joglekar_integral(x, int(p.p), 0.5 * (p.r_on + p.r_off),
+                                               0.5 * (p.r_on - p.r_off)) + 0.0 * up
         if w in ("joglekar", "prodromakis"):
             c = 4.0 if w == "joglekar" else p.j
             return (p.r_off * np.log(x) - p.r_on * np.log1p(-x)) / c
@@ -140,6 +165,8 @@ class LinearIonDrift(SeparableModel):
         w = p.window
         if w == "none":
             return x + 0.0 * up
+        if self._jog_int():
+            return win.phi("joglekar", x, up, p.p)
         if w in ("joglekar", "prodromakis"):
             c = 4.0 if w == "joglekar" else p.j
             return np.log(x / (1 - x)) / c
@@ -167,10 +194,16 @@ class LinearIonDrift(SeparableModel):
 
     def spice_rate(self) -> str:
         w = self.params.window
-        win = {
+        shape = {
             "none": "1",
             "joglekar": "(1-pow(2*v(x)-1,2*{p}))",
             "biolek": "(1-pow(v(x)-(v(vn) < 0 ? 1 : 0),2*{p}))",
             "prodromakis": "{j}*(1-pow(pow(v(x)-0.5,2)+0.75,{p}))",
         }[w]
-        return "{k}*v(vn)/({r_on}*v(x)+{r_off}*(1-v(x)))*" + win
+        return "{k}*v(vn)/({r_on}*v(x)+{r_off}*(1-v(x)))*" + shape
+
+    def spice_logit_rate(self) -> str | None:
+        ratio = win.spice_logit_window(self.params.window, self.params.p)
+        if ratio is None:
+            return None
+        return "{k}*v(vn)/({r_on}*v(x)+{r_off}*(1-v(x)))*" + ratio

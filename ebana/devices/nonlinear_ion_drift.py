@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ebana.devices import windows as win
-from ebana.devices.base import EDGE, Demo, DeviceParams, SeparableModel
+from ebana.devices.base import EDGE, X_MAX, X_MIN, Demo, DeviceParams, SeparableModel
 from ebana.devices.registry import register
 from ebana.errors import DeviceError
 
@@ -77,6 +77,12 @@ class NonlinearIonDrift(SeparableModel):
         return 0.0 if self.params.window == "none" else EDGE
 
     @property
+    def bounds(self) -> tuple[float, float]:
+        if self.params.window == "joglekar":  # vanishes at both bounds: keep full precision
+            return X_MIN, X_MAX
+        return self.edge, 1.0 - self.edge
+
+    @property
     def separable(self) -> bool:
         return win.closed_form(self.params.window, self.params.p)
 
@@ -93,10 +99,10 @@ class NonlinearIonDrift(SeparableModel):
         return win.window(self.params.window, x, up, self.params.p)
 
     def _phi(self, x, up):
-        return win.phi(self.params.window, x, up)
+        return win.phi(self.params.window, x, up, self.params.p)
 
     def _phi_inv(self, y, up):
-        return win.phi_inv(self.params.window, y, up)
+        return win.phi_inv(self.params.window, y, up, self.params.p)
 
     def spice_current(self) -> str:
         return ("{i_scale}*(pow(v(x),{n})*{beta}*sinh({alpha}*v(vn))"
@@ -104,3 +110,7 @@ class NonlinearIonDrift(SeparableModel):
 
     def spice_rate(self) -> str:
         return "{a}*pwr(v(vn),{q})*" + win.spice_window(self.params.window, "v(vn) > 0")
+
+    def spice_logit_rate(self) -> str | None:
+        ratio = win.spice_logit_window(self.params.window, self.params.p)
+        return None if ratio is None else "{a}*pwr(v(vn),{q})*" + ratio

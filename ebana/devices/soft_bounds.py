@@ -10,9 +10,14 @@ in the circuit, in ngspice and through the pulse layer like every other model.
 
 **Dynamics.** ``dx/dt = g(V)·q_d(x)``, d = + for V > 0 (potentiate), − for V < 0:
 
-* drive (VTEAM-like threshold, V): ``g(V) = k·(1 + up_down)·(V/v_on - 1)^alpha`` for
-  ``V > v_on``; ``-k·(1 - up_down)·(V/v_off - 1)^alpha`` for ``V < v_off``; 0 in between;
-* response (normalised so that q₊ = q₋ = 1 at x = 1/2 when ``up_down = 0``):
+* drive (VTEAM-like threshold, V): ``g(V) = k₊·(V/v_on - 1)^alpha`` for ``V > v_on``;
+  ``-k₋·(V/v_off - 1)^alpha`` for ``V < v_off``; 0 in between. The speeds (1/s) follow
+  aihwkit's ``up_down`` u exactly: ``k₊ = k·(1 + min(u, 0))``, ``k₋ = k·(1 - max(u, 0))``, so
+  u > 0 keeps the SET step and shrinks only the RESET step to (1 - u) of it, u < 0 the reverse
+  (IBM/aihwkit:src/rpucuda/rpu_pulsed_device.cpp, ``PulsedRPUDevice::populate``: the up bias
+  is min(up_down, 0) and the down bias -max(up_down, 0), both added to the unit gain that
+  multiplies dw_min; ``k`` plays dw_min's role per unit time);
+* response (normalised so that q₊ = q₋ = 1 at x = 1/2):
 
   ========================  ==========================================  =====================
   model                     q₊(x)                                       q₋(x)
@@ -22,9 +27,10 @@ in the circuit, in ngspice and through the pulse layer like every other model.
   ``soft_bounds_exp``       (e^{2γ(1-x)} - 1)/(e^γ - 1)                 (e^{2γx} - 1)/(e^γ - 1)
   ========================  ==========================================  =====================
 
-  with ``γ = gamma_r`` (the seed's γ_res). ``up_down`` (aihwkit's up/down bias β) makes the
-  device asymmetric: for the linear family the symmetric point is ``w⋄ = up_down``
-  (``x⋄ = (1 + up_down)/2``), aihwkit's ``w⋄ = β·b``.
+  with ``γ = gamma_r`` (the seed's γ_res). For the linear family (aihwkit ``SoftBoundsDevice``
+  with bounds ±b) the symmetric point k₊·q₊ = k₋·q₋ is ``w⋄ = u/(2 - |u|)`` (aihwkit:
+  ``b·u/(2 - |u|)``; u = 0.3 and b = 0.6 give 0.18/1.7). Before issue 17 ebana used
+  ``k(1 ± u)`` under this name (w⋄ = u); :func:`from_rate_bias` converts such parameters.
 
 Per polarity the model is separable, so a pulse is integrated in closed form
 (``Φ(x1) = Φ(x0) + g(V)·t``, exact under pulse splitting). Write energy ``V²·∫G dt`` is closed
@@ -32,8 +38,11 @@ form for the linear and power families (``∫x dt = ΔΨ/g`` with ``Ψ' = x/q``)
 adaptively for the exponential one. :meth:`with_range` of these linear-G devices is exact
 as a change of ``r_on``/``r_off`` (keeps the closed-form energy).
 
-Presets ``asymmetric`` (``up_down = 0.18``: x⋄ = 0.59, the cluster of seed 004) exist for
-every family; ``soft_bounds_power`` defaults to the seed-001 MNIST shape γ = 0.5.
+Presets ``asymmetric`` exist for every family: SET speed 1.18e4/s and RESET speed 8.2e3/s
+(``k = 1.18e4``, ``up_down = 0.36/1.18 = 0.3051``, the conversion of the earlier
+``k = 1e4, up_down = 0.18`` in k(1 ± u) terms, bit-identical pulse for pulse); the linear family's
+w⋄ = 0.18 (x⋄ = 0.59, the cluster of seed 004). ``soft_bounds_power`` defaults to the
+seed-001 MNIST shape γ = 0.5.
 """
 
 from __future__ import annotations
@@ -44,11 +53,30 @@ import numpy as np
 
 from ebana.devices.base import EDGE, Demo, DeviceParams, SeparableModel
 from ebana.devices.registry import register
+from ebana.errors import DeviceError
 
 __all__ = ["SoftBoundsParams", "PowerParams", "ExpParams", "SoftBoundsLinear", "SoftBoundsPower",
-           "SoftBoundsExp"]
+           "SoftBoundsExp", "from_rate_bias", "symmetric_point_linear"]
 
-_ASYM = {"asymmetric": {"up_down": 0.18}}
+
+def from_rate_bias(k: float, beta: float) -> dict[str, float]:
+    """``{"k", "up_down"}`` (1/s, –) of the device whose speeds are ``k(1 + β)`` (SET) and
+    ``k(1 - β)`` (RESET): ebana's meaning of ``up_down`` before issue 17.
+
+    ``k' = k(1 + |β|)`` and ``up_down = 2β/(1 + |β|)``; the speeds agree to rounding
+    (exactly for the ``asymmetric`` preset, k = 1e4, β = 0.18)."""
+    b = float(beta)
+    if not abs(b) < 1:
+        raise DeviceError(f"soft bounds: rate bias beta={b!r} must lie in (-1, 1)")
+    return {"k": k * (1 + abs(b)), "up_down": 2 * b / (1 + abs(b))}
+
+
+def symmetric_point_linear(up_down: float, b: float = 1.0) -> float:
+    """Symmetric point ``w⋄ = b·u/(2 - |u|)`` of linear soft bounds ±b with aihwkit's up_down u."""
+    return b * up_down / (2 - abs(up_down))
+
+
+_ASYM = {"asymmetric": from_rate_bias(1e4, 0.18)}
 _CITE = ("response families of Wu et al., arXiv:2502.06309 (2025) and aihwkit "
          "SoftBounds/PowStep/ExpStep devices; drive: VTEAM-like threshold")
 
@@ -63,9 +91,11 @@ class SoftBoundsParams(DeviceParams):
     r_off: float = 1e5
     """Resistance at x = 0 (ohm)."""
     k: float = 1e4
-    """Speed (1/s): a 1 V, 1 µs pulse moves x by 0.01·q at the default thresholds."""
+    """Speed (1/s, aihwkit's dw_min per unit time): with up_down = 0 a 1 V, 1 µs pulse moves x
+    by 0.01·q at the default thresholds."""
     up_down: float = 0.0
-    """Up/down bias β (–, |β| < 1): SET speed k(1 + β), RESET speed k(1 - β)."""
+    """aihwkit's up/down bias u (–, |u| < 1): SET speed k·(1 + min(u, 0)), RESET speed
+    k·(1 - max(u, 0)); linear-family symmetric point w⋄ = u/(2 - |u|)."""
     v_on: float = 0.5
     """SET threshold (V, > 0)."""
     v_off: float = -0.5
@@ -150,8 +180,9 @@ class _SoftBounds(SeparableModel):
 
     def _drift(self, vn):
         p = self.params
-        up = p.k * (1 + p.up_down) * np.maximum(vn / p.v_on - 1, 0.0) ** p.alpha
-        dn = p.k * (1 - p.up_down) * np.maximum(vn / p.v_off - 1, 0.0) ** p.alpha
+        # aihwkit up_down (module docstring): only the slower polarity is scaled down
+        up = p.k * (1 + np.minimum(p.up_down, 0.0)) * np.maximum(vn / p.v_on - 1, 0.0) ** p.alpha
+        dn = p.k * (1 - np.maximum(p.up_down, 0.0)) * np.maximum(vn / p.v_off - 1, 0.0) ** p.alpha
         return np.where(vn > p.v_on, up, np.where(vn < p.v_off, -dn, 0.0))
 
     def with_range(self, r_on: float, r_off: float):
@@ -166,9 +197,9 @@ class _SoftBounds(SeparableModel):
         raise NotImplementedError
 
     def spice_rate(self) -> str:
-        return ("(v(vn) > {v_on} ? {k}*(1+{up_down})*pow(v(vn)/{v_on}-1,{alpha})*"
+        return ("(v(vn) > {v_on} ? {k}*(1+min({up_down},0))*pow(v(vn)/{v_on}-1,{alpha})*"
                 + self._spice_q(True)
-                + " : (v(vn) < {v_off} ? -{k}*(1-{up_down})*pow(v(vn)/{v_off}-1,{alpha})*"
+                + " : (v(vn) < {v_off} ? -{k}*(1-max({up_down},0))*pow(v(vn)/{v_off}-1,{alpha})*"
                 + self._spice_q(False) + " : 0))")
 
     # ∫x dt over the moving part of a pulse = ΔΨ/g; None -> adaptive integration

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ebana.devices import windows as win
-from ebana.devices.base import EDGE, Demo, DeviceParams, SeparableModel
+from ebana.devices.base import EDGE, X_MAX, X_MIN, Demo, DeviceParams, SeparableModel
 from ebana.devices.registry import register
 from ebana.errors import DeviceError
 
@@ -104,6 +104,12 @@ class VTEAM(SeparableModel):
         return 0.0 if self.params.window == "none" else EDGE
 
     @property
+    def bounds(self) -> tuple[float, float]:
+        if self.params.window == "joglekar":  # vanishes at both bounds: keep full precision
+            return X_MIN, X_MAX
+        return self.edge, 1.0 - self.edge
+
+    @property
     def separable(self) -> bool:
         return win.closed_form(self.params.window, self.params.p)
 
@@ -130,10 +136,10 @@ class VTEAM(SeparableModel):
         return win.window(self.params.window, x, up, self.params.p)
 
     def _phi(self, x, up):
-        return win.phi(self.params.window, x, up)
+        return win.phi(self.params.window, x, up, self.params.p)
 
     def _phi_inv(self, y, up):
-        return win.phi_inv(self.params.window, y, up)
+        return win.phi_inv(self.params.window, y, up, self.params.p)
 
     def spice_current(self) -> str:
         return "v(vn)/" + spice_resistance(self.params)
@@ -142,3 +148,9 @@ class VTEAM(SeparableModel):
         g = ("-(v(vn) > {v_off} ? {k_off}*pow(v(vn)/{v_off}-1,{alpha_off}) : "
              "(v(vn) < {v_on} ? {k_on}*pow(v(vn)/{v_on}-1,{alpha_on}) : 0))/({x_off}-{x_on})")
         return f"({g})*" + win.spice_window(self.params.window, "v(vn) < 0")
+
+    def spice_logit_rate(self) -> str | None:
+        ratio = win.spice_logit_window(self.params.window, self.params.p)
+        if ratio is None:
+            return None
+        return self.spice_rate().replace(win.spice_window("joglekar", ""), ratio)

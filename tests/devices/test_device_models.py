@@ -9,6 +9,7 @@ import pytest
 
 from ebana import devices
 from ebana.devices import iv
+from ebana.devices.base import X_MAX, X_MIN
 from ebana.errors import DeviceError
 
 NAMES = devices.names()
@@ -292,3 +293,49 @@ def test_bad_pulses(model):
         model.apply_pulse(0.5, np.nan, 1e-6)
     with pytest.raises(DeviceError, match="r_off"):
         model.with_range(1e3, 1e2)
+
+
+def test_joglekar_symmetric_train_returns_to_start():
+    """Issue 17: 50 SET + 50 RESET pulses (±1 V, 20 ms) from x = 0.1 return to 0.1.
+
+    The exact state after the SET pulses is 1.7e-14 below the bound (Φ closed form solved for
+    d = 1 - x); the old 1e-12 clamp stored 1e-12 and the train ended at x = 0.0975."""
+    m = devices.create("linear_ion_drift", window="joglekar")
+    p = m.params
+    assert m.bounds == (X_MIN, X_MAX)
+    tr = iv.pulse_train(m, 1.0, -1.0, 0.02, 50, 50, 0.1)
+    target = (p.r_off * np.log(0.1) - p.r_on * np.log(0.9)) / 4 + 50 * p.k * 1.0 * 0.02
+    d = 1e-14
+    for _ in range(50):  # 4Φ = r_off·ln(1 - d) - r_on·ln d, solved for d
+        d = np.exp((p.r_off * np.log1p(-d) - 4 * target) / p.r_on)
+    assert d == pytest.approx(1.73e-14, rel=0.01)
+    assert abs((1 - tr.x[50]) - d) <= 2.3e-16  # one float64 step below 1
+    assert abs(tr.x[-1] - 0.1) < 1e-5
+
+
+@pytest.mark.parametrize("pw", [2, 3, 5])
+def test_joglekar_integer_p_closed_form(pw):
+    """Integer p: Φ(x) = ∫R/(1 - (2x - 1)^(2p)) dx (partial fractions) grows as k·V·t; checked
+    against quadrature of the published window, and split pulses agree."""
+    from scipy.integrate import quad
+
+    m = devices.create("linear_ion_drift", window="joglekar", p=float(pw))
+    p = m.params
+    assert m.separable
+    x0, v, t = 0.3, 0.7, 5e-3
+    x1 = float(m.apply_pulse(x0, v, t).x)
+
+    def rhs(s):
+        return (p.r_on * s + p.r_off * (1 - s)) / (1 - (2 * s - 1) ** (2 * pw))
+
+    dphi, _ = quad(rhs, x0, x1, epsabs=0, epsrel=1e-13)
+    assert dphi == pytest.approx(p.k * v * t, rel=1e-9)
+    back = float(m.apply_pulse(x1, -v, t).x)
+    assert back == pytest.approx(x0, abs=1e-12)
+    # the window-only Φ of VTEAM/nonlinear drift: ∫dx/f
+    from ebana.devices import windows as win
+
+    a, b = 0.2, 0.9
+    ref, _ = quad(lambda s: 1 / (1 - (2 * s - 1) ** (2 * pw)), a, b, epsabs=0, epsrel=1e-13)
+    got = win.phi("joglekar", np.float64(b), True, pw) - win.phi("joglekar", np.float64(a), True, pw)
+    assert got == pytest.approx(ref, rel=1e-12)

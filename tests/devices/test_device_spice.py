@@ -92,3 +92,44 @@ def test_rescaled_subckt_current():
     m = devices.create("yakopcic").with_range(2e3, 2e5)
     tr = spice.run_transient(m, "SIN(0 0.1 1e3)", 1e-3, 1e-6, 0.5)
     np.testing.assert_allclose(tr.i, m.current(tr.v, tr.x), rtol=1e-6, atol=1e-12)
+
+
+LOGIT_VARIANTS = [("linear_ion_drift", {"window": "joglekar"}),
+                  ("linear_ion_drift", {"window": "joglekar", "p": 2.0}),
+                  ("linear_ion_drift", {"window": "prodromakis"}),
+                  ("vteam", {"window": "joglekar"}),
+                  ("nonlinear_ion_drift", {"window": "joglekar"})]
+
+
+@pytest.mark.ngspice
+@needs_ngspice
+@pytest.mark.parametrize("name,kw", LOGIT_VARIANTS)
+def test_parity_logit_state(name, kw):
+    """Windows that vanish at both bounds integrate logit(x) in ngspice; same ODE as numpy."""
+    m = devices.create(name, **kw)
+    assert m.spice_logit_rate() is not None
+    assert "Cy y 0 1" in spice.render_subckt(m)
+    d = m.demo
+    tp, vp, ends = iv.pulse_waveform(d.v_set, d.v_reset, d.t_pulse, 8, 8)
+    tr = spice.run_transient(m, spice.pwl_source("Vd", "in", tp, vp), float(tp[-1]),
+                             d.t_pulse / 20, d.x0)
+    k = _sample(tr)
+    num = iv.drive_pwl(m, tp, vp, tr.t[k], d.x0)
+    err = float(np.max(np.abs(num.x - tr.x[k])))
+    print(f"{name} {kw}: pulse train max|dx| = {err:.2e}")
+    assert err < PARITY_TOL
+    assert np.ptp(num.x) > 0.01
+
+
+@pytest.mark.ngspice
+@needs_ngspice
+def test_joglekar_symmetric_train_returns_in_ngspice():
+    """Issue 17 in ngspice: 50 SET + 50 RESET pulses (±1 V, 20 ms, 20 µs edges) from x = 0.1
+    come back to 0.1 (x on the capacitor ended at 0.0896; logit(x) keeps the memory)."""
+    m = devices.create("linear_ion_drift", window="joglekar")
+    w = 0.02
+    tp, vp, ends = iv.pulse_waveform(1.0, -1.0, w, 50, 50, t_edge=1e-3 * w)
+    tr = spice.run_transient(m, spice.pwl_source("Vd", "in", tp, vp), float(tp[-1]), w / 20, 0.1)
+    x = np.interp(ends, tr.t, tr.x)
+    assert 1 - x[49] < 1e-13  # it really went next to the bound
+    assert abs(x[-1] - 0.1) < 1e-5
