@@ -18,7 +18,8 @@ from ebana.errors import ConfigError, did_you_mean
 from ebana.validation import check_fields
 
 __all__ = ["TrainConfig", "DeviceConfig", "AlgorithmConfig", "REFERENCES", "SCHEMES", "PAIR_MODES",
-           "preset", "PRESETS", "to_dict", "from_dict", "dump_toml", "load_toml", "config_diff",
+           "preset", "PRESETS", "BETA_DEFAULTS", "default_beta", "to_dict", "from_dict", "dump_toml", "load_toml",
+           "config_diff",
            "apply_overrides"]
 
 MAX_PULSE_VOLTS = 20.0
@@ -183,8 +184,13 @@ class TrainConfig:
     skips: tuple[tuple[int, int], ...] = ()
     epochs: int = 40
     batch_size: int = 10
-    beta: float = 1e-8                      # A per unit of dL/dpred
-    centered: bool = True                   # +-beta phases (O(beta^2) bias)
+    beta: float | None = None
+    """Nudging strength (A per unit of dL/dpred). None (not given): the dataset's default for the
+    nudging mode, :data:`BETA_DEFAULTS` (MNIST: 1e-6 centered, 1e-9 one-sided); the resolved value
+    is what the config holds and writes. One-sided nudging refuses a beta whose estimated O(beta)
+    bias exceeds 0.1 of the gradient (:func:`ebana.phases.check_nudging`)."""
+    centered: bool = True
+    """+-beta phases (O(beta^2) bias, the default); false: one-sided (+beta vs free, O(beta) bias)."""
     loss: str = "ce"                        # ce | mse
     tau: float = 0.05                       # V, softmax temperature of ce
     target_scale: float = 0.1               # V, mse target for the true class
@@ -204,9 +210,15 @@ class TrainConfig:
     circuit: CircuitParams = field(default_factory=CircuitParams)
     device: DeviceConfig = field(default_factory=DeviceConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    beta_is_default: bool = field(default=False, init=False, repr=False, compare=False)
+    """True when ``beta`` was not given and came from :data:`BETA_DEFAULTS` (not a config key:
+    overrides that change ``centered`` or ``dataset`` then pick that mode's default again)."""
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.beta is None:
+            object.__setattr__(self, "beta", default_beta(self.dataset, self.centered))
+            object.__setattr__(self, "beta_is_default", True)
         if self.device.r_ratio is not None:   # R_ON = 1/g_max fixed, R_OFF = r_ratio/g_max
             object.__setattr__(self, "circuit", replace(self.circuit, g_min=self.circuit.g_max / self.device.r_ratio))
         checks = [("epochs", 1 <= self.epochs <= 10**6, "an integer in [1, 1e6]"),
@@ -257,7 +269,7 @@ def _mnist_circuit() -> CircuitParams:
                          v_clamp_low=-0.005, v_clamp_high=0.005, gain=10.0, v_cm=0.0)
 
 
-_MNIST: dict[str, Any] = dict(encoding="none", hidden=(100,), epochs=10, batch_size=256, beta=1e-6, tau=0.003,
+_MNIST: dict[str, Any] = dict(encoding="none", hidden=(100,), epochs=10, batch_size=256, tau=0.003,
                               lr=2e-7, dtype="float32", circuit=_mnist_circuit())
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -268,9 +280,34 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fashion-mnist": dict(_MNIST),
     "kmnist": dict(_MNIST),
     "idx": dict(_MNIST),
-    "digits": dict(encoding="none", hidden=(64,), epochs=20, batch_size=16, beta=1e-6, tau=0.003,
+    "digits": dict(encoding="none", hidden=(64,), epochs=20, batch_size=16, tau=0.003,
                    lr=5e-8, dtype="float32", circuit=_mnist_circuit()),
 }
+
+BETA_DEFAULTS: dict[str, tuple[float, float]] = {
+    "iris": (1e-8, 1e-8),
+    "mnist": (1e-6, 1e-9),
+    "fashion-mnist": (1e-6, 1e-9),
+    "kmnist": (1e-6, 1e-9),
+    "idx": (1e-6, 1e-9),
+    "digits": (1e-6, 1e-9),
+}
+"""(centered, one-sided) beta (A) when ``beta`` is not given, per dataset (others: iris's).
+
+One-sided nudging needs a smaller beta than centered: its estimate has an O(beta) bias, the
+delta^2 term of the output devices (:mod:`ebana.phases`), while a centered estimate cancels it.
+Measured on the MNIST circuit (1568-100-20, tau = 3 mV, 256 samples, against finite differences):
+at beta = 1e-6 the one-sided output-crossbar gradient has cosine 0.19 and 14x relative error
+(every entry biased upwards: one epoch collapses the crossbar to g_min, 9.8 %, loss ln 10),
+centered 1.0000; one-sided relative error is 1.47e7/A * beta (0.15 at 1e-8, 0.015 at 1e-9); one
+epoch trains at 1e-8 (95.2 %), 3e-9 and 1e-9 (94.8 %, centered 94.7 %) and collapses at >= 3e-8.
+1e-9 keeps a 30x margin to the collapse; float32 solves resolve it (gradient within 1e-4)."""
+
+
+def default_beta(dataset: str, centered: bool) -> float:
+    """The beta (A) a config of ``dataset`` uses when none is given (:data:`BETA_DEFAULTS`)."""
+    pair = BETA_DEFAULTS.get(dataset, BETA_DEFAULTS["iris"])
+    return pair[0] if centered else pair[1]
 
 
 def preset(dataset: str) -> TrainConfig:
@@ -279,10 +316,20 @@ def preset(dataset: str) -> TrainConfig:
 
 
 # ---------------------------------------------------------------------- dict / TOML
-def to_dict(obj: Any) -> dict[str, Any]:
-    """Dataclass -> plain dict (None values dropped, tuples -> lists) for TOML."""
+def _keys(cls) -> list:
+    """The config keys of a dataclass: its init fields (derived fields like beta_is_default are not keys)."""
+    return [f for f in fields(cls) if f.init]
+
+
+def to_dict(obj: Any, *, defaults: bool = True) -> dict[str, Any]:
+    """Dataclass -> plain dict (None values dropped, tuples -> lists) for TOML.
+
+    ``defaults=False`` leaves out a ``beta`` the config filled in itself (not given), so a dict
+    that changes the nudging mode or the dataset picks that mode's default again."""
     out: dict[str, Any] = {}
-    for f in fields(obj):
+    for f in _keys(obj):
+        if not defaults and f.name == "beta" and getattr(obj, "beta_is_default", False):
+            continue
         v = getattr(obj, f.name)
         if dataclasses.is_dataclass(v):
             out[f.name] = to_dict(v)
@@ -297,7 +344,7 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 def _subconfig(cls, name: str):
     """The dataclass of field ``name`` of ``cls`` when it is a nested config section, else None."""
-    for f in fields(cls):
+    for f in _keys(cls):
         if f.name == name and f.default_factory is not dataclasses.MISSING \
                 and dataclasses.is_dataclass(f.default_factory):
             return f.default_factory
@@ -305,7 +352,7 @@ def _subconfig(cls, name: str):
 
 
 def _build(cls, data: dict[str, Any], where: str):
-    known = {f.name: f for f in fields(cls)}
+    known = {f.name: f for f in _keys(cls)}
     kwargs = {}
     for key, value in data.items():
         if key not in known:
@@ -324,7 +371,7 @@ def _build(cls, data: dict[str, Any], where: str):
 
 def from_dict(data: dict[str, Any]) -> TrainConfig:
     """Dict (e.g. parsed TOML) -> TrainConfig; dataset presets fill what is not given."""
-    base = to_dict(preset(data.get("dataset", "iris")))
+    base = to_dict(preset(data.get("dataset", "iris")), defaults=False)
     return _build(TrainConfig, _merge(base, data), "")
 
 
@@ -336,13 +383,16 @@ def _merge(a: dict, b: dict) -> dict:
 
 
 def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
-    """Set dotted keys, e.g. {"circuit.gain": 10, "lr": 1e-7}; unknown keys -> ConfigError."""
-    data = to_dict(cfg)
+    """Set dotted keys, e.g. {"circuit.gain": 10, "lr": 1e-7}; unknown keys -> ConfigError.
+
+    A beta that ``cfg`` took from :data:`BETA_DEFAULTS` follows a change of ``centered``
+    (e.g. ``--one-sided``) or ``dataset``; a given beta is kept."""
+    data = to_dict(cfg, defaults=False)
     for dotted, value in overrides.items():
         node, parts = data, dotted.split(".")
         cls = TrainConfig
         for depth, part in enumerate(parts):
-            names = [f.name for f in fields(cls)]
+            names = [f.name for f in _keys(cls)]
             if part not in names:
                 prefix = "".join(f"{p}." for p in parts[:depth])
                 raise ConfigError(f"unknown config key {dotted}{did_you_mean(part, names, quote=False, prefix=prefix)}")

@@ -26,6 +26,12 @@ class Loss:
     def grad(self, pred: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    @property
+    def grad_scale(self) -> float:
+        """Typical size of |dL/dpred| (loss units per V) before training: what a nudge current
+        beta * dL/dpred is made of (used to bound one-sided nudging, :mod:`ebana.phases`)."""
+        raise NotImplementedError
+
 
 def _onehot(y: np.ndarray, k: int) -> np.ndarray:
     out = np.zeros((len(y), k))
@@ -48,6 +54,11 @@ class MSE(Loss):
     def grad(self, pred, y):
         return pred - self.target_scale * _onehot(y, pred.shape[1])
 
+    @property
+    def grad_scale(self) -> float:
+        """|pred - target| of the true class at pred ~ 0: target_scale (V)."""
+        return self.target_scale
+
 
 @LOSSES.register("ce")
 class CrossEntropy(Loss):
@@ -68,6 +79,11 @@ class CrossEntropy(Loss):
 
     def grad(self, pred, y):
         return (np.exp(self._logp(pred)) - _onehot(y, pred.shape[1])) / self.tau
+
+    @property
+    def grad_scale(self) -> float:
+        """|softmax - onehot| / tau <= 1 / tau (1/V): its bound, reached by a wrong confident score."""
+        return 1.0 / self.tau
 
 
 def create_loss(name: str, **params: float) -> Loss:

@@ -32,7 +32,7 @@ from ebana.builder import build, make_backend
 from ebana.checkpoint import checkpoint_config, network_arrays, read_npz
 from ebana.config import TrainConfig, config_diff, dump_toml, from_dict, load_toml, to_dict
 from ebana.errors import CheckpointError, ConvergenceError, EbanaError, SimulationError
-from ebana.phases import PhaseController, PhaseResult
+from ebana.phases import PhaseController, PhaseResult, check_nudging
 from ebana.rundir import RunDir
 from ebana.updates import DeviceTally, DeviceUpdate
 from ebana.verify import NgspiceVerifier
@@ -106,6 +106,7 @@ class Trainer:
             raise CheckpointError("a new run needs a configuration")
         self.cfg = cfg
         parts = build(cfg)
+        check_nudging(parts.circuit, parts.loss, cfg.beta, cfg.centered)   # before anything is written
         self.data, self.encoder, self.circuit, self.loss = parts.data, parts.encoder, parts.circuit, parts.loss
         self.x_train, self.x_test, self.updater, self.rng = parts.x_train, parts.x_test, parts.updater, parts.rng
         self.side = image_side(self.data.n_features, cfg.encoding, cfg.augment_shift) if cfg.augment_shift else 0

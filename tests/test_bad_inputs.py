@@ -315,6 +315,7 @@ CASES = [
     C("beta-inf", [*TRAIN, "--beta", "inf"], "beta", "inf"),
     C("beta-nan", [*TRAIN, "--beta", "nan"], "beta", "nan"),
     C("beta-negative", [*TRAIN, "--beta", "-1"], "beta", "-1"),
+    C("beta-too-large-one-sided", [*TRAIN, "--one-sided", "--beta", "1e-5"], "beta", "1e-05", "one-sided"),
     C("gain-nan", [*TRAIN, "--set", "circuit.gain=nan"], "circuit.gain", "nan"),
     C("gain-inf", [*TRAIN, "--set", "circuit.gain=inf"], "circuit.gain", "inf"),
     C("v_th-nan", [*TRAIN, "--set", "circuit.diode.v_th=nan"], "circuit.diode.v_th", "nan"),

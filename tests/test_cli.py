@@ -111,3 +111,38 @@ def test_resume_cli(tmp_path):
 def test_missing_mnist_is_one_line(tmp_path):
     _one_line_error(_run("train", "mnist", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")),
                     "t10k-labels-idx1-ubyte")
+
+
+def test_one_sided_picks_its_beta_and_trains(tmp_path):
+    """Issue 14: --one-sided on a preset made for centered nudging uses the one-sided default beta,
+    records it in config.toml, and learns (digits: the MNIST circuit at 8x8 pixels)."""
+    import csv
+    import tomllib
+    out = tmp_path / "r"
+    res = _run("train", "digits", "--one-sided", "--epochs", "1", "--set", "limit_train=600", "--quiet",
+               "--out", str(out))
+    assert res.exit_code == 0, res.output
+    cfg = tomllib.loads((out / "config.toml").read_text())
+    assert cfg["centered"] is False and cfg["beta"] == 1e-9
+    with open(out / "metrics.csv") as fh:
+        row = list(csv.DictReader(fh))[-1]
+    assert float(row["test_acc"]) > 0.6 and float(row["test_loss"]) < 1.5   # not ln 10 = 2.30 (the collapse)
+
+
+def test_one_sided_refuses_a_known_bad_beta(tmp_path):
+    res = _run("train", "digits", "--one-sided", "--beta", "1e-6", "--epochs", "1", "--quiet",
+               "--out", str(tmp_path / "r"))
+    _one_line_error(res, "beta = 1e-06 A is too large for one-sided nudging (centered = false)")
+    assert not (tmp_path / "r").exists()
+
+
+def test_beta_default_follows_the_nudging_mode():
+    from ebana.config import apply_overrides, from_dict, preset, to_dict
+    cfg = preset("mnist")
+    assert (cfg.beta, apply_overrides(cfg, {"centered": False}).beta) == (1e-6, 1e-9)
+    assert apply_overrides(cfg, {"centered": False, "beta": 1e-8}).beta == 1e-8       # a given beta stays
+    assert apply_overrides(apply_overrides(cfg, {"beta": 1e-7}), {"centered": False}).beta == 1e-7
+    assert from_dict({"dataset": "mnist", "centered": False}).beta == 1e-9
+    one = apply_overrides(cfg, {"centered": False})
+    assert "beta_is_default" not in to_dict(one) and from_dict(to_dict(one)) == one   # the resolved value is written
+    assert preset("iris").beta == apply_overrides(preset("iris"), {"centered": False}).beta == 1e-8

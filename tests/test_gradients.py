@@ -87,3 +87,47 @@ def test_feature_path_equals_wordline_path(rng):
         slow *= w[spec.dst] / w[t.output_layer] / (2.0 * (r.beta_a - r.beta_b) * len(x))
         f = fast[spec.index]
         assert np.allclose(f, slow, rtol=1e-9, atol=1e-12 * np.abs(slow).max())
+
+
+def _mnist_like(rng):
+    """A small circuit with the MNIST preset's electrics (+-5 mV clamps, gain 10), ce at tau = 3 mV."""
+    from ebana.circuit import Circuit
+    from ebana.config import preset
+    from ebana.topology import Topology
+    p = preset("mnist").circuit
+    t = Topology(20, (30,), 10, n_bias_input=len(p.bias_input), n_bias_hidden=len(p.bias_hidden))
+    c = Circuit.random(t, p, rng)
+    x, y = rng.uniform(0, 1, (64, 20)), rng.integers(0, 10, 64)
+    return c, create("numpy", c), create_loss("ce", tau=0.003), x, y
+
+
+def _cosine(a, b):
+    return float(np.sum(a * b) / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+def test_one_sided_needs_its_own_beta_on_the_mnist_circuit(rng):
+    """Issue 14: at the centered preset's beta = 1e-6 A the one-sided estimate of the output crossbar
+    is dominated by its delta^2 bias (every entry pushed up: the crossbar collapses to g_min); the
+    one-sided default beta is accurate, and the preset beta is refused for one-sided runs."""
+    from ebana.config import default_beta
+    from ebana.errors import ConfigError
+    from ebana.phases import check_nudging, one_sided_bias_ratio
+    c, backend, loss, x, y = _mnist_like(rng)
+    ref = PhaseController(backend, loss, 1e-11, centered=True)
+    ref = ref.gradients(ref.run(x, y))[-1]
+
+    def output_grad(beta, centered):
+        pc = PhaseController(backend, loss, beta, centered=centered)
+        return pc.gradients(pc.run(x, y))[-1]
+
+    bad = output_grad(1e-6, False)
+    assert _cosine(bad, ref) < 0.5 and bad.mean() > 5 * np.abs(ref).mean()   # the bias, not the gradient
+    assert _cosine(output_grad(1e-6, True), ref) > 0.999                       # centered cancels it
+    beta = default_beta("mnist", centered=False)
+    assert beta < 1e-6 == default_beta("mnist", centered=True)
+    assert _cosine(output_grad(beta, False), ref) > 0.999
+    assert one_sided_bias_ratio(c, loss, 1e-6)[0] > 1 > 0.1 > one_sided_bias_ratio(c, loss, beta)[0]
+    with pytest.raises(ConfigError, match=r"beta = 1e-06 A is too large for one-sided nudging \(centered = false\)"):
+        check_nudging(c, loss, 1e-6, centered=False)
+    check_nudging(c, loss, 1e-6, centered=True)
+    check_nudging(c, loss, beta, centered=False)
