@@ -146,6 +146,7 @@ TRAIN_OPTIONS = {
     "hidden": "hidden", "skips": "skips", "epochs": "epochs", "batch_size": "batch_size", "beta": "beta",
     "lr": "lr", "loss": "loss", "optimizer": "optimizer", "centered": "centered", "backend": "backend",
     "norton": "norton", "seed": "seed", "verify_every": "verify_every", "data_dir": "data_dir",
+    "augment_shift": "augment_shift",
     "device_model": "device.model", "scheme": "device.scheme", "pam_pulses": "device.pam_pulses",
     "r_ratio": "device.r_ratio", "algorithm": "algorithm.name", "reference": "algorithm.reference",
     "gamma": "algorithm.gamma", "transfer_rate": "algorithm.transfer_rate", "threshold": "algorithm.threshold",
@@ -169,6 +170,8 @@ TRAIN_OPTIONS = {
 @click.option("--backend", type=str, help="auto | numpy | ngspice")
 @click.option("--norton/--no-norton", default=None, help="ngspice: Norton-reduce input crossbars.")
 @click.option("--seed", type=int)
+@click.option("--augment-shift", type=int,
+              help="Shift each training image by random whole pixels in [-N, N]^2 per batch (0: off; square images).")
 @click.option("--verify-every", type=int, help="Every N batches re-solve a few samples with ngspice and compare.")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="Directory of the IDX files (mnist, fashion-mnist, kmnist, idx).")
