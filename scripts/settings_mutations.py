@@ -4,13 +4,13 @@ import pathlib
 import subprocess
 import sys
 muts = [
- ("gamma->1", "ebana/updates/algorithms.py", "g + self.alg.gamma * self.residual()", "g + 1 * self.residual()"),
+ ("gamma->1", "ebana/updates/algorithms.py", "g_w + self.gamma * self.p(", "g_w + 1 * self.p("),
  ("pam_levels ignored", "ebana/updates/device_update.py", "pam_levels=c.pam_levels", "pam_levels=0"),
  ("cosine constant", "ebana/training.py", 'if cfg.lr_schedule == "constant":', 'if True:'),
  ("d2d never", "ebana/updates/device_update.py", "if cfg.d2d else nominal", "if False else nominal"),
- ("transfer_every", "ebana/updates/algorithms.py", "if self.t_step % self.alg.transfer_every == 0:", "if True:"),
+ ("transfer_every", "ebana/updates/algorithms.py", "if t % self.every == 0:", "if True:"),
  ("dg_error report", "ebana/updates/device_update.py", "dg_error=float(np.abs(achieved - dg).sum())", "dg_error=0.0"),
- ("dg_error metric", "ebana/training.py", '"dg_error": d["err"] / req', '"dg_error": 0.0'),
+ ("dg_error metric", "ebana/updates/device_update.py", '"dg_error": self.error / req', '"dg_error": 0.0'),
 ]
 for name, f, a, b in muts:
     p = pathlib.Path(f)
