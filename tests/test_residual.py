@@ -178,17 +178,23 @@ def test_cli_residual_netlist_in_stock_ngspice(tmp_path, phase):
 
 
 def test_ablation_grid_plans_and_uses_the_recipe_circuit():
-    """experiments/deep_residual/mnist.toml: 3 topologies x 3 seeds on recipe.toml's circuit."""
+    """experiments/deep_residual/mnist.toml: 4 variants x 3 seeds on recipe.toml's circuit (the
+    EBANA-amplifier plain net differs only in cccs_gain)."""
+    from dataclasses import replace
     from pathlib import Path
     from ebana.config import load_toml
     from ebana.experiments import load_experiment, plan
     here = Path(__file__).resolve().parents[1] / "experiments" / "deep_residual"
     specs = plan(load_experiment(here / "mnist.toml"))
-    assert len(specs) == 9
+    assert len(specs) == 12
     recipe = from_dict(load_toml(here / "recipe.toml"))
     assert recipe.hidden == (256,) * 6 and recipe.centered
     for s in specs:
-        assert s.config.circuit == recipe.circuit and s.config.centered
+        want = recipe.circuit
+        if "circuit.cccs_gain" in s.overrides:
+            want = replace(want, cccs_gain=1.0 / want.gain)
+        assert s.config.circuit == want and s.config.centered and s.config.batch_size == recipe.batch_size
         assert s.config.limit_train is None and s.config.limit_test is None      # full MNIST
-    tops = {(s.config.hidden, s.config.all_skips) for s in specs}
-    assert tops == {((256,), ()), ((256,) * 6, ()), ((256,) * 6, ((2, 4), (4, 6)))}
+    tops = {(s.config.hidden, s.config.all_skips, s.config.circuit_params.alpha) for s in specs}
+    assert tops == {((256,), (), 10.0), ((256,) * 6, (), 10.0), ((256,) * 6, (), 0.1),
+                    ((256,) * 6, ((2, 4), (4, 6)), 10.0)}
