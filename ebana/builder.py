@@ -59,8 +59,8 @@ def build_circuit(cfg: TrainConfig, n_inputs: int, n_classes: int, rng: np.rando
     Refuses (ConfigError, with the estimate) a network that would not fit in this machine's
     available memory, before allocating it.
     """
-    p = cfg.circuit
-    topo = Topology(n_inputs, cfg.hidden, n_classes, skips=cfg.skips,
+    p = cfg.circuit_params
+    topo = Topology(n_inputs, cfg.hidden, n_classes, skips=cfg.all_skips,
                     n_bias_input=len(p.bias_input), n_bias_hidden=len(p.bias_hidden))
     need, have = estimate_memory(cfg, topo), _available_memory()
     if have is not None and need > have:

@@ -19,6 +19,14 @@ The DC operating point minimises the energy
 weights ``w_q = w_p * cccs_gain / gain`` along every crossbar p -> q leaving a hidden layer
 (``layer_weights``); it is unique because E is strictly convex.
 
+Reciprocal amplifiers, ``cccs_gain == gain`` (A/A = V/V), make the amplifier an ideal
+transformer of ratio g: w = g v forward, g I_out drawn from the neuron, so the power into the
+input port equals the power out (v * g I_out = (g v) * I_out). Then every layer weight is 1, a
+hidden layer may drive crossbars into several later layers (skip connections, residual
+networks: ``TrainConfig.residual``), and the EqProp estimate needs no per-layer factor. With the
+EBANA amplifier (cccs_gain = 1/g) the weight falls by 1/g^2 per amplifier, so a layer reached
+along paths with different numbers of amplifiers has no consistent weight (no energy; refused).
+
 :meth:`Circuit.compile` turns the circuit and a set of conductances into a
 :class:`CompiledCircuit`: the immutable per-layer stamps every solver and the netlist read
 (nothing else derives circuit physics; see ``docs/architecture.md``).
@@ -119,7 +127,7 @@ class CircuitParams:
     v_clamp_high: float = 0.75        # V, upper clamp level
     output_diodes: bool = False       # clamp the output nodes too
     gain: float = 4.0                 # VCVS gain g
-    cccs_gain: float | None = None    # CCCS gain alpha (default 1/g)
+    cccs_gain: float | None = None    # CCCS gain alpha (A/A; default 1/g; = g: reciprocal, see module doc)
     v_cm: float | None = None         # V, amplifier common mode (default v_shift)
     g_min: float = 1e-7               # S, smallest programmable conductance
     g_max: float = 1e-5               # S, largest programmable conductance

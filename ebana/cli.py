@@ -86,14 +86,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _parse_hidden(value: str | None) -> tuple[int, ...] | None:
+    """``--hidden`` text (``10``, ``100,50``, ``256x6``) -> sizes; None: not given."""
     if value is None:
         return None
-    if value.strip() in ("", "none"):
-        return ()
-    try:
-        return tuple(int(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated layer sizes like 10 or 100,50, got {value!r}") from None
+    from ebana.config import parse_hidden
+    return parse_hidden(value)
 
 
 def _parse_skips(value: str | None):
@@ -143,8 +140,8 @@ def _resolve_config(dataset, config_file, overrides, sets):
 
 
 TRAIN_OPTIONS = {
-    "hidden": "hidden", "skips": "skips", "epochs": "epochs", "batch_size": "batch_size", "beta": "beta",
-    "lr": "lr", "loss": "loss", "optimizer": "optimizer", "centered": "centered", "backend": "backend",
+    "hidden": "hidden", "skips": "skips", "residual": "residual", "epochs": "epochs", "batch_size": "batch_size",
+    "beta": "beta", "lr": "lr", "loss": "loss", "optimizer": "optimizer", "centered": "centered", "backend": "backend",
     "norton": "norton", "seed": "seed", "verify_every": "verify_every", "data_dir": "data_dir",
     "augment_shift": "augment_shift",
     "device_model": "device.model", "scheme": "device.scheme", "pam_pulses": "device.pam_pulses",
@@ -157,8 +154,11 @@ TRAIN_OPTIONS = {
 @cli.command()
 @click.argument("dataset", required=False)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")
-@click.option("--hidden", help="Hidden layer sizes, e.g. 10 or 100,50.")
+@click.option("--hidden", help="Hidden layer sizes, e.g. 10, 100,50 or 256x6 (6 layers of 256).")
 @click.option("--skips", help="Skip crossbars between layers, e.g. 0->2.")
+@click.option("--residual/--no-residual", default=None,
+              help="ResNet blocks: skip crossbars p -> p+2 between hidden layers (2->4,4->6 for 6 hidden), "
+                   "reciprocal amplifiers (cccs_gain = gain).")
 @click.option("--epochs", type=int)
 @click.option("--batch-size", type=int)
 @click.option("--beta", type=float, help="Nudging strength (A per unit dL/dpred); default per dataset "
@@ -199,6 +199,8 @@ def train(ctx, dataset, config_file, sets, out_dir, resume, override, overwrite,
     """Train a network with EqProp; writes metrics, plot, conductances and a checkpoint.
 
     Example: ebana train iris --backend ngspice --epochs 40 --seed 1 --out runs/iris1
+
+    Deep residual: ebana train mnist --config experiments/deep_residual/recipe.toml --hidden 256x6 --residual
 
     Through memristors: ebana train iris --device vteam --scheme pam --pam-pulses 10 --r-ratio 10
     """
@@ -371,7 +373,9 @@ def sweep(config_file, out_dir, workers, scheduler, dry_run, quiet):
 @cli.command()
 @click.option("--checkpoint", type=click.Path(exists=True), help="Checkpoint, conductances.npz or run dir.")
 @click.option("--dataset", default="iris", show_default=True, help="Fresh network for this dataset.")
-@click.option("--hidden", help="Hidden layer sizes of a fresh network.")
+@click.option("--hidden", help="Hidden layer sizes of a fresh network (10, 100,50, 6x4).")
+@click.option("--residual", is_flag=True, default=None, help="Fresh network with ResNet-block skips (see train).")
+@click.option("--set", "sets", multiple=True, help="Override a config key of a fresh network: --set circuit.gain=3.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--data-dir", type=click.Path(file_okay=False))
 @click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
@@ -380,7 +384,7 @@ def sweep(config_file, out_dir, workers, scheduler, dry_run, quiet):
 @click.option("--beta", type=float, help="Nudging strength for the nudged phases (default: the config's).")
 @click.option("--norton", is_flag=True, help="Write the Norton-reduced input crossbars.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), required=True, help="Output .cir file.")
-def netlist(checkpoint, dataset, hidden, seed, data_dir, split, sample, phase, beta, norton, out_file):
+def netlist(checkpoint, dataset, hidden, residual, sets, seed, data_dir, split, sample, phase, beta, norton, out_file):
     """Write the SPICE netlist of a network for one sample and phase (runs in stock ngspice -b).
 
     Example: ebana netlist --checkpoint runs/iris-seed0 --sample 3 --phase nudged --out iris.cir
@@ -395,10 +399,13 @@ def netlist(checkpoint, dataset, hidden, seed, data_dir, split, sample, phase, b
     if not out_file.strip():
         raise click.BadParameter("--out must name a .cir file, got ''")
     circuit = None
+    if checkpoint and (residual or sets):
+        raise click.UsageError("--residual and --set describe a fresh network; a --checkpoint brings its own")
     if checkpoint:
         cfg, circuit = load_checkpoint_circuit(checkpoint)
     else:
-        cfg = _resolve_config(dataset, None, dict(hidden=_parse_hidden(hidden), seed=seed, data_dir=data_dir), ())
+        cfg = _resolve_config(dataset, None, dict(hidden=_parse_hidden(hidden), residual=residual, seed=seed,
+                                                  data_dir=data_dir), sets)
     parts = build(cfg)           # the data, encoding and fresh circuit exactly as training builds them
     circuit = parts.circuit if circuit is None else circuit
     xs, ys = (parts.x_train, parts.data.y_train) if split == "train" else (parts.x_test, parts.data.y_test)

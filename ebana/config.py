@@ -8,6 +8,7 @@ its resolved config and an experiment file resolves to the same objects as the C
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -15,11 +16,12 @@ from typing import Any
 
 from ebana.circuit import CircuitParams
 from ebana.errors import ConfigError, did_you_mean
+from ebana.topology import MIN_RESIDUAL_HIDDEN, residual_skips
 from ebana.validation import check_fields
 
 __all__ = ["TrainConfig", "DeviceConfig", "AlgorithmConfig", "REFERENCES", "SCHEMES", "PAIR_MODES",
-           "preset", "PRESETS", "BETA_DEFAULTS", "default_beta", "to_dict", "from_dict", "dump_toml", "load_toml",
-           "config_diff",
+           "preset", "PRESETS", "BETA_DEFAULTS", "default_beta", "parse_hidden", "to_dict", "from_dict", "dump_toml",
+           "load_toml", "config_diff",
            "apply_overrides"]
 
 MAX_PULSE_VOLTS = 20.0
@@ -168,6 +170,37 @@ class AlgorithmConfig:
             raise ConfigError(f"algorithm.sp_max_cycles must be an integer >= 1, got {self.sp_max_cycles!r}")
 
 
+_HIDDEN_ITEM = re.compile(r"\s*(\d+)\s*(?:[xX*]\s*(\d+)\s*)?")
+
+
+def parse_hidden(value: str) -> tuple[int, ...]:
+    """Hidden layer sizes from text: ``"100,50"``, ``"256x6"`` (6 layers of 256), ``"256x2,128"``;
+    ``""`` or ``"none"``: no hidden layer. ConfigError naming ``hidden`` and the text otherwise."""
+    text = value.strip()
+    if text.lower() in ("", "none"):
+        return ()
+    sizes: list[int] = []
+    for item in text.split(","):
+        m = _HIDDEN_ITEM.fullmatch(item)
+        if not m:
+            raise ConfigError(f"hidden {value!r}: expected layer sizes like 10, 100,50 or 256x6 "
+                              f"(6 layers of 256), got {item.strip()!r}")
+        size, count = int(m.group(1)), int(m.group(2) or 1)
+        if size < 1:
+            raise ConfigError(f"hidden {value!r}: layer size {size} in {item.strip()!r} must be >= 1")
+        if not 1 <= count <= MAX_HIDDEN_LAYERS:
+            raise ConfigError(f"hidden {value!r}: layer count {count} in {item.strip()!r} must be in "
+                              f"[1, {MAX_HIDDEN_LAYERS}]")
+        sizes += [size] * count
+    if len(sizes) > MAX_HIDDEN_LAYERS:
+        raise ConfigError(f"hidden {value!r}: {len(sizes)} hidden layers, at most {MAX_HIDDEN_LAYERS}")
+    return tuple(sizes)
+
+
+MAX_HIDDEN_LAYERS = 1000
+"""Most hidden layers a network may have (a sanity bound on typed counts like 256x100000)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrainConfig:
     """Everything a training run depends on (SI units)."""
@@ -180,8 +213,9 @@ class TrainConfig:
     limit_test: int | None = None
     encoding: str = "minmax"                # minmax (tabular) | none (images in [0, 1])
     augment_shift: int = 0                  # pixels: random translation of training images (0: off)
-    hidden: tuple[int, ...] = (10,)
+    hidden: tuple[int, ...] = (10,)         # sizes; TOML/--set also take text: "256x6", "100,50"
     skips: tuple[tuple[int, int], ...] = ()
+    residual: bool = False                  # add ResNet-block skips (p, p+2) between hidden layers
     epochs: int = 40
     batch_size: int = 10
     beta: float | None = None
@@ -215,6 +249,8 @@ class TrainConfig:
     overrides that change ``centered`` or ``dataset`` then pick that mode's default again)."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.hidden, str):
+            object.__setattr__(self, "hidden", parse_hidden(self.hidden))
         check_fields(self)
         if self.beta is None:
             object.__setattr__(self, "beta", default_beta(self.dataset, self.centered))
@@ -261,6 +297,47 @@ class TrainConfig:
             raise ConfigError("data_dir must be a directory path, got ''")
         if not self.dataset:
             raise ConfigError("dataset must be a name or a .csv path, got ''")
+        if self.residual:
+            self._check_residual()
+
+    def _check_residual(self) -> None:
+        """``residual = true``: enough hidden layers, reciprocal amplifiers, no skip listed twice."""
+        if len(self.hidden) < MIN_RESIDUAL_HIDDEN:
+            raise ConfigError(f"residual = true needs at least {MIN_RESIDUAL_HIDDEN} hidden layers (skips join "
+                              f"hidden layers p -> p+2), got hidden = {list(self.hidden)}")
+        c = self.circuit
+        if c.cccs_gain is not None and c.cccs_gain != c.gain:
+            raise ConfigError(f"residual = true needs reciprocal amplifiers, circuit.cccs_gain = circuit.gain "
+                              f"(skips from hidden layers); got circuit.cccs_gain = {c.cccs_gain!r} with "
+                              f"circuit.gain = {c.gain!r} (leave cccs_gain unset: it follows gain)")
+        both = sorted(set(self.skips) & set(residual_skips(len(self.hidden))))
+        if both:
+            p, q = both[0]
+            raise ConfigError(f"skips lists {p}->{q}, which residual = true already adds "
+                              f"(residual skips: {_skip_text(residual_skips(len(self.hidden)))})")
+
+    @property
+    def all_skips(self) -> tuple[tuple[int, int], ...]:
+        """The skip crossbars of the network: ``skips`` plus, with ``residual``, the ResNet-block
+        skips of :func:`ebana.topology.residual_skips` (e.g. 2->4, 4->6 for 6 hidden layers)."""
+        if not self.residual:
+            return self.skips
+        return self.skips + residual_skips(len(self.hidden))
+
+    @property
+    def circuit_params(self) -> CircuitParams:
+        """The circuit the run builds: ``circuit``, with reciprocal amplifiers (cccs_gain = gain)
+        when ``residual`` leaves cccs_gain unset. Reciprocal means the amplifier is an ideal
+        transformer (V_out = g V_in, I_in = g I_out, power in = power out), so every layer has
+        energy weight 1 and every skip from a hidden layer keeps the circuit energy-based."""
+        c = self.circuit
+        if self.residual and c.cccs_gain is None:
+            return replace(c, cccs_gain=c.gain)
+        return c
+
+
+def _skip_text(skips) -> str:
+    return ",".join(f"{p}->{q}" for p, q in skips)
 
 
 def _mnist_circuit() -> CircuitParams:

@@ -8,7 +8,11 @@ F = E + w_L beta L, hence the EqProp estimate
 
 one-sided: (a, b) = (+beta, 0); centered: (+beta, -beta), bias O(beta^2). The factor
 w_q / w_L is the amplifier scaling (gain^2 per amplifier between crossbar and output when
-cccs_gain = 1/gain). The batch sum is formed with GEMMs, without (B, rows, cols) arrays.
+cccs_gain = 1/gain; EBANA absorbed it into per-layer learning rates, lr1 = 10 lr2 at gain 4
+where 16 is exact). The factor is applied here, exactly, so the learning rate is one number for
+every crossbar. With reciprocal amplifiers (cccs_gain = gain, required by skip crossbars from
+hidden layers and so by residual networks) every w_q = 1 and the factor is 1 for every crossbar,
+skips included. The batch sum is formed with GEMMs, without (B, rows, cols) arrays.
 """
 
 from __future__ import annotations

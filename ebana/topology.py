@@ -4,7 +4,8 @@ Layer 0 holds the inputs (ideal voltage sources, two wordlines per feature), lay
 1..L-1 are hidden neurons, layer L is the output (two bitline nodes per class).
 A dense crossbar joins every pair of adjacent layers; extra *skip* crossbars join
 non-adjacent layers (p -> q with q > p + 1). The graph is validated once, on
-construction, with errors naming the bad layer or edge.
+construction, with errors naming the bad layer or edge. :func:`residual_skips` lists the
+skip crossbars of the residual (ResNet-style) option.
 """
 
 from __future__ import annotations
@@ -15,7 +16,35 @@ import networkx as nx
 
 from ebana.errors import TopologyError
 
-__all__ = ["Topology", "CrossbarSpec"]
+__all__ = ["Topology", "CrossbarSpec", "residual_skips", "MIN_RESIDUAL_HIDDEN"]
+
+MIN_RESIDUAL_HIDDEN = 3
+"""Fewest hidden layers a residual network can have: one block p -> p+1 -> p+2 of hidden layers."""
+
+
+def residual_skips(n_hidden: int) -> tuple[tuple[int, int], ...]:
+    """Skip crossbars (p, p + 2) of a residual network with ``n_hidden`` hidden layers (1..n_hidden).
+
+    ResNet blocks, not overlapping: a block is two dense crossbars p -> p+1 -> p+2 and one skip
+    crossbar p -> p+2 (the crossbar is trained like the others: a projection shortcut
+    x_{p+2} = F(x_p) + W_s x_p, as the 1x1 skip convolution of the Hopfield-ResNet, seed 003).
+    The blocks end at the last hidden layer, the one that feeds the output crossbar, so layer 1
+    (behind the input crossbar) is the stem when the number of hidden layers is even:
+    6 hidden layers -> (2, 4), (4, 6); 5 -> (1, 3), (3, 5); 3 -> (1, 3).
+
+    Not included: skips from the input layer (the input crossbar is already the largest,
+    2 x features rows, and it is the ResNet stem, which has no shortcut) and skips into the
+    output layer (the output crossbar is the classifier head, as the final dense layer after the
+    residual blocks). Every skip therefore leaves a hidden layer, which is an energy-based
+    circuit only with reciprocal amplifiers (``cccs_gain == gain``, see
+    :meth:`ebana.circuit.Circuit.layer_weights`). Widths may differ (the skip crossbar is
+    hidden[p-1] x hidden[p+1]).
+    """
+    if n_hidden < MIN_RESIDUAL_HIDDEN:
+        raise TopologyError(f"a residual network needs at least {MIN_RESIDUAL_HIDDEN} hidden layers "
+                            f"(a block p -> p+2 of hidden layers), got {n_hidden}")
+    first = 2 - n_hidden % 2
+    return tuple((p, p + 2) for p in range(first, n_hidden - 1, 2))
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ def _one_line_error(res, needle):
 @pytest.mark.parametrize("args, needle", [
     (["train", "nope"], "unknown dataset 'nope'"),
     (["train", "iris", "--loss", "hinge"], "unknown loss 'hinge'"),
-    (["train", "iris", "--hidden", "0"], "hidden layer 1 has size 0"),
+    (["train", "iris", "--hidden", "0"], "hidden '0': layer size 0"),
     (["train", "iris", "--set", "circuit.g_min=0"], "need 0 < g_min < g_max"),
     (["train", "iris", "--set", "circuit.g_min=-1e-7"], "need 0 < g_min < g_max"),
     (["train", "iris", "--set", "init_low=-1e-6"], "init_low must be a positive conductance"),
