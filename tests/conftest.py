@@ -60,3 +60,21 @@ def make_circuit(rng, n_in=3, hidden=(5,), n_cls=2, skips=(), diode="ideal", out
     t = Topology(n_in, hidden, n_cls, skips=skips, n_bias_input=len(bias_input), n_bias_hidden=len(bias_hidden))
     # log-uniform conductances: strongly unbalanced rows drive neurons into their clamps
     return Circuit(t, p, [10 ** rng.uniform(-7, -5, c.shape) for c in t.crossbars])
+
+
+def interrupted_and_resumed(cfg, tmp_path: Path, stop_at: tuple[int, int]):
+    """(uninterrupted run, run interrupted by Ctrl-C at ``stop_at`` = (epoch, batch) and then resumed)."""
+    from ebana.training import Trainer
+    ref = Trainer(cfg, tmp_path / "ref")
+    ref.run()
+    run = Trainer(cfg, tmp_path / "run")
+
+    def interrupt(p):
+        if p.metrics is None and (p.epoch, p.batch) == stop_at:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run.run(progress=interrupt)
+    resumed = Trainer(None, tmp_path / "run", resume=True)
+    resumed.run()
+    return ref, resumed

@@ -12,6 +12,7 @@ from ebana.errors import ConfigError
 from ebana.training import Trainer
 from ebana.updates import IdealUpdate
 from ebana.updates.algorithms import create_algorithm
+from tests.conftest import interrupted_and_resumed
 
 G_MIN, G_MAX = 1e-7, 1e-5
 DEV = DeviceConfig(model="soft_bounds_linear", preset="asymmetric")  # w⋄ = +0.18 (x⋄ ≈ 0.59)
@@ -164,18 +165,7 @@ def test_algorithm_run_interrupt_and_resume_equals_uninterrupted(tmp_path, alg):
     equal the uninterrupted run bit for bit (cycle-to-cycle noise on, so the rng state counts)."""
     over = {"epochs": 2, "optimizer": "sgd", "lr": 1e-10, "batch_size": 8, "device.model": "soft_bounds_linear",
             "device.preset": "asymmetric", "device.c2c": 0.1, "algorithm.sp_max_cycles": 200, **alg}
-    ref = Trainer(apply_overrides(preset("iris"), over), tmp_path / "ref")
-    ref.run()
-    run = Trainer(apply_overrides(preset("iris"), over), tmp_path / "run")
-
-    def interrupt(p):
-        if p.metrics is None and (p.epoch, p.batch) == (1, 5):
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run.run(progress=interrupt)
-    resumed = Trainer(None, tmp_path / "run", resume=True)
-    resumed.run()
+    ref, resumed = interrupted_and_resumed(apply_overrides(preset("iris"), over), tmp_path, (1, 5))
     a, b = ref.updater.state_dict(), resumed.updater.state_dict()
     assert a.keys() == b.keys()
     for k in a:

@@ -9,6 +9,7 @@ from ebana.augment import image_side, shift_images
 from ebana.config import apply_overrides, preset
 from ebana.errors import ConfigError
 from ebana.training import Trainer
+from tests.conftest import interrupted_and_resumed
 
 
 def test_every_image_moves_by_its_own_shift_with_zero_fill():
@@ -41,18 +42,7 @@ def test_bad_augmentation_is_one_line(n, enc, shift, msg):
 def test_augmented_run_resumes_bit_exactly_and_differs_from_plain(tmp_path):
     cfg = apply_overrides(preset("digits"), {"epochs": 2, "hidden": (12,), "batch_size": 64, "augment_shift": 1,
                                              "limit_train": 512, "limit_test": 128})
-    ref = Trainer(cfg, tmp_path / "ref")
-    ref.run()
-    run = Trainer(cfg, tmp_path / "run")
-
-    def interrupt(p):
-        if p.metrics is None and (p.epoch, p.batch) == (1, 3):
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run.run(progress=interrupt)
-    resumed = Trainer(None, tmp_path / "run", resume=True)
-    resumed.run()
+    ref, resumed = interrupted_and_resumed(cfg, tmp_path, (1, 3))
     assert [r["test_loss"] for r in ref.history] == [r["test_loss"] for r in resumed.history]
     plain = Trainer(apply_overrides(cfg, {"augment_shift": 0}), tmp_path / "plain")
     plain.run()

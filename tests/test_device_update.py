@@ -14,6 +14,7 @@ from ebana.errors import ConfigError
 from ebana.topology import Topology
 from ebana.training import METRIC_FIELDS, Trainer
 from ebana.updates import IdealUpdate, device_update, pair_index
+from tests.conftest import interrupted_and_resumed
 
 
 def _cfg(**over):
@@ -75,18 +76,7 @@ def test_split_pairs_keep_the_pair_sum():
 @pytest.mark.parametrize("stop_at", [(1, 4)])
 def test_device_run_interrupt_and_resume_equals_uninterrupted(tmp_path, stop_at):
     over = {"device.model": "yakopcic", "device.c2c": 0.1, "device.scheme": "pam", "device.pam_pulses": 2}
-    ref = Trainer(_cfg(**over), tmp_path / "ref")
-    ref.run()
-    run = Trainer(_cfg(**over), tmp_path / "run")
-
-    def interrupt(p):
-        if p.metrics is None and (p.epoch, p.batch) == stop_at:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run.run(progress=interrupt)
-    resumed = Trainer(None, tmp_path / "run", resume=True)
-    resumed.run()
+    ref, resumed = interrupted_and_resumed(_cfg(**over), tmp_path, stop_at)
     assert np.array_equal(ref.updater.x, resumed.updater.x)
     assert [r["test_loss"] for r in ref.history] == [r["test_loss"] for r in resumed.history]
     assert [r["e_write"] for r in ref.history] == [r["e_write"] for r in resumed.history]

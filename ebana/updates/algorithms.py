@@ -57,7 +57,7 @@ from ebana.config import AlgorithmConfig, DeviceConfig
 from ebana.devices.response import find_symmetric_point, response_curve
 from ebana.errors import ConfigError
 from ebana.registry import Registry
-from ebana.updates.device_update import DeviceArray, DeviceUpdate, Request, Setup, device_update
+from ebana.updates.device_update import DeviceArray, DeviceUpdate, Request, Setup, StatelessPolicy, device_update
 from ebana.updates.pulses import state_for_conductance
 
 __all__ = ["ALGORITHMS", "create_algorithm", "StochasticPulses", "ThresholdPulses", "StandardPulses",
@@ -111,23 +111,15 @@ def _uniform(model) -> bool:
     return all(np.ndim(getattr(model.params, f)) == 0 for f in (*model.d2d_fields, "range_r_on", "range_r_off"))
 
 
-class StochasticPulses:
-    """Policy: ``n = stochastic_round(dg/ε)`` standard pulses (unbiased in expectation)."""
+class StochasticPulses(StatelessPolicy):
+    """Policy: ``n = stochastic_round(dg/ε)`` standard pulses (unbiased in expectation; the rng
+    state is the device array's, checkpointed there)."""
 
     def __init__(self, eps: float, rng: np.random.Generator) -> None:
         self.eps, self.rng = eps, rng
 
     def __call__(self, dg: np.ndarray) -> np.ndarray:
         return stochastic_round(dg / self.eps, self.rng)
-
-    def describe(self) -> dict:
-        return {}
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        pass
 
 
 class ThresholdPulses:

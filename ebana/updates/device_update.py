@@ -60,8 +60,8 @@ from ebana.topology import Topology
 from ebana.updates.ideal import OPTIMIZERS
 from ebana.updates.pulses import calibrate, pam_width, program, state_for_conductance
 
-__all__ = ["DeviceTally", "DeviceUpdate", "DeviceArray", "Request", "Direct", "Programmer", "Setup", "device_update",
-           "UpdateReport", "pair_index", "check_device_config", "split_pairs"]
+__all__ = ["DeviceTally", "DeviceUpdate", "DeviceArray", "Request", "StatelessPolicy", "Direct", "Programmer",
+           "Setup", "device_update", "UpdateReport", "pair_index", "check_device_config", "split_pairs"]
 
 logger = logging.getLogger(__name__)
 
@@ -259,11 +259,8 @@ class Writer(Protocol):
     def describe(self) -> dict: ...
 
 
-class Direct:
-    """PWM/PAM policy: the request itself (S) is what the programmer realises."""
-
-    def __call__(self, dg: np.ndarray) -> np.ndarray:
-        return dg
+class StatelessPolicy:
+    """Base of policies without parameters to report or state to checkpoint."""
 
     def describe(self) -> dict:
         return {}
@@ -273,6 +270,13 @@ class Direct:
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         pass
+
+
+class Direct(StatelessPolicy):
+    """PWM/PAM policy: the request itself (S) is what the programmer realises."""
+
+    def __call__(self, dg: np.ndarray) -> np.ndarray:
+        return dg
 
 
 class Programmer:

@@ -61,21 +61,24 @@ def test_parity_sinusoid(name):
     np.testing.assert_allclose(tr.i[k], i, rtol=1e-6, atol=1e-9 * np.max(np.abs(i)))
 
 
+def _pulse_train_parity(m) -> tuple[float, float]:
+    """8 SET + 8 RESET demo pulses through ngspice and numpy: (max |Δx| between them, swing of x)."""
+    d = m.demo
+    tp, vp, _ = iv.pulse_waveform(d.v_set, d.v_reset, d.t_pulse, 8, 8)
+    tr = spice.run_transient(m, spice.pwl_source("Vd", "in", tp, vp), float(tp[-1]), d.t_pulse / 20, d.x0)
+    k = _sample(tr)
+    num = iv.drive_pwl(m, tp, vp, tr.t[k], d.x0)
+    return float(np.max(np.abs(num.x - tr.x[k]))), float(np.ptp(num.x))
+
+
 @pytest.mark.ngspice
 @needs_ngspice
 @pytest.mark.parametrize("name", NAMES)
 def test_parity_pulse_train(name):
-    m = devices.create(name)
-    d = m.demo
-    tp, vp, ends = iv.pulse_waveform(d.v_set, d.v_reset, d.t_pulse, 8, 8)
-    tr = spice.run_transient(m, spice.pwl_source("Vd", "in", tp, vp), float(tp[-1]),
-                             d.t_pulse / 20, d.x0)
-    k = _sample(tr)
-    num = iv.drive_pwl(m, tp, vp, tr.t[k], d.x0)
-    err = float(np.max(np.abs(num.x - tr.x[k])))
+    err, swing = _pulse_train_parity(devices.create(name))
     print(f"{name}: pulse train max|dx| = {err:.2e}")
     assert err < PARITY_TOL
-    assert np.ptp(num.x) > 0.02
+    assert swing > 0.02
 
 
 @pytest.mark.ngspice
@@ -109,16 +112,10 @@ def test_parity_logit_state(name, kw):
     m = devices.create(name, **kw)
     assert m.spice_logit_rate() is not None
     assert "Cy y 0 1" in spice.render_subckt(m)
-    d = m.demo
-    tp, vp, ends = iv.pulse_waveform(d.v_set, d.v_reset, d.t_pulse, 8, 8)
-    tr = spice.run_transient(m, spice.pwl_source("Vd", "in", tp, vp), float(tp[-1]),
-                             d.t_pulse / 20, d.x0)
-    k = _sample(tr)
-    num = iv.drive_pwl(m, tp, vp, tr.t[k], d.x0)
-    err = float(np.max(np.abs(num.x - tr.x[k])))
+    err, swing = _pulse_train_parity(m)
     print(f"{name} {kw}: pulse train max|dx| = {err:.2e}")
     assert err < PARITY_TOL
-    assert np.ptp(num.x) > 0.01
+    assert swing > 0.01
 
 
 @pytest.mark.ngspice
