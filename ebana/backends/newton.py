@@ -24,7 +24,8 @@ system is not symmetric (cccs_gain != gain in general), which the dense LU does 
   than a thermal voltage the step is taken in the log of its current (SPICE's junction
   limiting), then a backtracking line search on the residual norm |z|_2, per sample.
 
-Every accepted step decreases |z|_2, so the result is never worse than the start.
+Steps are accepted by a non-monotone Armijo rule on |z|_2 and each sample returns its best
+iterate, so the result is never worse than the start.
 """
 
 from __future__ import annotations
@@ -94,6 +95,12 @@ class NewtonSystem:
         cur, slope = self.diode(v)
         return b + v @ self.pr - v - cur, slope
 
+    def floor(self, b: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Per sample, the rounding level of z (V): a few ulps of the magnitudes summed into it."""
+        av = np.abs(v)
+        mag = np.abs(b) + av @ np.abs(self.pr) + av + np.abs(self.diode(v)[0])
+        return 8.0 * _EPS * mag.max(axis=1)
+
     def step(self, z: np.ndarray, slope: np.ndarray) -> np.ndarray:
         """Newton step d (B, n) solving (I + diag(slope) - pr^T) d = z per sample (Schur on ``elim``)."""
         e, r = self.elim, self.rest
@@ -132,29 +139,35 @@ class NewtonSystem:
 
 
 def newton_refine(system: NewtonSystem, b: np.ndarray, v: np.ndarray,
-                  max_iterations: int = 40) -> tuple[np.ndarray, int, float]:
+                  max_iterations: int = 40, memory: int = 8) -> tuple[np.ndarray, int, float]:
     """Improve the stacked node voltages v (B, n) (V) towards z = 0, sample by sample.
 
     ``b`` (B, n): the sources' R/K (V). Returns (v, Newton iterations, max |z| at the end (V)).
-    A sample stops when its step is at the rounding level or no step along the Newton direction
-    decreases |z|_2; every accepted step decreases it (Armijo, sigma = 1e-4).
+    A step is accepted when |z|_2^2 falls below (1 - 2e-4 lambda) times the largest of the last
+    ``memory`` accepted values (a non-monotone Armijo rule: active-set steps of the ideal diode may
+    raise |z| once before they land on the right segments), else lambda is halved. A sample
+    stops when |z| or its step is at the rounding level, or no lambda >= 2^-30 is accepted. The
+    returned point is each sample's best (smallest |z|) iterate: never worse than the start.
     """
     v = np.array(v, dtype=np.float64)
     z, slope = system.residual(b, v)
     phi = np.einsum("ij,ij->i", z, z)
+    best_v, best_phi = v.copy(), phi.copy()
+    hist = np.repeat(phi[:, None], memory, axis=1)    # the last accepted merits, per sample
     act = np.arange(v.shape[0])
     its = 0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         while act.size and its < max_iterations:
             its += 1
-            va, za, pa = v[act], z[act], phi[act]
+            va, za = v[act], z[act]
+            ref = hist[act].max(axis=1)
             d = system.step(za, slope[act])
             scale = np.abs(va).max(axis=1) + 1e-3
             tiny = ~(np.abs(d).max(axis=1) > 8.0 * _EPS * scale)
             directions = [system.limit(va, d)] if not system.ideal else []
             directions.append(d)
             accepted = np.zeros(act.size, dtype=bool)
-            new_v, new_z, new_s, new_p = va.copy(), za.copy(), slope[act].copy(), pa.copy()
+            new_v, new_z, new_s, new_p = va.copy(), za.copy(), slope[act].copy(), phi[act].copy()
             for dd in directions:
                 lam = np.ones(act.size)
                 todo = ~accepted & ~tiny
@@ -164,16 +177,21 @@ def newton_refine(system: NewtonSystem, b: np.ndarray, v: np.ndarray,
                     vt = va[todo] + lam[todo, None] * dd[todo]
                     zt, st = system.residual(b[act[todo]], vt)
                     pt = np.einsum("ij,ij->i", zt, zt)
-                    ok = np.isfinite(pt) & (pt <= (1.0 - 2e-4 * lam[todo]) * pa[todo])
+                    ok = np.isfinite(pt) & (pt <= (1.0 - 2e-4 * lam[todo]) * ref[todo])
                     sel = np.flatnonzero(todo)[ok]
                     new_v[sel], new_z[sel], new_s[sel], new_p[sel] = vt[ok], zt[ok], st[ok], pt[ok]
                     accepted[sel] = True
                     todo[sel] = False
                     lam[todo] *= 0.5
             v[act], z[act], slope[act], phi[act] = new_v, new_z, new_s, new_p
-            # done: a rounding-level step was taken (or proposed), or no decrease was found
+            hist[act, its % memory] = np.where(accepted, new_p, hist[act, its % memory])
+            better = act[new_p < best_phi[act]]
+            best_v[better], best_phi[better] = v[better], phi[better]
+            # done: at the rounding level of z or of the step, or no decrease was found
             moved = np.abs(new_v - va).max(axis=1)
             keep = accepted & ~tiny & (moved > 8.0 * _EPS * scale)
+            keep &= np.abs(new_z).max(axis=1) > system.floor(b[act], new_v)
             act = act[keep]
+    z, _ = system.residual(b, best_v)
     zmax = float(np.abs(z).max()) if z.size else 0.0
-    return v, its, zmax
+    return best_v, its, zmax
