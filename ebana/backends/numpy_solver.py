@@ -26,6 +26,13 @@ Solves the same :class:`~ebana.circuit.Circuit` as the ngspice backend, for a wh
    The solve stops when every layer's bound is below ``tol`` (or ``rel_tol`` of its response),
    or at the rounding floor, which is then the stated bound (``Solution.info``); it raises
    ConvergenceError after ``max_sweeps``.
+4. *The Newton fallback* (:mod:`ebana.backends.newton`) where BCD contracts slowly (strongly
+   coupled or high-gain layers): after ``newton_after`` sweeps without meeting the bound, when
+   the observed step ratio predicts more than ``newton_after`` further sweeps, the BCD iterate
+   is replaced by Newton's solution of the whole circuit's KCL. BCD sweeps then continue from
+   that point, so the stated bound is still 3.'s (a residual bound, valid from any start);
+   ``info["solver"]`` is ``"newton"`` (``newton_iterations``, ``sweeps_before_newton``,
+   ``certifying_sweeps``) or ``"bcd"``.
 """
 
 from __future__ import annotations
@@ -91,6 +98,8 @@ class NumpyBackend:
 
     ``i_nudge`` (and ``start``) may stack m phases of the same inputs: shape (m*B, 2K) for
     ``x`` of shape (B, n_inputs); the Norton currents are then computed once and tiled.
+
+    ``newton_after``: BCD sweeps before the Newton fallback may take over (0: never).
 
     ``Solution.info``: ``error_bound`` (V, bound on max |v - v*| over all nodes), ``error_bounds``
     (per layer, index 0 unused), ``rounding_limited`` (the bound is the rounding floor, above
