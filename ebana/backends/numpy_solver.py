@@ -58,7 +58,6 @@ SHOCKLEY_MAX_ITERATIONS = 60
 _CERT_GS_SWEEPS = 200      # Gauss-Seidel sweeps for the bound's certificate before the dense solve
 _CERT_DENSE_MAX = 2000     # nodes up to which the certificate may fall back to a dense solve
 NEWTON_AFTER = 16
-_NEWTON_CERT_SWEEPS = 50   # BCD sweeps a Newton point may take beyond max_sweeps to certify its bound
 """BCD sweeps after which a solve whose bound is not met and whose contraction predicts more than
 this many further sweeps switches to the Newton fallback (:mod:`ebana.backends.newton`)."""
 
@@ -435,7 +434,7 @@ class NumpyBackend:
                     floor = None
                     continue
                 newton_its = 0           # not available for this circuit: BCD only
-            if sweeps >= self.max_sweeps + (0 if sweeps_before_newton is None else _NEWTON_CERT_SWEEPS):
+            if sweeps >= self.max_sweeps:
                 self._fail(phase, sweeps, step, bound, tol, sample_ids)
         if limited:
             logger.debug("numpy backend: %s phase at the rounding floor after %d sweeps: error bound %.2e V "
@@ -451,11 +450,11 @@ class NumpyBackend:
     def _newton_due(self, sweeps: int, rho: float, bound: float, tol: float) -> bool:
         """Switch to Newton? After ``newton_after`` sweeps without meeting the bound, if the observed
         contraction predicts more than ``newton_after`` further sweeps (or at thrice that count, or
-        before giving up at ``max_sweeps``)."""
+        one sweep before giving up at ``max_sweeps``: Newton's sweeps count against the budget)."""
         n = self.newton_after
-        if n <= 0 or sweeps < min(n, self.max_sweeps):
+        if n <= 0 or sweeps < n or sweeps >= self.max_sweeps:   # (a certifying sweep must remain)
             return False
-        if sweeps >= self.max_sweeps or sweeps >= 3 * n or not 0.0 < rho < 1.0:
+        if sweeps == self.max_sweeps - 1 or sweeps >= 3 * n or not 0.0 < rho < 1.0:
             return True
         return np.log(tol / bound) / np.log(rho) > n
 
