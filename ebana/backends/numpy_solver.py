@@ -26,6 +26,13 @@ Solves the same :class:`~ebana.circuit.Circuit` as the ngspice backend, for a wh
    The solve stops when every layer's bound is below ``tol`` (or ``rel_tol`` of its response),
    or at the rounding floor, which is then the stated bound (``Solution.info``); it raises
    ConvergenceError after ``max_sweeps``.
+4. *The Newton fallback* (:mod:`ebana.backends.newton`) where BCD contracts slowly (strongly
+   coupled or high-gain layers): after ``newton_after`` sweeps without meeting the bound, when
+   the observed step ratio predicts more than ``newton_after`` further sweeps, the BCD iterate
+   is replaced by Newton's solution of the whole circuit's KCL. BCD sweeps then continue from
+   that point, so the stated bound is still 3.'s (a residual bound, valid from any start);
+   ``info["solver"]`` is ``"newton"`` (``newton_iterations``, ``sweeps_before_newton``,
+   ``certifying_sweeps``) or ``"bcd"``.
 """
 
 from __future__ import annotations
@@ -37,10 +44,11 @@ from typing import Sequence
 import numpy as np
 
 from ebana.backends.base import Solution
+from ebana.backends.newton import NewtonSystem, newton_refine
 from ebana.circuit import GMIN, Circuit, shockley_current
 from ebana.errors import ConfigError, ConvergenceError
 
-__all__ = ["NumpyBackend", "shockley_current", "shockley_node_solve", "SHOCKLEY_MAX_ITERATIONS"]
+__all__ = ["NumpyBackend", "shockley_current", "shockley_node_solve", "SHOCKLEY_MAX_ITERATIONS", "NEWTON_AFTER"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +57,9 @@ SHOCKLEY_MAX_ITERATIONS = 60
 """Newton iterations a Shockley node solve may take before ConvergenceError (typically 1-8)."""
 _CERT_GS_SWEEPS = 200      # Gauss-Seidel sweeps for the bound's certificate before the dense solve
 _CERT_DENSE_MAX = 2000     # nodes up to which the certificate may fall back to a dense solve
+NEWTON_AFTER = 16
+"""BCD sweeps after which a solve whose bound is not met and whose contraction predicts more than
+this many further sweeps switches to the Newton fallback (:mod:`ebana.backends.newton`)."""
 
 
 @dataclass
@@ -87,6 +98,8 @@ class NumpyBackend:
     ``i_nudge`` (and ``start``) may stack m phases of the same inputs: shape (m*B, 2K) for
     ``x`` of shape (B, n_inputs); the Norton currents are then computed once and tiled.
 
+    ``newton_after``: BCD sweeps before the Newton fallback may take over (0: never).
+
     ``Solution.info``: ``error_bound`` (V, bound on max |v - v*| over all nodes), ``error_bounds``
     (per layer, index 0 unused), ``rounding_limited`` (the bound is the rounding floor, above
     ``tol``), ``node_iterations`` (most Newton iterations of any Shockley node solve), ``rho``
@@ -95,7 +108,8 @@ class NumpyBackend:
     """
 
     def __init__(self, circuit: Circuit, *, conductances: Sequence[np.ndarray] | None = None,
-                 dtype: str = "float64", tol: float | None = None, max_sweeps: int = 5000) -> None:
+                 dtype: str = "float64", tol: float | None = None, max_sweeps: int = 5000,
+                 newton_after: int = NEWTON_AFTER) -> None:
         if dtype not in ("float64", "float32"):
             raise ConfigError(f"numpy backend dtype must be float64 or float32, got {dtype!r}")
         self.circuit = circuit
@@ -104,6 +118,7 @@ class NumpyBackend:
         if not self.tol > 0:
             raise ConfigError(f"solver tolerance must be > 0 V, got {self.tol}")
         self.max_sweeps = int(max_sweeps)
+        self.newton_after = int(newton_after)   # 0: never use the Newton fallback
         t = circuit.topology
         self._incoming = {q: [s for s in t.incoming(q) if s.src > 0] for q in range(1, t.n_layers)}
         self._outgoing = {q: t.outgoing(q) for q in range(1, t.n_layers)}
@@ -116,6 +131,7 @@ class NumpyBackend:
         skips the finite/positive scan (for updates already clipped to [g_min, g_max])."""
         self.model = model = self.circuit.compile(conductances, validate=validate)
         self._norton_cache = None
+        self._newton = None  # the Newton fallback's folded system, built when first needed
         self._cert = None    # the error bound's certificate, computed at the next solve (from scratch:
         # a solve depends only on the weights and inputs, never on history, so resumed runs are identical)
         t, p, d = model.topology, model.params, model.params.diode
@@ -351,6 +367,7 @@ class NumpyBackend:
         floor = floor_vmax = None
         best, best_sweep = np.inf, 0
         travel = np.zeros(n_layers)      # per layer, sum of the sweeps' max changes (>= max |v - start|)
+        newton_its, newton_z, sweeps_before_newton = None, None, None
         while True:
             sweeps += 1
             for q in range(1, n_layers):
@@ -408,14 +425,93 @@ class NumpyBackend:
                 bound = float(bounds.max())
                 limited = bound > tol
                 break
+            if newton_its is None and self._newton_due(sweeps, rho, bound, tol):
+                newton_its, newton_z = self._newton_step(v, base, m, b, travel)
+                if newton_its is not None:   # restart the BCD bookkeeping from the Newton point
+                    sweeps_before_newton = sweeps
+                    moved[:] = 0.0
+                    last, rho, best, best_sweep = np.inf, 0.0, np.inf, sweeps
+                    floor = None
+                    continue
+                newton_its = 0           # not available for this circuit: BCD only
             if sweeps >= self.max_sweeps:
                 self._fail(phase, sweeps, step, bound, tol, sample_ids)
         if limited:
             logger.debug("numpy backend: %s phase at the rounding floor after %d sweeps: error bound %.2e V "
                          "> tol %.1e V", phase, sweeps, bound, tol)
-        return Solution(v, x, sweeps, {"backend": "numpy", "rho": rho, "error_bound": bound, "error_bounds": bounds,
-                                       "rounding_limited": limited, "node_iterations": node_its,
-                                       "v_abs_max": v_abs0 + travel})
+        info = {"backend": "numpy", "rho": rho, "error_bound": bound, "error_bounds": bounds,
+                "rounding_limited": limited, "node_iterations": node_its, "v_abs_max": v_abs0 + travel,
+                "solver": "bcd"}
+        if sweeps_before_newton is not None:
+            info.update(solver="newton", newton_iterations=newton_its, newton_residual=newton_z,
+                        sweeps_before_newton=sweeps_before_newton, certifying_sweeps=sweeps - sweeps_before_newton)
+        return Solution(v, x, sweeps, info)
+
+    def _newton_due(self, sweeps: int, rho: float, bound: float, tol: float) -> bool:
+        """Switch to Newton? After ``newton_after`` sweeps without meeting the bound, if the observed
+        contraction predicts more than ``newton_after`` further sweeps (or at thrice that count, or
+        one sweep before giving up at ``max_sweeps``: Newton's sweeps count against the budget)."""
+        n = self.newton_after
+        if n <= 0 or sweeps < n or sweeps >= self.max_sweeps:   # (a certifying sweep must remain)
+            return False
+        if sweeps == self.max_sweeps - 1 or sweeps >= 3 * n or not 0.0 < rho < 1.0:
+            return True
+        return np.log(tol / bound) / np.log(rho) > n
+
+    def _newton_system(self) -> NewtonSystem:
+        if self._newton is None:
+            t, p, d = self.circuit.topology, self.circuit.params, self.circuit.params.diode
+            layers = list(range(1, t.n_layers))
+            sizes = [t.layer_size(q) for q in layers]
+            offsets = list(np.cumsum([0] + sizes[:-1]))
+            off = dict(zip(layers, offsets))
+            n = int(sum(sizes))
+            pr = np.zeros((n, n))
+            for c in t.crossbars:
+                if c.src == 0:
+                    continue
+                ps, pd = off[c.src], off[c.dst]
+                ns, nd = t.layer_size(c.src), t.layer_size(c.dst)
+                pr[ps:ps + ns, pd:pd + nd] += self._fwd[c.index]
+                pr[pd:pd + nd, ps:ps + ns] += self._bwd[c.index]
+            inv_k = np.concatenate([self._inv_k[q] for q in layers])
+            clamped = np.concatenate([np.full(t.layer_size(q), self._clamped[q]) for q in layers])
+            big = layers[int(np.argmax(sizes))]
+            idx = np.arange(n)
+            in_big = (idx >= off[big]) & (idx < off[big] + t.layer_size(big))
+            ideal = d.model == "ideal"
+            self._newton = NewtonSystem(
+                sizes, offsets, pr, inv_k, clamped, ideal,
+                v_hi=p.v_clamp_high if ideal else p.v_bias_high, v_lo=p.v_clamp_low if ideal else p.v_bias_low,
+                dg=d.g_on - d.g_off, i_s=d.i_s, n_vt=d.n_vt, elim=idx[in_big], rest=idx[~in_big])
+        return self._newton
+
+    def _newton_step(self, v: list, base: dict, m: int, b: int,
+                     travel: np.ndarray) -> tuple[int | None, float | None]:
+        """Replace the BCD iterate v (in place, per layer) by Newton's refinement of it.
+
+        Adds each layer's change to ``travel`` (so the bookkeeping's |v| and displacement bounds
+        stay valid). Returns (iterations, max |KCL / K| at the Newton point (V)), or (None, None) if
+        the fallback is not available (too many nodes outside the largest layer)."""
+        system = self._newton_system()
+        if not system.available:
+            return None, None
+        t = self.circuit.topology
+        layers = range(1, t.n_layers)
+        rows = m * b
+        src = []
+        for q in layers:
+            bq = base[q]
+            src.append(bq if bq.shape[0] == rows else np.tile(bq, (rows // bq.shape[0], 1)))
+        stacked = np.concatenate([v[q] for q in layers], axis=1)
+        new, its, zmax = newton_refine(system, np.concatenate(src, axis=1), stacked)
+        for q, o in zip(layers, system.offsets):
+            part = new[:, o:o + t.layer_size(q)]
+            if part.size:
+                travel[q] += float(np.max(np.abs(part - v[q])))
+            v[q] = np.ascontiguousarray(part)
+        logger.debug("numpy backend: Newton fallback, %d iterations, max |KCL/K| %.2e V", its, zmax)
+        return its, zmax
 
     @staticmethod
     def _relative_ok(bounds: np.ndarray, tol: float, rel_tol: float, travel: np.ndarray, v: list,
