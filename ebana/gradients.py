@@ -9,6 +9,11 @@ F = E + w_L beta L, hence the EqProp estimate
 one-sided: (a, b) = (+beta, 0); centered: (+beta, -beta), bias O(beta^2). The factor
 w_q / w_L is the amplifier scaling (gain^2 per amplifier between crossbar and output when
 cccs_gain = 1/gain). The batch sum is formed with GEMMs, without (B, rows, cols) arrays.
+
+With line resistance dV_ij is the drop across the device's own cell nodes, r(i, j) - c(i, j),
+not across the line ends (the wires' co-content does not depend on G): the compiled circuit
+recovers the cell voltages of every solved state (``CompiledCircuit.device_drops``, one sparse
+back-substitution per state) and the sum is formed from those (B, rows, cols) drops.
 """
 
 from __future__ import annotations
@@ -41,13 +46,17 @@ def squared_drop_difference(r_a: np.ndarray, c_a: np.ndarray, r_b: np.ndarray, c
 
 
 def eqprop_gradients(circuit, sol_a, sol_b, beta_a: float, beta_b: float,
-                     gemm_dtype=np.float64) -> list[np.ndarray]:
+                     gemm_dtype=np.float64, model=None) -> list[np.ndarray]:
     """dL/dG (S^-1 * loss units) per crossbar, averaged over the batch.
 
     ``sol_a``, ``sol_b``: the two nudged states (:class:`~ebana.backends.base.Solution`, any
     backend) of the same inputs. Crossbars driven by the input sources are formed from the
-    features (their rows are identical in both phases), the others from the row voltages."""
+    features (their rows are identical in both phases), the others from the row voltages.
+    ``model``: the compiled circuit the states were solved with; needed with line resistance
+    (its crossbars' cell voltages), default ``circuit.compile()``."""
     t = circuit.topology
+    if circuit.params.lines.on:
+        return _line_gradients(circuit, sol_a, sol_b, beta_a, beta_b, model or circuit.compile())
     w = circuit.layer_weights
     batch = sol_a.batch
     denom = 2.0 * (beta_a - beta_b) * batch
@@ -63,6 +72,22 @@ def eqprop_gradients(circuit, sol_a, sol_b, beta_a: float, beta_b: float,
         r_b = circuit.row_voltages(spec, None, sol_b.layers)
         diff = squared_drop_difference(r_a, c_a, r_b, c_b, gemm_dtype=gemm_dtype)
         diff *= scale
+        grads.append(diff)
+    return grads
+
+
+def _line_gradients(circuit, sol_a, sol_b, beta_a: float, beta_b: float, model) -> list[np.ndarray]:
+    """The estimate from the drops across every device's own cell nodes (line resistance)."""
+    t = circuit.topology
+    w = circuit.layer_weights
+    denom = 2.0 * (beta_a - beta_b) * sol_a.batch
+    xv = sol_a.wordlines(circuit)
+    grads = []
+    for spec in t.crossbars:
+        d_a = model.device_drops(spec, circuit.row_voltages(spec, xv, sol_a.layers), sol_a.layers[spec.dst])
+        d_b = model.device_drops(spec, circuit.row_voltages(spec, xv, sol_b.layers), sol_b.layers[spec.dst])
+        diff = np.einsum("bij,bij->ij", d_a - d_b, d_a + d_b)
+        diff *= w[spec.dst] / w[t.output_layer] / denom
         grads.append(diff)
     return grads
 
