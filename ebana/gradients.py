@@ -24,6 +24,8 @@ import numpy as np
 
 __all__ = ["squared_drop_difference", "eqprop_gradients"]
 
+_LINE_CHUNK = 32   # samples whose (rows, cols) device drops are formed at once (line resistance)
+
 
 def squared_drop_difference(r_a: np.ndarray, c_a: np.ndarray, r_b: np.ndarray, c_b: np.ndarray,
                             same_rows: bool = False, gemm_dtype=np.float64) -> np.ndarray:
@@ -84,9 +86,17 @@ def _line_gradients(circuit, sol_a, sol_b, beta_a: float, beta_b: float, model) 
     xv = sol_a.wordlines(circuit)
     grads = []
     for spec in t.crossbars:
-        d_a = model.device_drops(spec, circuit.row_voltages(spec, xv, sol_a.layers), sol_a.layers[spec.dst])
-        d_b = model.device_drops(spec, circuit.row_voltages(spec, xv, sol_b.layers), sol_b.layers[spec.dst])
-        diff = np.einsum("bij,bij->ij", d_a - d_b, d_a + d_b)
+        r_a, r_b = circuit.row_voltages(spec, xv, sol_a.layers), circuit.row_voltages(spec, xv, sol_b.layers)
+        c_a, c_b = sol_a.layers[spec.dst], sol_b.layers[spec.dst]
+        diff = np.zeros(spec.shape)
+        for k in range(0, sol_a.batch, _LINE_CHUNK):    # (chunk, rows, cols) drops at a time
+            sl = slice(k, k + _LINE_CHUNK)
+            d_a = model.device_drops(spec, r_a[sl], c_a[sl])
+            d_b = model.device_drops(spec, r_b[sl], c_b[sl])
+            d_a -= d_b
+            d_b *= 2.0
+            d_b += d_a                                    # d_a + d_b
+            diff += np.einsum("bij,bij->ij", d_a, d_b)
         diff *= w[spec.dst] / w[t.output_layer] / denom
         grads.append(diff)
     return grads

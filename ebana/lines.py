@@ -86,33 +86,38 @@ class CrossbarLines:
         n_r, n_c = g.shape
         self.shape = (n_r, n_c)
         n_t = n_r + n_c
-        ii, jj = np.meshgrid(np.arange(n_r), np.arange(n_c), indexing="ij")
-        # internal node ids: row cells (i, j) -> n_t + i*C + j, column cells -> n_t + R*C + i*C + j,
-        # then compacted to the cells that exist
-        rid = np.full((n_r, n_c), -1, dtype=np.int64)
-        cid = np.full((n_r, n_c), -1, dtype=np.int64)
+        # node of every device's row end: the source (terminal i) or a cell node; zero resistances join
+        rid = np.empty((n_r, n_c), dtype=np.int64)
+        cid = np.empty((n_r, n_c), dtype=np.int64)
         nxt = n_t
-        rkeys = [[row_cell(lines, i, j) for j in range(n_c)] for i in range(n_r)]
-        ckeys = [[col_cell(lines, n_r, i, j) for j in range(n_c)] for i in range(n_r)]
-        seen: dict = {}
-        for i in range(n_r):
-            for j in range(n_c):
-                kind, a, b = rkeys[i][j]
-                if kind == "terminal":
-                    rid[i, j] = a
-                else:
-                    key = ("r", a, b)
-                    if key not in seen:
-                        seen[key], nxt = nxt, nxt + 1
-                    rid[i, j] = seen[key]
-                kind, a, b = ckeys[i][j]
-                if kind == "terminal":
-                    cid[i, j] = n_r + b
-                else:
-                    key = ("c", a, b)
-                    if key not in seen:
-                        seen[key], nxt = nxt, nxt + 1
-                    cid[i, j] = seen[key]
+        rep = np.zeros((n_r, n_c), dtype=bool)      # representative row cells that are internal nodes
+        if lines.r_wordline > 0:
+            rep[:] = True
+        else:
+            rep[:, 0] = True
+        if lines.r_driver == 0:
+            rep[:, 0] = False
+        k = int(rep.sum())
+        rid[rep] = nxt + np.arange(k)
+        nxt += k
+        if lines.r_driver == 0:
+            rid[:, 0] = np.arange(n_r)
+        if lines.r_wordline == 0:
+            rid[:] = rid[:, :1]
+        rep = np.zeros((n_r, n_c), dtype=bool)      # representative column cells (the bottom row R-1)
+        if lines.r_bitline > 0:
+            rep[:] = True
+        else:
+            rep[-1, :] = True
+        if lines.r_sense == 0:
+            rep[-1, :] = False
+        k = int(rep.sum())
+        cid[rep] = nxt + np.arange(k)
+        nxt += k
+        if lines.r_sense == 0:
+            cid[-1, :] = n_r + np.arange(n_c)
+        if lines.r_bitline == 0:
+            cid[:] = cid[-1:, :]
         n = nxt
         self.n_internal = n - n_t
         a_idx, b_idx, cond = [rid.ravel()], [cid.ravel()], [g.ravel()]
