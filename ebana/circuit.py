@@ -5,7 +5,12 @@ The circuit (all values SI: V, A, S, ohm):
 * inputs: each normalised feature x becomes two wordlines driven by ideal DC sources,
   ``x+ = v_shift + v_scale*x`` and ``x- = v_shift - v_scale*x``; crossbars leaving the
   input layer get ``bias_input`` rows, crossbars leaving a hidden layer ``bias_hidden`` rows;
-* a crossbar is one conductance ``G[i, j]`` (S) between row i and column node j;
+* a crossbar is one conductance ``G[i, j]`` (S) between row i and column node j; with line
+  resistance (``r_wordline``, ``r_bitline``, ``r_driver``, ``r_sense`` > 0) between its own cell
+  nodes r(i, j) and c(i, j) on resistive lines: wordlines driven from the left through the driver
+  resistance, bitlines joined to their neuron node at the bottom through the sense resistance
+  (:mod:`ebana.lines`; a hidden neuron is read at the bottom end of the bitline that feeds it
+  and drives, through its amplifier, the left end of its wordline in every crossbar it feeds);
 * each neuron node is clamped by two diodes: an "upper" diode from the node to a bias
   source ``V_BH = v_clamp_high - v_th`` (conducts when v > v_clamp_high) and a "lower"
   diode from ``V_BL = v_clamp_low + v_th`` into the node (conducts when v < v_clamp_low);
@@ -41,6 +46,7 @@ from typing import Literal, Mapping, Sequence
 import numpy as np
 
 from ebana.errors import ConfigError, TopologyError
+from ebana.lines import CrossbarLines, LineResistance
 from ebana.validation import check_fields
 from ebana.topology import CrossbarSpec, Topology
 
@@ -132,9 +138,17 @@ class CircuitParams:
     g_min: float = 1e-7               # S, smallest programmable conductance
     g_max: float = 1e-5               # S, largest programmable conductance
     diode: DiodeParams = field(default_factory=DiodeParams)
+    r_wordline: float = 0.0           # ohm, wordline resistance per cell segment (0: ideal wire)
+    r_bitline: float = 0.0            # ohm, bitline resistance per cell segment
+    r_driver: float = 0.0             # ohm, driver (source) resistance at the driven end of a wordline
+    r_sense: float = 0.0              # ohm, sense resistance between a bitline's end and its neuron node
 
     def __post_init__(self) -> None:
         check_fields(self, "circuit")
+        for name in ("r_wordline", "r_bitline", "r_driver", "r_sense"):
+            r = getattr(self, name)
+            if not r >= 0:
+                raise ConfigError(f"circuit.{name} (line resistance) must be >= 0 ohm, got {r!r}")
         if not (0 < self.g_min < self.g_max):
             raise ConfigError(f"need 0 < g_min < g_max, got circuit.g_min={self.g_min!r} S, "
                               f"circuit.g_max={self.g_max!r} S")
@@ -152,6 +166,11 @@ class CircuitParams:
         for name, v in volts:
             if v is not None and abs(v) > MAX_VOLTS:
                 raise ConfigError(f"circuit.{name} must be within +-{MAX_VOLTS:g} V, got {v!r}")
+
+    @property
+    def lines(self) -> LineResistance:
+        """The wire resistances of every crossbar (``lines.on`` False: ideal wires)."""
+        return LineResistance(self.r_wordline, self.r_bitline, self.r_driver, self.r_sense)
 
     @property
     def alpha(self) -> float:
@@ -183,12 +202,18 @@ class LayerStamp:
     alpha * gain * (row sum) of its outgoing crossbars (the CCCS reflects the current its amplifier
     drives); ``const`` (A): the bias rows, the input common mode s * (column sums) and the
     amplifiers' offsets (1 - gain) cm into the destination and reflected into the source.
+
+    ``lateral`` (n, n) A/V, only with line resistance (else None): current into node j per volt at
+    node k of the same layer (``v @ lateral``; symmetric, >= 0, zero diagonal): the couplings of
+    a layer's nodes through the wires of its crossbars. ``k`` is then the diagonal of the port
+    admittances (see :func:`_line_stamps`).
     """
 
     layer: int
     k: np.ndarray
     const: np.ndarray
     clamped: bool   # clamp diodes at the nodes (hidden layers; the output with output_diodes)
+    lateral: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +246,8 @@ class CompiledCircuit:
     layers: tuple[LayerStamp | None, ...]        # index 0 (the sources) is None
     drives: Mapping[int, np.ndarray]
     couplings: tuple[Coupling, ...]
+    lines: Mapping[int, CrossbarLines] = field(default_factory=lambda: MappingProxyType({}))
+    """Per crossbar with line resistance, its internal network (empty with ideal wires)."""
 
     @property
     def topology(self) -> Topology:
@@ -240,6 +267,9 @@ class CompiledCircuit:
         ``u``: wordline voltages (2*n_inputs,) or (B, 2*n_inputs). Returns (V_eq (V), R_eq (ohm)):
         V_eq = sum_i G_ij u_i / sum_i G_ij over the wordlines and the bias rows, R_eq = 1 / sum_i G_ij.
         """
+        if self.lines:
+            raise ConfigError("the per-column Norton equivalent needs ideal wires (line resistance couples "
+                              "the columns)")
         g = self.conductances[spec.index]
         gs = g.sum(axis=0)
         veq = (np.asarray(u) @ g[: spec.n_rows] + self.circuit.bias_voltages(spec) @ g[spec.n_rows:]) / gs
@@ -267,7 +297,10 @@ class CompiledCircuit:
         for q in range(1, t.n_layers):
             st = self.layers[q]
             r = st.const - st.k * layers[q] - self.diode_currents(q, layers[q])
-            out.append(np.broadcast_to(r, layers[q].shape).copy())
+            r = np.broadcast_to(r, layers[q].shape).copy()
+            if st.lateral is not None:
+                r += layers[q] @ st.lateral
+            out.append(r)
         for c, drive in self.drives.items():
             out[t.crossbars[c].dst] += x @ drive
         for cp in self.couplings:
@@ -276,6 +309,64 @@ class CompiledCircuit:
         if i_nudge is not None:
             out[t.output_layer] += i_nudge
         return out
+
+    def device_drops(self, spec: CrossbarSpec, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Voltage across every device of a crossbar, (B, rows, cols) (V), at line-source voltages
+        ``rows`` (B, rows) (:meth:`Circuit.row_voltages`) and neuron voltages ``cols`` (B, cols): with
+        line resistance between the device's own cell nodes, else row - column."""
+        lines = self.lines.get(spec.index)
+        if lines is None:
+            return rows[:, :, None] - cols[:, None, :]
+        return lines.drops(rows, cols)
+
+
+def _line_stamps(circuit: "Circuit", s: CrossbarSpec, g: np.ndarray, k: dict, const: dict, lateral: dict,
+                 drives: dict, couplings: list) -> CrossbarLines:
+    """The stamps of crossbar ``s`` with line resistance, from its port admittance Y (S).
+
+    Terminals: signal rows (sources / amplifier outputs w = g v + (1 - g) cm), bias rows, columns.
+    The crossbar draws I = Y V at its terminals. Columns: K += diag(Y_cc), lateral += -offdiag(Y_cc),
+    const += -Y_cb V_b; the signal rows act through -Y_cs (u = s +- a x: drive -a (Y_c+ - Y_c-)^T,
+    const -s Y_cs 1; amplifiers: fwd = -gain Y_cs^T, const -(1 - g) cm Y_cs 1). A hidden source layer
+    gets -alpha times its amplifiers' currents Y_ss w + Y_sb V_b + Y_sc V_c: K += alpha g diag(Y_ss),
+    lateral += -alpha g offdiag(Y_ss), const -= alpha ((1 - g) cm Y_ss 1 + Y_sb V_b), bwd = -alpha Y_cs.
+    With ideal wires these are exactly the ideal stamps (Y_cs = -G^T, Y_ss = diag(row sums)).
+    """
+    p = circuit.params
+    t = circuit.topology
+    net = CrossbarLines(g, p.lines)
+    n_sig, n_all, n_c = s.n_rows, g.shape[0], g.shape[1]
+    cols = n_all + np.arange(n_c)
+    vb = circuit.bias_voltages(s)
+    if s.src == 0:
+        y = net.port_admittance(cols)                       # (R + C, C): columns of Y at the column ends
+        y_cs, y_cb, y_cc = y[:n_sig].T, y[n_sig:n_all].T, y[n_all:]
+    else:
+        y = net.port_admittance()
+        y_cs, y_cb, y_cc = y[n_all:, :n_sig], y[n_all:, n_sig:n_all], y[n_all:, n_all:]
+        y_ss, y_sb = y[:n_sig, :n_sig], y[:n_sig, n_sig:n_all]
+    y_cc = 0.5 * (y_cc + y_cc.T)
+    k[s.dst] += np.diag(y_cc)
+    lateral[s.dst] -= y_cc - np.diag(np.diag(y_cc))
+    const[s.dst] -= y_cb @ vb
+    if s.src == 0:
+        n = t.n_inputs
+        drive = -p.v_scale * (y_cs[:, :n] - y_cs[:, n:]).T
+        drive.setflags(write=False)
+        drives[s.index] = drive
+        const[s.dst] -= p.v_shift * y_cs.sum(axis=1)
+        return net
+    gain, a, offset = p.gain, p.alpha, circuit.amplifier_offset
+    y_ss = 0.5 * (y_ss + y_ss.T)
+    k[s.src] += a * gain * np.diag(y_ss)
+    lateral[s.src] -= a * gain * (y_ss - np.diag(np.diag(y_ss)))
+    const[s.src] -= a * (offset * y_ss.sum(axis=1) + y_sb @ vb)
+    const[s.dst] -= offset * y_cs.sum(axis=1)
+    fwd, bwd = np.ascontiguousarray(-gain * y_cs.T), np.ascontiguousarray(-a * y_cs)
+    fwd.setflags(write=False)
+    bwd.setflags(write=False)
+    couplings.append(Coupling(s.index, s.src, s.dst, fwd, bwd))
+    return net
 
 
 def _compile(circuit: "Circuit", conductances: Sequence[np.ndarray]) -> CompiledCircuit:
@@ -290,8 +381,14 @@ def _compile(circuit: "Circuit", conductances: Sequence[np.ndarray]) -> Compiled
     k = {q: np.zeros(t.layer_size(q)) for q in range(1, t.n_layers)}
     const = {q: np.zeros(t.layer_size(q)) for q in range(1, t.n_layers)}
     drives, couplings = {}, []
+    lateral, nets = {}, {}
+    if p.lines.on:
+        lateral = {q: np.zeros((t.layer_size(q),) * 2) for q in range(1, t.n_layers)}
     for s in t.crossbars:
         g = gs[s.index]
+        if lateral:
+            nets[s.index] = _line_stamps(circuit, s, g, k, const, lateral, drives, couplings)
+            continue
         sig, bias_rows = g[: s.n_rows], g[s.n_rows:]
         col_sig = sig.sum(axis=0)
         k[s.dst] += col_sig + bias_rows.sum(axis=0)
@@ -318,8 +415,12 @@ def _compile(circuit: "Circuit", conductances: Sequence[np.ndarray]) -> Compiled
     for q in range(1, t.n_layers):
         k[q].setflags(write=False)
         const[q].setflags(write=False)
-        layers.append(LayerStamp(q, k[q], const[q], q != t.output_layer or p.output_diodes))
-    return CompiledCircuit(circuit, tuple(gs), tuple(layers), MappingProxyType(drives), tuple(couplings))
+        lat = lateral.get(q)
+        if lat is not None:
+            lat.setflags(write=False)
+        layers.append(LayerStamp(q, k[q], const[q], q != t.output_layer or p.output_diodes, lat))
+    return CompiledCircuit(circuit, tuple(gs), tuple(layers), MappingProxyType(drives), tuple(couplings),
+                           MappingProxyType(nets))
 
 
 class Circuit:

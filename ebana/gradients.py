@@ -13,6 +13,11 @@ where 16 is exact). The factor is applied here, exactly, so the learning rate is
 every crossbar. With reciprocal amplifiers (cccs_gain = gain, required by skip crossbars from
 hidden layers and so by residual networks) every w_q = 1 and the factor is 1 for every crossbar,
 skips included. The batch sum is formed with GEMMs, without (B, rows, cols) arrays.
+
+With line resistance dV_ij is the drop across the device's own cell nodes, r(i, j) - c(i, j),
+not across the line ends (the wires' co-content does not depend on G): the compiled circuit
+recovers the cell voltages of every solved state (``CompiledCircuit.device_drops``, one sparse
+back-substitution per state) and the sum is formed from those (B, rows, cols) drops.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["squared_drop_difference", "eqprop_gradients"]
+
+_LINE_CHUNK = 32   # samples whose (rows, cols) device drops are formed at once (line resistance)
 
 
 def squared_drop_difference(r_a: np.ndarray, c_a: np.ndarray, r_b: np.ndarray, c_b: np.ndarray,
@@ -45,13 +52,17 @@ def squared_drop_difference(r_a: np.ndarray, c_a: np.ndarray, r_b: np.ndarray, c
 
 
 def eqprop_gradients(circuit, sol_a, sol_b, beta_a: float, beta_b: float,
-                     gemm_dtype=np.float64) -> list[np.ndarray]:
+                     gemm_dtype=np.float64, model=None) -> list[np.ndarray]:
     """dL/dG (S^-1 * loss units) per crossbar, averaged over the batch.
 
     ``sol_a``, ``sol_b``: the two nudged states (:class:`~ebana.backends.base.Solution`, any
     backend) of the same inputs. Crossbars driven by the input sources are formed from the
-    features (their rows are identical in both phases), the others from the row voltages."""
+    features (their rows are identical in both phases), the others from the row voltages.
+    ``model``: the compiled circuit the states were solved with; needed with line resistance
+    (its crossbars' cell voltages), default ``circuit.compile()``."""
     t = circuit.topology
+    if circuit.params.lines.on:
+        return _line_gradients(circuit, sol_a, sol_b, beta_a, beta_b, model or circuit.compile())
     w = circuit.layer_weights
     batch = sol_a.batch
     denom = 2.0 * (beta_a - beta_b) * batch
@@ -67,6 +78,30 @@ def eqprop_gradients(circuit, sol_a, sol_b, beta_a: float, beta_b: float,
         r_b = circuit.row_voltages(spec, None, sol_b.layers)
         diff = squared_drop_difference(r_a, c_a, r_b, c_b, gemm_dtype=gemm_dtype)
         diff *= scale
+        grads.append(diff)
+    return grads
+
+
+def _line_gradients(circuit, sol_a, sol_b, beta_a: float, beta_b: float, model) -> list[np.ndarray]:
+    """The estimate from the drops across every device's own cell nodes (line resistance)."""
+    t = circuit.topology
+    w = circuit.layer_weights
+    denom = 2.0 * (beta_a - beta_b) * sol_a.batch
+    xv = sol_a.wordlines(circuit)
+    grads = []
+    for spec in t.crossbars:
+        r_a, r_b = circuit.row_voltages(spec, xv, sol_a.layers), circuit.row_voltages(spec, xv, sol_b.layers)
+        c_a, c_b = sol_a.layers[spec.dst], sol_b.layers[spec.dst]
+        diff = np.zeros(spec.shape)
+        for k in range(0, sol_a.batch, _LINE_CHUNK):    # (chunk, rows, cols) drops at a time
+            sl = slice(k, k + _LINE_CHUNK)
+            d_a = model.device_drops(spec, r_a[sl], c_a[sl])
+            d_b = model.device_drops(spec, r_b[sl], c_b[sl])
+            d_a -= d_b
+            d_b *= 2.0
+            d_b += d_a                                    # d_a + d_b
+            diff += np.einsum("bij,bij->ij", d_a, d_b)
+        diff *= w[spec.dst] / w[t.output_layer] / denom
         grads.append(diff)
     return grads
 

@@ -13,11 +13,27 @@ Names are deterministic and readable (all lower-case in ngspice):
 ``bh{l} / bl{l}``      clamp bias nodes of layer l (sources ``VBH{l}``, ``VBL{l}``)
 =====================  ==========================================================
 
+With line resistance (``circuit.r_wordline``, ``r_bitline``, ``r_driver``, ``r_sense``; see
+:mod:`ebana.lines`) device ``R{c}_{i}_{j}`` sits between its own cell nodes:
+
+=====================  ==========================================================
+``r{c}_{i}_{j}``       row node of device (i, j) on wordline i of crossbar c
+``c{c}_{i}_{j}``       column node of device (i, j) on bitline j
+``RD{c}_{i}``          driver resistance: row i's source -> ``r{c}_{i}_0`` (driven from the left)
+``RW{c}_{i}_{j}``      wordline segment ``r{c}_{i}_{j-1}`` - ``r{c}_{i}_{j}``
+``RB{c}_{i}_{j}``      bitline segment ``c{c}_{i}_{j}`` - ``c{c}_{i+1}_{j}``
+``RS{c}_{j}``          sense resistance: ``c{c}_{R-1}_{j}`` (bottom end) -> neuron node of column j
+=====================  ==========================================================
+
+A zero resistance is not drawn: its two nodes are one (the lower-numbered cell's name, or the
+source / neuron node itself).
+
 With ``norton=True`` every crossbar driven by the input sources is replaced by its exact
 Norton/Thevenin equivalent per column: ``VN{c}_{j}`` (V_eq = sum_i G_ij u_i / sum_i G_ij)
 in series with ``RN{c}_{j}`` (1/sum_i G_ij). Node voltages are identical; the op is
 ~1000x faster on MNIST-size circuits because Sparse's reordering of the dense crossbar
-dominates ngspice's time.
+dominates ngspice's time. With line resistance the columns are coupled and there is no
+per-column equivalent: ``norton`` is then ignored (the full array is written).
 """
 
 from __future__ import annotations
@@ -26,10 +42,11 @@ import numpy as np
 
 from ebana.circuit import GMIN, Circuit, CompiledCircuit
 from ebana.errors import NetlistError
+from ebana.lines import LineResistance, col_cell, row_cell
 from ebana.topology import CrossbarSpec
 
 __all__ = ["render", "node_names", "row_node", "comment", "summarize", "control_blocks", "SPICE_OPTIONS",
-           "resistor_name", "norton_names", "input_source_name", "nudge_source_name"]
+           "resistor_name", "norton_names", "input_source_name", "nudge_source_name", "cell_nodes"]
 
 SPICE_OPTIONS = ".options reltol=1e-9 vntol=1e-12 abstol=1e-15 gmin={gmin:g}"
 
@@ -50,6 +67,18 @@ def _f(v: float) -> str:
 def resistor_name(crossbar: int, i: int, j: int) -> str:
     """Crossbar device, row i -> column j."""
     return f"R{crossbar}_{i}_{j}"
+
+
+def cell_nodes(lines: LineResistance, spec: CrossbarSpec, rows: list[str], cols: list[str],
+               i: int, j: int) -> tuple[str, str]:
+    """(row node, column node) of device (i, j) of a crossbar with line resistance; ``rows``: the
+    nodes driving its wordlines, ``cols``: its neuron nodes (zero resistances join nodes)."""
+    c = spec.index
+    kind, a, b = row_cell(lines, i, j)
+    rn = rows[i] if kind == "terminal" else f"r{c}_{a}_{b}"
+    kind, a, b = col_cell(lines, spec.shape[0], i, j)
+    cn = cols[j] if kind == "terminal" else f"c{c}_{a}_{b}"
+    return rn, cn
 
 
 def norton_names(crossbar: int, j: int) -> tuple[str, str]:
@@ -106,6 +135,7 @@ def render(model: CompiledCircuit | Circuit, x: np.ndarray, i_nudge: np.ndarray 
     if i_nudge.size != 2 * t.n_classes:
         raise NetlistError(f"nudge has {i_nudge.size} currents, expected {2 * t.n_classes}")
     u = circuit.input_voltages(x[None, :])[0]
+    norton = norton and not model.lines     # line resistance couples the columns: no Norton folding
     d = p.diode
     lines = [comment(title), f"* topology {t.describe()}; diode {d.model}; gain {p.gain}, cccs {p.alpha}",
              SPICE_OPTIONS.format(gmin=GMIN)]
@@ -140,6 +170,9 @@ def render(model: CompiledCircuit | Circuit, x: np.ndarray, i_nudge: np.ndarray 
                 continue
             rows = [row_node(circuit, spec, i) for i in range(spec.shape[0])]
             res = model.resistances(spec.index)
+            if spec.index in model.lines:
+                lines += _line_crossbar(p.lines, spec, rows, names, res)
+                continue
             for i, ri in enumerate(rows):
                 ri_res = res[i]
                 for j, nj in enumerate(names):
@@ -167,6 +200,30 @@ def render(model: CompiledCircuit | Circuit, x: np.ndarray, i_nudge: np.ndarray 
         lines.append(".op")
     lines.append(".end")
     return "\n".join(lines) + "\n"
+
+
+def _line_crossbar(lr: LineResistance, spec: CrossbarSpec, rows: list[str], cols: list[str],
+                   res: np.ndarray) -> list[str]:
+    """A crossbar with line resistance: every device between its own cell nodes."""
+    c, (n_r, n_c) = spec.index, spec.shape
+    out = [f"* line resistance: wordlines driven from the left (column 0) through r_driver={lr.r_driver!r} "
+           f"ohm, r_wordline={lr.r_wordline!r} ohm per cell; bitlines joined to their neuron node at the bottom "
+           f"(row {n_r - 1}) through r_sense={lr.r_sense!r} ohm, r_bitline={lr.r_bitline!r} ohm per cell"]
+    nodes = [[cell_nodes(lr, spec, rows, cols, i, j) for j in range(n_c)] for i in range(n_r)]
+    for i in range(n_r):
+        out.append(f"* wordline {i} of crossbar {c}, driven by {rows[i]}")
+        if lr.r_driver > 0:
+            out.append(f"RD{c}_{i} {rows[i]} {nodes[i][0][0]} {_f(lr.r_driver)}")
+        if lr.r_wordline > 0:
+            out += [f"RW{c}_{i}_{j} {nodes[i][j - 1][0]} {nodes[i][j][0]} {_f(lr.r_wordline)}" for j in range(1, n_c)]
+        out += [f"{resistor_name(c, i, j)} {nodes[i][j][0]} {nodes[i][j][1]} {_f(res[i, j])}" for j in range(n_c)]
+    for j in range(n_c):
+        out.append(f"* bitline {j} of crossbar {c}, sensed at the bottom by {cols[j]}")
+        if lr.r_bitline > 0:
+            out += [f"RB{c}_{i}_{j} {nodes[i][j][1]} {nodes[i + 1][j][1]} {_f(lr.r_bitline)}" for i in range(n_r - 1)]
+        if lr.r_sense > 0:
+            out.append(f"RS{c}_{j} {nodes[n_r - 1][j][1]} {cols[j]} {_f(lr.r_sense)}")
+    return out
 
 
 def _diode(name: str, anode: str, cathode: str, d) -> list[str]:

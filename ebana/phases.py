@@ -132,4 +132,5 @@ class PhaseController:
     def gradients(self, result: PhaseResult) -> list[np.ndarray]:
         """EqProp estimate of d(mean loss)/dG per crossbar."""
         return eqprop_gradients(self.circuit, result.a, result.b, result.beta_a, result.beta_b,
-                                gemm_dtype=getattr(self.backend, "dtype", np.float64))
+                                gemm_dtype=getattr(self.backend, "dtype", np.float64),
+                                model=getattr(self.backend, "model", None))

@@ -69,7 +69,8 @@ class NgspiceBackend:
     """Solve the circuit with ngspice ``op``, sample by sample.
 
     ``norton=True`` replaces input-driven crossbars by their exact per-column equivalents
-    (same node voltages, far faster on large crossbars).
+    (same node voltages, far faster on large crossbars); ignored with line resistance, whose
+    netlist has every cell node (the device resistors keep their names and are altered alike).
     """
 
     def __init__(self, circuit: Circuit, *, conductances: Sequence[np.ndarray] | None = None,
@@ -81,7 +82,7 @@ class NgspiceBackend:
         self._lib = self.ng._ngspice_shared
         self.circuit = circuit
         self.model = circuit.compile(conductances)
-        self.norton = norton
+        self.norton = norton and not circuit.params.lines.on   # (line resistance: no per-column equivalent)
         self.failure_dir = Path(failure_dir)
         self._n_commands = 0
         t = circuit.topology

@@ -160,6 +160,12 @@ class NumpyBackend:
         # fold 1/K into the couplings, so a sweep yields R/K directly (one pass less per layer)
         self._fwd = {cp.crossbar: cp.fwd * self._inv_k[cp.dst][None, :] for cp in model.couplings}
         self._bwd = {cp.crossbar: cp.bwd * self._inv_k[cp.src][None, :] for cp in model.couplings}
+        # line resistance couples the nodes of a layer (LayerStamp.lateral): a sweep treats them like a
+        # later layer (Jacobi within the layer), so the residual bound gains the term lateral * moved_q
+        self._lat = {q: model.layers[q].lateral * self._inv_k[q][None, :] for q in range(1, t.n_layers)
+                     if model.layers[q].lateral is not None}
+        for q in self._lat:
+            self._n_rows[q] += t.layer_size(q)
         # the couplings of the error bound, as (layer x layer) matrices: [p, d] = sum over crossbars
         # p -> d of max_j alpha S_out,j / K_j (residual in p from changes in d), [q, p] = sum over
         # crossbars p -> q of max_i gain S_in,i / K_i (residual in q from perturbations in p)
@@ -168,6 +174,9 @@ class NumpyBackend:
         for cp in model.couplings:   # row sums of alpha G^T are alpha S_out; of gain G^T, gain S_in
             self._couple_out[cp.src, cp.dst] += float(np.max(cp.bwd.sum(axis=0) * self._inv_k[cp.src]))
             self._couple_in[cp.dst, cp.src] += float(np.max(cp.fwd.sum(axis=0) * self._inv_k[cp.dst]))
+        for q, lat in self._lat.items():
+            if lat.size:
+                self._couple_out[q, q] += float(np.max(lat.sum(axis=0)))
         self._ulps = np.array([0.0] + [(4.0 + np.sqrt(self._n_rows[q])) * _EPS for q in range(1, t.n_layers)])
         self._inv_k_max = {q: float(self._inv_k[q].max()) if self._inv_k[q].size else 0.0 for q in self._inv_k}
         self._const_k_max = {q: _abs_max(self._const[q] * self._inv_k[q]) for q in self._inv_k}
@@ -215,6 +224,8 @@ class NumpyBackend:
                 acc += s[c.src] @ self._fwd[c.index]
             for c in self._outgoing[q]:
                 acc += s[c.dst] @ self._bwd[c.index]
+            if q in self._lat:
+                acc += s[q] @ self._lat[q]
             return acc
 
         def etas(first: bool = False):
@@ -224,6 +235,8 @@ class NumpyBackend:
                     continue
                 if first:  # after the first sweep from s = 0 the incoming terms are final: t = 1_p - out terms
                     t_q = rhs[q] - sum((s[c.dst] @ self._bwd[c.index] for c in self._outgoing[q]), 0.0)
+                    if q in self._lat:   # the sweep used s_q = 0 in the lateral term
+                        t_q = t_q - s[q] @ self._lat[q]
                     t_q = np.broadcast_to(t_q, s[q].shape)
                 else:
                     r_q = rat[q]
@@ -275,6 +288,8 @@ class NumpyBackend:
             ns, nd = t.layer_size(c.src), t.layer_size(c.dst)
             mat[pd:pd + nd, ps:ps + ns] -= self._fwd[c.index].T
             mat[ps:ps + ns, pd:pd + nd] -= self._bwd[c.index].T
+        for q, lat in self._lat.items():
+            mat[off[q]:off[q] + lat.shape[0], off[q]:off[q] + lat.shape[0]] -= lat.T
         e = np.zeros((n, len(layers)))
         for i, q in enumerate(layers):
             e[off[q]:off[q] + t.layer_size(q), i] = 1.0
@@ -373,6 +388,8 @@ class NumpyBackend:
             for q in range(1, n_layers):
                 terms = [v[s.src] @ self._fwd[s.index] for s in incoming[q]]
                 terms += [v[s.dst] @ self._bwd[s.index] for s in outgoing[q]]
+                if q in self._lat:
+                    terms.append(v[q] @ self._lat[q])
                 if terms:
                     r = terms[0]
                     for extra in terms[1:]:

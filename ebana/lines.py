@@ -1,0 +1,198 @@
+"""Line resistance inside one crossbar: the resistor network between its line ends, solved exactly.
+
+Geometry (the netlist, :mod:`ebana.netlist`, draws the same circuit; all values SI):
+
+* every device (i, j) has its own row node r(i, j) and column node c(i, j);
+* wordline i is **driven from the left**: its source (an input or bias source, or the amplifier
+  output of hidden neuron i) reaches r(i, 0) through the driver resistance ``r_driver``, then
+  r(i, j-1) - r(i, j) are joined by ``r_wordline`` per cell segment;
+* bitline j is **sensed at the bottom**: c(i, j) - c(i+1, j) are joined by ``r_bitline`` per cell
+  segment and c(R-1, j) (the last row, the bias rows included) reaches the neuron node through
+  the sense resistance ``r_sense``.
+
+EqProp layers are bidirectional: a hidden neuron node is read and driven through the same wire.
+It attaches to the bottom end of its bitline in the crossbar that feeds it and, through its
+amplifier, to the left end of its wordline in every crossbar it feeds. A zero resistance joins
+its two nodes (no resistor is drawn): with ``r_wordline = 0`` a wordline is one node, with
+``r_driver = 0`` as well that node is the source itself (likewise bitlines and ``r_sense``).
+
+For fixed conductances the crossbar is a linear multi-port between its R row ends and C column
+ends. :class:`CrossbarLines` eliminates the internal cell nodes exactly (a sparse LU of the
+grounded internal Laplacian, :func:`scipy.sparse.linalg.splu`, kept until G changes) and gives
+the port admittance Y (the Schur complement, a symmetric Laplacian M-matrix; for ideal wires it
+is [[diag(row sums), -G], [-G^T, diag(column sums)]]) and, per solved state, the voltages of the
+cell nodes by one back-substitution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["LineResistance", "CrossbarLines"]
+
+_SOLVE_CHUNK = 64   # right-hand sides per sparse back-substitution (bounds the dense block's memory)
+
+
+@dataclass(frozen=True, slots=True)
+class LineResistance:
+    """Wire resistances (ohm) of every crossbar: per cell segment of a wordline and of a bitline,
+    the driver resistance at a wordline's driven (left) end, the sense resistance at a bitline's
+    neuron (bottom) end. All 0: ideal wires."""
+
+    r_wordline: float = 0.0
+    r_bitline: float = 0.0
+    r_driver: float = 0.0
+    r_sense: float = 0.0
+
+    @property
+    def on(self) -> bool:
+        return any(r > 0 for r in (self.r_wordline, self.r_bitline, self.r_driver, self.r_sense))
+
+
+def row_cell(lines: LineResistance, i: int, j: int) -> tuple[str, int, int]:
+    """The node of device (i, j)'s row end: ("terminal", i, 0) for the row's source itself, else
+    ("cell", i, j') with j' the representative cell of the joined nodes (zero resistances join)."""
+    jj = j if lines.r_wordline > 0 else 0
+    if jj == 0 and lines.r_driver == 0:
+        return ("terminal", i, 0)
+    return ("cell", i, jj)
+
+
+def col_cell(lines: LineResistance, n_rows: int, i: int, j: int) -> tuple[str, int, int]:
+    """The node of device (i, j)'s column end: ("terminal", 0, j) for the neuron node itself, else
+    ("cell", i', j) with i' the representative cell (the bottom row R-1 when bitlines are ideal)."""
+    ii = i if lines.r_bitline > 0 else n_rows - 1
+    if ii == n_rows - 1 and lines.r_sense == 0:
+        return ("terminal", 0, j)
+    return ("cell", ii, j)
+
+
+class CrossbarLines:
+    """The internal network of one crossbar with line resistance, for one set of conductances.
+
+    Node numbering: terminals first (rows 0..R-1, then columns R..R+C-1), then the internal
+    cell nodes. ``port_admittance(need)`` gives the columns ``need`` of Y (A/V: current into the
+    crossbar at every terminal per volt at a terminal in ``need``); ``cell_voltages`` the cell
+    node voltages of solved states.
+    """
+
+    def __init__(self, g: np.ndarray, lines: LineResistance) -> None:
+        import scipy.sparse as sp
+        from scipy.sparse.linalg import splu
+
+        g = np.asarray(g, dtype=np.float64)
+        n_r, n_c = g.shape
+        self.shape = (n_r, n_c)
+        n_t = n_r + n_c
+        # node of every device's row end: the source (terminal i) or a cell node; zero resistances join
+        rid = np.empty((n_r, n_c), dtype=np.int64)
+        cid = np.empty((n_r, n_c), dtype=np.int64)
+        nxt = n_t
+        rep = np.zeros((n_r, n_c), dtype=bool)      # representative row cells that are internal nodes
+        if lines.r_wordline > 0:
+            rep[:] = True
+        else:
+            rep[:, 0] = True
+        if lines.r_driver == 0:
+            rep[:, 0] = False
+        k = int(rep.sum())
+        rid[rep] = nxt + np.arange(k)
+        nxt += k
+        if lines.r_driver == 0:
+            rid[:, 0] = np.arange(n_r)
+        if lines.r_wordline == 0:
+            rid[:] = rid[:, :1]
+        rep = np.zeros((n_r, n_c), dtype=bool)      # representative column cells (the bottom row R-1)
+        if lines.r_bitline > 0:
+            rep[:] = True
+        else:
+            rep[-1, :] = True
+        if lines.r_sense == 0:
+            rep[-1, :] = False
+        k = int(rep.sum())
+        cid[rep] = nxt + np.arange(k)
+        nxt += k
+        if lines.r_sense == 0:
+            cid[-1, :] = n_r + np.arange(n_c)
+        if lines.r_bitline == 0:
+            cid[:] = cid[-1:, :]
+        n = nxt
+        self.n_internal = n - n_t
+        a_idx, b_idx, cond = [rid.ravel()], [cid.ravel()], [g.ravel()]
+        if lines.r_driver > 0:
+            a_idx.append(np.arange(n_r))
+            b_idx.append(rid[:, 0])
+            cond.append(np.full(n_r, 1.0 / lines.r_driver))
+        if lines.r_wordline > 0 and n_c > 1:
+            a_idx.append(rid[:, :-1].ravel())
+            b_idx.append(rid[:, 1:].ravel())
+            cond.append(np.full(n_r * (n_c - 1), 1.0 / lines.r_wordline))
+        if lines.r_bitline > 0 and n_r > 1:
+            a_idx.append(cid[:-1, :].ravel())
+            b_idx.append(cid[1:, :].ravel())
+            cond.append(np.full((n_r - 1) * n_c, 1.0 / lines.r_bitline))
+        if lines.r_sense > 0:
+            a_idx.append(cid[-1, :])
+            b_idx.append(n_r + np.arange(n_c))
+            cond.append(np.full(n_c, 1.0 / lines.r_sense))
+        a_all, b_all, c_all = np.concatenate(a_idx), np.concatenate(b_idx), np.concatenate(cond)
+        rows = np.concatenate([a_all, b_all, a_all, b_all])
+        cols = np.concatenate([b_all, a_all, a_all, b_all])
+        vals = np.concatenate([-c_all, -c_all, c_all, c_all])
+        lap = sp.csc_matrix((vals, (rows, cols)), shape=(n, n))
+        lap.sum_duplicates()
+        self._l_it = lap[n_t:, :n_t].tocsc()
+        self._lu = splu(lap[n_t:, n_t:].tocsc()) if self.n_internal else None
+        self._g = g
+        self._rid, self._cid = rid, cid   # node of every device's row / column end (terminals first)
+
+    def port_admittance(self, need: np.ndarray | None = None) -> np.ndarray:
+        """Columns ``need`` (terminal indices; default all) of the port admittance Y, (R+C, len(need)) S.
+
+        Y = L_tt - L_ti L_ii^-1 L_it, formed without its cancellation: column k is the response to
+        1 V on terminal k (0 V on the others), and the current into the crossbar at a row end is the
+        sum of the currents G_ij (V_r - V_c) of that row's devices (KCL on the whole wordline; at a
+        column end minus the column's sum), so a stiff wire (1/r >> G) costs no digits. Off-diagonal
+        entries are clipped to <= 0 (Y is a Laplacian M-matrix; rounding may leave +1e-30)."""
+        n_r, n_c = self.shape
+        n_t = n_r + n_c
+        need = np.arange(n_t) if need is None else np.asarray(need)
+        out = np.empty((n_t, need.size))
+        for k in range(0, need.size, _SOLVE_CHUNK):
+            cols = need[k:k + _SOLVE_CHUNK]
+            vt = np.zeros((cols.size, n_t))
+            vt[np.arange(cols.size), cols] = 1.0
+            i_dev = self._g * self.drops(vt[:, :n_r], vt[:, n_r:])          # (b, R, C) A
+            out[:n_r, k:k + cols.size] = i_dev.sum(axis=2).T
+            out[n_r:, k:k + cols.size] = -i_dev.sum(axis=1).T
+        diag = np.zeros_like(out, dtype=bool)
+        diag[need, np.arange(need.size)] = True
+        np.minimum(out, 0.0, out=out, where=~diag)
+        return out
+
+    def cell_voltages(self, v_rows: np.ndarray, v_cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Voltages (V) of every device's row and column node, each (B, R, C), at terminal voltages
+        ``v_rows`` (B, R) (the line sources) and ``v_cols`` (B, C) (the neuron nodes)."""
+        vt = np.concatenate([np.atleast_2d(v_rows), np.atleast_2d(v_cols)], axis=1)   # (B, n_t)
+        b = vt.shape[0]
+        vr = np.empty((b,) + self.shape)
+        vc = np.empty((b,) + self.shape)
+        rid, cid = self._rid, self._cid
+        for k in range(0, b, _SOLVE_CHUNK):
+            blk = vt[k:k + _SOLVE_CHUNK]
+            if self._lu is not None:
+                vi = -self._lu.solve(np.asarray(self._l_it @ blk.T))      # (n_int, b_blk)
+                full = np.concatenate([blk.T, vi], axis=0)                 # terminals, then internal
+            else:
+                full = blk.T
+            vr[k:k + blk.shape[0]] = np.moveaxis(full[rid], -1, 0)
+            vc[k:k + blk.shape[0]] = np.moveaxis(full[cid], -1, 0)
+        return vr, vc
+
+    def drops(self, v_rows: np.ndarray, v_cols: np.ndarray) -> np.ndarray:
+        """Voltage across every device, row node minus column node (B, R, C) (V)."""
+        vr, vc = self.cell_voltages(v_rows, v_cols)
+        vr -= vc
+        return vr
