@@ -93,7 +93,8 @@ def half_select_fractions(scheme: str) -> tuple[float, ...]:
 
 def check_voltage_dependence(model, scheme: str, v_set: float, v_reset: float, name: str) -> None:
     """Refuse a half-select scheme on a device that moves as fast at the partial voltage as at
-    the full one (no voltage dependence: the scheme could not tell selected devices from the rest).
+    the full one of the same polarity, at every probe state (no voltage dependence: the scheme
+    could not tell selected devices from the rest).
 
     ``model``: the device model (nominal, read-mapped); ``v_set`` > 0 and ``v_reset`` < 0 (V): the
     programming amplitudes; ``name``: the model's name for the message.
@@ -102,7 +103,7 @@ def check_voltage_dependence(model, scheme: str, v_set: float, v_reset: float, n
         full = np.abs(model.dxdt(np.float64(a), _PROBE_STATES))
         if not np.any(full > 0):
             continue
-        for f in half_select_fractions(scheme):
+        for f in sorted({abs(f) for f in half_select_fractions(scheme)}):   # same polarity as a
             part = np.abs(model.dxdt(np.float64(f * a), _PROBE_STATES))
             if np.all(part >= full * (1 - 1e-9)):
                 raise ConfigError(f"device.array_scheme = {scheme!r} needs a device whose drift depends on the "
