@@ -360,3 +360,16 @@ def test_iris_trains_through_the_cli_with_every_scheme(scheme, tmp_path):
     else:                       # selectors, and V/2 at amplitudes inside VTEAM's dead zone
         assert float(last["disturb"]) == 0.0
     assert -1.0 <= float(last["dg_cos"]) <= 1.0
+
+
+@pytest.mark.parametrize("scheme", ["row_v3", "outer_product"])
+def test_resume_through_a_passive_array_is_bit_identical(scheme, tmp_path):
+    """The outer product's pulse trains draw from the device rng (checkpointed); the epoch's
+    write-time/disturb/cosine sums are checkpointed with the tally."""
+    from tests.conftest import interrupted_and_resumed
+    cfg = apply_overrides(preset("iris"), {"epochs": 2, "device.model": "vteam", "device.r_ratio": 100,
+                                           "device.energy": False, "device.array_scheme": scheme})
+    ref, resumed = interrupted_and_resumed(cfg, tmp_path, (0, 4))
+    assert np.array_equal(ref.updater.x, resumed.updater.x)
+    for k in ("test_loss", "t_write", "disturb", "dg_cos"):
+        assert [r[k] for r in ref.history] == [r[k] for r in resumed.history], k
