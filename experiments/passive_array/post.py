@@ -86,7 +86,7 @@ def table(data: dict) -> list[dict]:
 
 def markdown(rows: list[dict]) -> str:
     head = ["device", "array_scheme", "n", "test acc % (mean ± std)", "per seed", "test loss",
-            "disturb |Δx| per device and update", "write time per update (s)", "× selector", "cos(ΔG req, ach)"]
+            "disturb: mean \\|Δx\\| per device and update", "write time per update (s)", "× selector", "cos(ΔG req, ach)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         lines.append("| " + " | ".join([
@@ -99,7 +99,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 def figure(rows: list[dict]) -> Figure:
-    fig = Figure(figsize=(13, 4.2), layout="constrained")
+    fig = Figure(figsize=(13, 4.6), layout="constrained")
     axes = fig.subplots(1, 3)
     devs = list(dict.fromkeys(r["device"] for r in rows))
     width = 0.8 / max(len(devs), 1)
@@ -123,7 +123,8 @@ def figure(rows: list[dict]) -> Figure:
     for ax in axes:
         ax.set_xticks(x, SCHEMES, rotation=30, ha="right")
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=8, loc="lower left")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(devs), fontsize=9)
     fig.suptitle("IRIS through a passive array: 3 seeds, bars = mean, whiskers = min-max (disturb 0 drawn at 1e-9)")
     return fig
 
