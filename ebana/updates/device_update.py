@@ -241,10 +241,10 @@ class DeviceArray:
     def describe(self) -> dict:
         c = self.cal
         d = {"model": self.cfg.model, "scheme": self.cfg.scheme, "v_set": c.v_set, "v_reset": c.v_reset,
-                "rate_set_S_per_s": c.rate_set, "rate_reset_S_per_s": c.rate_reset,
-                "t_per_siemens_set": c.t_per_siemens[0], "t_per_siemens_reset": c.t_per_siemens[1],
-                "r_on": float(np.mean(self.model.r_on)), "r_off": float(np.mean(self.model.r_off)),
-                "kind": self.model.kind}
+             "rate_set_S_per_s": c.rate_set, "rate_reset_S_per_s": c.rate_reset,
+             "t_per_siemens_set": c.t_per_siemens[0], "t_per_siemens_reset": c.t_per_siemens[1],
+             "r_on": float(np.mean(self.model.r_on)), "r_off": float(np.mean(self.model.r_off)),
+             "kind": self.model.kind}
         if self.passive is not None:   # selector runs keep their run.json entries as before
             d.update(array_scheme=self.cfg.array_scheme, half_select_protected=self.protected)
             if self.cfg.array_scheme == "outer_product":
