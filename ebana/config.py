@@ -19,7 +19,7 @@ from ebana.errors import ConfigError, did_you_mean
 from ebana.topology import MIN_RESIDUAL_HIDDEN, residual_skips
 from ebana.validation import check_fields
 
-__all__ = ["TrainConfig", "DeviceConfig", "AlgorithmConfig", "REFERENCES", "SCHEMES", "PAIR_MODES",
+__all__ = ["TrainConfig", "DeviceConfig", "AlgorithmConfig", "REFERENCES", "SCHEMES", "PAIR_MODES", "ARRAY_SCHEMES",
            "preset", "PRESETS", "BETA_DEFAULTS", "default_beta", "parse_hidden", "to_dict", "from_dict", "dump_toml",
            "load_toml", "config_diff",
            "apply_overrides"]
@@ -32,6 +32,12 @@ SCHEMES = ("pwm", "pam")
 """Pulse schemes: pulse-width (fixed amplitude) and pulse-amplitude (fixed width) modulation."""
 PAIR_MODES = ("device", "split")
 """How requested changes reach the paired devices of a signed weight (see ebana.updates.device_update)."""
+ARRAY_SCHEMES = ("selector", "row_v2", "row_v3", "column_v2", "column_v3", "outer_product")
+"""How the pulses reach the devices (ebana.updates.array_schemes): a selector per cell (each device on
+its own), row-/column-wise V/2 and V/3 half-select biasing of a passive array, or the parallel
+stochastic outer product (coincident row/column pulse trains)."""
+MAX_ARRAY_BL = 10_000
+"""Longest outer-product pulse train (slots per quadrant)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,9 +86,32 @@ class DeviceConfig:
     """Cycle-to-cycle noise: relative std of every state change (–)."""
     d2d: float = 0.0
     """Device-to-device spread of the model's d2d parameters (lognormal sigma, –)."""
+    array_scheme: str = "selector"
+    """How the pulses reach the devices: ``selector`` (a selector per cell: every device gets its
+    own pulse, nothing else moves), ``row_v2``/``row_v3``/``column_v2``/``column_v3`` (a passive
+    array written row by row or column by column with V/2 or V/3 half-select biasing) or
+    ``outer_product`` (all lines at once, coincident stochastic pulse trains; PWM only)."""
+    array_bl: int = 31
+    """Outer product: time slots per sign quadrant (aihwkit's desired_BL = 31)."""
+    array_rank: int = 1
+    """Outer product: SVD terms of the requested pulse-time matrix written per update (>= 1)."""
 
     def __post_init__(self) -> None:
         check_fields(self, "device")
+        if self.array_scheme not in ARRAY_SCHEMES:
+            raise ConfigError(f"unknown device.array_scheme {self.array_scheme!r}"
+                              f"{did_you_mean(self.array_scheme, ARRAY_SCHEMES)}; known: {', '.join(ARRAY_SCHEMES)}")
+        if self.array_scheme != "selector" and self.model is None:
+            raise ConfigError(f"device.array_scheme = {self.array_scheme!r} needs a device model (device.model / "
+                              "--device): without one the ideal update writes G directly, with no voltages to "
+                              "half-select")
+        if self.array_scheme == "outer_product" and self.scheme != "pwm":
+            raise ConfigError(f"device.array_scheme = 'outer_product' needs device.scheme = 'pwm' (coincident "
+                              f"pulses of one amplitude per polarity), got device.scheme = {self.scheme!r}")
+        if not 1 <= self.array_bl <= MAX_ARRAY_BL:
+            raise ConfigError(f"device.array_bl must be an integer in [1, {MAX_ARRAY_BL}], got {self.array_bl!r}")
+        if self.array_rank < 1:
+            raise ConfigError(f"device.array_rank must be an integer >= 1, got {self.array_rank!r}")
         if self.scheme not in SCHEMES:
             raise ConfigError(f"unknown device.scheme {self.scheme!r}{did_you_mean(self.scheme, SCHEMES)}; "
                               f"known: {', '.join(SCHEMES)}")

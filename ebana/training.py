@@ -42,10 +42,14 @@ __all__ = ["Trainer", "Progress", "EpochCallback", "MetricsCSV", "METRIC_FIELDS"
 logger = logging.getLogger(__name__)
 
 METRIC_FIELDS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds",
-                 "mean_sweeps", "verify_max_dv", "e_write", "pulses", "saturated", "dg_ratio", "dg_error"]
+                 "mean_sweeps", "verify_max_dv", "e_write", "pulses", "saturated", "dg_ratio", "dg_error",
+                 "t_write", "t_update", "disturb", "dg_cos"]
 """Per-epoch metrics. Device runs add: write energy of the epoch (J), pulses sent, fraction of
 devices at a state bound at the end of the epoch, sum|achieved ΔG| / sum|requested ΔG| and
-sum|achieved - requested| / sum|requested| over the epoch; empty for ideal runs."""
+sum|achieved - requested| / sum|requested| over the epoch, the epoch's write time ``t_write`` (s)
+and its mean per update ``t_update`` (s) under ``device.array_scheme``, ``disturb`` (mean |Δx| per
+device and update while not selected, –; 0 with selectors) and ``dg_cos`` (mean per-update cosine
+of requested and achieved ΔG, –); empty for ideal runs."""
 
 EVAL_CHUNK = 1000
 """Samples per free-phase solve in evaluation."""

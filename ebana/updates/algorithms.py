@@ -58,6 +58,7 @@ from ebana.devices.response import find_symmetric_point, response_curve
 from ebana.errors import ConfigError
 from ebana.registry import Registry
 from ebana.updates.device_update import DeviceArray, DeviceUpdate, Request, Setup, StatelessPolicy, device_update
+from ebana.updates.array_schemes import uniform_params
 from ebana.updates.pulses import state_for_conductance
 
 __all__ = ["ALGORITHMS", "create_algorithm", "StochasticPulses", "ThresholdPulses", "StandardPulses",
@@ -92,7 +93,7 @@ def write_pulses(model, x: np.ndarray, n: np.ndarray, v_set: float, v_reset: flo
     sent = n != 0
     if not sent.any():
         return x_new, e
-    if not _uniform(model):  # per-device parameter arrays (shaped like x): pulse all, zero width where n == 0
+    if not uniform_params(model):  # per-device parameter arrays (shaped like x): pulse all, zero width where n == 0
         v = np.where(n > 0, v_set, np.where(n < 0, v_reset, 0.0))
         r = model.apply_pulse(x, v, np.abs(n) * t_pulse, rng=rng, energy=energy)
         return r.x, (np.where(sent, r.energy, 0.0) if energy else e)
@@ -104,11 +105,6 @@ def write_pulses(model, x: np.ndarray, n: np.ndarray, v_set: float, v_reset: flo
     if energy:
         e.reshape(-1)[idx] = r.energy
     return x_new, e
-
-
-def _uniform(model) -> bool:
-    """True when every device shares the model's parameters (no device-to-device arrays)."""
-    return all(np.ndim(getattr(model.params, f)) == 0 for f in (*model.d2d_fields, "range_r_on", "range_r_off"))
 
 
 class StochasticPulses(StatelessPolicy):
@@ -152,8 +148,14 @@ class StandardPulses:
 
     def __call__(self, x, n):
         a = self.array
+        if a.passive is not None:   # through the passive array: every line's partial voltages too
+            n = np.asarray(n)
+            r = a.passive.write(x, np.where(n > 0, a.cal.v_set, np.where(n < 0, a.cal.v_reset, 0.0)),
+                                np.abs(n) * self.t_pulse)
+            return r.x, (r.energy if a.cfg.energy else np.zeros(np.shape(x))), n
         x_new, e = write_pulses(a.model, x, n, a.cal.v_set, a.cal.v_reset, self.t_pulse, rng=a.rng,
                                 energy=a.cfg.energy)
+        a.add_write_time(float(np.max(np.abs(n), initial=0)) * self.t_pulse)
         return x_new, e, n
 
     def describe(self) -> dict:

@@ -57,11 +57,12 @@ from ebana import devices
 from ebana.config import DeviceConfig
 from ebana.errors import ConfigError, DeviceError
 from ebana.topology import Topology
+from ebana.updates.array_schemes import HALF_SELECT, PassiveArray, WriteStats, check_voltage_dependence, protected
 from ebana.updates.ideal import OPTIMIZERS
 from ebana.updates.pulses import calibrate, pam_width, program, state_for_conductance
 
 __all__ = ["DeviceTally", "DeviceUpdate", "DeviceArray", "Request", "StatelessPolicy", "Direct", "Programmer",
-           "Setup", "device_update", "UpdateReport", "pair_index", "check_device_config", "split_pairs"]
+           "Setup", "device_update", "UpdateReport", "pair_index", "check_device_config", "split_pairs", "cosine"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,9 @@ class UpdateReport:
     n_pulses: int        # pulses sent
     n_saturated: int     # devices at a state bound after the update
     e_write: float       # J, write energy of all pulses
+    t_write: float = 0.0  # s, write time of the update (device.array_scheme; crossbars in parallel)
+    disturb: float = 0.0  # –, sum over devices of |Δx| while not selected (0 with selectors)
+    dg_cos: float = float("nan")  # –, cosine of requested and achieved ΔG (NaN if either is 0)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -95,6 +99,11 @@ class DeviceTally:
     achieved: float = 0.0    # S, sum |achieved ΔG|
     error: float = 0.0       # S, sum |achieved - requested|
     saturated: float | None = None   # fraction of devices at a bound after the last update
+    updates: int = 0         # updates in the epoch
+    t_write: float = 0.0     # s, sum of the updates' write times
+    disturb: float = 0.0     # –, sum over updates of the mean |Δx| per device while not selected
+    cos_sum: float = 0.0     # –, sum of the finite per-update cosines
+    cos_n: int = 0           # updates with a finite cosine
 
     def add(self, rep: UpdateReport) -> None:
         self.e_write += rep.e_write
@@ -103,17 +112,31 @@ class DeviceTally:
         self.achieved += rep.dg_achieved
         self.error += rep.dg_error
         self.saturated = rep.n_saturated / max(rep.n_devices, 1)
+        self.updates += 1
+        self.t_write += rep.t_write
+        self.disturb += rep.disturb / max(rep.n_devices, 1)
+        if np.isfinite(rep.dg_cos):
+            self.cos_sum += rep.dg_cos
+            self.cos_n += 1
 
     def metrics(self) -> dict:
         """``e_write``, ``pulses``, ``saturated``, ``dg_ratio`` = achieved/requested, ``dg_error`` =
-        error/requested (NaN when nothing was requested)."""
+        error/requested (NaN when nothing was requested); ``t_write`` (s, the epoch's write time),
+        ``t_update`` (s, per update), ``disturb`` (–, mean |Δx| per device and update while not
+        selected), ``dg_cos`` (–, mean cosine of requested and achieved ΔG per update)."""
         req = self.requested if self.requested > 0 else float("nan")
+        n = self.updates if self.updates else float("nan")
         return {"e_write": self.e_write, "pulses": self.pulses, "saturated": self.saturated,
-                "dg_ratio": self.achieved / req, "dg_error": self.error / req}
+                "dg_ratio": self.achieved / req, "dg_error": self.error / req,
+                "t_write": self.t_write, "t_update": self.t_write / n, "disturb": self.disturb / n,
+                "dg_cos": self.cos_sum / self.cos_n if self.cos_n else float("nan")}
 
 
 def check_device_config(cfg: DeviceConfig) -> None:
-    """Raise a one-line error when the model (or preset) does not exist; no-op without a model."""
+    """Raise a one-line error when the model (or preset) does not exist; no-op without a model.
+
+    A half-select ``array_scheme`` also needs a model whose drift depends on the voltage
+    (:func:`~ebana.updates.array_schemes.check_voltage_dependence` at the programming amplitudes)."""
     if cfg.model is None:
         return
     try:
@@ -123,6 +146,11 @@ def check_device_config(cfg: DeviceConfig) -> None:
     if cfg.preset is not None and cfg.preset not in cls.presets:
         known = ", ".join(sorted(cls.presets)) or "none"
         raise ConfigError(f"device.preset {cfg.preset!r} is not a preset of {cfg.model}; known: {known}")
+    if cfg.array_scheme in HALF_SELECT:
+        model = devices.create(cfg.model, **({"preset": cfg.preset} if cfg.preset else {}))
+        v_set = cfg.v_set if cfg.v_set is not None else model.demo.v_set
+        v_reset = cfg.v_reset if cfg.v_reset is not None else model.demo.v_reset
+        check_voltage_dependence(model, cfg.array_scheme, v_set, v_reset, cfg.model)
 
 
 def pair_index(topology: Topology) -> list[tuple[int, np.ndarray, np.ndarray] | None]:
@@ -178,6 +206,28 @@ class DeviceArray:
         self.cal = calibrate(nominal, v_set, v_reset)
         self.model = nominal.with_variability(sum(self.sizes), rng, cfg.d2d) if cfg.d2d else nominal
         self.x = state_for_conductance(self.model, np.concatenate([np.ravel(g) for g in conductances]))
+        self.passive: PassiveArray | None = None
+        self.protected: bool | None = None
+        if cfg.array_scheme in HALF_SELECT:
+            self.protected = protected(nominal, cfg.array_scheme, v_set, v_reset)
+            self.passive = PassiveArray(cfg.array_scheme, self.shapes, self.model, v_set=self.cal.v_set,
+                                        v_reset=self.cal.v_reset, rng=rng, energy=cfg.energy, bl=cfg.array_bl,
+                                        rank=cfg.array_rank)
+        self._t_write = 0.0
+
+    def add_write_time(self, t: float) -> None:
+        """Count a write of ``t`` seconds made with selectors (every device at once)."""
+        self._t_write += t
+
+    def take_stats(self) -> WriteStats:
+        """Write time (s) and disturb (–) of the writes since the last call."""
+        out = WriteStats(t_write=self._t_write)
+        self._t_write = 0.0
+        if self.passive is not None:
+            p = self.passive.take_stats()
+            out.t_write += p.t_write
+            out.disturb += p.disturb
+        return out
 
     def split(self, flat: np.ndarray) -> list[np.ndarray]:
         """One array per crossbar from a flat vector."""
@@ -190,11 +240,16 @@ class DeviceArray:
 
     def describe(self) -> dict:
         c = self.cal
-        return {"model": self.cfg.model, "scheme": self.cfg.scheme, "v_set": c.v_set, "v_reset": c.v_reset,
-                "rate_set_S_per_s": c.rate_set, "rate_reset_S_per_s": c.rate_reset,
-                "t_per_siemens_set": c.t_per_siemens[0], "t_per_siemens_reset": c.t_per_siemens[1],
-                "r_on": float(np.mean(self.model.r_on)), "r_off": float(np.mean(self.model.r_off)),
-                "kind": self.model.kind}
+        d = {"model": self.cfg.model, "scheme": self.cfg.scheme, "v_set": c.v_set, "v_reset": c.v_reset,
+             "rate_set_S_per_s": c.rate_set, "rate_reset_S_per_s": c.rate_reset,
+             "t_per_siemens_set": c.t_per_siemens[0], "t_per_siemens_reset": c.t_per_siemens[1],
+             "r_on": float(np.mean(self.model.r_on)), "r_off": float(np.mean(self.model.r_off)),
+             "kind": self.model.kind}
+        if self.passive is not None:   # selector runs keep their run.json entries as before
+            d.update(array_scheme=self.cfg.array_scheme, half_select_protected=self.protected)
+            if self.cfg.array_scheme == "outer_product":
+                d.update(array_bl=self.cfg.array_bl, array_rank=self.cfg.array_rank)
+        return d
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {"dev_x": self.x.copy(), "dev_rng": np.array(json.dumps(self.rng.bit_generator.state))}
@@ -287,9 +342,12 @@ class Programmer:
 
     def __call__(self, x, dg):
         c = self.array.cfg
+        passive = self.array.passive
         res = program(self.array.model, x, dg, self.array.cal, scheme=c.scheme, t_clock=c.t_clock, t_min=c.t_min,
                       t_max=c.t_max, pam_pulses=c.pam_pulses, dg_ref=self.dg_ref, v_max=c.v_max,
-                      pam_levels=c.pam_levels, energy=c.energy, rng=self.array.rng)
+                      pam_levels=c.pam_levels, energy=c.energy, rng=self.array.rng,
+                      apply=None if passive is None else passive.write)
+        self.array.add_write_time(res.t_write)
         return res.x, res.energy, res.n_pulses
 
     def describe(self) -> dict:
@@ -366,12 +424,14 @@ class DeviceUpdate:
         first = self.t_step == 1
         achieved = np.concatenate([g.ravel() for g in out]) - g_old
         e_tot = float(e.sum()) + (self.setup.energy if first else 0.0)
+        stats = self.array.take_stats()
         self.report = UpdateReport(
             n_devices=int(dg.size), dg_requested=float(np.abs(dg).sum()),
             dg_achieved=float(np.abs(achieved).sum()), dg_error=float(np.abs(achieved - dg).sum()),
             n_pulses=int(np.abs(n).sum()) + (self.setup.pulses if first else 0),
             n_saturated=self.array.n_saturated(),
-            e_write=e_tot if self.array.cfg.energy else float("nan"))
+            e_write=e_tot if self.array.cfg.energy else float("nan"),
+            t_write=stats.t_write, disturb=stats.disturb, dg_cos=cosine(dg, achieved))
         return out
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -389,6 +449,14 @@ class DeviceUpdate:
         if self.residual is not None:
             self.residual.load_state_dict(state)
         self.t_step = int(state["alg_t"]) if "alg_t" in state else 0
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine of the angle between two flat vectors (–); NaN when either is zero."""
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if not (na > 0 and nb > 0):
+        return float("nan")
+    return float(np.dot(a, b) / (na * nb))
 
 
 def device_update(cfg: DeviceConfig, optimizer: str, conductances: Sequence[np.ndarray], g_min: float,

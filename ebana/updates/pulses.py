@@ -41,9 +41,11 @@ Energy is the device physics' ``∫V·I dt`` of every pulse (J, from
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
+from ebana.devices.base import PulseResult
 from ebana.errors import DeviceError
 
 __all__ = ["Calibration", "calibrate", "Pulses", "pwm", "pam_amplitude", "pam_width", "Programmed",
@@ -153,24 +155,35 @@ class Programmed:
     x: np.ndarray         # new states (–)
     energy: np.ndarray    # J per device, summed over its pulses
     n_pulses: np.ndarray  # pulses per device (int)
+    t_write: float = 0.0  # s, write time with every device pulsed at once (longest pulse per PAM slot)
 
 
 def program(model, x: np.ndarray, dg: np.ndarray, cal: Calibration, *, scheme: str = "pwm",
             t_clock: float = 0.0, t_min: float = 0.0, t_max: float | None = None,
             pam_pulses: int = 1, dg_ref: float | None = None, v_max: float | None = None,
             pam_levels: int = 0, energy: bool = True,
-            rng: np.random.Generator | None = None) -> Programmed:
+            rng: np.random.Generator | None = None,
+            apply: Callable[[np.ndarray, np.ndarray, np.ndarray], PulseResult] | None = None) -> Programmed:
     """Apply the pulses that request ``dg`` (S) to devices in states ``x`` (vectorised).
 
     ``scheme`` is ``"pwm"`` or ``"pam"`` (module docstring). Loops only over PAM pulse slots.
+    ``apply(x, v, t)``: how the per-device pulses (V, s) reach the devices; None: each device on
+    its own (``model.apply_pulse``); a passive array's writer
+    (:meth:`ebana.updates.array_schemes.PassiveArray.write`) also returns the energy of the devices
+    it half-selects, and keeps its own write time (``t_write`` is then 0).
     """
     x = np.asarray(x, dtype=float)
     dg = np.asarray(dg, dtype=float)
     if scheme == "pwm":
         p = pwm(dg, cal, t_clock=t_clock, t_min=t_min, t_max=t_max)
+        if apply is not None:
+            r = apply(x, p.v, p.t)
+            return Programmed(x=r.x, energy=r.energy if energy else np.zeros(x.shape),
+                              n_pulses=p.sent.astype(np.int64))
         r = model.apply_pulse(x, p.v, p.t, rng=rng, energy=energy)
         e = np.where(p.sent, r.energy, 0.0) if energy else np.zeros(x.shape)
-        return Programmed(x=r.x, energy=e, n_pulses=p.sent.astype(np.int64))
+        return Programmed(x=r.x, energy=e, n_pulses=p.sent.astype(np.int64),
+                          t_write=float(np.max(p.t, initial=0.0)))
     if scheme != "pam":
         raise DeviceError(f"unknown pulse scheme {scheme!r}; known: pam, pwm")
     if dg_ref is None or not dg_ref > 0:
@@ -186,6 +199,7 @@ def program(model, x: np.ndarray, dg: np.ndarray, cal: Calibration, *, scheme: s
     a = pam_amplitude(np.abs(dg), v_ref, dg_ref, v_max, pam_levels)  # the single pulse's amplitude
     e_tot = np.zeros(x.shape)
     count = np.zeros(x.shape, dtype=np.int64)
+    t_write = 0.0
     for j in range(n):
         remaining = dg if j == 0 else target - model.conductance(x)
         active = (sign != 0) & (remaining * sign > 0)
@@ -194,12 +208,19 @@ def program(model, x: np.ndarray, dg: np.ndarray, cal: Calibration, *, scheme: s
         sent = active & (a > 0)
         v = np.where(sent, sign * a, 0.0)
         t = np.where(sent, width, 0.0)
-        r = model.apply_pulse(x, v, t, rng=rng, energy=energy)
-        x = r.x
-        if energy:
-            e_tot += np.where(sent, r.energy, 0.0)
+        if apply is not None:
+            r = apply(x, v, t)
+            x = r.x
+            if energy:
+                e_tot += r.energy
+        else:
+            r = model.apply_pulse(x, v, t, rng=rng, energy=energy)
+            x = r.x
+            if energy:
+                e_tot += np.where(sent, r.energy, 0.0)
+            t_write += float(np.max(t, initial=0.0))
         count += sent
-    return Programmed(x=x, energy=e_tot, n_pulses=count)
+    return Programmed(x=x, energy=e_tot, n_pulses=count, t_write=t_write)
 
 
 def state_for_conductance(model, g: np.ndarray, iters: int = 80) -> np.ndarray:
