@@ -12,7 +12,7 @@ LAYERS = {
     1: ["devices", "datasets", "encoding", "augment", "losses", "topology", "plots"],  # plots: data in, Figure out
     2: ["lines", "circuit", "netlist"],
     3: ["backends"],
-    4: ["phases", "gradients", "updates", "config"],
+    4: ["phases", "gradients", "updates", "energy", "config"],
     5: ["builder", "checkpoint", "verify", "training"],
     6: ["experiments", "sweep", "doctor"],
     7: ["cli", "cli_devices"],

@@ -1,0 +1,262 @@
+"""Energy of training on the simulated chip: phase (read) power from operating points, periphery.
+
+**Phase power** (exact, from one solved DC operating point; all W):
+
+- crossbar devices: ``P_c = sum_ij G_ij (V_row_i - V_col_j)^2`` (with line resistance: across each
+  device's own cell nodes, and the wires' dissipation ``P_wire = sum_t V_t I_t - P_c`` from the
+  terminal voltages and currents of the crossbar);
+- clamp diodes: ``P_D = x1 i_D(x1) + x2 i_D(x2)`` per clamped node, x1 = v - V_BH (upper diode),
+  x2 = V_BL - v (lower diode), i_D the diode model of the circuit (GMIN included for Shockley);
+- what the sources deliver (:func:`delivered_power`): the input wordline sources ``u I_row``, the
+  bias rows ``V_b I_row``, the clamp bias sources ``-V_BH i_up + V_BL i_low``, the nudging current
+  sources ``v I_nudge`` and the amplifiers ``(w - alpha v) I_out`` (VCVS output w = cm + g (v - cm)
+  driving I_out into its crossbar rows, CCCS drawing alpha I_out from the neuron).
+
+By Tellegen's theorem the dissipated power (devices + wires + diodes) equals the delivered power at
+any operating point that satisfies KCL; ``tests/test_energy.py`` checks it on the numpy backend's
+solutions and on ngspice's, with the source currents read from ngspice itself.
+
+**Phase energy** = dissipated power x :attr:`EnergyConfig.t_settle` per phase: the network draws
+that power while the phase settles and is read (the power during the transient is not simulated;
+the DC value is its end point).
+
+**Periphery** per training sample with P phases (free + 1 or 2 nudged), n_in features, K classes,
+N neuron nodes (every hidden neuron and output node: the EqProp gradient needs every device's drop)
+and A amplifiers (hidden neurons):
+
+- DAC: ``(2 n_in + 2 K (P - 1)) e_dac`` -- the wordlines x+ and x- once per sample (held through the
+  phases), the 2K nudging currents once per nudged phase;
+- ADC: ``N P e_adc`` -- every neuron node read once per phase;
+- amplifiers: ``A P t_settle p_amp`` -- bias power while each phase settles.
+
+Write energy (device runs) is the device physics' own integral of V I dt per pulse
+(:mod:`ebana.updates.pulses`). Evaluation passes (the per-epoch train/test loss) are not training
+and are not counted.
+
+Defaults and their sources (every value a key of ``[energy]``):
+
+- ``t_settle = 100 ns``: ISAAC's crossbar read cycle (Shafiee et al., ISCA 2016, "ISAAC: a CNN
+  accelerator with in-situ analog arithmetic in crossbars", 100 ns per memristor-array read).
+- ``e_adc = 2.58 pJ``: an 8-bit 1.2 GS/s SAR ADC at 3.1 mW (Kull et al., IEEE JSSC 48(12), 2013,
+  the ADC ISAAC builds on): 3.1 mW / 1.2 GS/s.
+- ``e_dac = 0.39 pJ``: ISAAC's input DACs (1-bit, 8 x 128 per IMA at 4 mW, one conversion per
+  100 ns cycle): 4 mW x 100 ns / 1024.
+- ``p_amp = 4.2 uW``: one bidirectional amplifier sized to settle in t_settle, by the gm/Id method
+  (Silveira, Flandre, Jespers, IEEE JSSC 31(9), 1996): unity-gain bandwidth 10/t_settle = 100 MHz
+  into 100 fF at gm/Id = 15 /V needs I_d = 2 pi GBW C / (gm/Id) = 4.2 uA, at a 1 V supply.
+
+These are order-of-magnitude periphery figures from the literature, not a circuit design: change
+them with ``--set energy.e_adc=...``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from ebana.circuit import CompiledCircuit, ideal_diode_current, shockley_current
+from ebana.errors import ConfigError
+from ebana.validation import check_fields
+
+__all__ = ["EnergyConfig", "Dissipation", "dissipated_power", "delivered_power", "EnergyTally",
+           "periphery_counts", "ENERGY_FIELDS"]
+
+ENERGY_FIELDS = ["e_read", "e_read_free", "e_read_nudged", "e_dac", "e_adc", "e_amp", "e_energy"]
+"""Per-epoch energy metrics (J): phase (read) energy, split into free and nudged phases; DAC, ADC,
+amplifier energy; ``e_energy`` = e_read + e_dac + e_adc + e_amp + e_write (write: device runs).
+Per layer q: ``e_read_l{q}`` = its incoming crossbars (devices and wires) + its clamp diodes."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnergyConfig:
+    """Energy model of the chip (``[energy]`` in TOML); sources in the module docstring."""
+
+    enabled: bool = True
+    """Compute the energy metrics (phase power from every training solve; off: empty columns)."""
+    t_settle: float = 100e-9
+    """Time (s) each phase settles and is held for reading (ISAAC's 100 ns read cycle)."""
+    e_adc: float = 3.1e-3 / 1.2e9
+    """Energy (J) per ADC conversion (8-bit SAR, Kull et al. 2013: 3.1 mW at 1.2 GS/s)."""
+    e_dac: float = 4e-3 * 100e-9 / 1024
+    """Energy (J) per DAC conversion (ISAAC's input DACs: 4 mW for 1024 DACs at 100 ns)."""
+    p_amp: float = 2 * np.pi * 100e6 * 100e-15 / 15 * 1.0
+    """Static power (W) of one neuron amplifier while a phase settles (gm/Id sizing, see module)."""
+
+    def __post_init__(self) -> None:
+        check_fields(self, "energy")
+        for name in ("t_settle", "e_adc", "e_dac", "p_amp"):
+            v = getattr(self, name)
+            if not (v >= 0 and np.isfinite(v)):
+                raise ConfigError(f"energy.{name} must be a finite value >= 0, got {v!r}")
+        if self.t_settle > 1.0:
+            raise ConfigError(f"energy.t_settle must be <= 1 s, got {self.t_settle!r}")
+
+
+@dataclass
+class Dissipation:
+    """Power (W) dissipated at one operating point of a batch, each entry shape (B,)."""
+
+    crossbars: list[np.ndarray]
+    """Per crossbar: its devices."""
+    wires: list[np.ndarray]
+    """Per crossbar: its line resistance (zeros with ideal wires)."""
+    diodes: list[np.ndarray | None]
+    """Per layer (index 0 None): its clamp diodes (zeros for an unclamped layer)."""
+
+    def total(self) -> np.ndarray:
+        out = sum(self.crossbars) + sum(self.wires)
+        return out + sum(d for d in self.diodes if d is not None)
+
+    def per_layer(self, model: CompiledCircuit) -> list[np.ndarray | None]:
+        """Per layer q >= 1: its incoming crossbars (devices + wires) and its diodes (W, (B,))."""
+        t = model.topology
+        out: list[np.ndarray | None] = [None] + [d.copy() for d in self.diodes[1:]]
+        for s in t.crossbars:
+            out[s.dst] = out[s.dst] + self.crossbars[s.index] + self.wires[s.index]
+        return out
+
+
+def _rows_cols(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.ndarray | None]):
+    circuit = model.circuit
+    xv = circuit.input_voltages(x)
+    for s in model.topology.crossbars:
+        yield s, circuit.row_voltages(s, xv, layers), np.asarray(layers[s.dst], dtype=np.float64)
+
+
+def _crossbar_power(model: CompiledCircuit, s, rows: np.ndarray, cols: np.ndarray):
+    """(device power (B,), wire power (B,), row currents (B, R) into the crossbar) (W, W, A)."""
+    g = model.conductances[s.index]
+    if s.index in model.lines:
+        d = model.device_drops(s, rows, cols)                       # (B, R, C) V
+        i_dev = g * d
+        p_dev = np.einsum("brc,brc->b", i_dev, d)
+        i_row = i_dev.sum(axis=2)
+        i_col = -i_dev.sum(axis=1)
+        p_term = np.einsum("br,br->b", rows, i_row) + np.einsum("bc,bc->b", cols, i_col)
+        return p_dev, p_term - p_dev, i_row
+    # sum_ij G (r_i - c_j)^2 = r^2 . rowsum + c^2 . colsum - 2 r G c, without the (B, R, C) drops
+    rg = rows @ g                                                    # (B, C)
+    p_dev = (rows ** 2) @ g.sum(axis=1) + (cols ** 2) @ g.sum(axis=0) - 2.0 * np.einsum("bc,bc->b", rg, cols)
+    i_row = rows * g.sum(axis=1) - cols @ g.T
+    return np.maximum(p_dev, 0.0), np.zeros(rows.shape[0]), i_row
+
+
+def _diode_branches(model: CompiledCircuit, q: int, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                               np.ndarray]:
+    """(x1, i_up, x2, i_low): junction voltages (V) and currents (A) of the upper and lower diodes."""
+    p = model.params
+    d = p.diode
+    x1, x2 = v - p.v_bias_high, p.v_bias_low - v
+    if d.model == "ideal":
+        return x1, ideal_diode_current(x1, d), x2, ideal_diode_current(x2, d)
+    return x1, shockley_current(x1, d.i_s, d.n_vt)[0], x2, shockley_current(x2, d.i_s, d.n_vt)[0]
+
+
+def dissipated_power(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.ndarray | None]) -> Dissipation:
+    """Power (W) dissipated in the crossbar devices, the wires and the clamp diodes of a batch.
+
+    ``x`` (B, n_inputs) features (tiled to the batch for stacked phases), ``layers[q]`` (B, n_q) node
+    voltages (V) of a solution (:attr:`~ebana.backends.base.Solution.layers`)."""
+    t = model.topology
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    xb, wb = [], []
+    for s, rows, cols in _rows_cols(model, x, layers):
+        p_dev, p_wire, _ = _crossbar_power(model, s, rows, cols)
+        xb.append(p_dev)
+        wb.append(p_wire)
+    diodes: list[np.ndarray | None] = [None]
+    for q in range(1, t.n_layers):
+        v = np.asarray(layers[q], dtype=np.float64)
+        if not model.layers[q].clamped:
+            diodes.append(np.zeros(v.shape[0]))
+            continue
+        x1, i1, x2, i2 = _diode_branches(model, q, v)
+        diodes.append(np.sum(x1 * i1 + x2 * i2, axis=1))
+    return Dissipation(xb, wb, diodes)
+
+
+def delivered_power(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.ndarray | None],
+                    i_nudge: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Power (W, each (B,)) delivered by each kind of source at an operating point.
+
+    Keys: ``inputs`` (wordline sources), ``bias`` (bias rows), ``clamp`` (clamp bias sources
+    V_BH, V_BL; negative: they absorb the upper diodes' current), ``nudge`` (nudging current
+    sources), ``amplifiers`` (VCVS + CCCS of every hidden neuron). Their sum equals
+    :meth:`Dissipation.total` (Tellegen) when ``layers`` satisfy KCL."""
+    circuit, t, p = model.circuit, model.topology, model.params
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    b = np.asarray(layers[-1]).shape[0]
+    zero = np.zeros(b)
+    out = {"inputs": zero.copy(), "bias": zero.copy(), "clamp": zero.copy(), "nudge": zero.copy(),
+           "amplifiers": zero.copy()}
+    i_out = {q: np.zeros((b, t.layer_size(q))) for q in range(1, t.n_layers - 1)}
+    for s, rows, cols in _rows_cols(model, x, layers):
+        _, _, i_row = _crossbar_power(model, s, rows, cols)
+        n = s.n_rows
+        out["bias"] += np.einsum("br,br->b", rows[:, n:], i_row[:, n:])
+        if s.src == 0:
+            out["inputs"] += np.einsum("br,br->b", rows[:, :n], i_row[:, :n])
+        else:
+            i_out[s.src] += i_row[:, :n]
+    for q, io in i_out.items():
+        v = np.asarray(layers[q], dtype=np.float64)
+        out["amplifiers"] += np.einsum("bj,bj->b", circuit.amplifier_out(v) - p.alpha * v, io)
+    for q in range(1, t.n_layers):
+        if model.layers[q].clamped:
+            _, i1, _, i2 = _diode_branches(model, q, np.asarray(layers[q], dtype=np.float64))
+            out["clamp"] += np.sum(-p.v_bias_high * i1 + p.v_bias_low * i2, axis=1)
+    if i_nudge is not None:
+        out["nudge"] = np.einsum("bj,bj->b", np.asarray(layers[-1], dtype=np.float64), np.asarray(i_nudge, float))
+    return out
+
+
+def periphery_counts(model_or_topology, n_phases: int) -> dict[str, int]:
+    """Per training sample: DAC and ADC conversions and amplifier-phases (see the module docstring)."""
+    t = getattr(model_or_topology, "topology", model_or_topology)
+    nodes = sum(t.layer_size(q) for q in range(1, t.n_layers))
+    amps = sum(t.layer_size(q) for q in range(1, t.n_layers - 1))
+    return {"dac": 2 * t.n_inputs + 2 * t.n_classes * (n_phases - 1), "adc": nodes * n_phases,
+            "amp_phases": amps * n_phases}
+
+
+@dataclass
+class EnergyTally:
+    """Energy (J) of the training solves of one epoch so far; JSON-serialisable (checkpoints)."""
+
+    free: float = 0.0
+    nudged: float = 0.0
+    layers: dict[str, float] = field(default_factory=dict)
+    samples: int = 0
+    phases: int = 0
+    """Phase solves per sample (2 one-sided, 3 centered)."""
+
+    def add(self, model: CompiledCircuit, cfg: EnergyConfig, x: np.ndarray,
+            solutions: Sequence[tuple[str, object]]) -> None:
+        """Add the phase energy of a batch: ``solutions`` = [(``"free"`` | ``"nudged"``, Solution)]."""
+        t_s = cfg.t_settle
+        for kind, sol in solutions:
+            diss = dissipated_power(model, sol.inputs(), sol.layers)
+            e = float(diss.total().sum()) * t_s
+            if kind == "free":
+                self.free += e
+            else:
+                self.nudged += e
+            for q, pq in enumerate(diss.per_layer(model)):
+                if pq is not None:
+                    key = f"e_read_l{q}"
+                    self.layers[key] = self.layers.get(key, 0.0) + float(pq.sum()) * t_s
+        self.samples += len(x)
+        self.phases = len(solutions)
+
+    def metrics(self, model: CompiledCircuit, cfg: EnergyConfig, e_write: float | None) -> dict[str, float]:
+        """The epoch's energy columns (:data:`ENERGY_FIELDS` and ``e_read_l{q}``)."""
+        c = periphery_counts(model, max(self.phases, 1))
+        n = self.samples
+        row = {"e_read": self.free + self.nudged, "e_read_free": self.free, "e_read_nudged": self.nudged,
+               "e_dac": n * c["dac"] * cfg.e_dac, "e_adc": n * c["adc"] * cfg.e_adc,
+               "e_amp": n * c["amp_phases"] * cfg.t_settle * cfg.p_amp}
+        row["e_energy"] = row["e_read"] + row["e_dac"] + row["e_adc"] + row["e_amp"] + (e_write or 0.0)
+        row.update(sorted(self.layers.items(), key=lambda kv: int(kv[0][8:])))
+        return row

@@ -1,0 +1,209 @@
+"""Phase energy: closed form, Tellegen (dissipated = delivered) on numpy and ngspice operating points,
+the per-epoch metrics (sum of the parts, resume), bad energy keys."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ebana.backends import create
+from ebana.config import apply_overrides, preset
+from ebana.energy import EnergyConfig, EnergyTally, delivered_power, dissipated_power, periphery_counts
+from ebana.netlist import node_names, render, row_node
+from tests.conftest import interrupted_and_resumed, make_circuit
+
+CASES = [
+    dict(hidden=(4,)),
+    dict(hidden=(4, 3), skips=((0, 2),)),
+    dict(hidden=(5,), diode="shockley"),
+    dict(hidden=(3,), output_diodes=True),
+    dict(hidden=(4, 3), cccs_gain=4.0, skips=((1, 3),)),        # reciprocal amplifiers, hidden skip
+    dict(hidden=(3,), r_wordline=200.0, r_bitline=300.0, r_driver=1e3, r_sense=500.0),   # line resistance
+]
+IDS = ["1hidden", "skip", "shockley", "output-diodes", "reciprocal-skip", "lines"]
+
+
+def _inputs(rng, c, n):
+    t = c.topology
+    x = rng.uniform(-1, 1, (n, t.n_inputs))
+    i_nudge = rng.normal(0, 3e-7, (n, 2 * t.n_classes))
+    return x, i_nudge
+
+
+def test_closed_form_single_crossbar(rng):
+    """No hidden layer, unclamped outputs: v_j = (sum_i G_ij u_i + I_j) / sum_i G_ij exactly."""
+    c = make_circuit(rng, n_in=2, hidden=(), n_cls=2)
+    m = c.compile()
+    x, i_nudge = _inputs(rng, c, 3)
+    s = c.topology.crossbars[0]
+    g = c.conductances[0]
+    rows = c.row_voltages(s, c.input_voltages(x), [None])                          # (B, R)
+    v = (rows @ g + i_nudge) / g.sum(axis=0)
+    layers = [None, v]
+    p_hand = np.einsum("ij,bij->b", g, (rows[:, :, None] - v[:, None, :]) ** 2)
+    diss = dissipated_power(m, x, layers)
+    np.testing.assert_allclose(diss.crossbars[0], p_hand, rtol=1e-12)
+    np.testing.assert_allclose(diss.total(), p_hand, rtol=1e-12)
+    dl = delivered_power(m, x, layers, i_nudge)
+    i_row = np.einsum("ij,bij->bi", g, rows[:, :, None] - v[:, None, :])
+    n = s.n_rows
+    np.testing.assert_allclose(dl["inputs"], np.sum(rows[:, :n] * i_row[:, :n], 1), rtol=1e-12)
+    np.testing.assert_allclose(dl["nudge"], np.sum(v * i_nudge, 1), rtol=1e-12)
+    np.testing.assert_allclose(sum(dl.values()), p_hand, rtol=1e-10)
+    # numpy's solution of the same circuit is this closed form
+    sol = create("numpy", c).solve(x, i_nudge)
+    np.testing.assert_allclose(sol.output, v, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_tellegen_numpy(case, rng):
+    c = make_circuit(rng, n_in=3, n_cls=2, **case)
+    m = c.compile()
+    x, i_nudge = _inputs(rng, c, 5)
+    b = create("numpy", c)
+    for inj in (None, i_nudge):
+        sol = b.solve(x, inj)
+        diss = dissipated_power(m, x, sol.layers).total()
+        dl = delivered_power(m, x, sol.layers, inj)
+        assert np.all(diss > 0)
+        np.testing.assert_allclose(sum(dl.values()), diss, rtol=1e-9)
+        if "r_wordline" in case:
+            wires = sum(dissipated_power(m, x, sol.layers).wires)
+            assert np.all(wires > 1e-6 * diss)      # the lines dissipate, and it is counted
+
+
+def test_tellegen_fails_off_the_operating_point(rng):
+    """The balance is a property of solved states: perturbed voltages violate it (the test can fail)."""
+    c = make_circuit(rng, n_in=3, hidden=(4,), n_cls=2)
+    m = c.compile()
+    x, _ = _inputs(rng, c, 4)
+    sol = create("numpy", c).solve(x)
+    layers = [None] + [v + 1e-3 for v in sol.layers[1:]]
+    diss = dissipated_power(m, x, layers).total()
+    assert np.max(np.abs(sum(delivered_power(m, x, layers).values()) / diss - 1)) > 1e-4
+
+
+def _ngspice_power(c, x, i_nudge):
+    """(node voltages by layer, power delivered by every source, from ngspice's own branch currents)."""
+    from ebana.backends.ngspice import run_op
+    t, p = c.topology, c.params
+    m = c.compile()
+    text = render(m, x, i_nudge, title="tellegen")
+    nodes = {q: node_names(c, q) for q in range(1, t.n_layers)}
+    amp = [(q, j) for q in range(1, t.n_layers - 1) for j in range(t.layer_size(q))]
+    vsrc = [f"vin{i}{s}" for i in range(t.n_inputs) for s in "pn"]
+    vsrc += [f"vb{s.index}_{k}" for s in t.crossbars for k in range(len(c.bias_voltages(s)))]
+    clamped = [q for q in range(1, t.n_layers) if q != t.output_layer or p.output_diodes]
+    vsrc += [f"vb{h}{q}" for q in clamped for h in "hl"]
+    vecs = [n for q in nodes for n in nodes[q]] + [f"{v}#branch" for v in vsrc]
+    vecs += [f"a{q}_{j}" for q, j in amp] + [f"va{q}_{j}#branch" for q, j in amp]
+    vecs += [f"{v}" for v in {row_node(c, s, i) for s in t.crossbars for i in range(s.shape[0])}
+             if not v.startswith("a")]
+    got = run_op(text, sorted(set(vecs)))
+    layers = [None] + [np.array([[got[n] for n in nodes[q]]]) for q in range(1, t.n_layers)]
+    # a voltage source delivers -V * I(branch) (SPICE: branch current into the + terminal)
+    v_of = {f"vin{i}{s}": got[f"in{i}{s}"] for i in range(t.n_inputs) for s in "pn"}
+    v_of.update({f"vb{s.index}_{k}": vb for s in t.crossbars for k, vb in enumerate(c.bias_voltages(s))})
+    v_of.update({f"vbh{q}": p.v_bias_high for q in clamped} | {f"vbl{q}": p.v_bias_low for q in clamped})
+    delivered = sum(-v_of[v] * got[f"{v}#branch"] for v in vsrc)
+    for q, j in amp:   # E + VA deliver w * I_out, I_out = -I(VA); F injects alpha * I(VA) into the neuron
+        i_va = got[f"va{q}_{j}#branch"]
+        delivered += got[f"a{q}_{j}"] * -i_va + got[nodes[q][j]] * p.alpha * i_va
+    delivered += float(np.dot(layers[-1][0], i_nudge))
+    return layers, delivered
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_tellegen_ngspice(case, rng):
+    """ngspice's source currents: what they deliver equals what ebana says is dissipated at ngspice's
+    node voltages, and equals ebana's own source accounting."""
+    c = make_circuit(rng, n_in=3, n_cls=2, **case)
+    m = c.compile()
+    x, i_nudge = _inputs(rng, c, 2)
+    for k in range(2):
+        layers, p_ng = _ngspice_power(c, x[k], i_nudge[k])
+        diss = dissipated_power(m, x[k:k + 1], layers).total()[0]
+        mine = sum(delivered_power(m, x[k:k + 1], layers, i_nudge[k:k + 1]).values())[0]
+        assert diss > 0
+        assert abs(p_ng - diss) <= 1e-9 * diss, (p_ng, diss)
+        assert abs(mine - diss) <= 1e-9 * diss, (mine, diss)
+
+
+def test_tally_is_phase_power_times_settle_time(rng):
+    c = make_circuit(rng, n_in=3, hidden=(4,), n_cls=2)
+    m = c.compile()
+    x, i_nudge = _inputs(rng, c, 3)
+    b = create("numpy", c)
+    free, nudged = b.solve(x), b.solve(x, i_nudge)
+    cfg = EnergyConfig(t_settle=2e-7)
+    tally = EnergyTally()
+    tally.add(m, cfg, x, [("free", free), ("nudged", nudged)])
+    p_free = dissipated_power(m, x, free.layers).total().sum()
+    p_nudged = dissipated_power(m, x, nudged.layers).total().sum()
+    assert tally.free == pytest.approx(2e-7 * p_free, rel=1e-12)
+    assert tally.nudged == pytest.approx(2e-7 * p_nudged, rel=1e-12)
+    row = tally.metrics(m, cfg, e_write=1e-9)
+    cnt = periphery_counts(m, 2)
+    assert cnt == {"dac": 2 * 3 + 2 * 2, "adc": (4 + 4) * 2, "amp_phases": 4 * 2}
+    assert row["e_adc"] == pytest.approx(3 * cnt["adc"] * cfg.e_adc)
+    assert row["e_energy"] == pytest.approx(row["e_read"] + row["e_dac"] + row["e_adc"] + row["e_amp"] + 1e-9)
+    assert row["e_read_l1"] + row["e_read_l2"] == pytest.approx(row["e_read"], rel=1e-12)
+
+
+def _metrics(path):
+    with open(path) as fh:
+        return [{k: float(v) if v else None for k, v in r.items()} for r in csv.DictReader(fh)]
+
+
+@pytest.mark.parametrize("device", [None, "ideal"])
+def test_epoch_energy_is_the_sum_of_its_parts(tmp_path, device):
+    from ebana.training import Trainer
+    over = {"epochs": 2, "limit_train": 40}
+    if device:
+        over["device.model"] = device
+    t = Trainer(apply_overrides(preset("iris"), over), tmp_path / "r")
+    t.run()
+    rows = _metrics(tmp_path / "r" / "metrics.csv")
+    assert len(rows) == 2
+    for r in rows:
+        parts = r["e_read"] + r["e_dac"] + r["e_adc"] + r["e_amp"] + (r["e_write"] or 0.0)
+        assert r["e_energy"] == pytest.approx(parts, rel=1e-12)
+        assert r["e_read"] == pytest.approx(r["e_read_free"] + r["e_read_nudged"], rel=1e-12)
+        assert r["e_read"] == pytest.approx(r["e_read_l1"] + r["e_read_l2"], rel=1e-12)
+        assert r["e_read_nudged"] > r["e_read_free"] > 0       # centered: two nudged phases per free one
+        if device:
+            assert r["e_write"] > 0
+    n = len(t.x_train)
+    cnt = periphery_counts(t.circuit.topology, 3)
+    assert rows[0]["e_adc"] == pytest.approx(n * cnt["adc"] * t.cfg.energy.e_adc)
+
+
+def test_energy_disabled_leaves_the_columns_empty(tmp_path):
+    from ebana.training import Trainer
+    t = Trainer(apply_overrides(preset("iris"), {"epochs": 1, "limit_train": 20, "energy.enabled": False}),
+                tmp_path / "r")
+    t.run()
+    r = _metrics(tmp_path / "r" / "metrics.csv")[0]
+    assert r["e_read"] is None and r["e_energy"] is None
+
+
+def test_resume_gives_the_same_energy(tmp_path):
+    cfg = apply_overrides(preset("iris"), {"epochs": 2, "limit_train": 40})
+    ref, resumed = interrupted_and_resumed(cfg, tmp_path, (0, 2))
+    for a, b in zip(ref.history, resumed.history):
+        assert a["e_read"] == b["e_read"] and a["e_energy"] == b["e_energy"]
+
+
+@pytest.mark.parametrize("key, value", [("energy.t_settle", "-1e-9"), ("energy.e_adc", "nan"),
+                                        ("energy.p_amp", "true"), ("energy.nope", "1")])
+def test_bad_energy_key_is_one_line(tmp_path, key, value):
+    from ebana.cli import cli
+    res = CliRunner().invoke(cli, ["train", "iris", "--epochs", "1", "--set", f"{key}={value}",
+                                   "--out", str(tmp_path / "r")])
+    assert res.exit_code == 1, res.output
+    last = res.output.strip().splitlines()[-1]
+    assert last.startswith("Error: ") and key.split(".")[1] in last and "Traceback" not in res.output
