@@ -56,11 +56,11 @@ from typing import Sequence
 
 import numpy as np
 
-from ebana.circuit import CompiledCircuit, ideal_diode_current, shockley_current
+from ebana.circuit import CompiledCircuit, shockley_current
 from ebana.errors import ConfigError
 from ebana.validation import check_fields
 
-__all__ = ["EnergyConfig", "Dissipation", "dissipated_power", "delivered_power", "EnergyTally",
+__all__ = ["EnergyConfig", "Dissipation", "dissipated_power", "input_terms", "delivered_power", "EnergyTally",
            "periphery_counts", "ENERGY_FIELDS"]
 
 ENERGY_FIELDS = ["e_read", "e_read_free", "e_read_nudged", "e_dac", "e_adc", "e_amp", "e_energy"]
@@ -125,8 +125,9 @@ def _rows_cols(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.ndarra
         yield s, circuit.row_voltages(s, xv, layers), np.asarray(layers[s.dst], dtype=np.float64)
 
 
-def _crossbar_power(model: CompiledCircuit, s, rows: np.ndarray, cols: np.ndarray):
-    """(device power (B,), wire power (B,), row currents (B, R) into the crossbar) (W, W, A)."""
+def _crossbar_power(model: CompiledCircuit, s, rows: np.ndarray, cols: np.ndarray, need_rows: bool = False):
+    """(device power (B,), wire power (B,), row currents (B, R) into the crossbar or None unless
+    ``need_rows``) (W, W, A)."""
     g = model.conductances[s.index]
     if s.index in model.lines:
         d = model.device_drops(s, rows, cols)                       # (B, R, C) V
@@ -139,7 +140,7 @@ def _crossbar_power(model: CompiledCircuit, s, rows: np.ndarray, cols: np.ndarra
     # sum_ij G (r_i - c_j)^2 = r^2 . rowsum + c^2 . colsum - 2 r G c, without the (B, R, C) drops
     rg = rows @ g                                                    # (B, C)
     p_dev = (rows ** 2) @ g.sum(axis=1) + (cols ** 2) @ g.sum(axis=0) - 2.0 * np.einsum("bc,bc->b", rg, cols)
-    i_row = rows * g.sum(axis=1) - cols @ g.T
+    i_row = rows * g.sum(axis=1) - cols @ g.T if need_rows else None
     return np.maximum(p_dev, 0.0), np.zeros(rows.shape[0]), i_row
 
 
@@ -149,21 +150,94 @@ def _diode_branches(model: CompiledCircuit, q: int, v: np.ndarray) -> tuple[np.n
     p = model.params
     d = p.diode
     x1, x2 = v - p.v_bias_high, p.v_bias_low - v
-    if d.model == "ideal":
-        return x1, ideal_diode_current(x1, d), x2, ideal_diode_current(x2, d)
+    if d.model == "ideal":   # ideal_diode_current without np.where: x g_off + max(x - v_th, 0) (g_on - g_off)
+        dg = d.g_on - d.g_off
+        return (x1, x1 * d.g_off + np.maximum(x1 - d.v_th, 0.0) * dg,
+                x2, x2 * d.g_off + np.maximum(x2 - d.v_th, 0.0) * dg)
     return x1, shockley_current(x1, d.i_s, d.n_vt)[0], x2, shockley_current(x2, d.i_s, d.n_vt)[0]
 
 
-def dissipated_power(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.ndarray | None]) -> Dissipation:
+_STATIC: list = [None, None]
+"""One-slot cache: (compiled circuit, its conductance sums per input crossbar); the trainer asks
+for the same model three times per batch (one per phase)."""
+
+
+def _static_sums(model: CompiledCircuit) -> dict[int, tuple]:
+    """Per input crossbar: column sums of the signal rows, row sums of the x+ and x- rows, the bias
+    rows' column-sum product with V_b and sum V_b^2 rowsum (S, S, S, A, W), and all column sums."""
+    if _STATIC[0] is model:
+        return _STATIC[1]
+    n = model.topology.n_inputs
+    out = {}
+    for s in model.topology.crossbars:
+        if s.src != 0 or s.index in model.lines:
+            continue
+        g = model.conductances[s.index]
+        vb = model.circuit.bias_voltages(s)
+        gp, gm, gb = g[:n], g[n:2 * n], g[2 * n:]
+        out[s.index] = (gp.sum(axis=0) + gm.sum(axis=0), gp.sum(axis=1), gm.sum(axis=1), vb @ gb,
+                        float((vb ** 2) @ gb.sum(axis=1)), g.sum(axis=0), {})
+    _STATIC[0], _STATIC[1] = model, out
+    return out
+
+
+def input_terms(model: CompiledCircuit, x: np.ndarray,
+                x_drive: dict[int, np.ndarray] | None = None) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per input crossbar (ideal wires), the parts of its device power that depend on the inputs only:
+    ``(sum_i G_ij u_i  (B, C) A,  sum_ij G_ij u_i^2  (B,) W,  sum_i G_ij (C,) S)``, the same for every
+    phase of a batch.
+
+    With u = s +- a x on the signal rows (:attr:`CompiledCircuit.drives` = a (G+ - G-)) and the bias
+    rows at V_b, one GEMM over the features: sum_i G_ij u_i = s colsum(G_sig) + x @ drive + V_b G_b.
+    float32 features (the MNIST preset) run the GEMM in float32, as the solver's Norton currents do
+    (relative error ~1e-7 of the energy); others in float64. ``x_drive``: ``x @ drive`` per input
+    crossbar when the solver already has it (the numpy backend's Norton currents,
+    :meth:`~ebana.backends.numpy_solver.NumpyBackend.cached_input_currents`), which skips the GEMM."""
+    p = model.params
+    x = np.atleast_2d(np.asarray(x))
+    if x.dtype != np.float32:
+        x = x.astype(np.float64, copy=False)
+    out = {}
+    for idx, (g_sig, rp, rm, vb_gb, vb2, gc, typed) in _static_sums(model).items():
+        if x.dtype not in typed:
+            typed[x.dtype] = (model.drives[idx].astype(x.dtype), (rp - rm).astype(x.dtype),
+                              (rp + rm).astype(x.dtype))
+        drive, dif, tot = typed[x.dtype]
+        if x_drive is not None and idx in x_drive:
+            rg = np.array(x_drive[idx], dtype=np.float64)
+        else:
+            rg = (x @ drive).astype(np.float64)
+        rg += p.v_shift * g_sig + vb_gb
+        r2g = (p.v_shift ** 2 * float(rp.sum() + rm.sum()) + 2 * p.v_shift * p.v_scale * (x @ dif)
+               + p.v_scale ** 2 * ((x * x) @ tot) + vb2)
+        out[idx] = (rg, np.asarray(r2g, dtype=np.float64), gc)
+    return out
+
+
+def dissipated_power(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.ndarray | None],
+                     terms: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None) -> Dissipation:
     """Power (W) dissipated in the crossbar devices, the wires and the clamp diodes of a batch.
 
     ``x`` (B, n_inputs) features (tiled to the batch for stacked phases), ``layers[q]`` (B, n_q) node
-    voltages (V) of a solution (:attr:`~ebana.backends.base.Solution.layers`)."""
+    voltages (V) of a solution (:attr:`~ebana.backends.base.Solution.layers`); ``terms``: the
+    :func:`input_terms` of ``x`` (computed when not given; pass them to reuse them over phases)."""
     t = model.topology
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    terms = input_terms(model, x) if terms is None else terms
+    circuit = model.circuit
+    xv = None
     xb, wb = [], []
-    for s, rows, cols in _rows_cols(model, x, layers):
-        p_dev, p_wire, _ = _crossbar_power(model, s, rows, cols)
+    for s in t.crossbars:
+        cols = np.asarray(layers[s.dst], dtype=np.float64)
+        if s.index in terms:   # sum_ij G (u_i - c_j)^2 = sum G u^2 - 2 c . (u G) + c^2 . colsum
+            rg, r2g, gc = terms[s.index]
+            p_dev = r2g - 2.0 * np.einsum("bc,bc->b", rg, cols) + (cols ** 2) @ gc
+            xb.append(np.maximum(p_dev, 0.0))
+            wb.append(np.zeros(cols.shape[0]))
+            continue
+        if xv is None and s.src == 0:
+            xv = circuit.input_voltages(x)
+        p_dev, p_wire, _ = _crossbar_power(model, s, circuit.row_voltages(s, xv, layers), cols)
         xb.append(p_dev)
         wb.append(p_wire)
     diodes: list[np.ndarray | None] = [None]
@@ -193,7 +267,7 @@ def delivered_power(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.n
            "amplifiers": zero.copy()}
     i_out = {q: np.zeros((b, t.layer_size(q))) for q in range(1, t.n_layers - 1)}
     for s, rows, cols in _rows_cols(model, x, layers):
-        _, _, i_row = _crossbar_power(model, s, rows, cols)
+        _, _, i_row = _crossbar_power(model, s, rows, cols, need_rows=True)
         n = s.n_rows
         out["bias"] += np.einsum("br,br->b", rows[:, n:], i_row[:, n:])
         if s.src == 0:
@@ -233,11 +307,15 @@ class EnergyTally:
     """Phase solves per sample (2 one-sided, 3 centered)."""
 
     def add(self, model: CompiledCircuit, cfg: EnergyConfig, x: np.ndarray,
-            solutions: Sequence[tuple[str, object]]) -> None:
-        """Add the phase energy of a batch: ``solutions`` = [(``"free"`` | ``"nudged"``, Solution)]."""
+            solutions: Sequence[tuple[str, object]], x_drive: dict[int, np.ndarray] | None = None) -> None:
+        """Add the phase energy of a batch: ``solutions`` = [(``"free"`` | ``"nudged"``, Solution)];
+        ``x_drive`` see :func:`input_terms`."""
         t_s = cfg.t_settle
+        terms = input_terms(model, x, x_drive)      # every phase of the batch has the inputs x
         for kind, sol in solutions:
-            diss = dissipated_power(model, sol.inputs(), sol.layers)
+            if sol.batch != len(x):
+                raise ValueError(f"a phase of {sol.batch} samples in a batch of {len(x)}")
+            diss = dissipated_power(model, x, sol.layers, terms)
             e = float(diss.total().sum()) * t_s
             if kind == "free":
                 self.free += e

@@ -239,7 +239,8 @@ class Trainer:
         res = self._phases(x, y, idx)
         if self.cfg.energy.enabled:   # the operating points of the conductances just solved with
             sols = [("free", res.free), ("nudged", res.a)] + ([("nudged", res.b)] if self.cfg.centered else [])
-            self.energy.add(self.backend.model, self.cfg.energy, x, sols)
+            cached = getattr(self.backend, "cached_input_currents", None)   # numpy: its Norton GEMM
+            self.energy.add(self.backend.model, self.cfg.energy, x, sols, cached(x) if cached else None)
         if self.verifier is not None and self.batch % self.cfg.verify_every == 0:
             self.verifier(self.backend.model, x, y, res, idx, self.epoch, self.batch)
         grads = self.phases.gradients(res)

@@ -207,3 +207,22 @@ def test_bad_energy_key_is_one_line(tmp_path, key, value):
     assert res.exit_code == 1, res.output
     last = res.output.strip().splitlines()[-1]
     assert last.startswith("Error: ") and key.split(".")[1] in last and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_input_terms_reuse_the_solvers_norton_currents(rng, dtype):
+    from ebana.energy import input_terms
+    c = make_circuit(rng, n_in=6, hidden=(4, 3), n_cls=2, skips=((0, 2),))
+    b = create("numpy", c, dtype=dtype)
+    x = rng.uniform(-1, 1, (5, 6)).astype(dtype)
+    assert b.cached_input_currents(x) is None
+    b.solve(x)
+    cached = b.cached_input_currents(x)
+    assert set(cached) == {s.index for s in c.topology.crossbars if s.src == 0} and len(cached) == 2
+    assert b.cached_input_currents(x.copy()) is None          # another array: no reuse
+    for (rg, r2g, _), (rg2, r2g2, _) in zip(input_terms(b.model, x, cached).values(),
+                                              input_terms(b.model, x).values()):
+        np.testing.assert_allclose(rg, rg2, rtol=1e-6 if dtype == "float32" else 1e-12)
+        np.testing.assert_array_equal(r2g, r2g2)
+    b.load(c.conductances)
+    assert b.cached_input_currents(x) is None                 # new weights: the cache is gone
