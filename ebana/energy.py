@@ -33,7 +33,14 @@ Write energy (device runs) is the device physics' own integral of V I dt per pul
 (:mod:`ebana.updates.pulses`). Evaluation passes (the per-epoch train/test loss) are not training
 and are not counted.
 
-Defaults and their sources (every value a key of ``[energy]``):
+**Latency** per training sample (:func:`chip_latency`): DAC settling (inputs, then the nudge of each
+nudged phase), P phase settle times, P ADC readouts (``nodes_per_adc`` conversions in series), and
+the update's programming time shared by the batch (``program``: row by row, or all at once). The
+**digital reference** (:func:`digital_reference`) is the same network trained by backprop:
+6 FLOPs per weight per sample at 2.3 pJ and 19.5 TFLOP/s.
+
+Defaults and their sources (every value a key of ``[energy]``; latency and digital keys cite
+their sources in :class:`EnergyConfig`):
 
 - ``t_settle = 100 ns``: ISAAC's crossbar read cycle (Shafiee et al., ISCA 2016, "ISAAC: a CNN
   accelerator with in-situ analog arithmetic in crossbars", 100 ns per memristor-array read).
@@ -61,12 +68,20 @@ from ebana.errors import ConfigError
 from ebana.validation import check_fields
 
 __all__ = ["EnergyConfig", "Dissipation", "dissipated_power", "input_terms", "delivered_power", "EnergyTally",
-           "periphery_counts", "ENERGY_FIELDS"]
+           "periphery_counts", "chip_latency", "digital_reference", "ENERGY_FIELDS", "PROGRAM_SCHEMES"]
 
-ENERGY_FIELDS = ["e_read", "e_read_free", "e_read_nudged", "e_dac", "e_adc", "e_amp", "e_energy"]
+ENERGY_FIELDS = ["e_read", "e_read_free", "e_read_nudged", "e_dac", "e_adc", "e_amp", "e_energy",
+                 "t_sample", "t_chip", "e_digital", "t_digital"]
 """Per-epoch energy metrics (J): phase (read) energy, split into free and nudged phases; DAC, ADC,
 amplifier energy; ``e_energy`` = e_read + e_dac + e_adc + e_amp + e_write (write: device runs).
-Per layer q: ``e_read_l{q}`` = its incoming crossbars (devices and wires) + its clamp diodes."""
+Latency (s): ``t_sample`` chip time per training sample, ``t_chip`` per epoch (:func:`chip_latency`).
+Digital reference: ``e_digital`` (J) and ``t_digital`` (s) of the same epoch's backprop steps
+(:func:`digital_reference`). Per layer q: ``e_read_l{q}`` = its incoming crossbars (devices and
+wires) + its clamp diodes."""
+
+
+PROGRAM_SCHEMES = ("row", "parallel")
+"""How an update is written: one wordline at a time, or every device at once."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,15 +98,43 @@ class EnergyConfig:
     """Energy (J) per DAC conversion (ISAAC's input DACs: 4 mW for 1024 DACs at 100 ns)."""
     p_amp: float = 2 * np.pi * 100e6 * 100e-15 / 15 * 1.0
     """Static power (W) of one neuron amplifier while a phase settles (gm/Id sizing, see module)."""
+    t_adc: float = 1 / 1.2e9
+    """Time (s) per ADC conversion (Kull et al. 2013: 1.2 GS/s)."""
+    t_dac: float = 1 / 1.2e9
+    """Time (s) for a DAC output to settle (assumed = t_adc: the DAC of a SAR ADC is the same array)."""
+    nodes_per_adc: int = 128
+    """Neuron nodes sharing one ADC, read one after the other (ISAAC: one ADC per 128 bitlines)."""
+    t_write: float = 100e-9
+    """Time (s) of one programming slot: every device of a row (or of the chip) pulsed at once
+    (sub-100 ns switching of metal-oxide RRAM, Wong et al., Proc. IEEE 100(6), 1951 (2012))."""
+    program: str = "row"
+    """Programming scheme: ``row`` (one wordline at a time: R slots per update, R the largest
+    crossbar's row count) or ``parallel`` (one slot per update, outer-product pulses)."""
+    flops_per_weight: float = 6.0
+    """FLOPs per weight per sample of a digital backprop step (forward 2, backward 4; the "6N" rule
+    of Kaplan et al., arXiv:2001.08361 (2020))."""
+    e_flop: float = (3.7e-12 + 0.9e-12) / 2
+    """Energy (J) per FLOP of the digital reference: a 32-bit float multiply (3.7 pJ) and add
+    (0.9 pJ) at 45 nm, arithmetic only, no memory access (Horowitz, ISSCC 2014, "Computing's
+    energy problem"): a lower bound for a digital chip."""
+    flops_rate: float = 19.5e12
+    """FLOP/s of the digital reference (NVIDIA A100 FP32 peak, 19.5 TFLOP/s, A100 datasheet)."""
 
     def __post_init__(self) -> None:
         check_fields(self, "energy")
-        for name in ("t_settle", "e_adc", "e_dac", "p_amp"):
+        for name in ("t_settle", "e_adc", "e_dac", "p_amp", "t_adc", "t_dac", "t_write", "flops_per_weight",
+                     "e_flop"):
             v = getattr(self, name)
             if not (v >= 0 and np.isfinite(v)):
                 raise ConfigError(f"energy.{name} must be a finite value >= 0, got {v!r}")
         if self.t_settle > 1.0:
             raise ConfigError(f"energy.t_settle must be <= 1 s, got {self.t_settle!r}")
+        if not self.flops_rate > 0:
+            raise ConfigError(f"energy.flops_rate must be > 0 FLOP/s, got {self.flops_rate!r}")
+        if self.nodes_per_adc < 1:
+            raise ConfigError(f"energy.nodes_per_adc must be an integer >= 1, got {self.nodes_per_adc!r}")
+        if self.program not in PROGRAM_SCHEMES:
+            raise ConfigError(f"unknown energy.program {self.program!r}; known: {', '.join(PROGRAM_SCHEMES)}")
 
 
 @dataclass
@@ -295,6 +338,32 @@ def periphery_counts(model_or_topology, n_phases: int) -> dict[str, int]:
             "amp_phases": amps * n_phases}
 
 
+def chip_latency(topology, cfg: EnergyConfig, n_phases: int, batch_size: int) -> dict[str, float]:
+    """Time (s) per training sample on the chip, and its parts.
+
+    ``dac`` = t_dac (inputs) + (P - 1) t_dac (nudge currents); ``settle`` = P t_settle; ``adc`` =
+    P min(nodes_per_adc, largest layer) t_adc (every layer has its own ADCs, all in parallel);
+    ``program`` = slots x t_write / batch (one update per batch; slots = 1 parallel, or the largest
+    crossbar's row count row by row). ``total`` is their sum."""
+    t = topology
+    widest = max(t.layer_size(q) for q in range(1, t.n_layers))
+    rows = max(s.shape[0] for s in t.crossbars)
+    slots = 1 if cfg.program == "parallel" else rows
+    out = {"dac": n_phases * cfg.t_dac, "settle": n_phases * cfg.t_settle,
+           "adc": n_phases * min(cfg.nodes_per_adc, widest) * cfg.t_adc,
+           "program": slots * cfg.t_write / max(batch_size, 1)}
+    out["total"] = sum(out.values())
+    return out
+
+
+def digital_reference(topology, cfg: EnergyConfig) -> dict[str, float]:
+    """FLOPs, energy (J) and time (s) per sample of the same training step on a digital accelerator:
+    ``flops_per_weight`` x (crossbar devices: one weight per device), at ``e_flop`` and ``flops_rate``."""
+    n_w = sum(s.shape[0] * s.shape[1] for s in topology.crossbars)
+    flops = cfg.flops_per_weight * n_w
+    return {"weights": n_w, "flops": flops, "e": flops * cfg.e_flop, "t": flops / cfg.flops_rate}
+
+
 @dataclass
 class EnergyTally:
     """Energy (J) of the training solves of one epoch so far; JSON-serialisable (checkpoints)."""
@@ -328,7 +397,8 @@ class EnergyTally:
         self.samples += len(x)
         self.phases = len(solutions)
 
-    def metrics(self, model: CompiledCircuit, cfg: EnergyConfig, e_write: float | None) -> dict[str, float]:
+    def metrics(self, model: CompiledCircuit, cfg: EnergyConfig, e_write: float | None,
+                batch_size: int = 1) -> dict[str, float]:
         """The epoch's energy columns (:data:`ENERGY_FIELDS` and ``e_read_l{q}``)."""
         c = periphery_counts(model, max(self.phases, 1))
         n = self.samples
@@ -336,5 +406,8 @@ class EnergyTally:
                "e_dac": n * c["dac"] * cfg.e_dac, "e_adc": n * c["adc"] * cfg.e_adc,
                "e_amp": n * c["amp_phases"] * cfg.t_settle * cfg.p_amp}
         row["e_energy"] = row["e_read"] + row["e_dac"] + row["e_adc"] + row["e_amp"] + (e_write or 0.0)
+        lat = chip_latency(model.topology, cfg, max(self.phases, 1), batch_size)
+        dig = digital_reference(model.topology, cfg)
+        row.update(t_sample=lat["total"], t_chip=n * lat["total"], e_digital=n * dig["e"], t_digital=n * dig["t"])
         row.update(sorted(self.layers.items(), key=lambda kv: int(kv[0][8:])))
         return row

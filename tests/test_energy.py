@@ -180,6 +180,7 @@ def test_epoch_energy_is_the_sum_of_its_parts(tmp_path, device):
     n = len(t.x_train)
     cnt = periphery_counts(t.circuit.topology, 3)
     assert rows[0]["e_adc"] == pytest.approx(n * cnt["adc"] * t.cfg.energy.e_adc)
+    assert rows[0]["t_chip"] == pytest.approx(n * rows[0]["t_sample"]) and rows[0]["e_digital"] > 0
 
 
 def test_energy_disabled_leaves_the_columns_empty(tmp_path):
@@ -226,3 +227,26 @@ def test_input_terms_reuse_the_solvers_norton_currents(rng, dtype):
         np.testing.assert_array_equal(r2g, r2g2)
     b.load(c.conductances)
     assert b.cached_input_currents(x) is None                 # new weights: the cache is gone
+
+
+def test_chip_latency_and_digital_reference_by_hand(rng):
+    from ebana.energy import chip_latency, digital_reference
+    c = make_circuit(rng, n_in=3, hidden=(5,), n_cls=2)     # crossbars 8x5 (6 wordlines + 2 bias), 6x4
+    t = c.topology
+    cfg = EnergyConfig(t_settle=1e-7, t_adc=1e-9, t_dac=2e-9, nodes_per_adc=4, t_write=1e-7)
+    lat = chip_latency(t, cfg, n_phases=3, batch_size=10)
+    assert lat["settle"] == pytest.approx(3e-7) and lat["dac"] == pytest.approx(6e-9)
+    assert lat["adc"] == pytest.approx(3 * 4 * 1e-9)                    # min(4 per ADC, widest layer 5)
+    assert lat["program"] == pytest.approx(8 * 1e-7 / 10)               # row by row: 8 rows
+    assert lat["total"] == pytest.approx(sum(v for k, v in lat.items() if k != "total"))
+    par = chip_latency(t, EnergyConfig(program="parallel", t_write=1e-7), 3, 10)
+    assert par["program"] == pytest.approx(1e-8)
+    dig = digital_reference(t, EnergyConfig())
+    assert dig["weights"] == 8 * 5 + 6 * 4 and dig["flops"] == 6 * 64
+    assert dig["e"] == pytest.approx(6 * 64 * 2.3e-12)
+
+
+def test_bad_program_scheme():
+    from ebana.errors import ConfigError
+    with pytest.raises(ConfigError, match="energy.program 'column'"):
+        apply_overrides(preset("iris"), {"energy.program": "column"})
