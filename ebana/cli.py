@@ -480,6 +480,24 @@ def doctor(data_dir):
     click.echo("all checks passed")
 
 
+@cli.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--out", "out_file", type=click.Path(dir_okay=False),
+              help="HTML file to write (default RUN_DIR/report.html; the PNGs go to report/ beside it).")
+def report(run_dir, out_file):
+    """Write one self-contained HTML page of a run: config, curves, energy, conductances, verification.
+
+    Works on old run directories too: a missing file makes its section say so.
+
+    Example: ebana report runs/iris-seed0
+    """
+    from ebana.report import write_report
+    if out_file is not None and not out_file.strip():
+        raise click.BadParameter("--out must name an .html file, got ''")
+    path, pngs = write_report(run_dir, out_file)
+    click.echo(f"wrote {path} ({len(pngs)} figures, also as PNG in {path.parent / 'report'})")
+
+
 def _register_optional() -> None:
     try:
         from ebana.cli_devices import devices

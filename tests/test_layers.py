@@ -14,7 +14,7 @@ LAYERS = {
     3: ["backends"],
     4: ["phases", "gradients", "updates", "energy", "config"],
     5: ["builder", "checkpoint", "verify", "training"],
-    6: ["experiments", "sweep", "doctor"],
+    6: ["experiments", "sweep", "doctor", "report"],
     7: ["cli", "cli_devices"],
 }
 LEVEL = {name: lvl for lvl, names in LAYERS.items() for name in names}
