@@ -223,7 +223,10 @@ def _energy_section(rep: Report, rows: list[dict], info: dict) -> None:
     rep.figure("energy", _energy_figure(rows), "energy per epoch by part, and phase energy per layer")
     last = rows[-1]
     n = info.get("n_train")
-    per = (lambda v: v / n if isinstance(n, (int, float)) and n and v is not None else None)
+
+    def per(v: float | None) -> float | None:
+        return v / n if isinstance(n, (int, float)) and n and v is not None else None
+
     table = [[label, last.get(k), per(last.get(k))] for k, label in _ENERGY_PARTS if last.get(k) is not None]
     table.append(["total (analog chip)", last.get("e_energy"), per(last.get("e_energy"))])
     if last.get("e_digital") is not None:
