@@ -52,8 +52,9 @@ their sources in :class:`EnergyConfig`):
   (Silveira, Flandre, Jespers, IEEE JSSC 31(9), 1996): unity-gain bandwidth 10/t_settle = 100 MHz
   into 100 fF at gm/Id = 15 /V needs I_d = 2 pi GBW C / (gm/Id) = 4.2 uA, at a 1 V supply.
 
-These are order-of-magnitude periphery figures from the literature, not a circuit design: change
-them with ``--set energy.e_adc=...``.
+These are order-of-magnitude periphery figures from the literature, not a circuit design, and were
+written from the cited papers without re-checking every value against them: verify before quoting,
+and change them with ``--set energy.e_adc=...``.
 """
 
 from __future__ import annotations
