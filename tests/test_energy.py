@@ -250,3 +250,19 @@ def test_bad_program_scheme():
     from ebana.errors import ConfigError
     with pytest.raises(ConfigError, match="energy.program 'column'"):
         apply_overrides(preset("iris"), {"energy.program": "column"})
+
+
+@pytest.mark.ngspice
+def test_ngspice_run_counts_the_same_energy_as_numpy(tmp_path):
+    """The energy columns come from the backend's operating points: an ngspice run's equal the numpy
+    run's (same seed and batches; the solvers agree to ~1e-9 V)."""
+    from ebana.training import Trainer
+    base = {"epochs": 1, "limit_train": 20, "batch_size": 10}
+    runs = {}
+    for backend in ("numpy", "ngspice"):
+        t = Trainer(apply_overrides(preset("iris"), {**base, "backend": backend}), tmp_path / backend)
+        t.run()
+        runs[backend] = t.history[0]
+    for k in ("e_read", "e_read_free", "e_read_nudged", "e_read_l1", "e_read_l2"):
+        assert runs["ngspice"][k] == pytest.approx(runs["numpy"][k], rel=1e-6), k
+    assert runs["ngspice"]["e_adc"] == runs["numpy"]["e_adc"]
