@@ -36,7 +36,7 @@ from typing import Any, Callable
 import numpy as np
 from matplotlib.figure import Figure
 
-from ebana.errors import CheckpointError
+from ebana.errors import CheckpointError, EbanaError
 
 __all__ = ["write_report", "Report", "build_report"]
 
@@ -209,7 +209,23 @@ def _energy_figure(rows: list[dict]) -> Figure:
     return fig
 
 
-def _energy_section(rep: Report, rows: list[dict], info: dict) -> None:
+def _latency_parts(d: Path) -> dict[str, float] | None:
+    """:func:`ebana.energy.chip_latency` of the run's network and config (None without a checkpoint)."""
+    from ebana.checkpoint import load_checkpoint_circuit
+    from ebana.energy import chip_latency
+    if not any((d / n).exists() for n in ("checkpoint.npz", "conductances.npz")):
+        return None
+    try:
+        cfg, circuit = load_checkpoint_circuit(d)
+    except EbanaError:
+        return None
+    lat = chip_latency(circuit.topology, cfg.energy, 3 if cfg.centered else 2, cfg.batch_size)
+    names = {"dac": "DAC settling (inputs, nudges)", "settle": "phase settling", "adc": "ADC readout",
+             "program": f"programming ({cfg.energy.program}), per sample", "total": "total"}
+    return {names[k]: v for k, v in lat.items()}
+
+
+def _energy_section(rep: Report, rows: list[dict], info: dict, d: Path) -> None:
     rep.h2("Energy and latency")
     if not rows:
         rep.p("No metrics.csv rows: no energy to show.", missing=True)
@@ -236,12 +252,20 @@ def _energy_section(rep: Report, rows: list[dict], info: dict) -> None:
     lat = [["chip time per sample", last.get("t_sample")], ["chip time per epoch", last.get("t_chip")],
            ["digital reference per epoch", last.get("t_digital")]]
     rep.table(["latency", "s"], [r for r in lat if r[1] is not None])
+    parts = _latency_parts(d)
+    if parts:
+        rep.p("Chip time per sample by part (from the run's configuration and topology):")
+        rep.table(["part", "s per sample"], [[k, v] for k, v in parts.items()])
     e, dig = last.get("e_energy"), last.get("e_digital")
     if e and dig:
         word = "cheaper" if e < dig else "dearer"
         ratio = dig / e if e < dig else e / dig
-        rep.p(f"The analog chip is {ratio:.3g}x {word} in energy than the digital reference for this epoch "
-              f"(assumptions and sources: ebana/energy.py, [energy] in the configuration).")
+        t, td = last.get("t_chip"), last.get("t_digital")
+        speed = ""
+        if t and td:
+            speed = (f" and {td / t:.3g}x faster" if t < td else f" and {t / td:.3g}x slower")
+        rep.p(f"The analog chip is {ratio:.3g}x {word} in energy{speed} than the digital reference for this "
+              f"epoch (assumptions and sources: ebana/energy.py, [energy] in the configuration).")
 
 
 def _device_section(rep: Report, rows: list[dict]) -> None:
@@ -368,7 +392,7 @@ def build_report(run_dir: str | Path) -> Report:
         elif path.exists():
             rep.p("metrics.csv has no epoch rows.", missing=True)
     sections: list[Callable[[], None]] = [
-        lambda: _energy_section(rep, rows, info), lambda: _device_section(rep, rows),
+        lambda: _energy_section(rep, rows, info, d), lambda: _device_section(rep, rows),
         lambda: _conductance_section(rep, d, cfg), lambda: _verify_section(rep, d)]
     for s in sections:
         s()

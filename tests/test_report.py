@@ -45,6 +45,7 @@ def test_report_of_a_device_run(device_run, tmp_path):
         assert f"<h2>{heading}</h2>" in text
     assert "[energy]" in text and "t_settle" in text                 # the resolved config, energy keys too
     assert "digital backprop reference" in text and ("x cheaper" in text or "x dearer" in text)
+    assert "Chip time per sample by part" in text and "programming (row), per sample" in text
     assert "No verify.csv" in text and "src=\"http" not in text       # self-contained
 
 
