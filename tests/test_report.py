@@ -138,3 +138,13 @@ def test_report_renders_in_a_headless_browser(device_run, tmp_path):
     subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
                     "--window-size=1200,3000", (tmp_path / "r.html").as_uri()], capture_output=True, timeout=120)
     assert shot.read_bytes().startswith(PNG)
+
+
+def test_overwrite_removes_the_stale_report(tmp_path):
+    d = tmp_path / "r"
+    cfg = apply_overrides(preset("iris"), {"epochs": 1, "limit_train": 20})
+    Trainer(cfg, d).run()
+    assert CliRunner().invoke(cli, ["report", str(d)]).exit_code == 0
+    assert (d / "report.html").exists() and (d / "report" / "curves.png").exists()
+    Trainer(cfg, d, overwrite=True)
+    assert not (d / "report.html").exists() and not (d / "report").exists()
