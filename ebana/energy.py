@@ -47,7 +47,7 @@ their sources in :class:`EnergyConfig`):
 - ``e_adc = 2.58 pJ``: an 8-bit 1.2 GS/s SAR ADC at 3.1 mW (Kull et al., IEEE JSSC 48(12), 2013,
   the ADC ISAAC builds on): 3.1 mW / 1.2 GS/s.
 - ``e_dac = 0.39 pJ``: ISAAC's input DACs (1-bit, 8 x 128 per IMA at 4 mW, one conversion per
-  100 ns cycle): 4 mW x 100 ns / 1024.
+  100 ns cycle): 4 mW x 100 ns / 1024 (optimistic for multi-level inputs).
 - ``p_amp = 4.2 uW``: one bidirectional amplifier sized to settle in t_settle, by the gm/Id method
   (Silveira, Flandre, Jespers, IEEE JSSC 31(9), 1996): unity-gain bandwidth 10/t_settle = 100 MHz
   into 100 fF at gm/Id = 15 /V needs I_d = 2 pi GBW C / (gm/Id) = 4.2 uA, at a 1 V supply.
@@ -96,13 +96,14 @@ class EnergyConfig:
     e_adc: float = 3.1e-3 / 1.2e9
     """Energy (J) per ADC conversion (8-bit SAR, Kull et al. 2013: 3.1 mW at 1.2 GS/s)."""
     e_dac: float = 4e-3 * 100e-9 / 1024
-    """Energy (J) per DAC conversion (ISAAC's input DACs: 4 mW for 1024 DACs at 100 ns)."""
+    """Energy (J) per DAC conversion (ISAAC's input DACs: 4 mW for 1024 DACs at 100 ns; those are
+    1-bit DACs, so this is optimistic for ebana's multi-level input voltages)."""
     p_amp: float = 2 * np.pi * 100e6 * 100e-15 / 15 * 1.0
     """Static power (W) of one neuron amplifier while a phase settles (gm/Id sizing, see module)."""
     t_adc: float = 1 / 1.2e9
     """Time (s) per ADC conversion (Kull et al. 2013: 1.2 GS/s)."""
     t_dac: float = 1 / 1.2e9
-    """Time (s) for a DAC output to settle (assumed = t_adc: the DAC of a SAR ADC is the same array)."""
+    """Time (s) for a DAC output to settle (no cited value: assumed equal to t_adc)."""
     nodes_per_adc: int = 128
     """Neuron nodes sharing one ADC, read one after the other (ISAAC: one ADC per 128 bitlines)."""
     t_write: float = 100e-9
