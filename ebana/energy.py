@@ -267,7 +267,6 @@ def dissipated_power(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.
     voltages (V) of a solution (:attr:`~ebana.backends.base.Solution.layers`); ``terms``: the
     :func:`input_terms` of ``x`` (computed when not given; pass them to reuse them over phases)."""
     t = model.topology
-    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     terms = input_terms(model, x) if terms is None else terms
     circuit = model.circuit
     xv = None
@@ -280,8 +279,8 @@ def dissipated_power(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.
             xb.append(np.maximum(p_dev, 0.0))
             wb.append(np.zeros(cols.shape[0]))
             continue
-        if xv is None and s.src == 0:
-            xv = circuit.input_voltages(x)
+        if xv is None and s.src == 0:   # (an input crossbar with line resistance)
+            xv = circuit.input_voltages(np.atleast_2d(np.asarray(x, dtype=np.float64)))
         p_dev, p_wire, _ = _crossbar_power(model, s, circuit.row_voltages(s, xv, layers), cols)
         xb.append(p_dev)
         wb.append(p_wire)
@@ -291,9 +290,24 @@ def dissipated_power(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.
         if not model.layers[q].clamped:
             diodes.append(np.zeros(v.shape[0]))
             continue
-        x1, i1, x2, i2 = _diode_branches(model, q, v)
-        diodes.append(np.sum(x1 * i1 + x2 * i2, axis=1))
+        diodes.append(_diode_power(model, v))
     return Dissipation(xb, wb, diodes)
+
+
+def _diode_power(model: CompiledCircuit, v: np.ndarray) -> np.ndarray:
+    """Power (W, (B,)) of the clamp diodes of a layer at node voltages v (B, n) (V)."""
+    p = model.params
+    d = p.diode
+    if d.model != "ideal":
+        x1, i1, x2, i2 = _diode_branches(model, 0, v)
+        return np.einsum("bj,bj->b", x1, i1) + np.einsum("bj,bj->b", x2, i2)
+    # x i(x) = g_off x^2 + (g_on - g_off) x max(x - v_th, 0), for x1 = v - V_BH and x2 = V_BL - v
+    x1, x2 = v - p.v_bias_high, p.v_bias_low - v
+    on1 = np.maximum(x1 - d.v_th, 0.0)
+    on2 = np.maximum(x2 - d.v_th, 0.0)
+    ein = np.einsum
+    return (d.g_off * (ein("bj,bj->b", x1, x1) + ein("bj,bj->b", x2, x2))
+            + (d.g_on - d.g_off) * (ein("bj,bj->b", x1, on1) + ein("bj,bj->b", x2, on2)))
 
 
 def delivered_power(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.ndarray | None],
