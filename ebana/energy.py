@@ -81,6 +81,9 @@ Digital reference: ``e_digital`` (J) and ``t_digital`` (s) of the same epoch's b
 wires) + its clamp diodes."""
 
 
+_LINE_CHUNK = 2_000_000
+"""Device drops (floats) held at once for a crossbar with line resistance."""
+
 PROGRAM_SCHEMES = ("row", "parallel")
 """How an update is written: one wordline at a time, or every device at once."""
 
@@ -174,13 +177,18 @@ def _crossbar_power(model: CompiledCircuit, s, rows: np.ndarray, cols: np.ndarra
     """(device power (B,), wire power (B,), row currents (B, R) into the crossbar or None unless
     ``need_rows``) (W, W, A)."""
     g = model.conductances[s.index]
-    if s.index in model.lines:
-        d = model.device_drops(s, rows, cols)                       # (B, R, C) V
-        i_dev = g * d
-        p_dev = np.einsum("brc,brc->b", i_dev, d)
-        i_row = i_dev.sum(axis=2)
-        i_col = -i_dev.sum(axis=1)
-        p_term = np.einsum("br,br->b", rows, i_row) + np.einsum("bc,bc->b", cols, i_col)
+    if s.index in model.lines:   # the drops across each device's own cell nodes, a chunk of samples at a time
+        b = rows.shape[0]
+        p_dev, p_term, i_row = np.empty(b), np.empty(b), np.empty(rows.shape)
+        step = max(1, _LINE_CHUNK // g.size)
+        for k in range(0, b, step):
+            sl = slice(k, k + step)
+            d = model.device_drops(s, rows[sl], cols[sl])           # (b, R, C) V
+            i_dev = g * d
+            p_dev[sl] = np.einsum("brc,brc->b", i_dev, d)
+            i_row[sl] = i_dev.sum(axis=2)
+            p_term[sl] = (np.einsum("br,br->b", rows[sl], i_row[sl])
+                          - np.einsum("bc,bc->b", cols[sl], i_dev.sum(axis=1)))
         return p_dev, p_term - p_dev, i_row
     # sum_ij G (r_i - c_j)^2 = r^2 . rowsum + c^2 . colsum - 2 r G c, without the (B, R, C) drops
     rg = rows @ g                                                    # (B, C)

@@ -266,3 +266,17 @@ def test_ngspice_run_counts_the_same_energy_as_numpy(tmp_path):
     for k in ("e_read", "e_read_free", "e_read_nudged", "e_read_l1", "e_read_l2"):
         assert runs["ngspice"][k] == pytest.approx(runs["numpy"][k], rel=1e-6), k
     assert runs["ngspice"]["e_adc"] == runs["numpy"]["e_adc"]
+
+
+def test_line_resistance_power_in_chunks_equals_at_once(rng, monkeypatch):
+    import ebana.energy as energy
+    c = make_circuit(rng, n_in=3, hidden=(3,), n_cls=2, r_wordline=200.0, r_sense=500.0)
+    m = c.compile()
+    x, i_nudge = _inputs(rng, c, 7)
+    sol = create("numpy", c).solve(x, i_nudge)
+    whole = dissipated_power(m, x, sol.layers)
+    monkeypatch.setattr(energy, "_LINE_CHUNK", 1)        # one sample per chunk
+    parts = dissipated_power(m, x, sol.layers)
+    for a, b in zip(whole.crossbars + whole.wires, parts.crossbars + parts.wires):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(sum(delivered_power(m, x, sol.layers, i_nudge).values()), parts.total(), rtol=1e-9)
