@@ -16,9 +16,12 @@ By Tellegen's theorem the dissipated power (devices + wires + diodes) equals the
 any operating point that satisfies KCL; ``tests/test_energy.py`` checks it on the numpy backend's
 solutions and on ngspice's, with the source currents read from ngspice itself.
 
-**Phase energy** = dissipated power x :attr:`EnergyConfig.t_settle` per phase: the network draws
-that power while the phase settles and is read (the power during the transient is not simulated;
-the DC value is its end point).
+**Phase energy** = (dissipated power + power absorbed by sources) x :attr:`EnergyConfig.t_settle`
+per phase: a source that absorbs power (V_BH sinking the upper diodes' current, a wordline below
+its columns, an amplifier driving against its load) is counted as dissipating it, since a supply
+does not recover it (:func:`absorbed_power`, per single source); by Tellegen the sum is what the
+delivering sources supply. The network draws that power while the phase settles and is read (the
+power during the transient is not simulated; the DC value is its end point).
 
 **Periphery** per training sample with P phases (free + 1 or 2 nudged), n_in features, K classes,
 N neuron nodes (every hidden neuron and output node: the EqProp gradient needs every device's drop)
@@ -68,17 +71,20 @@ from ebana.circuit import CompiledCircuit, shockley_current
 from ebana.errors import ConfigError
 from ebana.validation import check_fields
 
-__all__ = ["EnergyConfig", "Dissipation", "dissipated_power", "input_terms", "delivered_power", "EnergyTally",
+__all__ = ["EnergyConfig", "Dissipation", "dissipated_power", "input_terms", "delivered_power", "source_powers",
+           "absorbed_power", "wordline_candidates", "phase_power", "SOURCE_KINDS", "EnergyTally",
            "periphery_counts", "chip_latency", "digital_reference", "ENERGY_FIELDS", "PROGRAM_SCHEMES"]
 
-ENERGY_FIELDS = ["e_read", "e_read_free", "e_read_nudged", "e_dac", "e_adc", "e_amp", "e_energy",
+ENERGY_FIELDS = ["e_read", "e_read_free", "e_read_nudged", "e_read_sources", "e_dac", "e_adc", "e_amp", "e_energy",
                  "t_sample", "t_chip", "e_digital", "t_digital"]
-"""Per-epoch energy metrics (J): phase (read) energy, split into free and nudged phases; DAC, ADC,
+"""Per-epoch energy metrics (J): phase (read) energy, split into free and nudged phases (and the part
+of it absorbed by sources, ``e_read_sources``); DAC, ADC,
 amplifier energy; ``e_energy`` = e_read + e_dac + e_adc + e_amp + e_write (write: device runs).
 Latency (s): ``t_sample`` chip time per training sample, ``t_chip`` per epoch (:func:`chip_latency`).
 Digital reference: ``e_digital`` (J) and ``t_digital`` (s) of the same epoch's backprop steps
 (:func:`digital_reference`). Per layer q: ``e_read_l{q}`` = its incoming crossbars (devices and
-wires) + its clamp diodes."""
+wires) + its clamp diodes + what its sources absorb (bias rows of its incoming crossbars, clamp
+biases, amplifiers, nudging sources); ``e_read_l0``: what the wordline sources absorb."""
 
 
 _LINE_CHUNK = 2_000_000
@@ -318,39 +324,248 @@ def _diode_power(model: CompiledCircuit, v: np.ndarray) -> np.ndarray:
             + (d.g_on - d.g_off) * (ein("bj,bj->b", x1, on1) + ein("bj,bj->b", x2, on2)))
 
 
-def delivered_power(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.ndarray | None],
-                    i_nudge: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Power (W, each (B,)) delivered by each kind of source at an operating point.
+SOURCE_KINDS = ("inputs", "bias", "clamp", "nudge", "amplifiers")
+"""Kinds of sources, as :func:`source_powers` groups them."""
 
-    Keys: ``inputs`` (wordline sources), ``bias`` (bias rows), ``clamp`` (clamp bias sources
-    V_BH, V_BL; negative: they absorb the upper diodes' current), ``nudge`` (nudging current
-    sources), ``amplifiers`` (VCVS + CCCS of every hidden neuron). Their sum equals
-    :meth:`Dissipation.total` (Tellegen) when ``layers`` satisfy KCL."""
+
+def _input_row_currents(model: CompiledCircuit, s, x: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Currents (A, (B, 2 n_in)) the wordline sources drive into input crossbar ``s`` (ideal wires):
+    I_i = u_i sum_j G_ij - sum_j G_ij c_j, the GEMM in the features' dtype (float32 stays float32)."""
+    p = model.params
+    n = model.topology.n_inputs
+    g = model.conductances[s.index][:2 * n]
+    dt = np.float32 if x.dtype == np.float32 else np.float64
+    u = np.concatenate([p.v_shift + p.v_scale * x, p.v_shift - p.v_scale * x], axis=1)
+    gc = (cols.astype(dt, copy=False) @ g.T.astype(dt)).astype(np.float64)
+    return u * g.sum(axis=1) - gc
+
+
+def source_powers(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.ndarray | None],
+                  i_nudge: np.ndarray | None = None, *,
+                  inputs: bool = True) -> dict[str, list[tuple[int, np.ndarray]]]:
+    """Power (W) delivered by every single source at an operating point, by kind
+    (:data:`SOURCE_KINDS`): a list of (layer the sources belong to, array (B, n_sources)).
+
+    ``inputs``: the 2 n_in wordline sources (layer 0; each feeds every crossbar leaving the inputs);
+    ``bias``: each bias row of each crossbar (the crossbar's destination layer); ``clamp``: V_BH
+    and V_BL of each clamped layer (one pair per layer, shared by its diodes; V_BH absorbs the
+    upper diodes' current); ``nudge``: the output nodes' current sources; ``amplifiers``: per hidden
+    neuron its output stage (VCVS + offset, w I_out) and its CCCS (-alpha v I_out), in that order.
+    A negative entry is power the source absorbs. ``inputs=False`` leaves out the wordline sources
+    of the input crossbars with ideal wires (their currents cost a GEMM; :func:`absorbed_power`
+    finds the few that can absorb without it)."""
     circuit, t, p = model.circuit, model.topology, model.params
-    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    x = np.atleast_2d(np.asarray(x))
+    x64 = x if x.dtype == np.float64 else None     # converted when a wordline current is needed
     b = np.asarray(layers[-1]).shape[0]
-    zero = np.zeros(b)
-    out = {"inputs": zero.copy(), "bias": zero.copy(), "clamp": zero.copy(), "nudge": zero.copy(),
-           "amplifiers": zero.copy()}
+    out: dict[str, list[tuple[int, np.ndarray]]] = {k: [] for k in SOURCE_KINDS}
+    n = t.n_inputs
+    i_in = None
     i_out = {q: np.zeros((b, t.layer_size(q))) for q in range(1, t.n_layers - 1)}
-    for s, rows, cols in _rows_cols(model, x, layers):
-        _, _, i_row = _crossbar_power(model, s, rows, cols, need_rows=True)
-        n = s.n_rows
-        out["bias"] += np.einsum("br,br->b", rows[:, n:], i_row[:, n:])
-        if s.src == 0:
-            out["inputs"] += np.einsum("br,br->b", rows[:, :n], i_row[:, :n])
+    for s in t.crossbars:
+        cols = np.asarray(layers[s.dst], dtype=np.float64)
+        vb = circuit.bias_voltages(s)
+        g = model.conductances[s.index]
+        if s.src == 0 and s.index not in model.lines:
+            if inputs:
+                i_cur = _input_row_currents(model, s, x, cols)
+                i_in = i_cur if i_in is None else i_in + i_cur
+            i_bias = vb * g[2 * n:].sum(axis=1) - cols @ g[2 * n:].T
         else:
-            i_out[s.src] += i_row[:, :n]
+            if s.src == 0 and x64 is None:
+                x64 = x.astype(np.float64)
+            rows = circuit.row_voltages(s, circuit.input_voltages(x64) if s.src == 0 else None, layers)
+            _, _, i_row = _crossbar_power(model, s, rows, cols, need_rows=True)
+            if s.src == 0:
+                i_in = i_row[:, :s.n_rows] if i_in is None else i_in + i_row[:, :s.n_rows]
+            else:
+                i_out[s.src] += i_row[:, :s.n_rows]
+            i_bias = i_row[:, s.n_rows:]
+        if vb.size:
+            out["bias"].append((s.dst, vb * i_bias))
+    if i_in is not None:
+        x64 = x.astype(np.float64, copy=False)
+        out["inputs"].append((0, circuit.input_voltages(x64) * i_in))
     for q, io in i_out.items():
         v = np.asarray(layers[q], dtype=np.float64)
-        out["amplifiers"] += np.einsum("bj,bj->b", circuit.amplifier_out(v) - p.alpha * v, io)
+        out["amplifiers"].append((q, np.concatenate([circuit.amplifier_out(v) * io, -p.alpha * v * io], axis=1)))
     for q in range(1, t.n_layers):
         if model.layers[q].clamped:
             _, i1, _, i2 = _diode_branches(model, q, np.asarray(layers[q], dtype=np.float64))
-            out["clamp"] += np.sum(-p.v_bias_high * i1 + p.v_bias_low * i2, axis=1)
+            out["clamp"].append((q, np.stack([-p.v_bias_high * i1.sum(axis=1), p.v_bias_low * i2.sum(axis=1)], 1)))
     if i_nudge is not None:
-        out["nudge"] = np.einsum("bj,bj->b", np.asarray(layers[-1], dtype=np.float64), np.asarray(i_nudge, float))
+        v = np.asarray(layers[-1], dtype=np.float64)
+        out["nudge"].append((t.output_layer, v * np.asarray(i_nudge, dtype=np.float64)))
     return out
+
+
+def delivered_power(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.ndarray | None],
+                    i_nudge: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Net power (W, each (B,)) delivered by each kind of source (:func:`source_powers`, summed).
+
+    Their sum equals :meth:`Dissipation.total` (Tellegen) when ``layers`` satisfy KCL."""
+    b = np.asarray(layers[-1]).shape[0]
+    return {k: sum((a.sum(axis=1) for _, a in v), np.zeros(b))
+            for k, v in source_powers(model, x, layers, i_nudge).items()}
+
+
+def _input_specs(model: CompiledCircuit) -> list:
+    return [s for s in model.topology.crossbars if s.src == 0 and s.index not in model.lines]
+
+
+def wordline_candidates(model: CompiledCircuit, x: np.ndarray,
+                        layer_sets: Sequence[Sequence[np.ndarray | None]]) -> tuple[np.ndarray, np.ndarray]:
+    """(sample, wordline) pairs whose source may absorb power in any of the phases ``layer_sets``
+    (the input crossbars with ideal wires).
+
+    A wordline at u_i drives I_i = sum_j G_ij (u_i - c_j) over the columns c of every input crossbar:
+    if u_i > 0 and u_i >= max c, every term is >= 0 and u_i I_i >= 0; if u_i < 0 and u_i <= min c, every
+    term is <= 0 and again u_i I_i >= 0; u_i = 0 gives 0. So only u_i strictly between 0 and the
+    columns' extreme on its side can absorb. The window is taken over all phases (a superset) and
+    widened by 1e-6 relative (float32 features), then tested on x itself: on MNIST (s = 0, columns
+    within +-5 mV) only the few pixels in (0, 5 mV) qualify."""
+    p = model.params
+    specs = _input_specs(model)
+    x = np.atleast_2d(np.asarray(x))
+    empty = np.zeros(0, dtype=np.intp)
+    if not specs or p.v_scale == 0:
+        return empty, empty
+    c_max = np.max([np.asarray(ls[s.dst]).max(axis=1) for ls in layer_sets for s in specs], axis=0)
+    c_min = np.min([np.asarray(ls[s.dst]).min(axis=1) for ls in layer_sets for s in specs], axis=0)
+    hi, lo = np.maximum(c_max, 0.0), np.minimum(c_min, 0.0)
+    n = x.shape[1]
+    if p.v_shift == 0:   # u = +-a x: both rows of a feature qualify only if 0 < |x| < max|c| / |a| (4 passes)
+        lim = float(max(hi.max(), -lo.min())) / abs(p.v_scale)
+        lim = x.dtype.type(lim * (1 + 1e-6) + 1e-30)
+        bi, fi = np.nonzero((np.abs(x) < lim) & (x != 0))
+        return np.concatenate([bi, bi]), np.concatenate([fi, fi + n])
+    out_b, out_r = [], []
+    for sign, offset in ((1.0, 0), (-1.0, n)):      # u = s + a x (x+ rows), u = s - a x (x- rows)
+        k = sign * p.v_scale                        # u = s + k x
+        a_, b_ = (lo - p.v_shift) / k, (hi - p.v_shift) / k
+        x_lo, x_hi = np.minimum(a_, b_), np.maximum(a_, b_)
+        pad = 1e-6 * np.maximum(np.abs(x_lo), np.abs(x_hi)) + 1e-30
+        x0 = -p.v_shift / k                          # u = 0
+        mask = (x > (x_lo - pad)[:, None]) & (x < (x_hi + pad)[:, None]) & (x != x.dtype.type(x0))
+        bi, fi = np.nonzero(mask)
+        out_b.append(bi)
+        out_r.append(fi + offset)
+    return np.concatenate(out_b), np.concatenate(out_r)
+
+
+def _absorbed_by_wordlines(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.ndarray | None],
+                           candidates: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Power (W, (B,)) absorbed by the wordline sources of the input crossbars with ideal wires:
+    exact, evaluated only on the :func:`wordline_candidates` (one dot product of length C each)."""
+    p = model.params
+    specs = _input_specs(model)
+    b = np.asarray(layers[-1]).shape[0]
+    out = np.zeros(b)
+    if not specs:
+        return out
+    bi, ri = wordline_candidates(model, x, [layers]) if candidates is None else candidates
+    if bi.size == 0:
+        return out
+    n = model.topology.n_inputs
+    xf = np.atleast_2d(np.asarray(x))
+    cols = [np.asarray(layers[s.dst], dtype=np.float64) for s in specs]
+    step = max(1, _LINE_CHUNK // max(c.shape[1] for c in cols))
+    for k in range(0, bi.size, step):
+        sb, sr = bi[k:k + step], ri[k:k + step]
+        xv = xf[sb, sr % n].astype(np.float64)
+        uu = np.where(sr < n, p.v_shift + p.v_scale * xv, p.v_shift - p.v_scale * xv)
+        cur = np.zeros(sb.size)
+        for s, c in zip(specs, cols):
+            g = model.conductances[s.index][:2 * n]
+            cur += uu * g[sr].sum(axis=1) - np.einsum("kc,kc->k", g[sr], c[sb])
+        np.add.at(out, sb, np.maximum(-uu * cur, 0.0))
+    return out
+
+
+def absorbed_power(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.ndarray | None],
+                   i_nudge: np.ndarray | None = None,
+                   candidates: tuple[np.ndarray, np.ndarray] | None = None) -> list[np.ndarray]:
+    """Power (W) the sources absorb (sum of max(-P, 0) over single sources), per layer (index 0: the
+    wordline sources), each (B,): counted as dissipated (a supply does not recover it).
+    ``candidates``: :func:`wordline_candidates` over the batch's phases (computed when None)."""
+    b = np.asarray(layers[-1]).shape[0]
+    out = [np.zeros(b) for _ in range(model.topology.n_layers)]
+    for v in source_powers(model, x, layers, i_nudge, inputs=False).values():
+        for q, a in v:
+            out[q] += np.maximum(-a, 0.0).sum(axis=1)
+    out[0] += _absorbed_by_wordlines(model, x, layers, candidates)
+    return out
+
+
+def phase_power(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.ndarray | None],
+                i_nudge: np.ndarray | None = None, terms: dict | None = None,
+                candidates: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """What the training loop counts per phase, in one pass: per layer (index 0: the wordline
+    sources) the power (W, (B,)) dissipated in its devices, wires and diodes plus what its sources
+    absorb; and the absorbed part alone (W, (B,)). Equal to :func:`dissipated_power` (per layer)
+    + :func:`absorbed_power` (tested); it shares the row voltages, row currents and diode currents
+    between the two."""
+    circuit, t, p = model.circuit, model.topology, model.params
+    b = np.asarray(layers[-1]).shape[0]
+    n = t.n_inputs
+    terms = input_terms(model, x, None) if terms is None else terms
+    per = [np.zeros(b) for _ in range(t.n_layers)]
+    absorbed = np.zeros(b)
+
+    def absorb(q: int, pw: np.ndarray) -> None:
+        nonlocal absorbed
+        a = np.maximum(-pw, 0.0).sum(axis=1)
+        per[q] += a
+        absorbed = absorbed + a
+
+    v = [None] + [np.asarray(layers[q], dtype=np.float64) for q in range(1, t.n_layers)]
+    w = {q: circuit.amplifier_out(v[q]) for q in range(1, t.n_layers - 1)}
+    i_out = {q: None for q in w}
+    i_in = None
+    for s in t.crossbars:
+        cols = v[s.dst]
+        g = model.conductances[s.index]
+        vb = circuit.bias_voltages(s)
+        if s.index in terms:
+            rg, r2g, gc = terms[s.index]
+            per[s.dst] += np.maximum(r2g - 2.0 * np.einsum("bc,bc->b", rg, cols) + (cols ** 2) @ gc, 0.0)
+            if vb.size:
+                gb = g[2 * n:]
+                absorb(s.dst, vb * (vb * gb.sum(axis=1) - cols @ gb.T))
+            continue
+        if s.src == 0:
+            rows = circuit.row_voltages(s, circuit.input_voltages(np.asarray(x, dtype=np.float64)), layers)
+        else:
+            rows = w[s.src] if vb.size == 0 else np.concatenate(
+                [w[s.src], np.broadcast_to(vb, (b, vb.size))], axis=1)
+        p_dev, p_wire, i_row = _crossbar_power(model, s, rows, cols, need_rows=True)
+        per[s.dst] += p_dev + p_wire
+        if vb.size:
+            absorb(s.dst, vb * i_row[:, s.n_rows:])
+        sig = i_row[:, :s.n_rows]
+        if s.src == 0:
+            i_in = sig if i_in is None else i_in + sig
+        else:
+            i_out[s.src] = sig if i_out[s.src] is None else i_out[s.src] + sig
+    if i_in is not None:   # input crossbars with line resistance: every wordline's current is known
+        absorb(0, circuit.input_voltages(np.asarray(x, dtype=np.float64)) * i_in)
+    else:
+        a = _absorbed_by_wordlines(model, x, layers, candidates)
+        per[0] += a
+        absorbed = absorbed + a
+    for q, io in i_out.items():
+        if io is not None:
+            absorb(q, w[q] * io)
+            absorb(q, -p.alpha * v[q] * io)
+    for q in range(1, t.n_layers):
+        if not model.layers[q].clamped:
+            continue
+        x1, i1, x2, i2 = _diode_branches(model, q, v[q])
+        per[q] += np.einsum("bj,bj->b", x1, i1) + np.einsum("bj,bj->b", x2, i2)
+        absorb(q, np.stack([-p.v_bias_high * i1.sum(axis=1), p.v_bias_low * i2.sum(axis=1)], axis=1))
+    if i_nudge is not None:
+        absorb(t.output_layer, v[-1] * np.asarray(i_nudge, dtype=np.float64))
+    return per, absorbed
 
 
 def periphery_counts(model_or_topology, n_phases: int) -> dict[str, int]:
@@ -394,30 +609,36 @@ class EnergyTally:
 
     free: float = 0.0
     nudged: float = 0.0
+    sources: float = 0.0
+    """Part of free + nudged absorbed by sources (J)."""
     layers: dict[str, float] = field(default_factory=dict)
     samples: int = 0
     phases: int = 0
     """Phase solves per sample (2 one-sided, 3 centered)."""
 
     def add(self, model: CompiledCircuit, cfg: EnergyConfig, x: np.ndarray,
-            solutions: Sequence[tuple[str, object]], x_drive: dict[int, np.ndarray] | None = None) -> None:
-        """Add the phase energy of a batch: ``solutions`` = [(``"free"`` | ``"nudged"``, Solution)];
-        ``x_drive`` see :func:`input_terms`."""
+            solutions: Sequence[tuple[str, object, np.ndarray | None]],
+            x_drive: dict[int, np.ndarray] | None = None) -> None:
+        """Add the phase energy of a batch: ``solutions`` = [(``"free"`` | ``"nudged"``, Solution,
+        its nudging currents (B, 2K) A or None)]; ``x_drive`` see :func:`input_terms`. Per phase:
+        (dissipated power + power absorbed by sources) x t_settle, i.e. what the delivering sources
+        supply."""
         t_s = cfg.t_settle
         terms = input_terms(model, x, x_drive)      # every phase of the batch has the inputs x
-        for kind, sol in solutions:
+        cands = wordline_candidates(model, x, [sol.layers for _, sol, _ in solutions])
+        for kind, sol, i_nudge in solutions:
             if sol.batch != len(x):
                 raise ValueError(f"a phase of {sol.batch} samples in a batch of {len(x)}")
-            diss = dissipated_power(model, x, sol.layers, terms)
-            e = float(diss.total().sum()) * t_s
+            per, absorbed = phase_power(model, x, sol.layers, i_nudge, terms, cands)
+            e_layers = [float(pq.sum()) * t_s for pq in per]
+            self.sources += float(absorbed.sum()) * t_s
             if kind == "free":
-                self.free += e
+                self.free += sum(e_layers)
             else:
-                self.nudged += e
-            for q, pq in enumerate(diss.per_layer(model)):
-                if pq is not None:
-                    key = f"e_read_l{q}"
-                    self.layers[key] = self.layers.get(key, 0.0) + float(pq.sum()) * t_s
+                self.nudged += sum(e_layers)
+            for q, e in enumerate(e_layers):
+                key = f"e_read_l{q}"
+                self.layers[key] = self.layers.get(key, 0.0) + e
         self.samples += len(x)
         self.phases = len(solutions)
 
@@ -427,6 +648,7 @@ class EnergyTally:
         c = periphery_counts(model, max(self.phases, 1))
         n = self.samples
         row = {"e_read": self.free + self.nudged, "e_read_free": self.free, "e_read_nudged": self.nudged,
+               "e_read_sources": self.sources,
                "e_dac": n * c["dac"] * cfg.e_dac, "e_adc": n * c["adc"] * cfg.e_adc,
                "e_amp": n * c["amp_phases"] * cfg.t_settle * cfg.p_amp}
         row["e_energy"] = row["e_read"] + row["e_dac"] + row["e_adc"] + row["e_amp"] + (e_write or 0.0)
