@@ -14,7 +14,7 @@ for name in iris_vteam mnist; do
 done
 python - "$here" > "$here/summary.csv" <<'PY'
 import csv, json, sys
-keys = ["e_read", "e_read_free", "e_read_nudged", "e_dac", "e_adc", "e_amp", "e_write", "e_energy",
+keys = ["e_read", "e_read_free", "e_read_nudged", "e_read_sources", "e_dac", "e_adc", "e_amp", "e_write", "e_energy",
         "t_sample", "t_chip", "e_digital", "t_digital"]
 print("run,n_train,test_acc," + ",".join(keys))
 for name in ("iris_vteam", "mnist"):
