@@ -183,7 +183,7 @@ def _curves(rows: list[dict]) -> Figure:
 
 def _energy_figure(rows: list[dict]) -> Figure:
     ep = np.array(_col(rows, "epoch"))
-    fig = Figure(figsize=(10, 3.8))
+    fig = Figure(figsize=(11, 3.8))
     a1, a2 = fig.subplots(1, 2)
     bottom = np.zeros(len(rows))
     for key, label in _ENERGY_PARTS:
@@ -196,13 +196,16 @@ def _energy_figure(rows: list[dict]) -> Figure:
     a1.legend(fontsize=8)
     layers = sorted((k for k in rows[-1] if k.startswith("e_read_l")), key=lambda k: int(k[8:]))
     for k in layers:
-        a2.plot(ep, _col(rows, k), "o-", label=f"layer {k[8:]}")
+        label = "wordline sources (absorbed)" if k == "e_read_l0" else f"layer {k[8:]}"
+        if k == "e_read_l0" and not any((v or 0) > 0 for v in _col(rows, k)):
+            continue   # nothing absorbed: a zero line on a log axis
+        a2.plot(ep, _col(rows, k), "o-", label=label)
     if _has(rows, "e_read_free"):
         a2.plot(ep, _col(rows, "e_read_free"), "k--", label="free phases")
         a2.plot(ep, _col(rows, "e_read_nudged"), "k:", label="nudged phases")
     a2.set(xlabel="epoch", ylabel="phase (read) energy per epoch (J)", title="per layer and phase")
     a2.set_yscale("log")
-    a2.legend(fontsize=8)
+    a2.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     for a in (a1, a2):
         a.grid(alpha=0.3)
     fig.tight_layout()
