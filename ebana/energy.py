@@ -79,7 +79,8 @@ ENERGY_FIELDS = ["e_read", "e_read_free", "e_read_nudged", "e_read_sources", "e_
                  "t_sample", "t_chip", "e_digital", "t_digital"]
 """Per-epoch energy metrics (J): phase (read) energy, split into free and nudged phases (and the part
 of it absorbed by sources, ``e_read_sources``); DAC, ADC,
-amplifier energy; ``e_energy`` = e_read + e_dac + e_adc + e_amp + e_write (write: device runs).
+amplifier energy; ``e_energy`` = e_read + e_dac + e_adc + e_amp + e_write (write: device runs; NaN
+when a device run does not integrate its write energy, ``device.energy = false``).
 Latency (s): ``t_sample`` chip time per training sample, ``t_chip`` per epoch (:func:`chip_latency`).
 Digital reference: ``e_digital`` (J) and ``t_digital`` (s) of the same epoch's backprop steps
 (:func:`digital_reference`). Per layer q: ``e_read_l{q}`` = its incoming crossbars (devices and
@@ -651,7 +652,9 @@ class EnergyTally:
                "e_read_sources": self.sources,
                "e_dac": n * c["dac"] * cfg.e_dac, "e_adc": n * c["adc"] * cfg.e_adc,
                "e_amp": n * c["amp_phases"] * cfg.t_settle * cfg.p_amp}
-        row["e_energy"] = row["e_read"] + row["e_dac"] + row["e_adc"] + row["e_amp"] + (e_write or 0.0)
+        # NaN when the write energy is not integrated (device.energy = false): the total is unknown
+        w = 0.0 if e_write is None else float(e_write)
+        row["e_energy"] = row["e_read"] + row["e_dac"] + row["e_adc"] + row["e_amp"] + w
         lat = chip_latency(model.topology, cfg, max(self.phases, 1), batch_size)
         dig = digital_reference(model.topology, cfg)
         row.update(t_sample=lat["total"], t_chip=n * lat["total"], e_digital=n * dig["e"], t_digital=n * dig["t"])

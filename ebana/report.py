@@ -260,7 +260,10 @@ def _energy_section(rep: Report, rows: list[dict], info: dict, d: Path) -> None:
         rep.p("Chip time per sample by part (from the run's configuration and topology):")
         rep.table(["part", "s per sample"], [[k, v] for k, v in parts.items()])
     e, dig = last.get("e_energy"), last.get("e_digital")
-    if e and dig:
+    if e is not None and not math.isfinite(e):
+        rep.p("The total is unknown: this device run did not integrate its write energy (device.energy = false).",
+              missing=True)
+    elif e and dig:
         word = "cheaper" if e < dig else "dearer"
         ratio = dig / e if e < dig else e / dig
         t, td = last.get("t_chip"), last.get("t_digital")

@@ -338,3 +338,12 @@ def test_fused_phase_power_equals_its_parts(case, rng):
         ref = ab[q] if diss[q] is None else diss[q] + ab[q]
         np.testing.assert_allclose(per[q], ref, rtol=1e-10, atol=1e-22)
     np.testing.assert_allclose(absorbed, sum(ab), rtol=1e-10, atol=1e-22)
+
+
+def test_total_is_nan_when_the_write_energy_is_not_integrated(tmp_path):
+    from ebana.training import Trainer
+    t = Trainer(apply_overrides(preset("iris"), {"epochs": 1, "limit_train": 20, "device.model": "ideal",
+                                                 "device.energy": False}), tmp_path / "r")
+    t.run()
+    r = t.history[0]
+    assert np.isnan(r["e_write"]) and np.isnan(r["e_energy"]) and r["e_read"] > 0

@@ -148,3 +148,12 @@ def test_overwrite_removes_the_stale_report(tmp_path):
     assert (d / "report.html").exists() and (d / "report" / "curves.png").exists()
     Trainer(cfg, d, overwrite=True)
     assert not (d / "report.html").exists() and not (d / "report").exists()
+
+
+def test_report_when_the_write_energy_is_not_integrated(tmp_path):
+    d = tmp_path / "r"
+    Trainer(apply_overrides(preset("iris"), {"epochs": 1, "limit_train": 20, "device.model": "ideal",
+                                              "device.energy": False}), d).run()
+    assert CliRunner().invoke(cli, ["report", str(d)]).exit_code == 0
+    text = (d / "report.html").read_text()
+    assert "The total is unknown" in text and "nanx" not in text
