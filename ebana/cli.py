@@ -1,4 +1,4 @@
-"""Command line: ``ebana train | netlist | inspect | devices``.
+"""Command line: ``ebana train | sweep | netlist | inspect | devices | doctor | report``.
 
 A thin shell over the library: every :class:`~ebana.errors.EbanaError` becomes one line on
 stderr and exit code 1 (``--debug`` keeps the traceback).
@@ -456,6 +456,46 @@ def inspect(path):
         click.echo(f"  crossbar {c['crossbar']} (layer {c['src']} -> {c['dst']}) {c['shape'][0]}x{c['shape'][1]}: "
                    f"G mean {c['g_mean']:.3e} S, min {c['g_min']:.3e}, max {c['g_max']:.3e}; "
                    f"{100 * c['at_g_min']:.1f}% at g_min, {100 * c['at_g_max']:.1f}% at g_max")
+
+
+@cli.command()
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Data directory to check (default: $EBANA_DATA_DIR, else ./data).")
+def doctor(data_dir):
+    """Check the installation: libngspice, PySpice, a tiny ngspice solve, numpy/BLAS, MNIST.
+
+    One line per check; what to do follows '->' on a line that is not ok. Exit code 1 when a
+    check fails.
+
+    Example: ebana doctor --data-dir /data/mnist
+    """
+    from ebana.doctor import format_check, run_checks
+    checks = run_checks(data_dir)
+    for c in checks:
+        click.echo(format_check(c))
+    failed = [c.name for c in checks if c.status == "fail"]
+    if failed:
+        click.echo(f"Error: {len(failed)} check(s) failed: {', '.join(failed)}", err=True)
+        sys.exit(1)
+    click.echo("all checks passed")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--out", "out_file", type=click.Path(dir_okay=False),
+              help="HTML file to write (default RUN_DIR/report.html; the PNGs go to report/ beside it).")
+def report(run_dir, out_file):
+    """Write one self-contained HTML page of a run: config, curves, energy, conductances, verification.
+
+    Works on old run directories too: a missing file makes its section say so.
+
+    Example: ebana report runs/iris-seed0
+    """
+    from ebana.report import write_report
+    if out_file is not None and not out_file.strip():
+        raise click.BadParameter("--out must name an .html file, got ''")
+    path, pngs = write_report(run_dir, out_file)
+    click.echo(f"wrote {path} ({len(pngs)} figures, also as PNG in {path.parent / 'report'})")
 
 
 def _register_optional() -> None:

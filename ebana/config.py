@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ebana.circuit import CircuitParams
+from ebana.energy import EnergyConfig
 from ebana.errors import ConfigError, did_you_mean
 from ebana.topology import MIN_RESIDUAL_HIDDEN, residual_skips
 from ebana.validation import check_fields
@@ -273,6 +274,8 @@ class TrainConfig:
     circuit: CircuitParams = field(default_factory=CircuitParams)
     device: DeviceConfig = field(default_factory=DeviceConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    energy: EnergyConfig = field(default_factory=EnergyConfig)
+    """Energy model of the chip (:mod:`ebana.energy`): phase settle time, converter and amplifier figures."""
     beta_is_default: bool = field(default=False, init=False, repr=False, compare=False)
     """True when ``beta`` was not given and came from :data:`BETA_DEFAULTS` (not a config key:
     overrides that change ``centered`` or ``dataset`` then pick that mode's default again)."""

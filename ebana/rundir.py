@@ -127,7 +127,8 @@ class RunDir:
         return run_status(self.path)
 
     def clear(self) -> None:
-        """Remove a previous run's files (only the files a run writes; needs the lock)."""
+        """Remove a previous run's files (only the files a run writes, its ``failures/`` and the
+        ``ebana report`` page made from it, ``report.html`` and ``report/``; needs the lock)."""
         assert self.locked, "clear() needs the lock"
         for name in ARTIFACTS:
             try:
@@ -135,6 +136,8 @@ class RunDir:
             except OSError as err:
                 raise _io_error("remove", self.path / name, err) from None
         shutil.rmtree(self.path / "failures", ignore_errors=True)
+        (self.path / "report.html").unlink(missing_ok=True)   # a report of the replaced run would mislead
+        shutil.rmtree(self.path / "report", ignore_errors=True)
 
     # ------------------------------------------------------------------ atomic writes
     def _atomic(self, name: str, write) -> None:

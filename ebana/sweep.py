@@ -67,9 +67,12 @@ __all__ = ["run_sweep", "write_outputs", "collect", "summarize", "figure", "mark
 logger = logging.getLogger(__name__)
 
 FINAL_FIELDS = ["train_loss", "train_acc", "test_loss", "test_acc", "best_test_acc", "min_test_loss",
-                "e_write_total", "pulses_total", "saturated", "dg_ratio", "seconds"]
-"""Per-run result columns (final epoch unless named best/min/total)."""
-SUMMARY_METRICS = ["test_acc", "test_loss", "train_loss", "e_write_total", "pulses_total", "saturated"]
+                "e_write_total", "pulses_total", "saturated", "dg_ratio", "e_energy", "t_sample", "seconds"]
+"""Per-run result columns (final epoch unless named best/min/total; ``e_energy`` J per epoch and
+``t_sample`` chip seconds per sample of the final epoch, :mod:`ebana.energy`; empty for runs made
+before energy accounting)."""
+SUMMARY_METRICS = ["test_acc", "test_loss", "train_loss", "e_write_total", "pulses_total", "saturated",
+                   "e_energy", "t_sample"]
 
 
 INTERRUPT_GRACE_S = 15.0
@@ -589,7 +592,7 @@ def collect(specs: Sequence[RunSpec], runs_dir: Path) -> tuple[list[dict], list[
         if hist:
             last = hist[-1]
             row.update({k: last.get(k) for k in ("train_loss", "train_acc", "test_loss", "test_acc",
-                                                  "saturated", "dg_ratio")})
+                                                  "saturated", "dg_ratio", "e_energy", "t_sample")})
             accs, losses = _finite([r.get("test_acc") for r in hist]), _finite([r.get("test_loss") for r in hist])
             row["best_test_acc"] = max(accs) if accs else None
             row["min_test_loss"] = min(losses) if losses else None

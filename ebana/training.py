@@ -30,6 +30,7 @@ from ebana import interrupts
 from ebana.augment import image_side, shift_images
 from ebana.builder import build, make_backend
 from ebana.checkpoint import checkpoint_config, network_arrays, read_npz
+from ebana.energy import ENERGY_FIELDS, EnergyTally
 from ebana.config import TrainConfig, config_diff, dump_toml, from_dict, load_toml, to_dict
 from ebana.errors import CheckpointError, ConvergenceError, EbanaError, SimulationError
 from ebana.phases import PhaseController, PhaseResult, check_nudging
@@ -37,7 +38,7 @@ from ebana.rundir import RunDir
 from ebana.updates import DeviceTally, DeviceUpdate
 from ebana.verify import NgspiceVerifier
 
-__all__ = ["Trainer", "Progress", "EpochCallback", "MetricsCSV", "METRIC_FIELDS"]
+__all__ = ["Trainer", "Progress", "EpochCallback", "MetricsCSV", "METRIC_FIELDS", "metric_fields"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,15 @@ devices at a state bound at the end of the epoch, sum|achieved ΔG| / sum|reques
 sum|achieved - requested| / sum|requested| over the epoch, the epoch's write time ``t_write`` (s)
 and its mean per update ``t_update`` (s) under ``device.array_scheme``, ``disturb`` (mean |Δx| per
 device and update while not selected, –; 0 with selectors) and ``dg_cos`` (mean per-update cosine
-of requested and achieved ΔG, –); empty for ideal runs."""
+of requested and achieved ΔG, –); empty for ideal runs. Then the energy columns
+:data:`~ebana.energy.ENERGY_FIELDS` and ``e_read_l{q}`` per layer (J, training solves only; empty
+with ``energy.enabled = false``)."""
+
+
+def metric_fields(history: list[dict]) -> list[str]:
+    """The columns of metrics.csv: :data:`METRIC_FIELDS`, the energy fields, the per-layer energies."""
+    layers = sorted({k for r in history for k in r if k.startswith("e_read_l")}, key=lambda k: int(k[8:]))
+    return METRIC_FIELDS + ENERGY_FIELDS + layers
 
 EVAL_CHUNK = 1000
 """Samples per free-phase solve in evaluation."""
@@ -78,10 +87,11 @@ class MetricsCSV:
 
     def __call__(self, trainer: "Trainer", row: dict) -> None:
         buf = io.StringIO(newline="")
-        w = csv.DictWriter(buf, fieldnames=METRIC_FIELDS)
+        fields = metric_fields(trainer.history)
+        w = csv.DictWriter(buf, fieldnames=fields)
         w.writeheader()
         for r in trainer.history:
-            w.writerow({k: r.get(k) for k in METRIC_FIELDS})
+            w.writerow({k: r.get(k) for k in fields})
         trainer.dir.write_text("metrics.csv", buf.getvalue())
 
 
@@ -117,6 +127,7 @@ class Trainer:
         self.callbacks: list[EpochCallback] = [MetricsCSV(), *callbacks]
         self.e_write_total, self.pulses_total = 0.0, 0
         self.tally = DeviceTally()            # device reports of the current epoch
+        self.energy = EnergyTally()           # phase energy of the current epoch's training solves
         self.epoch, self.batch, self.perm = 0, 0, None
         self._sweeps: list[int] = []          # free-phase sweeps of the batches of this epoch so far
         self.history: list[dict] = []
@@ -230,6 +241,13 @@ class Trainer:
         if self.side:   # seeded by (seed, epoch, batch): a resumed run sees the same images
             x = shift_images(x, self.side, self.cfg.augment_shift, (self.cfg.seed, self.epoch, self.batch))
         res = self._phases(x, y, idx)
+        if self.cfg.energy.enabled:   # the operating points of the conductances just solved with
+            i_nudge = self.circuit.nudge_currents(self.loss.grad(res.pred, y), self.cfg.beta)   # as phases.run
+            sols = [("free", res.free, None), ("nudged", res.a, i_nudge)]
+            if self.cfg.centered:
+                sols.append(("nudged", res.b, -i_nudge))
+            cached = getattr(self.backend, "cached_input_currents", None)   # numpy: its Norton GEMM
+            self.energy.add(self.backend.model, self.cfg.energy, x, sols, cached(x) if cached else None)
         if self.verifier is not None and self.batch % self.cfg.verify_every == 0:
             self.verifier(self.backend.model, x, y, res, idx, self.epoch, self.batch)
         grads = self.phases.gradients(res)
@@ -250,7 +268,10 @@ class Trainer:
                    verify_max_dv=self.verifier.max_dv if self.verifier is not None else None)
         if cfg.device.model is not None:
             row.update(self.tally.metrics())
+        if cfg.energy.enabled:
+            row.update(self.energy.metrics(self.backend.model, cfg.energy, row.get("e_write"), cfg.batch_size))
         self.tally = DeviceTally()
+        self.energy = EnergyTally()
         if self.verifier is not None:
             self.verifier.max_dv = 0.0
         self._sweeps = []
@@ -320,7 +341,8 @@ class Trainer:
             epoch_acc=np.array(json.dumps({"sweeps": self._sweeps,
                                            "verify_max": self.verifier.max_dv if self.verifier else 0.0})),
             device_acc=np.array(json.dumps({"tally": asdict(self.tally), "e_write_total": self.e_write_total,
-                                            "pulses_total": self.pulses_total})))
+                                            "pulses_total": self.pulses_total})),
+            energy_acc=np.array(json.dumps(asdict(self.energy))))
         self.dir.save_npz("checkpoint.npz", arrays)
 
     def _load_checkpoint(self) -> None:
@@ -347,6 +369,8 @@ class Trainer:
                 acc = json.loads(str(z["device_acc"]))
                 self.tally = DeviceTally(**acc["tally"])
                 self.e_write_total, self.pulses_total = acc["e_write_total"], acc["pulses_total"]
+            if "energy_acc" in z:
+                self.energy = EnergyTally(**json.loads(str(z["energy_acc"])))
         except (KeyError, ValueError, TypeError) as err:
             raise CheckpointError(f"cannot resume from {self.ckpt_path}: incomplete checkpoint ({err})") from None
         except EbanaError as err:

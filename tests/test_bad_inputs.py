@@ -479,6 +479,17 @@ CASES = [
     C("inspect-csv", ["inspect", "iris.csv"], "iris.csv", setup=iris_csv()),
     C("inspect-empty-dir", ["inspect", "emptydir"], "emptydir", setup=mkdir("emptydir")),
 
+    # --- issue 18: energy keys, ebana report, ebana doctor
+    C("energy-t_settle-negative", [*TRAIN, "--set", "energy.t_settle=-1e-9"], "energy.t_settle", "-1e-09"),
+    C("energy-e_adc-nan", [*TRAIN, "--set", "energy.e_adc=nan"], "energy.e_adc", "nan"),
+    C("energy-program-unknown", [*TRAIN, "--set", "energy.program=column"], "energy.program", "column"),
+    C("energy-nodes_per_adc-float", [*TRAIN, "--set", "energy.nodes_per_adc=1.5"], "energy.nodes_per_adc", "1.5"),
+    C("energy-unknown-key", [*TRAIN, "--set", "energy.t_setle=1e-7"], "energy.t_setle", "energy.t_settle"),
+    C("report-missing-dir", ["report", "nowhere"], "nowhere", "not a directory"),
+    C("report-on-a-file", ["report", "iris.csv"], "iris.csv", "not a directory", setup=iris_csv()),
+    C("report-out-empty", ["report", "emptydir", "--out", ""], "--out", setup=mkdir("emptydir")),
+    C("doctor-data-dir-is-a-file", ["doctor", "--data-dir", "iris.csv"], "iris.csv", setup=iris_csv()),
+
     # --- devices
     C("devices-unknown-model", ["devices", "iv", "nope", "--out", "figs"], "nope"),
     C("devices-unknown-param", ["devices", "iv", "ideal", "--param", "bogus=1", "--out", "figs"], "bogus"),

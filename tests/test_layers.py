@@ -12,9 +12,9 @@ LAYERS = {
     1: ["devices", "datasets", "encoding", "augment", "losses", "topology", "plots"],  # plots: data in, Figure out
     2: ["lines", "circuit", "netlist"],
     3: ["backends"],
-    4: ["phases", "gradients", "updates", "config"],
+    4: ["phases", "gradients", "updates", "energy", "config"],
     5: ["builder", "checkpoint", "verify", "training"],
-    6: ["experiments", "sweep"],
+    6: ["experiments", "sweep", "doctor", "report"],
     7: ["cli", "cli_devices"],
 }
 LEVEL = {name: lvl for lvl, names in LAYERS.items() for name in names}

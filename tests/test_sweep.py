@@ -63,6 +63,10 @@ def test_sweep_writes_tables_and_restart_skips_done_runs(tmp_path):
     with open(tmp_path / "results.csv") as fh:
         table = list(csv.DictReader(fh))
     assert {r["device.r_ratio"] for r in table} == {"10", "100"} and all(r["seed"] == "0" for r in table)
+    # issue 18: energy columns (e_energy is NaN here: device.energy = false leaves the write energy unknown)
+    assert all(r["e_energy"] == "nan" and float(r["t_sample"]) > 0 for r in table)
+    with open(tmp_path / "summary.csv") as fh:
+        assert all(float(r["t_sample_mean"]) > 0 for r in csv.DictReader(fh))
     run_dir = tmp_path / "runs" / "device.r_ratio=10__seed=0"
     for name in ("config.toml", "run.json", "metrics.csv"):
         assert (run_dir / name).exists()

@@ -27,7 +27,7 @@ from ebana.circuit import Circuit
 from ebana.errors import ConvergenceError, NgspiceMissingError, SimulationError
 from ebana.netlist import _f, input_source_name, node_names, norton_names, nudge_source_name, render, resistor_name
 
-__all__ = ["NgspiceBackend", "ngspice_shared", "INSTALL_HINT"]
+__all__ = ["NgspiceBackend", "ngspice_shared", "run_op", "INSTALL_HINT"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,47 @@ def ngspice_shared():
         raise NgspiceMissingError(f"cannot load the ngspice shared library ({str(err).splitlines()[0]}); "
                                   f"{INSTALL_HINT}") from None
     return _shared
+
+
+def run_op(text: str, vectors: Sequence[str]) -> dict[str, float]:
+    """Load the netlist ``text`` into the shared ngspice, run ``op`` and return the values of
+    ``vectors`` (node voltages in V, e.g. ``"mid"``; branch currents in A, e.g. ``"v1#branch"``).
+
+    Any ebana backend's circuit is unloaded (it reloads itself on its next solve).
+
+    Raises
+    ------
+    NgspiceMissingError
+        The shared library or PySpice is missing.
+    SimulationError
+        ngspice rejected the netlist, the op failed or a vector is absent.
+    """
+    global _owner
+    from PySpice.Spice.NgSpice.Shared import ffi
+    ng = ngspice_shared()
+    lib = ng._ngspice_shared
+    _owner = None
+    lib.ngSpice_Command(b"remcirc")
+    ng.clear_output()
+    try:
+        ng.load_circuit(text)
+    except Exception as err:  # PySpice raises NgSpiceCircuitError/NameError
+        raise SimulationError(f"ngspice rejected the netlist: {err}") from None
+    lib.ngSpice_Command(b"op")
+    errs = [e for e in ng._stderr if _FAIL.search(e)]
+    out: dict[str, float] = {}
+    for name in vectors:
+        vi = lib.ngGet_Vec_Info(name.encode())
+        if vi == ffi.NULL or vi.v_length == 0:
+            errs.append(f"no result for {name}")
+            continue
+        out[name] = float(vi.v_realdata[0])
+    lib.ngSpice_Command(b"destroy all")
+    lib.ngSpice_Command(b"remcirc")
+    ng.clear_output()
+    if errs:
+        raise SimulationError(f"ngspice op failed: {errs[0].strip()}")
+    return out
 
 
 class NgspiceBackend:

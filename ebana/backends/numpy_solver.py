@@ -313,6 +313,17 @@ class NumpyBackend:
             out[dst] = a if dst not in out else out[dst] + a
         return out
 
+    def cached_input_currents(self, x: np.ndarray) -> dict[int, np.ndarray] | None:
+        """``x @ drive`` (A, (B, cols), float64) per input crossbar, from the Norton currents of the last
+        solve when it had exactly these inputs (the same array object) and the loaded conductances,
+        else None. (Each layer has at most one crossbar from the inputs, so its Norton current is
+        that crossbar's.)"""
+        cached = self._norton_cache
+        if cached is None or cached[0] is not x:
+            return None
+        t = self.circuit.topology
+        return {c: cached[1][t.crossbars[c].dst] for c in self._in_g}
+
     def solve(self, x: np.ndarray, i_nudge: np.ndarray | None = None, *, phase: str = "free",
               start: Solution | None = None, sample_ids: Sequence[int] | None = None,
               norton: dict[int, np.ndarray] | None = None, tol: float | None = None,
