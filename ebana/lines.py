@@ -33,6 +33,7 @@ import numpy as np
 __all__ = ["LineResistance", "CrossbarLines"]
 
 _SOLVE_CHUNK = 64   # right-hand sides per sparse back-substitution (bounds the dense block's memory)
+_UNIT_CACHE_BYTES = 256 * 2**20   # unit responses port_admittance keeps for squared_drop_difference
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +148,7 @@ class CrossbarLines:
         self._lu = splu(lap[n_t:, n_t:].tocsc()) if self.n_internal else None
         self._g = g
         self._rid, self._cid = rid, cid   # node of every device's row / column end (terminals first)
+        self._unit_cache: tuple[np.ndarray, np.ndarray] | None = None   # (terminals, their unit drops)
 
     def port_admittance(self, need: np.ndarray | None = None) -> np.ndarray:
         """Columns ``need`` (terminal indices; default all) of the port admittance Y, (R+C, len(need)) S.
@@ -155,22 +157,86 @@ class CrossbarLines:
         1 V on terminal k (0 V on the others), and the current into the crossbar at a row end is the
         sum of the currents G_ij (V_r - V_c) of that row's devices (KCL on the whole wordline; at a
         column end minus the column's sum), so a stiff wire (1/r >> G) costs no digits. Off-diagonal
-        entries are clipped to <= 0 (Y is a Laplacian M-matrix; rounding may leave +1e-30)."""
+        entries are clipped to <= 0 (Y is a Laplacian M-matrix; rounding may leave +1e-30).
+
+        The device drops of these unit responses are kept (within ``_UNIT_CACHE_BYTES``): they are
+        the columns of the linear map terminals -> drops that :meth:`squared_drop_difference` needs."""
         n_r, n_c = self.shape
         n_t = n_r + n_c
         need = np.arange(n_t) if need is None else np.asarray(need)
         out = np.empty((n_t, need.size))
+        keep = need.size * n_r * n_c * 8 <= _UNIT_CACHE_BYTES
+        cache = np.empty((need.size, n_r, n_c)) if keep else None
         for k in range(0, need.size, _SOLVE_CHUNK):
             cols = need[k:k + _SOLVE_CHUNK]
-            vt = np.zeros((cols.size, n_t))
-            vt[np.arange(cols.size), cols] = 1.0
-            i_dev = self._g * self.drops(vt[:, :n_r], vt[:, n_r:])          # (b, R, C) A
-            out[:n_r, k:k + cols.size] = i_dev.sum(axis=2).T
-            out[n_r:, k:k + cols.size] = -i_dev.sum(axis=1).T
+            d = self.unit_drops(cols)                                     # (b, R, C) V per V
+            if cache is not None:
+                cache[k:k + cols.size] = d
+            d *= self._g                                                  # (b, R, C) A per V
+            out[:n_r, k:k + cols.size] = d.sum(axis=2).T
+            out[n_r:, k:k + cols.size] = -d.sum(axis=1).T
+        if cache is not None:
+            self._unit_cache = (need.copy(), cache)
         diag = np.zeros_like(out, dtype=bool)
         diag[need, np.arange(need.size)] = True
         np.minimum(out, 0.0, out=out, where=~diag)
         return out
+
+    def unit_drops(self, terminals: np.ndarray) -> np.ndarray:
+        """Device drops (b, R, C) (V per V) for 1 V on each terminal of ``terminals`` (0 V on the
+        others): the columns of the linear map from terminal voltages to device drops."""
+        n_t = sum(self.shape)
+        terminals = np.asarray(terminals)
+        vt = np.zeros((terminals.size, n_t))
+        vt[np.arange(terminals.size), terminals] = 1.0
+        return self.terminal_drops(vt)
+
+    def _cached_unit_drops(self, terminals: np.ndarray) -> np.ndarray:
+        """:meth:`unit_drops`, from the responses :meth:`port_admittance` kept where it has them all."""
+        if self._unit_cache is not None:
+            need, cache = self._unit_cache
+            where = np.full(sum(self.shape), -1)
+            where[need] = np.arange(need.size)
+            pos = where[terminals]
+            if np.all(pos >= 0):
+                return cache[pos]
+        return self.unit_drops(terminals)
+
+    def squared_drop_difference(self, vt_a: np.ndarray, vt_b: np.ndarray) -> np.ndarray:
+        """sum_batch [d_a^2 - d_b^2] (R, C) (V^2), d the device drops at terminal voltages ``vt_a``,
+        ``vt_b`` (B, R + C) (rows, then columns) of two states of the same batch.
+
+        Drops are linear in the terminal voltages, d = P v with P the (R C) x (R + C) map whose
+        columns are :meth:`unit_drops`. With dv = v_a - v_b and sv = v_a + v_b,
+        sum_b d_a^2 - d_b^2 = sum_b (P dv_b) (P sv_b) = sum_k (P e_k) * P (sum_b dv_bk sv_b),
+        summed over the terminals k whose voltage differs between the states (for an input crossbar
+        only its columns: its rows are the same sources in both phases). That is 2 |k| solves (|k|
+        with the unit responses :meth:`port_admittance` kept) instead of 2 B, independent of the batch;
+        when 2 B is smaller the drops of every state are formed instead. Both are exact."""
+        vt_a, vt_b = np.atleast_2d(vt_a), np.atleast_2d(vt_b)
+        dv = vt_a - vt_b
+        differs = np.flatnonzero(np.any(dv != 0.0, axis=0))
+        out = np.zeros(self.shape)
+        if differs.size == 0:
+            return out
+        if differs.size < dv.shape[0]:
+            x = dv[:, differs].T @ (vt_a + vt_b)                          # (|k|, R + C) V^2
+            for k in range(0, differs.size, _SOLVE_CHUNK):
+                sl = slice(k, k + _SOLVE_CHUNK)
+                h = self._cached_unit_drops(differs[sl])
+                z = self.terminal_drops(x[sl])
+                out += np.einsum("kij,kij->ij", h, z)
+            return out
+        for k in range(0, dv.shape[0], _SOLVE_CHUNK):
+            sl = slice(k, k + _SOLVE_CHUNK)
+            d = self.terminal_drops(dv[sl])
+            out += np.einsum("kij,kij->ij", d, self.terminal_drops(vt_a[sl] + vt_b[sl]))
+        return out
+
+    def terminal_drops(self, vt: np.ndarray) -> np.ndarray:
+        """Voltage across every device (B, R, C) (V) at terminal voltages ``vt`` (B, R + C)."""
+        n_r = self.shape[0]
+        return self.drops(vt[:, :n_r], vt[:, n_r:])
 
     def cell_voltages(self, v_rows: np.ndarray, v_cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Voltages (V) of every device's row and column node, each (B, R, C), at terminal voltages

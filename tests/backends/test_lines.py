@@ -209,3 +209,24 @@ def test_line_gradient_matches_ngspice_finite_differences(rng):
             fd = (lp - lm) / (2 * h)
             assert fd == pytest.approx(grads[k][i, j], rel=1e-3), (k, i, j, fd, grads[k][i, j])
     ng.close()
+
+
+@pytest.mark.parametrize("rows_differ", [False, True], ids=["input-crossbar", "hidden-crossbar"])
+@pytest.mark.parametrize("batch", [3, 40])
+def test_squared_drop_difference_from_the_unit_responses(rows_differ, batch, rng):
+    """The batch sum sum_b d_a^2 - d_b^2 from the terminals -> drops map (few terminals differ, large
+    batch) and from every state's drops (small batch) equals the sum of the states' squared drops."""
+    from ebana.lines import CrossbarLines, LineResistance
+
+    g = rng.uniform(1e-7, 1e-5, (9, 5))
+    net = CrossbarLines(g, LineResistance(**LINES))
+    net.port_admittance(9 + np.arange(5))            # keeps the column unit responses
+    va = rng.uniform(-1, 1, (batch, 14))
+    vb = va.copy()
+    vb[:, 9:] += rng.normal(0, 1e-3, (batch, 5))
+    if rows_differ:
+        vb[:, :7] += rng.normal(0, 1e-3, (batch, 7))  # rows 7, 8 (bias rows) stay
+    direct = (net.terminal_drops(va) ** 2 - net.terminal_drops(vb) ** 2).sum(axis=0)
+    got = net.squared_drop_difference(va, vb)
+    assert np.allclose(got, direct, rtol=1e-9, atol=1e-12 * np.abs(direct).max())
+    assert np.abs(direct).max() > 1e-6
