@@ -144,8 +144,12 @@ class CrossbarLines:
         vals = np.concatenate([-c_all, -c_all, c_all, c_all])
         lap = sp.csc_matrix((vals, (rows, cols)), shape=(n, n))
         lap.sum_duplicates()
-        self._l_it = lap[n_t:, :n_t].tocsc()
-        self._lu = splu(lap[n_t:, n_t:].tocsc()) if self.n_internal else None
+        l_it = lap[n_t:, :n_t].tocsr()
+        self._touch = np.flatnonzero(np.diff(l_it.indptr))           # internal nodes next to a terminal
+        self._l_touch = l_it[self._touch]                              # their couplings (S), CSR
+        # L_ii is a symmetric, diagonally dominant M-matrix: no pivoting, a symmetric ordering
+        self._lu = splu(lap[n_t:, n_t:].tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                        options=dict(SymmetricMode=True)) if self.n_internal else None
         self._g = g
         self._rid, self._cid = rid, cid   # node of every device's row / column end (terminals first)
         self._unit_cache: tuple[np.ndarray, np.ndarray] | None = None   # (terminals, their unit drops)
@@ -234,31 +238,41 @@ class CrossbarLines:
         return out
 
     def terminal_drops(self, vt: np.ndarray) -> np.ndarray:
-        """Voltage across every device (B, R, C) (V) at terminal voltages ``vt`` (B, R + C)."""
-        n_r = self.shape[0]
-        return self.drops(vt[:, :n_r], vt[:, n_r:])
+        """Voltage across every device, row node minus column node (B, R, C) (V), at terminal
+        voltages ``vt`` (B, R + C) (rows, then columns)."""
+        vt = np.atleast_2d(np.asarray(vt, dtype=np.float64))
+        out = np.empty((vt.shape[0], self.shape[0] * self.shape[1]))
+        rid, cid = self._rid.ravel(), self._cid.ravel()
+        for k in range(0, vt.shape[0], _SOLVE_CHUNK):
+            nodes = self._node_voltages(vt[k:k + _SOLVE_CHUNK])
+            blk = out[k:k + _SOLVE_CHUNK]
+            np.take(nodes, rid, axis=1, out=blk)
+            blk -= np.take(nodes, cid, axis=1)
+        return out.reshape((vt.shape[0],) + self.shape)
+
+    def _node_voltages(self, vt: np.ndarray) -> np.ndarray:
+        """Voltages (b, n) (V) of every node (terminals first, then the internal cell nodes) at
+        terminal voltages ``vt`` (b, R + C): one sparse back-substitution per row of ``vt``."""
+        n_t = vt.shape[1]
+        nodes = np.empty((vt.shape[0], n_t + self.n_internal))
+        nodes[:, :n_t] = vt
+        if self._lu is not None:
+            rhs = np.zeros((self.n_internal, vt.shape[0]), order="F")      # L_it V_t (A), nonzero next
+            rhs[self._touch] = self._l_touch @ vt.T                           # to the terminals only
+            vi = self._lu.solve(rhs)                                          # (n_int, b): -V_internal
+            np.negative(vi.T, out=nodes[:, n_t:])
+        return nodes
 
     def cell_voltages(self, v_rows: np.ndarray, v_cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Voltages (V) of every device's row and column node, each (B, R, C), at terminal voltages
         ``v_rows`` (B, R) (the line sources) and ``v_cols`` (B, C) (the neuron nodes)."""
         vt = np.concatenate([np.atleast_2d(v_rows), np.atleast_2d(v_cols)], axis=1)   # (B, n_t)
-        b = vt.shape[0]
-        vr = np.empty((b,) + self.shape)
-        vc = np.empty((b,) + self.shape)
-        rid, cid = self._rid, self._cid
-        for k in range(0, b, _SOLVE_CHUNK):
-            blk = vt[k:k + _SOLVE_CHUNK]
-            if self._lu is not None:
-                vi = -self._lu.solve(np.asarray(self._l_it @ blk.T))      # (n_int, b_blk)
-                full = np.concatenate([blk.T, vi], axis=0)                 # terminals, then internal
-            else:
-                full = blk.T
-            vr[k:k + blk.shape[0]] = np.moveaxis(full[rid], -1, 0)
-            vc[k:k + blk.shape[0]] = np.moveaxis(full[cid], -1, 0)
+        vr, vc = np.empty((vt.shape[0],) + self.shape), np.empty((vt.shape[0],) + self.shape)
+        for k in range(0, vt.shape[0], _SOLVE_CHUNK):
+            nodes = self._node_voltages(vt[k:k + _SOLVE_CHUNK])
+            vr[k:k + _SOLVE_CHUNK], vc[k:k + _SOLVE_CHUNK] = nodes[:, self._rid], nodes[:, self._cid]
         return vr, vc
 
     def drops(self, v_rows: np.ndarray, v_cols: np.ndarray) -> np.ndarray:
         """Voltage across every device, row node minus column node (B, R, C) (V)."""
-        vr, vc = self.cell_voltages(v_rows, v_cols)
-        vr -= vc
-        return vr
+        return self.terminal_drops(np.concatenate([np.atleast_2d(v_rows), np.atleast_2d(v_cols)], axis=1))
