@@ -22,6 +22,16 @@ grounded internal Laplacian, :func:`scipy.sparse.linalg.splu`, kept until G chan
 the port admittance Y (the Schur complement, a symmetric Laplacian M-matrix; for ideal wires it
 is [[diag(row sums), -G], [-G^T, diag(column sums)]]) and, per solved state, the voltages of the
 cell nodes by one back-substitution.
+
+Cost per weight update, the only path (direct, exact to rounding; there is no iterative path):
+one sparse LU, one back-substitution per needed column of Y (an input crossbar: its C columns;
+a crossbar between neuron layers: all R + C), and for the EqProp batch sum
+(:meth:`CrossbarLines.squared_drop_difference`) min(2 B, |k|) more, |k| the terminals whose
+voltage differs between the two phases (an input crossbar: its C columns), reusing the unit
+responses Y's columns left behind. A batched block line relaxation (exact wordline / bitline
+tridiagonal solves alternated, vectorised over the right-hand sides) contracts by ~0.02 per
+sweep on the MNIST input crossbar at 1 ohm per segment but costs more per right-hand side in numpy
+than SuperLU's back-substitution (``benchmarks/line_resistance.md``), so it is not used.
 """
 
 from __future__ import annotations

@@ -156,12 +156,14 @@ def test_bad_line_resistance_from_overrides():
         apply_overrides(preset("iris"), {"circuit.r_sense": -5.0})
 
 
-def test_eqprop_gradient_uses_the_device_drops(rng):
+@pytest.mark.parametrize("batch", [5, 24], ids=["per-state-drops", "terminal-map"])
+def test_eqprop_gradient_uses_the_device_drops(batch, rng):
     """With line resistance the estimate is the difference of squared drops across each device's
-    own cell nodes (formed here from the (B, rows, cols) drops directly), not across the line ends."""
+    own cell nodes (formed here from the (B, rows, cols) drops directly), not across the line ends.
+    Batch 24 exceeds the differing terminals of both crossbars (the terminals -> drops map runs)."""
     c = make_circuit(rng, n_in=3, hidden=(4,), n_cls=2, **LINES)
-    x = rng.uniform(-1, 1, (5, 3))
-    y = rng.integers(0, 2, 5)
+    x = rng.uniform(-1, 1, (batch, 3))
+    y = rng.integers(0, 2, batch)
     pc = PhaseController(create("numpy", c), create_loss("ce", tau=0.02), 1e-8, centered=True)
     r = pc.run(x, y)
     grads = pc.gradients(r)
@@ -211,16 +213,22 @@ def test_line_gradient_matches_ngspice_finite_differences(rng):
     ng.close()
 
 
+@pytest.mark.parametrize("cached", [True, False], ids=["kept-responses", "no-cache"])
 @pytest.mark.parametrize("rows_differ", [False, True], ids=["input-crossbar", "hidden-crossbar"])
 @pytest.mark.parametrize("batch", [3, 40])
-def test_squared_drop_difference_from_the_unit_responses(rows_differ, batch, rng):
+def test_squared_drop_difference_from_the_unit_responses(rows_differ, batch, cached, rng, monkeypatch):
     """The batch sum sum_b d_a^2 - d_b^2 from the terminals -> drops map (few terminals differ, large
-    batch) and from every state's drops (small batch) equals the sum of the states' squared drops."""
+    batch; with the unit responses port_admittance kept, or solved again) and from every state's drops
+    (small batch) equals the sum of the states' squared drops."""
+    import ebana.lines
     from ebana.lines import CrossbarLines, LineResistance
 
+    if not cached:
+        monkeypatch.setattr(ebana.lines, "_UNIT_CACHE_BYTES", 0)
     g = rng.uniform(1e-7, 1e-5, (9, 5))
     net = CrossbarLines(g, LineResistance(**LINES))
-    net.port_admittance(9 + np.arange(5))            # keeps the column unit responses
+    net.port_admittance(9 + np.arange(5))            # keeps the column unit responses (if cached)
+    assert (net._unit_cache is not None) == cached
     va = rng.uniform(-1, 1, (batch, 14))
     vb = va.copy()
     vb[:, 9:] += rng.normal(0, 1e-3, (batch, 5))
