@@ -38,9 +38,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import logging
+
 import numpy as np
 
 __all__ = ["LineResistance", "CrossbarLines"]
+
+logger = logging.getLogger(__name__)
 
 _SOLVE_CHUNK = 64   # right-hand sides per sparse back-substitution (bounds the dense block's memory)
 _UNIT_CACHE_BYTES = 256 * 2**20   # unit responses port_admittance keeps for squared_drop_difference
@@ -89,9 +93,12 @@ class CrossbarLines:
     node voltages of solved states.
     """
 
-    def __init__(self, g: np.ndarray, lines: LineResistance) -> None:
+    def __init__(self, g: np.ndarray, lines: LineResistance, method: str = "auto") -> None:
+        """``method``: "auto" eliminates rung by rung (:mod:`ebana.rungs`) when wordlines and bitlines
+        are both resistive, else uses the sparse LU; "lu" always uses the sparse LU (the reference)."""
+        if method not in ("auto", "lu"):
+            raise ValueError(f"CrossbarLines method must be 'auto' or 'lu', got {method!r}")
         import scipy.sparse as sp
-        from scipy.sparse.linalg import splu
 
         g = np.asarray(g, dtype=np.float64)
         n_r, n_c = g.shape
@@ -157,9 +164,18 @@ class CrossbarLines:
         l_it = lap[n_t:, :n_t].tocsr()
         self._touch = np.flatnonzero(np.diff(l_it.indptr))           # internal nodes next to a terminal
         self._l_touch = l_it[self._touch]                              # their couplings (S), CSR
-        # L_ii is a symmetric, diagonally dominant M-matrix: no pivoting, a symmetric ordering
-        self._lu = splu(lap[n_t:, n_t:].tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                        options=dict(SymmetricMode=True)) if self.n_internal else None
+        self._rungs = None
+        if method == "auto" and lines.r_wordline > 0 and lines.r_bitline > 0:
+            from ebana.rungs import RungElimination
+            try:
+                self._rungs = RungElimination(g, lines.r_wordline, lines.r_bitline, lines.r_driver,
+                                               lines.r_sense)
+            except np.linalg.LinAlgError as err:   # not expected (SPD cuts); the sparse LU is exact too
+                logger.warning("%s: using the sparse LU", err)
+        # L_ii is a symmetric, diagonally dominant M-matrix: no pivoting, a symmetric ordering; factored
+        # when first needed (never, when the rung elimination serves every request)
+        self._lap_ii = lap[n_t:, n_t:].tocsc() if self.n_internal else None
+        self._lu = None
         self._g = g
         self._rid, self._cid = rid, cid   # node of every device's row / column end (terminals first)
         self._unit_cache: tuple[np.ndarray, np.ndarray] | None = None   # (terminals, their unit drops)
@@ -178,6 +194,9 @@ class CrossbarLines:
         n_r, n_c = self.shape
         n_t = n_r + n_c
         need = np.arange(n_t) if need is None else np.asarray(need)
+        if self._rungs is not None and np.all(need >= n_r):
+            y_rc, y_cc = self._rungs.column_admittance()
+            return np.concatenate([y_rc[:, need - n_r], y_cc[:, need - n_r]], axis=0)
         out = np.empty((n_t, need.size))
         keep = need.size * n_r * n_c * 8 <= _UNIT_CACHE_BYTES
         cache = np.empty((need.size, n_r, n_c)) if keep else None
@@ -199,22 +218,32 @@ class CrossbarLines:
     def unit_drops(self, terminals: np.ndarray) -> np.ndarray:
         """Device drops (b, R, C) (V per V) for 1 V on each terminal of ``terminals`` (0 V on the
         others): the columns of the linear map from terminal voltages to device drops."""
-        n_t = sum(self.shape)
-        terminals = np.asarray(terminals)
-        vt = np.zeros((terminals.size, n_t))
-        vt[np.arange(terminals.size), terminals] = 1.0
-        return self.terminal_drops(vt)
+        return np.ascontiguousarray(np.moveaxis(self._unit_drops_last(terminals), -1, 0))
 
-    def _cached_unit_drops(self, terminals: np.ndarray) -> np.ndarray:
-        """:meth:`unit_drops`, from the responses :meth:`port_admittance` kept where it has them all."""
+    def _unit_drops_last(self, terminals: np.ndarray) -> np.ndarray:
+        """:meth:`unit_drops` as (R, C, b) (V per V), from the responses :meth:`port_admittance`
+        kept where it has them all."""
+        n_r = self.shape[0]
+        terminals = np.asarray(terminals)
+        if self._rungs is not None and np.all(terminals >= n_r):
+            return self._rungs.column_unit_drops(terminals - n_r)
         if self._unit_cache is not None:
             need, cache = self._unit_cache
             where = np.full(sum(self.shape), -1)
             where[need] = np.arange(need.size)
             pos = where[terminals]
             if np.all(pos >= 0):
-                return cache[pos]
-        return self.unit_drops(terminals)
+                return np.moveaxis(cache[pos], 0, -1)
+        n_t = sum(self.shape)
+        vt = np.zeros((terminals.size, n_t))
+        vt[np.arange(terminals.size), terminals] = 1.0
+        return self._drops_last(vt)
+
+    def _drops_last(self, vt: np.ndarray) -> np.ndarray:
+        """:meth:`terminal_drops` as (R, C, b) (V)."""
+        if self._rungs is not None:
+            return self._rungs.drops(vt)
+        return np.moveaxis(self.terminal_drops(vt), 0, -1)
 
     def squared_drop_difference(self, vt_a: np.ndarray, vt_b: np.ndarray) -> np.ndarray:
         """sum_batch [d_a^2 - d_b^2] (R, C) (V^2), d the device drops at terminal voltages ``vt_a``,
@@ -237,20 +266,19 @@ class CrossbarLines:
             x = dv[:, differs].T @ (vt_a + vt_b)                          # (|k|, R + C) V^2
             for k in range(0, differs.size, _SOLVE_CHUNK):
                 sl = slice(k, k + _SOLVE_CHUNK)
-                h = self._cached_unit_drops(differs[sl])
-                z = self.terminal_drops(x[sl])
-                out += np.einsum("kij,kij->ij", h, z)
+                out += np.einsum("ijk,ijk->ij", self._unit_drops_last(differs[sl]), self._drops_last(x[sl]))
             return out
         for k in range(0, dv.shape[0], _SOLVE_CHUNK):
             sl = slice(k, k + _SOLVE_CHUNK)
-            d = self.terminal_drops(dv[sl])
-            out += np.einsum("kij,kij->ij", d, self.terminal_drops(vt_a[sl] + vt_b[sl]))
+            out += np.einsum("ijk,ijk->ij", self._drops_last(dv[sl]), self._drops_last(vt_a[sl] + vt_b[sl]))
         return out
 
     def terminal_drops(self, vt: np.ndarray) -> np.ndarray:
         """Voltage across every device, row node minus column node (B, R, C) (V), at terminal
         voltages ``vt`` (B, R + C) (rows, then columns)."""
         vt = np.atleast_2d(np.asarray(vt, dtype=np.float64))
+        if self._rungs is not None:
+            return np.ascontiguousarray(np.moveaxis(self._rungs.drops(vt), -1, 0))
         out = np.empty((vt.shape[0], self.shape[0] * self.shape[1]))
         rid, cid = self._rid.ravel(), self._cid.ravel()
         for k in range(0, vt.shape[0], _SOLVE_CHUNK):
@@ -266,7 +294,11 @@ class CrossbarLines:
         n_t = vt.shape[1]
         nodes = np.empty((vt.shape[0], n_t + self.n_internal))
         nodes[:, :n_t] = vt
-        if self._lu is not None:
+        if self._lap_ii is not None:
+            if self._lu is None:
+                from scipy.sparse.linalg import splu
+                self._lu = splu(self._lap_ii, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                                options=dict(SymmetricMode=True))
             rhs = np.zeros((self.n_internal, vt.shape[0]), order="F")      # L_it V_t (A), nonzero next
             rhs[self._touch] = self._l_touch @ vt.T                           # to the terminals only
             vi = self._lu.solve(rhs)                                          # (n_int, b): -V_internal
@@ -277,6 +309,8 @@ class CrossbarLines:
         """Voltages (V) of every device's row and column node, each (B, R, C), at terminal voltages
         ``v_rows`` (B, R) (the line sources) and ``v_cols`` (B, C) (the neuron nodes)."""
         vt = np.concatenate([np.atleast_2d(v_rows), np.atleast_2d(v_cols)], axis=1)   # (B, n_t)
+        if self._rungs is not None:
+            return tuple(np.ascontiguousarray(np.moveaxis(a, -1, 0)) for a in self._rungs.cell_voltages(vt))
         vr, vc = np.empty((vt.shape[0],) + self.shape), np.empty((vt.shape[0],) + self.shape)
         for k in range(0, vt.shape[0], _SOLVE_CHUNK):
             nodes = self._node_voltages(vt[k:k + _SOLVE_CHUNK])

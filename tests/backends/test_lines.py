@@ -213,10 +213,11 @@ def test_line_gradient_matches_ngspice_finite_differences(rng):
     ng.close()
 
 
+@pytest.mark.parametrize("method", ["auto", "lu"], ids=["rungs", "sparse-lu"])
 @pytest.mark.parametrize("cached", [True, False], ids=["kept-responses", "no-cache"])
 @pytest.mark.parametrize("rows_differ", [False, True], ids=["input-crossbar", "hidden-crossbar"])
 @pytest.mark.parametrize("batch", [3, 40])
-def test_squared_drop_difference_from_the_unit_responses(rows_differ, batch, cached, rng, monkeypatch):
+def test_squared_drop_difference_from_the_unit_responses(rows_differ, batch, cached, method, rng, monkeypatch):
     """The batch sum sum_b d_a^2 - d_b^2 from the terminals -> drops map (few terminals differ, large
     batch; with the unit responses port_admittance kept, or solved again) and from every state's drops
     (small batch) equals the sum of the states' squared drops."""
@@ -226,9 +227,9 @@ def test_squared_drop_difference_from_the_unit_responses(rows_differ, batch, cac
     if not cached:
         monkeypatch.setattr(ebana.lines, "_UNIT_CACHE_BYTES", 0)
     g = rng.uniform(1e-7, 1e-5, (9, 5))
-    net = CrossbarLines(g, LineResistance(**LINES))
-    net.port_admittance(9 + np.arange(5))            # keeps the column unit responses (if cached)
-    assert (net._unit_cache is not None) == cached
+    net = CrossbarLines(g, LineResistance(**LINES), method=method)
+    net.port_admittance(9 + np.arange(5))            # the sparse LU keeps the column unit responses
+    assert (net._unit_cache is not None) == (cached and method == "lu")
     va = rng.uniform(-1, 1, (batch, 14))
     vb = va.copy()
     vb[:, 9:] += rng.normal(0, 1e-3, (batch, 5))
@@ -238,3 +239,28 @@ def test_squared_drop_difference_from_the_unit_responses(rows_differ, batch, cac
     got = net.squared_drop_difference(va, vb)
     assert np.allclose(got, direct, rtol=1e-9, atol=1e-12 * np.abs(direct).max())
     assert np.abs(direct).max() > 1e-6
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 1), (1, 3), (9, 5), (40, 16)])
+@pytest.mark.parametrize("ends", [(0.0, 0.0), (0.0, 20.0), (50.0, 0.0), (50.0, 20.0)], ids=str)
+@pytest.mark.parametrize("segments", [(2.0, 3.0), (500.0, 0.5)], ids=str)
+def test_rung_elimination_matches_the_sparse_lu(shape, ends, segments, rng):
+    """The rung-by-rung elimination (ebana.rungs) and the sparse LU give the same port admittance
+    (the columns at the column ends, and all of Y), cell voltages and drops, to rounding."""
+    from ebana.lines import CrossbarLines, LineResistance
+
+    lines = LineResistance(*segments, *ends)
+    g = rng.uniform(1e-7, 1e-5, shape)
+    fast, ref = CrossbarLines(g, lines), CrossbarLines(g, lines, method="lu")
+    assert fast._rungs is not None and ref._rungs is None
+    n_r, n_c = shape
+    cols = n_r + np.arange(n_c)
+    for need in (cols, None):
+        y, y_ref = fast.port_admittance(need), ref.port_admittance(need)
+        assert np.abs(y - y_ref).max() <= 1e-12 * np.abs(y_ref).max()
+    vt = rng.uniform(-1, 1, (4, n_r + n_c))
+    for a, b in zip(fast.cell_voltages(vt[:, :n_r], vt[:, n_r:]), ref.cell_voltages(vt[:, :n_r], vt[:, n_r:])):
+        assert a.shape == b.shape == (4, n_r, n_c)
+        assert np.abs(a - b).max() < 1e-12
+    assert np.abs(fast.unit_drops(cols) - ref.unit_drops(cols)).max() < 1e-12
+    assert np.abs(fast.unit_drops(np.arange(n_r)) - ref.unit_drops(np.arange(n_r))).max() < 1e-12
