@@ -23,15 +23,22 @@ the port admittance Y (the Schur complement, a symmetric Laplacian M-matrix; for
 is [[diag(row sums), -G], [-G^T, diag(column sums)]]) and, per solved state, the voltages of the
 cell nodes by one back-substitution.
 
-Cost per weight update, the only path (direct, exact to rounding; there is no iterative path):
-one sparse LU, one back-substitution per needed column of Y (an input crossbar: its C columns;
-a crossbar between neuron layers: all R + C), and for the EqProp batch sum
-(:meth:`CrossbarLines.squared_drop_difference`) min(2 B, |k|) more, |k| the terminals whose
-voltage differs between the two phases (an input crossbar: its C columns), reusing the unit
-responses Y's columns left behind. A batched block line relaxation (exact wordline / bitline
-tridiagonal solves alternated, vectorised over the right-hand sides) contracts by ~0.02 per
-sweep on the MNIST input crossbar at 1 ohm per segment but costs more per right-hand side in numpy
-than SuperLU's back-substitution (``benchmarks/line_resistance.md``), so it is not used.
+Which path solves the internal network (both direct and exact to rounding; no iteration, so no
+error bound beyond float64 rounding is involved, as with any direct solve):
+
+* wordlines and bitlines both resistive (r_wordline > 0 and r_bitline > 0), and R C^2 float64 within
+  ``_RUNG_BYTES``: the rung-by-rung elimination of :mod:`ebana.rungs` (dense C x C steps down the
+  bitlines; Y's columns at the column ends directly, O(R C^3) per weight update, O(R C^2) per state);
+* otherwise (an ideal wordline or bitline joins nodes, or the crossbar is too wide), and for the
+  rows of Y of a crossbar between neuron layers: the sparse LU of the internal Laplacian
+  (``method="lu"`` forces it: the reference the tests compare the rung elimination with).
+
+The EqProp batch sum (:meth:`CrossbarLines.squared_drop_difference`) takes min(2 B, 2 |k|) state
+solves, |k| the terminals whose voltage differs between the two phases (an input crossbar: its C
+columns), whatever the batch B. A batched block line relaxation (wordline / bitline Thomas solves
+alternated) contracts by ~0.02 per sweep on the MNIST input crossbar at 1 ohm per segment but in
+numpy costs more per right-hand side than either direct path (``benchmarks/line_relaxation_probe.py``),
+so it is not used.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ logger = logging.getLogger(__name__)
 
 _SOLVE_CHUNK = 64   # right-hand sides per sparse back-substitution (bounds the dense block's memory)
 _UNIT_CACHE_BYTES = 256 * 2**20   # unit responses port_admittance keeps for squared_drop_difference
+_RUNG_BYTES = 512 * 2**20   # largest R C^2 float64 block the rung elimination may keep (else the sparse LU)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +103,8 @@ class CrossbarLines:
 
     def __init__(self, g: np.ndarray, lines: LineResistance, method: str = "auto") -> None:
         """``method``: "auto" eliminates rung by rung (:mod:`ebana.rungs`) when wordlines and bitlines
-        are both resistive, else uses the sparse LU; "lu" always uses the sparse LU (the reference)."""
+        are both resistive and its R C^2 matrices fit in ``_RUNG_BYTES``, else uses the sparse LU; "lu"
+        always uses the sparse LU (the reference)."""
         if method not in ("auto", "lu"):
             raise ValueError(f"CrossbarLines method must be 'auto' or 'lu', got {method!r}")
         import scipy.sparse as sp
@@ -165,7 +174,8 @@ class CrossbarLines:
         self._touch = np.flatnonzero(np.diff(l_it.indptr))           # internal nodes next to a terminal
         self._l_touch = l_it[self._touch]                              # their couplings (S), CSR
         self._rungs = None
-        if method == "auto" and lines.r_wordline > 0 and lines.r_bitline > 0:
+        if method == "auto" and lines.r_wordline > 0 and lines.r_bitline > 0 and \
+                n_r * n_c * n_c * 8 <= _RUNG_BYTES:
             from ebana.rungs import RungElimination
             try:
                 self._rungs = RungElimination(g, lines.r_wordline, lines.r_bitline, lines.r_driver,

@@ -264,3 +264,15 @@ def test_rung_elimination_matches_the_sparse_lu(shape, ends, segments, rng):
         assert np.abs(a - b).max() < 1e-12
     assert np.abs(fast.unit_drops(cols) - ref.unit_drops(cols)).max() < 1e-12
     assert np.abs(fast.unit_drops(np.arange(n_r)) - ref.unit_drops(np.arange(n_r))).max() < 1e-12
+
+
+def test_rung_elimination_only_within_its_memory_budget(rng, monkeypatch):
+    """Over the R C^2 budget (or with an ideal wordline or bitline) the sparse LU serves the crossbar."""
+    import ebana.lines
+    from ebana.lines import CrossbarLines, LineResistance
+
+    g = rng.uniform(1e-7, 1e-5, (6, 4))
+    assert CrossbarLines(g, LineResistance(**LINES))._rungs is not None
+    assert CrossbarLines(g, LineResistance(r_wordline=2.0, r_sense=20.0))._rungs is None
+    monkeypatch.setattr(ebana.lines, "_RUNG_BYTES", 6 * 4 * 4 * 8 - 1)
+    assert CrossbarLines(g, LineResistance(**LINES))._rungs is None
