@@ -26,7 +26,7 @@ cell nodes by one back-substitution.
 Which path solves the internal network (both direct and exact to rounding; no iteration, so no
 error bound beyond float64 rounding is involved, as with any direct solve):
 
-* wordlines and bitlines both resistive (r_wordline > 0 and r_bitline > 0), and R C^2 float64 within
+* wordlines and bitlines both resistive (r_wordline > 0 and r_bitline > 0), and 2 R C^2 float64 within
   ``_RUNG_BYTES``: the rung-by-rung elimination of :mod:`ebana.rungs` (dense C x C steps down the
   bitlines; Y's columns at the column ends directly, O(R C^3) per weight update, O(R C^2) per state);
 * otherwise (an ideal wordline or bitline joins nodes, or the crossbar is too wide), and for the
@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 
 _SOLVE_CHUNK = 64   # right-hand sides per sparse back-substitution (bounds the dense block's memory)
 _UNIT_CACHE_BYTES = 256 * 2**20   # unit responses port_admittance keeps for squared_drop_difference
-_RUNG_BYTES = 512 * 2**20   # largest R C^2 float64 block the rung elimination may keep (else the sparse LU)
+_RUNG_BYTES = 2**30   # the rung elimination keeps 2 R C^2 float64 (Q_i, W_i); over this: the sparse LU
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +103,7 @@ class CrossbarLines:
 
     def __init__(self, g: np.ndarray, lines: LineResistance, method: str = "auto") -> None:
         """``method``: "auto" eliminates rung by rung (:mod:`ebana.rungs`) when wordlines and bitlines
-        are both resistive and its R C^2 matrices fit in ``_RUNG_BYTES``, else uses the sparse LU; "lu"
+        are both resistive and its two R C^2 matrices fit in ``_RUNG_BYTES``, else uses the sparse LU; "lu"
         always uses the sparse LU (the reference)."""
         if method not in ("auto", "lu"):
             raise ValueError(f"CrossbarLines method must be 'auto' or 'lu', got {method!r}")
@@ -175,7 +175,7 @@ class CrossbarLines:
         self._l_touch = l_it[self._touch]                              # their couplings (S), CSR
         self._rungs = None
         if method == "auto" and lines.r_wordline > 0 and lines.r_bitline > 0 and \
-                n_r * n_c * n_c * 8 <= _RUNG_BYTES:
+                2 * n_r * n_c * n_c * 8 <= _RUNG_BYTES:
             from ebana.rungs import RungElimination
             try:
                 self._rungs = RungElimination(g, lines.r_wordline, lines.r_bitline, lines.r_driver,

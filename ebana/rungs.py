@@ -19,9 +19,10 @@ At the bottom the neuron nodes see Y_cc = E_{R-1} (through the sense resistance:
 the sources through Y_cs[:, i] = -Phi_i f_i, Phi_i the product of the Q's from rung i down: the
 columns of the port admittance Y at the column ends, exactly, with R dense C x C steps (BLAS-3),
 no sparse factorisation. The cell voltages of a state follow back up: c_i = Q_i (J_i / g_b + c_{i+1}),
-then every rung's row chain by one tridiagonal (Thomas) solve, vectorised over all rungs and states.
+and with them every device's drop, d_i = W_i c_i + rho_i u_i (W_i = N_i - I), one C x C product per rung.
 
-Cost: O(R C^3) per weight update and O(R C^2) per state; memory R C^2 float64 (the Q_i). Used by
+Cost: O(R C^3) per weight update and O(R C^2) per state; memory 2 R C^2 float64 (the Q_i and the
+rungs' drop maps W_i, one more during the setup). Used by
 :class:`ebana.lines.CrossbarLines` when both r_wordline > 0 and r_bitline > 0 (every cell has its
 own row and column node); with an ideal wordline or bitline it uses its sparse LU instead.
 """
@@ -95,6 +96,7 @@ class RungElimination:
         self._g_end = 1.0 / r_driver if driven else self.g_w
         self._row_factors = self._row_chain()
         rho, s = self._rung_stamps()
+        self._rho = rho
         self._f = g * rho                                  # (R, C) A per V of the rung's source
         self._q, e_last = self._descend(s)
         del s
@@ -120,7 +122,8 @@ class RungElimination:
 
     def _rung_stamps(self) -> tuple[np.ndarray, np.ndarray]:
         """rho (R, C): row-node voltage per volt of the rung's source (columns at 0 V); S (R, C, C):
-        the rung's admittance at its column nodes (sources at 0 V), diag(G) - G_J M G_J."""
+        the rung's admittance at its column nodes (sources at 0 V), diag(G) - G N. Keeps
+        W = N - I (R, C, C): the drops r - c per volt at the column nodes (sources at 0 V)."""
         n_r, n_c = self.shape
         j0 = self._j0
         n = n_c - j0
@@ -133,8 +136,11 @@ class RungElimination:
         if n:
             rho[:, j0:] = self._g_end * m[:, :, 0]
         gj = self._g[:, j0:]
-        m *= gj[:, :, None]
-        m *= -gj[:, None, :]
+        m *= gj[:, None, :]                                # N = M diag(G): row nodes per volt at c
+        self._w = np.zeros((n_r, n_c, n_c))
+        self._w[:, j0:, j0:] = m
+        self._w[:, idx, idx] -= 1.0
+        m *= -gj[:, :, None]
         s[:, idx, idx] += self._g
         return rho, s
 
@@ -168,58 +174,55 @@ class RungElimination:
     def cell_voltages(self, vt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Row and column node voltages of every device, each (R, C, K) (V), at terminal voltages
         ``vt`` (K, R + C) (the rung sources, then the neuron nodes)."""
-        n_r, n_c = self.shape
-        vt = np.atleast_2d(np.asarray(vt, dtype=np.float64))
-        u, v = vt[:, :n_r].T, vt[:, n_r:].T                  # (R, K), (C, K)
-        c = self._f[:, :, None] * u[:, None, :]             # (R, C, K): f_i u_i, then J_i, then c_i
-        for i in range(1, n_r):
-            c[i] += self._q[i - 1] @ c[i - 1]
-        self._ascend(c, v)
-        return self._rows(c, u), c
+        d, c = self._solve(vt)
+        d += c
+        return d, c
 
-    def column_unit_cell_voltages(self, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`cell_voltages` (R, C, K) for 1 V on each neuron node of ``cols`` (column indices),
+    def drops(self, vt: np.ndarray) -> np.ndarray:
+        """Voltage across every device (R, C, K) (V) at terminal voltages ``vt`` (K, R + C)."""
+        return self._solve(vt)[0]
+
+    def column_unit_drops(self, cols: np.ndarray) -> np.ndarray:
+        """Device drops (R, C, K) (V per V) for 1 V on each neuron node of ``cols`` (column indices),
         0 V at every other end."""
         n_r, n_c = self.shape
         cols = np.asarray(cols)
         v = np.zeros((n_c, cols.size))
         v[cols, np.arange(cols.size)] = 1.0
-        c = np.zeros((n_r, n_c, cols.size))
-        self._ascend(c, v)
-        return self._rows(c, np.zeros((n_r, cols.size))), c
+        return self._ascend(None, None, v)[0]
 
-    def _ascend(self, c: np.ndarray, v: np.ndarray) -> None:
-        """Column node voltages (R, C, K) in place of the Norton currents J in ``c``, neuron nodes at ``v``."""
+    def _solve(self, vt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(drops, column node voltages), each (R, C, K) (V), at terminal voltages ``vt`` (K, R + C)."""
         n_r = self.shape[0]
-        if self.g_s is not None:
-            c[-1] = self._q_s @ (c[-1] / self.g_s + v)
-        else:
-            c[-1] = v
-        for i in range(n_r - 2, -1, -1):
-            c[i] *= 1.0 / self.g_b
-            c[i] += c[i + 1]
-            c[i] = self._q[i] @ c[i]
+        vt = np.atleast_2d(np.asarray(vt, dtype=np.float64))
+        u, v = vt[:, :n_r].T, vt[:, n_r:].T                  # (R, K), (C, K)
+        j = self._f[:, :, None] * u[:, None, :]             # (R, C, K): f_i u_i, then the Norton J_i (A)
+        for i in range(1, n_r):
+            j[i] += self._q[i - 1] @ j[i - 1]
+        return self._ascend(j, u, v)
 
-    def _rows(self, c: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """Row node voltages (R, C, K) (V) from column node voltages ``c`` (R, C, K) and sources ``u`` (R, K)."""
-        j0 = self._j0
-        r = np.empty_like(c)
-        r[:, :j0] = u[:, None, :]
-        rhs = self._g[:, j0:, None] * c[:, j0:]
-        if rhs.shape[1]:
-            rhs[:, 0] += self._g_end * u
-        _chain_solve(rhs, *self._row_factors, self.g_w)
-        r[:, j0:] = rhs
-        return r
-
-    def drops(self, vt: np.ndarray) -> np.ndarray:
-        """Voltage across every device (R, C, K) (V) at terminal voltages ``vt`` (K, R + C)."""
-        r, c = self.cell_voltages(vt)
-        r -= c
-        return r
-
-    def column_unit_drops(self, cols: np.ndarray) -> np.ndarray:
-        """Device drops (R, C, K) (V per V) for 1 V on each neuron node of ``cols``."""
-        r, c = self.column_unit_cell_voltages(cols)
-        r -= c
-        return r
+    def _ascend(self, j: np.ndarray | None, u: np.ndarray | None, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Up the bitlines from the neuron nodes at ``v`` (C, K): column node voltages c_i (in place of
+        the Norton currents ``j``; None: no sources, J = 0) and the drops W_i c_i + rho_i u_i."""
+        n_r, n_c = self.shape
+        k = v.shape[1]
+        c = np.empty((n_r, n_c, k)) if j is None else j
+        d = np.empty((n_r, n_c, k))
+        c_next = v
+        for i in range(n_r - 1, -1, -1):
+            if i == n_r - 1:
+                if self.g_s is None:
+                    c[i] = v
+                else:
+                    c[i] = self._q_s @ (v if j is None else c[i] / self.g_s + v)
+            elif j is None:
+                np.matmul(self._q[i], c_next, out=c[i])
+            else:
+                c[i] *= 1.0 / self.g_b
+                c[i] += c_next
+                c[i] = self._q[i] @ c[i]
+            c_next = c[i]
+            np.matmul(self._w[i], c_next, out=d[i])
+            if u is not None:
+                d[i] += self._rho[i][:, None] * u[i][None, :]
+        return d, c

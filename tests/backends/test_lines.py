@@ -274,5 +274,5 @@ def test_rung_elimination_only_within_its_memory_budget(rng, monkeypatch):
     g = rng.uniform(1e-7, 1e-5, (6, 4))
     assert CrossbarLines(g, LineResistance(**LINES))._rungs is not None
     assert CrossbarLines(g, LineResistance(r_wordline=2.0, r_sense=20.0))._rungs is None
-    monkeypatch.setattr(ebana.lines, "_RUNG_BYTES", 6 * 4 * 4 * 8 - 1)
+    monkeypatch.setattr(ebana.lines, "_RUNG_BYTES", 2 * 6 * 4 * 4 * 8 - 1)
     assert CrossbarLines(g, LineResistance(**LINES))._rungs is None
