@@ -59,9 +59,10 @@ def _chain_solve(rhs: np.ndarray, inv_m: np.ndarray, up: np.ndarray, g_link: flo
         rhs[:, j] += up[:, j, None] * rhs[:, j + 1]
 
 
-def _spd_inverse(e: np.ndarray, shift: float) -> np.ndarray:
-    """(shift I + e)^-1 for a symmetric positive definite admittance ``e`` (S) and ``shift`` > 0 (S),
-    by Cholesky (LAPACK potrf / potri). Raises LinAlgError if the factorisation fails."""
+def _spd_inverse(e: np.ndarray, shift: float, full: bool = True) -> np.ndarray:
+    """(shift I + e)^-1 for a symmetric positive definite admittance ``e`` (S; its lower triangle is
+    read) and ``shift`` > 0 (S), by Cholesky (LAPACK potrf / potri); ``full=False``: only the lower
+    triangle of the result is valid. Raises LinAlgError if the factorisation fails."""
     a = e.copy()
     a.flat[:: a.shape[0] + 1] += shift
     c, info = lapack.dpotrf(a, lower=1, overwrite_a=1)
@@ -70,9 +71,10 @@ def _spd_inverse(e: np.ndarray, shift: float) -> np.ndarray:
     if info != 0:
         raise np.linalg.LinAlgError(f"rung elimination: Cholesky of a {a.shape[0]}x{a.shape[0]} cut admittance "
                                     f"failed (info {info})")
-    lower = np.tril(c)
-    lower += np.tril(c, -1).T
-    return lower
+    if full:
+        upper = np.triu_indices(c.shape[0], 1)
+        c[upper] = c.T[upper]
+    return c
 
 
 class RungElimination:
@@ -145,17 +147,21 @@ class RungElimination:
         return rho, s
 
     def _descend(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Q_i = g_b (g_b + E_i)^-1 for rungs 0..R-2 (R-1, C, C) and E_{R-1} (C, C) (S)."""
+        """Q_i = g_b (g_b + E_i)^-1 for rungs 0..R-2 (R-1, C, C) and E_{R-1} (C, C) (S).
+
+        E_i is symmetric in exact arithmetic; only its lower triangle is read (Cholesky), and each
+        Q_i is made exactly symmetric."""
         n_r, n_c = self.shape
         q = np.empty((max(n_r - 1, 0), n_c, n_c))
-        e = s[0].copy()
+        upper = np.triu_indices(n_c, 1)
+        e, nxt = s[0].copy(), np.empty((n_c, n_c))
         for i in range(n_r - 1):
-            q[i] = _spd_inverse(e, self.g_b)
-            q[i] *= self.g_b
-            e = q[i] @ e
-            e += s[i + 1]
-            e += e.T
-            e *= 0.5                                       # symmetric in exact arithmetic
+            qi = q[i]
+            np.multiply(_spd_inverse(e, self.g_b, full=False), self.g_b, out=qi)
+            qi[upper] = qi.T[upper]
+            np.matmul(qi, e, out=nxt)
+            nxt += s[i + 1]
+            e, nxt = nxt, e
         return q, e
 
     # ------------------------------------------------------------------ results
@@ -197,8 +203,10 @@ class RungElimination:
         vt = np.atleast_2d(np.asarray(vt, dtype=np.float64))
         u, v = vt[:, :n_r].T, vt[:, n_r:].T                  # (R, K), (C, K)
         j = self._f[:, :, None] * u[:, None, :]             # (R, C, K): f_i u_i, then the Norton J_i (A)
+        tmp = np.empty(j.shape[1:])
         for i in range(1, n_r):
-            j[i] += self._q[i - 1] @ j[i - 1]
+            np.matmul(self._q[i - 1], j[i - 1], out=tmp)
+            j[i] += tmp
         return self._ascend(j, u, v)
 
     def _ascend(self, j: np.ndarray | None, u: np.ndarray | None, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
