@@ -121,7 +121,7 @@ network, port admittances) {p.get('load', float('nan')):.3f}, phases (free + sta
 {p.get('phases', float('nan')):.3f}, EqProp gradient from the cell nodes {p.get('gradients', float('nan')):.3f}.
 
 Batch seconds: ideal {i['batch_seconds']}; lines {l['batch_seconds']}.
-The issue's target (line-resistance epoch <= 5x the ideal epoch) is not met.
+The issue's target (line-resistance epoch <= 5x the ideal epoch) is {'met' if r['ratio_batch'] <= 5 else 'not met'}.
 """
 
 

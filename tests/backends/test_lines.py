@@ -276,3 +276,20 @@ def test_rung_elimination_only_within_its_memory_budget(rng, monkeypatch):
     assert CrossbarLines(g, LineResistance(r_wordline=2.0, r_sense=20.0))._rungs is None
     monkeypatch.setattr(ebana.lines, "_RUNG_BYTES", 2 * 6 * 4 * 4 * 8 - 1)
     assert CrossbarLines(g, LineResistance(**LINES))._rungs is None
+
+
+@pytest.mark.slow
+def test_rung_elimination_on_the_mnist_input_crossbar(rng):
+    """The MNIST input crossbar (1570 x 100 devices, 1 ohm segments, ideal drivers and sense, the
+    benchmark's case): port admittance columns and state drops of the rung elimination equal the
+    sparse LU's to rounding."""
+    from ebana.lines import CrossbarLines, LineResistance
+
+    g = rng.uniform(1e-7, 1e-5, (1570, 100))
+    lines = LineResistance(r_wordline=1.0, r_bitline=1.0)
+    fast, ref = CrossbarLines(g, lines), CrossbarLines(g, lines, method="lu")
+    cols = 1570 + np.arange(100)
+    y, y_ref = fast.port_admittance(cols), ref.port_admittance(cols)
+    assert np.abs(y - y_ref).max() <= 1e-11 * np.abs(y_ref).max()
+    vt = np.concatenate([rng.uniform(-1, 1, (8, 1570)), rng.uniform(-5e-3, 5e-3, (8, 100))], axis=1)
+    assert np.abs(fast.terminal_drops(vt) - ref.terminal_drops(vt)).max() < 1e-11
