@@ -105,9 +105,11 @@ def _markdown(r: dict, args) -> str:
     p = l["parts_median_s"]
     return f"""# Line resistance vs ideal wires, MNIST 1568-100-20 (python benchmarks/line_resistance.py)
 
-Machine: {r['machine']}. Same run, same seed, same {args.limit_train} training images (batches of 256,
-centered nudging, Adam, float64 solves with line resistance). Line resistance: r_wordline = r_bitline =
-{r['r_segment_ohm']:g} ohm per cell segment, r_driver = r_sense = 0; R_ON = 1/g_max = {r['r_on_ohm']:g} ohm.
+Machine: {r['machine']}. Same run, same seed, same {args.limit_train} training images (the MNIST preset:
+batches of 256, centered nudging, Adam, the numpy backend with float32 input GEMMs and float64 node
+solves; with line resistance the crossbars' internal networks are eliminated in float64). Line
+resistance: r_wordline = r_bitline = {r['r_segment_ohm']:g} ohm per cell segment, r_driver = r_sense = 0;
+R_ON = 1/g_max = {r['r_on_ohm']:g} ohm.
 Total line resistance over R_ON: bitline ({l['crossbars'][0][0]} rows) {r['bitline_total_over_r_on']:.4f},
 wordline ({l['crossbars'][0][1]} columns) {r['wordline_total_over_r_on']:.5f}.
 
@@ -116,8 +118,8 @@ wordline ({l['crossbars'][0][1]} columns) {r['wordline_total_over_r_on']:.5f}.
 | ideal | {i['batches']} | {i['median_batch_s']:.4f} | {r['epoch_60k_ideal_s']:.1f} | 1 |
 | 1 ohm segments | {l['batches']} | {l['median_batch_s']:.3f} | {r['epoch_60k_lines_s']:.0f} | {r['ratio_batch']:.0f}x |
 
-Line-resistance batch, medians (s): compile of the new weights (sparse LU of each crossbar's internal
-network, port admittances) {p.get('load', float('nan')):.3f}, phases (free + stacked +-beta)
+Line-resistance batch, medians (s): compile of the new weights (each crossbar's internal network
+eliminated, its port admittance) {p.get('load', float('nan')):.3f}, phases (free + stacked +-beta)
 {p.get('phases', float('nan')):.3f}, EqProp gradient from the cell nodes {p.get('gradients', float('nan')):.3f}.
 
 Batch seconds: ideal {i['batch_seconds']}; lines {l['batch_seconds']}.
