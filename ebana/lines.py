@@ -17,11 +17,10 @@ its two nodes (no resistor is drawn): with ``r_wordline = 0`` a wordline is one 
 ``r_driver = 0`` as well that node is the source itself (likewise bitlines and ``r_sense``).
 
 For fixed conductances the crossbar is a linear multi-port between its R row ends and C column
-ends. :class:`CrossbarLines` eliminates the internal cell nodes exactly (a sparse LU of the
-grounded internal Laplacian, :func:`scipy.sparse.linalg.splu`, kept until G changes) and gives
-the port admittance Y (the Schur complement, a symmetric Laplacian M-matrix; for ideal wires it
-is [[diag(row sums), -G], [-G^T, diag(column sums)]]) and, per solved state, the voltages of the
-cell nodes by one back-substitution.
+ends. :class:`CrossbarLines` eliminates the internal cell nodes exactly (once per set of
+conductances, kept until G changes) and gives the port admittance Y (the Schur complement, a
+symmetric Laplacian M-matrix; for ideal wires it is [[diag(row sums), -G], [-G^T, diag(column
+sums)]]) and, per solved state, the voltages of the cell nodes.
 
 Which path solves the internal network (both direct and exact to rounding; no iteration, so no
 error bound beyond float64 rounding is involved, as with any direct solve):
@@ -29,9 +28,13 @@ error bound beyond float64 rounding is involved, as with any direct solve):
 * wordlines and bitlines both resistive (r_wordline > 0 and r_bitline > 0), and 2 R C^2 float64 within
   ``_RUNG_BYTES``: the rung-by-rung elimination of :mod:`ebana.rungs` (dense C x C steps down the
   bitlines; Y's columns at the column ends directly, O(R C^3) per weight update, O(R C^2) per state);
-* otherwise (an ideal wordline or bitline joins nodes, or the crossbar is too wide), and for the
-  rows of Y of a crossbar between neuron layers: the sparse LU of the internal Laplacian
-  (``method="lu"`` forces it: the reference the tests compare the rung elimination with).
+* otherwise (an ideal wordline or bitline joins nodes, or the crossbar is too wide): the sparse LU
+  of the grounded internal Laplacian (:func:`scipy.sparse.linalg.splu`, symmetric ordering, no
+  pivoting) and back-substitutions; ``method="lu"`` forces it (the reference the tests compare the
+  rung elimination with).
+
+Y's columns at the row ends (a crossbar between neuron layers needs all of Y) come from the unit
+responses of whichever path solves the crossbar (:meth:`CrossbarLines.unit_drops`).
 
 The EqProp batch sum (:meth:`CrossbarLines.squared_drop_difference`) takes min(2 B, 2 |k|) state
 solves, |k| the terminals whose voltage differs between the two phases (an input crossbar: its C
@@ -43,9 +46,8 @@ so it is not used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 
