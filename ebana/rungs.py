@@ -197,17 +197,60 @@ class RungElimination:
         v[cols, np.arange(cols.size)] = 1.0
         return self._ascend(None, None, v)[0]
 
+    def column_response_products(self, cols: np.ndarray, vt: np.ndarray) -> np.ndarray:
+        """sum_k h_k * z_k (R, C) (V^2 per V), h_k the device drops for 1 V on neuron node ``cols[k]``
+        (0 V at every other end), z_k the drops at terminal voltages ``vt[k]`` (K, R + C).
+
+        One pass up the bitlines carries both: the column voltages of the unit responses (psi_i =
+        Q_i psi_{i+1}, no sources) and of the states, and sums the product rung by rung, without
+        (R, C, K) drop arrays."""
+        n_r, n_c = self.shape
+        cols = np.asarray(cols)
+        vt = np.atleast_2d(np.asarray(vt, dtype=np.float64))
+        u, v = vt[:, :n_r].T, vt[:, n_r:].T
+        j = self._norton(u)                                 # (R, C, K), becomes the state's c_i
+        unit = np.zeros((n_c, cols.size))
+        unit[cols, np.arange(cols.size)] = 1.0
+        out = np.empty((n_r, n_c))
+        psi, psi_next = np.empty((n_c, cols.size)), unit
+        h, z = np.empty((n_c, cols.size)), np.empty((n_c, cols.size))
+        for i in range(n_r - 1, -1, -1):
+            c = j[i]
+            if i == n_r - 1:
+                if self.g_s is None:
+                    psi[:] = unit
+                    c[:] = v
+                else:
+                    np.matmul(self._q_s, unit, out=psi)
+                    c[:] = self._q_s @ (c / self.g_s + v)
+            else:
+                np.matmul(self._q[i], psi_next, out=psi)
+                c *= 1.0 / self.g_b
+                c += j[i + 1]
+                c[:] = self._q[i] @ c
+            np.matmul(self._w[i], psi, out=h)
+            np.matmul(self._w[i], c, out=z)
+            z += self._rho[i][:, None] * u[i][None, :]
+            np.einsum("ck,ck->c", h, z, out=out[i])
+            psi, psi_next = (psi_next, psi) if i < n_r - 1 else (np.empty_like(psi), psi)
+        return out
+
+    def _norton(self, u: np.ndarray) -> np.ndarray:
+        """Norton currents J_i (R, C, K) (A) of rungs 0..i at their column cut, sources ``u`` (R, K)."""
+        n_r = self.shape[0]
+        j = self._f[:, :, None] * u[:, None, :]
+        tmp = np.empty(j.shape[1:])
+        for i in range(1, n_r):
+            np.matmul(self._q[i - 1], j[i - 1], out=tmp)
+            j[i] += tmp
+        return j
+
     def _solve(self, vt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(drops, column node voltages), each (R, C, K) (V), at terminal voltages ``vt`` (K, R + C)."""
         n_r = self.shape[0]
         vt = np.atleast_2d(np.asarray(vt, dtype=np.float64))
         u, v = vt[:, :n_r].T, vt[:, n_r:].T                  # (R, K), (C, K)
-        j = self._f[:, :, None] * u[:, None, :]             # (R, C, K): f_i u_i, then the Norton J_i (A)
-        tmp = np.empty(j.shape[1:])
-        for i in range(1, n_r):
-            np.matmul(self._q[i - 1], j[i - 1], out=tmp)
-            j[i] += tmp
-        return self._ascend(j, u, v)
+        return self._ascend(self._norton(u), u, v)
 
     def _ascend(self, j: np.ndarray | None, u: np.ndarray | None, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Up the bitlines from the neuron nodes at ``v`` (C, K): column node voltages c_i (in place of
