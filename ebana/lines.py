@@ -277,8 +277,8 @@ class CrossbarLines:
         if differs.size < dv.shape[0]:
             x = dv[:, differs].T @ (vt_a + vt_b)                          # (|k|, R + C) V^2
             if self._rungs is not None and np.all(differs >= self.shape[0]):   # one pass per chunk
-                for k in range(0, differs.size, _SOLVE_CHUNK):
-                    sl = slice(k, k + _SOLVE_CHUNK)
+                for k in range(0, differs.size, 2 * _SOLVE_CHUNK):
+                    sl = slice(k, k + 2 * _SOLVE_CHUNK)
                     out += self._rungs.column_response_products(differs[sl] - self.shape[0], x[sl])
                 return out
             for k in range(0, differs.size, _SOLVE_CHUNK):
