@@ -22,7 +22,7 @@ no sparse factorisation. The cell voltages of a state follow back up: c_i = Q_i 
 and with them every device's drop, d_i = W_i c_i + rho_i u_i (W_i = N_i - I), one C x C product per rung.
 
 Cost: O(R C^3) per weight update and O(R C^2) per state; memory 2 R C^2 float64 (the Q_i and the
-rungs' drop maps W_i, one more during the setup). Used by
+rungs' drop maps W_i). Used by
 :class:`ebana.lines.CrossbarLines` when both r_wordline > 0 and r_bitline > 0 (every cell has its
 own row and column node); with an ideal wordline or bitline it uses its sparse LU instead.
 """
@@ -33,6 +33,8 @@ import numpy as np
 from scipy.linalg import lapack
 
 __all__ = ["RungElimination"]
+
+_STAMP_CHUNK = 128   # rungs whose row-chain inverses are formed at once
 
 
 def _chain_factors(diag: np.ndarray, g_link: float) -> tuple[np.ndarray, np.ndarray]:
@@ -97,11 +99,9 @@ class RungElimination:
         self._j0 = 0 if driven else 1                      # first row-chain unknown (r(i, 0) is the source)
         self._g_end = 1.0 / r_driver if driven else self.g_w
         self._row_factors = self._row_chain()
-        rho, s = self._rung_stamps()
-        self._rho = rho
+        self._rho = rho = self._rung_stamps()
         self._f = g * rho                                  # (R, C) A per V of the rung's source
-        self._q, e_last = self._descend(s)
-        del s
+        self._q, e_last = self._descend()
         if self.g_s is not None:
             q_s = self.g_s * _spd_inverse(e_last, self.g_s)
             self._y_cc = q_s @ e_last
@@ -122,45 +122,49 @@ class RungElimination:
             diag[:, -1] -= self.g_w                        # the last node has no right neighbour
         return _chain_factors(diag, self.g_w)
 
-    def _rung_stamps(self) -> tuple[np.ndarray, np.ndarray]:
-        """rho (R, C): row-node voltage per volt of the rung's source (columns at 0 V); S (R, C, C):
-        the rung's admittance at its column nodes (sources at 0 V), diag(G) - G N. Keeps
-        W = N - I (R, C, C): the drops r - c per volt at the column nodes (sources at 0 V)."""
+    def _rung_stamps(self) -> np.ndarray:
+        """rho (R, C): row-node voltage per volt of the rung's source (columns at 0 V). Keeps
+        W = N - I (R, C, C): the drops r - c per volt at the column nodes (sources at 0 V), N = M
+        diag(G) the row nodes' response, M = (T + diag G)^-1 the row chain's inverse (ohm). The
+        rung's admittance at its column nodes is S = diag(G) - diag(G) N = -diag(G) W."""
         n_r, n_c = self.shape
         j0 = self._j0
         n = n_c - j0
-        idx = np.arange(n_c)
-        s = np.zeros((n_r, n_c, n_c))
-        m = s[:, j0:, j0:]
-        m[:, idx[:n], idx[:n]] = 1.0
-        _chain_solve(m, *self._row_factors, self.g_w)      # M = (T + diag G)^-1 per rung (ohm), in place
+        idx = np.arange(n)
         rho = np.ones((n_r, n_c))
-        if n:
-            rho[:, j0:] = self._g_end * m[:, :, 0]
-        gj = self._g[:, j0:]
-        m *= gj[:, None, :]                                # N = M diag(G): row nodes per volt at c
-        self._w = np.zeros((n_r, n_c, n_c))
-        self._w[:, j0:, j0:] = m
-        self._w[:, idx, idx] -= 1.0
-        m *= -gj[:, :, None]
-        s[:, idx, idx] += self._g
-        return rho, s
+        self._w = w = np.zeros((n_r, n_c, n_c))
+        inv_m, up = self._row_factors
+        for a in range(0, n_r, _STAMP_CHUNK):              # rungs at a time: the blocks stay in cache
+            b = min(a + _STAMP_CHUNK, n_r)
+            m = np.zeros((b - a, n, n))
+            m[:, idx, idx] = 1.0
+            _chain_solve(m, inv_m[a:b], up[a:b], self.g_w)
+            if n:
+                rho[a:b, j0:] = self._g_end * m[:, :, 0]
+            m *= self._g[a:b, None, j0:]
+            w[a:b, j0:, j0:] = m
+        diag = np.arange(n_c)
+        w[:, diag, diag] -= 1.0
+        return rho
 
-    def _descend(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Q_i = g_b (g_b + E_i)^-1 for rungs 0..R-2 (R-1, C, C) and E_{R-1} (C, C) (S).
+    def _descend(self) -> tuple[np.ndarray, np.ndarray]:
+        """Q_i = g_b (g_b + E_i)^-1 for rungs 0..R-2 (R-1, C, C) and E_{R-1} (C, C) (S), with
+        S_i = -diag(G_i) W_i formed rung by rung.
 
         E_i is symmetric in exact arithmetic; only its lower triangle is read (Cholesky), and each
         Q_i is made exactly symmetric."""
         n_r, n_c = self.shape
         q = np.empty((max(n_r - 1, 0), n_c, n_c))
         upper = np.triu_indices(n_c, 1)
-        e, nxt = s[0].copy(), np.empty((n_c, n_c))
+        g, w = self._g, self._w
+        e, nxt, s_i = -g[0][:, None] * w[0], np.empty((n_c, n_c)), np.empty((n_c, n_c))
         for i in range(n_r - 1):
             qi = q[i]
             np.multiply(_spd_inverse(e, self.g_b, full=False), self.g_b, out=qi)
             qi[upper] = qi.T[upper]
             np.matmul(qi, e, out=nxt)
-            nxt += s[i + 1]
+            np.multiply(g[i + 1][:, None], w[i + 1], out=s_i)
+            nxt -= s_i
             e, nxt = nxt, e
         return q, e
 
