@@ -22,9 +22,9 @@ no sparse factorisation. The cell voltages of a state follow back up: c_i = Q_i 
 and with them every device's drop, d_i = W_i c_i + rho_i u_i (W_i = N_i - I), one C x C product per rung.
 
 Cost: O(R C^3) per weight update and O(R C^2) per state; memory 2 R C^2 float64 (the Q_i and the
-rungs' drop maps W_i). Used by
-:class:`ebana.lines.CrossbarLines` when both r_wordline > 0 and r_bitline > 0 (every cell has its
-own row and column node); with an ideal wordline or bitline it uses its sparse LU instead.
+rungs' drop maps W_i). Used by :class:`ebana.lines.CrossbarLines` when both r_wordline > 0 and
+r_bitline > 0 (every cell has its own row and column node) and the two fit its memory budget; with
+an ideal wordline or bitline, or a crossbar too wide, it uses its sparse LU instead.
 """
 
 from __future__ import annotations
