@@ -319,6 +319,16 @@ class CompiledCircuit:
             return rows[:, :, None] - cols[:, None, :]
         return lines.drops(rows, cols)
 
+    def squared_drop_difference(self, spec: CrossbarSpec, rows_a: np.ndarray, cols_a: np.ndarray,
+                                rows_b: np.ndarray, cols_b: np.ndarray) -> np.ndarray:
+        """sum_batch [d_a^2 - d_b^2] (rows, cols) (V^2) of two states of a batch, d the drops across
+        the crossbar's devices (:meth:`device_drops`) at line-source voltages ``rows_*`` (B, rows) and
+        neuron voltages ``cols_*`` (B, cols). Needs line resistance (:class:`~ebana.lines.CrossbarLines`
+        forms it exactly from at most 2 (rows + cols) solves, whatever the batch)."""
+        lines = self.lines[spec.index]
+        return lines.squared_drop_difference(np.concatenate([rows_a, cols_a], axis=1),
+                                             np.concatenate([rows_b, cols_b], axis=1))
+
 
 def _line_stamps(circuit: "Circuit", s: CrossbarSpec, g: np.ndarray, k: dict, const: dict, lateral: dict,
                  drives: dict, couplings: list) -> CrossbarLines:

@@ -16,8 +16,9 @@ skips included. The batch sum is formed with GEMMs, without (B, rows, cols) arra
 
 With line resistance dV_ij is the drop across the device's own cell nodes, r(i, j) - c(i, j),
 not across the line ends (the wires' co-content does not depend on G): the compiled circuit
-recovers the cell voltages of every solved state (``CompiledCircuit.device_drops``, one sparse
-back-substitution per state) and the sum is formed from those (B, rows, cols) drops.
+forms the batch sum from the linear map terminal voltages -> device drops
+(``CompiledCircuit.squared_drop_difference``: at most 2 (rows + cols) solves of the crossbar's
+internal network, whatever the batch, without (B, rows, cols) arrays).
 """
 
 from __future__ import annotations
@@ -27,9 +28,6 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["squared_drop_difference", "eqprop_gradients"]
-
-_LINE_CHUNK = 32   # samples whose (rows, cols) device drops are formed at once (line resistance)
-
 
 def squared_drop_difference(r_a: np.ndarray, c_a: np.ndarray, r_b: np.ndarray, c_b: np.ndarray,
                             same_rows: bool = False, gemm_dtype=np.float64) -> np.ndarray:
@@ -91,16 +89,7 @@ def _line_gradients(circuit, sol_a, sol_b, beta_a: float, beta_b: float, model) 
     grads = []
     for spec in t.crossbars:
         r_a, r_b = circuit.row_voltages(spec, xv, sol_a.layers), circuit.row_voltages(spec, xv, sol_b.layers)
-        c_a, c_b = sol_a.layers[spec.dst], sol_b.layers[spec.dst]
-        diff = np.zeros(spec.shape)
-        for k in range(0, sol_a.batch, _LINE_CHUNK):    # (chunk, rows, cols) drops at a time
-            sl = slice(k, k + _LINE_CHUNK)
-            d_a = model.device_drops(spec, r_a[sl], c_a[sl])
-            d_b = model.device_drops(spec, r_b[sl], c_b[sl])
-            d_a -= d_b
-            d_b *= 2.0
-            d_b += d_a                                    # d_a + d_b
-            diff += np.einsum("bij,bij->ij", d_a, d_b)
+        diff = model.squared_drop_difference(spec, r_a, sol_a.layers[spec.dst], r_b, sol_b.layers[spec.dst])
         diff *= w[spec.dst] / w[t.output_layer] / denom
         grads.append(diff)
     return grads

@@ -17,22 +17,47 @@ its two nodes (no resistor is drawn): with ``r_wordline = 0`` a wordline is one 
 ``r_driver = 0`` as well that node is the source itself (likewise bitlines and ``r_sense``).
 
 For fixed conductances the crossbar is a linear multi-port between its R row ends and C column
-ends. :class:`CrossbarLines` eliminates the internal cell nodes exactly (a sparse LU of the
-grounded internal Laplacian, :func:`scipy.sparse.linalg.splu`, kept until G changes) and gives
-the port admittance Y (the Schur complement, a symmetric Laplacian M-matrix; for ideal wires it
-is [[diag(row sums), -G], [-G^T, diag(column sums)]]) and, per solved state, the voltages of the
-cell nodes by one back-substitution.
+ends. :class:`CrossbarLines` eliminates the internal cell nodes exactly (once per set of
+conductances, kept until G changes) and gives the port admittance Y (the Schur complement, a
+symmetric Laplacian M-matrix; for ideal wires it is [[diag(row sums), -G], [-G^T, diag(column
+sums)]]) and, per solved state, the voltages of the cell nodes.
+
+Which path solves the internal network (both direct and exact to rounding; no iteration, so no
+error bound beyond float64 rounding is involved, as with any direct solve):
+
+* wordlines and bitlines both resistive (r_wordline > 0 and r_bitline > 0), and 2 R C^2 float64 within
+  ``_RUNG_BYTES``: the rung-by-rung elimination of :mod:`ebana.rungs` (dense C x C steps down the
+  bitlines; Y's columns at the column ends directly, O(R C^3) per weight update, O(R C^2) per state);
+* otherwise (an ideal wordline or bitline joins nodes, or the crossbar is too wide): the sparse LU
+  of the grounded internal Laplacian (:func:`scipy.sparse.linalg.splu`, symmetric ordering, no
+  pivoting) and back-substitutions; ``method="lu"`` forces it (the reference the tests compare the
+  rung elimination with).
+
+Y's columns at the row ends (a crossbar between neuron layers needs all of Y) come from the unit
+responses of whichever path solves the crossbar (:meth:`CrossbarLines.unit_drops`).
+
+The EqProp batch sum (:meth:`CrossbarLines.squared_drop_difference`) takes min(2 B, 2 |k|) state
+solves, |k| the terminals whose voltage differs between the two phases (an input crossbar: its C
+columns), whatever the batch B. A batched block line relaxation (wordline / bitline Thomas solves
+alternated) contracts by ~0.02 per sweep on the MNIST input crossbar at 1 ohm per segment but in
+numpy costs more per right-hand side than either direct path (``benchmarks/line_relaxation_probe.py``),
+so it is not used.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = ["LineResistance", "CrossbarLines"]
 
+logger = logging.getLogger(__name__)
+
 _SOLVE_CHUNK = 64   # right-hand sides per sparse back-substitution (bounds the dense block's memory)
+_UNIT_CACHE_BYTES = 256 * 2**20   # unit responses port_admittance keeps for squared_drop_difference
+_RUNG_BYTES = 2**30   # the rung elimination keeps 2 R C^2 float64 (Q_i, W_i); over this: the sparse LU
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +103,13 @@ class CrossbarLines:
     node voltages of solved states.
     """
 
-    def __init__(self, g: np.ndarray, lines: LineResistance) -> None:
+    def __init__(self, g: np.ndarray, lines: LineResistance, method: str = "auto") -> None:
+        """``method``: "auto" eliminates rung by rung (:mod:`ebana.rungs`) when wordlines and bitlines
+        are both resistive and its two R C^2 matrices fit in ``_RUNG_BYTES``, else uses the sparse LU; "lu"
+        always uses the sparse LU (the reference)."""
+        if method not in ("auto", "lu"):
+            raise ValueError(f"CrossbarLines method must be 'auto' or 'lu', got {method!r}")
         import scipy.sparse as sp
-        from scipy.sparse.linalg import splu
 
         g = np.asarray(g, dtype=np.float64)
         n_r, n_c = g.shape
@@ -143,10 +172,25 @@ class CrossbarLines:
         vals = np.concatenate([-c_all, -c_all, c_all, c_all])
         lap = sp.csc_matrix((vals, (rows, cols)), shape=(n, n))
         lap.sum_duplicates()
-        self._l_it = lap[n_t:, :n_t].tocsc()
-        self._lu = splu(lap[n_t:, n_t:].tocsc()) if self.n_internal else None
+        l_it = lap[n_t:, :n_t].tocsr()
+        self._touch = np.flatnonzero(np.diff(l_it.indptr))           # internal nodes next to a terminal
+        self._l_touch = l_it[self._touch]                              # their couplings (S), CSR
+        self._rungs = None
+        if method == "auto" and lines.r_wordline > 0 and lines.r_bitline > 0 and \
+                2 * n_r * n_c * n_c * 8 <= _RUNG_BYTES:
+            from ebana.rungs import RungElimination
+            try:
+                self._rungs = RungElimination(g, lines.r_wordline, lines.r_bitline, lines.r_driver,
+                                               lines.r_sense)
+            except np.linalg.LinAlgError as err:   # not expected (SPD cuts); the sparse LU is exact too
+                logger.warning("%s: using the sparse LU", err)
+        # L_ii is a symmetric, diagonally dominant M-matrix: no pivoting, a symmetric ordering; factored
+        # when first needed (never, when the rung elimination serves every request)
+        self._lap_ii = lap[n_t:, n_t:].tocsc() if self.n_internal else None
+        self._lu = None
         self._g = g
         self._rid, self._cid = rid, cid   # node of every device's row / column end (terminals first)
+        self._unit_cache: tuple[np.ndarray, np.ndarray] | None = None   # (terminals, their unit drops)
 
     def port_admittance(self, need: np.ndarray | None = None) -> np.ndarray:
         """Columns ``need`` (terminal indices; default all) of the port admittance Y, (R+C, len(need)) S.
@@ -155,44 +199,141 @@ class CrossbarLines:
         1 V on terminal k (0 V on the others), and the current into the crossbar at a row end is the
         sum of the currents G_ij (V_r - V_c) of that row's devices (KCL on the whole wordline; at a
         column end minus the column's sum), so a stiff wire (1/r >> G) costs no digits. Off-diagonal
-        entries are clipped to <= 0 (Y is a Laplacian M-matrix; rounding may leave +1e-30)."""
+        entries are clipped to <= 0 (Y is a Laplacian M-matrix; rounding may leave +1e-30).
+
+        The device drops of these unit responses are kept (within ``_UNIT_CACHE_BYTES``): they are
+        the columns of the linear map terminals -> drops that :meth:`squared_drop_difference` needs."""
         n_r, n_c = self.shape
         n_t = n_r + n_c
         need = np.arange(n_t) if need is None else np.asarray(need)
+        if self._rungs is not None and np.all(need >= n_r):
+            y_rc, y_cc = self._rungs.column_admittance()
+            return np.concatenate([y_rc[:, need - n_r], y_cc[:, need - n_r]], axis=0)
         out = np.empty((n_t, need.size))
+        keep = need.size * n_r * n_c * 8 <= _UNIT_CACHE_BYTES
+        cache = np.empty((need.size, n_r, n_c)) if keep else None
         for k in range(0, need.size, _SOLVE_CHUNK):
             cols = need[k:k + _SOLVE_CHUNK]
-            vt = np.zeros((cols.size, n_t))
-            vt[np.arange(cols.size), cols] = 1.0
-            i_dev = self._g * self.drops(vt[:, :n_r], vt[:, n_r:])          # (b, R, C) A
-            out[:n_r, k:k + cols.size] = i_dev.sum(axis=2).T
-            out[n_r:, k:k + cols.size] = -i_dev.sum(axis=1).T
+            d = self.unit_drops(cols)                                     # (b, R, C) V per V
+            if cache is not None:
+                cache[k:k + cols.size] = d
+            d *= self._g                                                  # (b, R, C) A per V
+            out[:n_r, k:k + cols.size] = d.sum(axis=2).T
+            out[n_r:, k:k + cols.size] = -d.sum(axis=1).T
+        if cache is not None:
+            self._unit_cache = (need.copy(), cache)
         diag = np.zeros_like(out, dtype=bool)
         diag[need, np.arange(need.size)] = True
         np.minimum(out, 0.0, out=out, where=~diag)
         return out
 
+    def unit_drops(self, terminals: np.ndarray) -> np.ndarray:
+        """Device drops (b, R, C) (V per V) for 1 V on each terminal of ``terminals`` (0 V on the
+        others): the columns of the linear map from terminal voltages to device drops."""
+        return np.ascontiguousarray(np.moveaxis(self._unit_drops_last(terminals), -1, 0))
+
+    def _unit_drops_last(self, terminals: np.ndarray) -> np.ndarray:
+        """:meth:`unit_drops` as (R, C, b) (V per V), from the responses :meth:`port_admittance`
+        kept where it has them all."""
+        n_r = self.shape[0]
+        terminals = np.asarray(terminals)
+        if self._rungs is not None and np.all(terminals >= n_r):
+            return self._rungs.column_unit_drops(terminals - n_r)
+        if self._unit_cache is not None:
+            need, cache = self._unit_cache
+            where = np.full(sum(self.shape), -1)
+            where[need] = np.arange(need.size)
+            pos = where[terminals]
+            if np.all(pos >= 0):
+                return np.moveaxis(cache[pos], 0, -1)
+        n_t = sum(self.shape)
+        vt = np.zeros((terminals.size, n_t))
+        vt[np.arange(terminals.size), terminals] = 1.0
+        return self._drops_last(vt)
+
+    def _drops_last(self, vt: np.ndarray) -> np.ndarray:
+        """:meth:`terminal_drops` as (R, C, b) (V)."""
+        if self._rungs is not None:
+            return self._rungs.drops(vt)
+        return np.moveaxis(self.terminal_drops(vt), 0, -1)
+
+    def squared_drop_difference(self, vt_a: np.ndarray, vt_b: np.ndarray) -> np.ndarray:
+        """sum_batch [d_a^2 - d_b^2] (R, C) (V^2), d the device drops at terminal voltages ``vt_a``,
+        ``vt_b`` (B, R + C) (rows, then columns) of two states of the same batch.
+
+        Drops are linear in the terminal voltages, d = P v with P the (R C) x (R + C) map whose
+        columns are :meth:`unit_drops`. With dv = v_a - v_b and sv = v_a + v_b,
+        sum_b d_a^2 - d_b^2 = sum_b (P dv_b) (P sv_b) = sum_k (P e_k) * P (sum_b dv_bk sv_b),
+        summed over the terminals k whose voltage differs between the states (for an input crossbar
+        only its columns: its rows are the same sources in both phases). That is 2 |k| solves (|k|
+        with the unit responses :meth:`port_admittance` kept) instead of 2 B, independent of the batch;
+        when 2 B is smaller the drops of every state are formed instead. Both are exact."""
+        vt_a, vt_b = np.atleast_2d(vt_a), np.atleast_2d(vt_b)
+        dv = vt_a - vt_b
+        differs = np.flatnonzero(np.any(dv != 0.0, axis=0))
+        out = np.zeros(self.shape)
+        if differs.size == 0:
+            return out
+        if differs.size < dv.shape[0]:
+            x = dv[:, differs].T @ (vt_a + vt_b)                          # (|k|, R + C) V^2
+            if self._rungs is not None and np.all(differs >= self.shape[0]):   # one pass per chunk
+                for k in range(0, differs.size, 2 * _SOLVE_CHUNK):
+                    sl = slice(k, k + 2 * _SOLVE_CHUNK)
+                    out += self._rungs.column_response_products(differs[sl] - self.shape[0], x[sl])
+                return out
+            for k in range(0, differs.size, _SOLVE_CHUNK):
+                sl = slice(k, k + _SOLVE_CHUNK)
+                out += np.einsum("ijk,ijk->ij", self._unit_drops_last(differs[sl]), self._drops_last(x[sl]))
+            return out
+        for k in range(0, dv.shape[0], _SOLVE_CHUNK):
+            sl = slice(k, k + _SOLVE_CHUNK)
+            out += np.einsum("ijk,ijk->ij", self._drops_last(dv[sl]), self._drops_last(vt_a[sl] + vt_b[sl]))
+        return out
+
+    def terminal_drops(self, vt: np.ndarray) -> np.ndarray:
+        """Voltage across every device, row node minus column node (B, R, C) (V), at terminal
+        voltages ``vt`` (B, R + C) (rows, then columns)."""
+        vt = np.atleast_2d(np.asarray(vt, dtype=np.float64))
+        if self._rungs is not None:
+            return np.ascontiguousarray(np.moveaxis(self._rungs.drops(vt), -1, 0))
+        out = np.empty((vt.shape[0], self.shape[0] * self.shape[1]))
+        rid, cid = self._rid.ravel(), self._cid.ravel()
+        for k in range(0, vt.shape[0], _SOLVE_CHUNK):
+            nodes = self._node_voltages(vt[k:k + _SOLVE_CHUNK])
+            blk = out[k:k + _SOLVE_CHUNK]
+            np.take(nodes, rid, axis=1, out=blk)
+            blk -= np.take(nodes, cid, axis=1)
+        return out.reshape((vt.shape[0],) + self.shape)
+
+    def _node_voltages(self, vt: np.ndarray) -> np.ndarray:
+        """Voltages (b, n) (V) of every node (terminals first, then the internal cell nodes) at
+        terminal voltages ``vt`` (b, R + C): one sparse back-substitution per row of ``vt``."""
+        n_t = vt.shape[1]
+        nodes = np.empty((vt.shape[0], n_t + self.n_internal))
+        nodes[:, :n_t] = vt
+        if self._lap_ii is not None:
+            if self._lu is None:
+                from scipy.sparse.linalg import splu
+                self._lu = splu(self._lap_ii, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                                options=dict(SymmetricMode=True))
+            rhs = np.zeros((self.n_internal, vt.shape[0]), order="F")      # L_it V_t (A), nonzero next
+            rhs[self._touch] = self._l_touch @ vt.T                           # to the terminals only
+            vi = self._lu.solve(rhs)                                          # (n_int, b): -V_internal
+            np.negative(vi.T, out=nodes[:, n_t:])
+        return nodes
+
     def cell_voltages(self, v_rows: np.ndarray, v_cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Voltages (V) of every device's row and column node, each (B, R, C), at terminal voltages
         ``v_rows`` (B, R) (the line sources) and ``v_cols`` (B, C) (the neuron nodes)."""
         vt = np.concatenate([np.atleast_2d(v_rows), np.atleast_2d(v_cols)], axis=1)   # (B, n_t)
-        b = vt.shape[0]
-        vr = np.empty((b,) + self.shape)
-        vc = np.empty((b,) + self.shape)
-        rid, cid = self._rid, self._cid
-        for k in range(0, b, _SOLVE_CHUNK):
-            blk = vt[k:k + _SOLVE_CHUNK]
-            if self._lu is not None:
-                vi = -self._lu.solve(np.asarray(self._l_it @ blk.T))      # (n_int, b_blk)
-                full = np.concatenate([blk.T, vi], axis=0)                 # terminals, then internal
-            else:
-                full = blk.T
-            vr[k:k + blk.shape[0]] = np.moveaxis(full[rid], -1, 0)
-            vc[k:k + blk.shape[0]] = np.moveaxis(full[cid], -1, 0)
+        if self._rungs is not None:
+            return tuple(np.ascontiguousarray(np.moveaxis(a, -1, 0)) for a in self._rungs.cell_voltages(vt))
+        vr, vc = np.empty((vt.shape[0],) + self.shape), np.empty((vt.shape[0],) + self.shape)
+        for k in range(0, vt.shape[0], _SOLVE_CHUNK):
+            nodes = self._node_voltages(vt[k:k + _SOLVE_CHUNK])
+            vr[k:k + _SOLVE_CHUNK], vc[k:k + _SOLVE_CHUNK] = nodes[:, self._rid], nodes[:, self._cid]
         return vr, vc
 
     def drops(self, v_rows: np.ndarray, v_cols: np.ndarray) -> np.ndarray:
         """Voltage across every device, row node minus column node (B, R, C) (V)."""
-        vr, vc = self.cell_voltages(v_rows, v_cols)
-        vr -= vc
-        return vr
+        return self.terminal_drops(np.concatenate([np.atleast_2d(v_rows), np.atleast_2d(v_cols)], axis=1))

@@ -156,12 +156,14 @@ def test_bad_line_resistance_from_overrides():
         apply_overrides(preset("iris"), {"circuit.r_sense": -5.0})
 
 
-def test_eqprop_gradient_uses_the_device_drops(rng):
+@pytest.mark.parametrize("batch", [5, 24], ids=["per-state-drops", "terminal-map"])
+def test_eqprop_gradient_uses_the_device_drops(batch, rng):
     """With line resistance the estimate is the difference of squared drops across each device's
-    own cell nodes (formed here from the (B, rows, cols) drops directly), not across the line ends."""
+    own cell nodes (formed here from the (B, rows, cols) drops directly), not across the line ends.
+    Batch 24 exceeds the differing terminals of both crossbars (the terminals -> drops map runs)."""
     c = make_circuit(rng, n_in=3, hidden=(4,), n_cls=2, **LINES)
-    x = rng.uniform(-1, 1, (5, 3))
-    y = rng.integers(0, 2, 5)
+    x = rng.uniform(-1, 1, (batch, 3))
+    y = rng.integers(0, 2, batch)
     pc = PhaseController(create("numpy", c), create_loss("ce", tau=0.02), 1e-8, centered=True)
     r = pc.run(x, y)
     grads = pc.gradients(r)
@@ -209,3 +211,85 @@ def test_line_gradient_matches_ngspice_finite_differences(rng):
             fd = (lp - lm) / (2 * h)
             assert fd == pytest.approx(grads[k][i, j], rel=1e-3), (k, i, j, fd, grads[k][i, j])
     ng.close()
+
+
+@pytest.mark.parametrize("method", ["auto", "lu"], ids=["rungs", "sparse-lu"])
+@pytest.mark.parametrize("cached", [True, False], ids=["kept-responses", "no-cache"])
+@pytest.mark.parametrize("rows_differ", [False, True], ids=["input-crossbar", "hidden-crossbar"])
+@pytest.mark.parametrize("batch", [3, 40])
+def test_squared_drop_difference_from_the_unit_responses(rows_differ, batch, cached, method, rng, monkeypatch):
+    """The batch sum sum_b d_a^2 - d_b^2 from the terminals -> drops map (few terminals differ, large
+    batch; with the unit responses port_admittance kept, or solved again) and from every state's drops
+    (small batch) equals the sum of the states' squared drops."""
+    import ebana.lines
+    from ebana.lines import CrossbarLines, LineResistance
+
+    if not cached:
+        monkeypatch.setattr(ebana.lines, "_UNIT_CACHE_BYTES", 0)
+    g = rng.uniform(1e-7, 1e-5, (9, 5))
+    net = CrossbarLines(g, LineResistance(**LINES), method=method)
+    net.port_admittance(9 + np.arange(5))            # the sparse LU keeps the column unit responses
+    assert (net._unit_cache is not None) == (cached and method == "lu")
+    va = rng.uniform(-1, 1, (batch, 14))
+    vb = va.copy()
+    vb[:, 9:] += rng.normal(0, 1e-3, (batch, 5))
+    if rows_differ:
+        vb[:, :7] += rng.normal(0, 1e-3, (batch, 7))  # rows 7, 8 (bias rows) stay
+    direct = (net.terminal_drops(va) ** 2 - net.terminal_drops(vb) ** 2).sum(axis=0)
+    got = net.squared_drop_difference(va, vb)
+    assert np.allclose(got, direct, rtol=1e-9, atol=1e-12 * np.abs(direct).max())
+    assert np.abs(direct).max() > 1e-6
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 1), (1, 3), (9, 5), (40, 16)])
+@pytest.mark.parametrize("ends", [(0.0, 0.0), (0.0, 20.0), (50.0, 0.0), (50.0, 20.0)], ids=str)
+@pytest.mark.parametrize("segments", [(2.0, 3.0), (500.0, 0.5)], ids=str)
+def test_rung_elimination_matches_the_sparse_lu(shape, ends, segments, rng):
+    """The rung-by-rung elimination (ebana.rungs) and the sparse LU give the same port admittance
+    (the columns at the column ends, and all of Y), cell voltages and drops, to rounding."""
+    from ebana.lines import CrossbarLines, LineResistance
+
+    lines = LineResistance(*segments, *ends)
+    g = rng.uniform(1e-7, 1e-5, shape)
+    fast, ref = CrossbarLines(g, lines), CrossbarLines(g, lines, method="lu")
+    assert fast._rungs is not None and ref._rungs is None
+    n_r, n_c = shape
+    cols = n_r + np.arange(n_c)
+    for need in (cols, None):
+        y, y_ref = fast.port_admittance(need), ref.port_admittance(need)
+        assert np.abs(y - y_ref).max() <= 1e-12 * np.abs(y_ref).max()
+    vt = rng.uniform(-1, 1, (4, n_r + n_c))
+    for a, b in zip(fast.cell_voltages(vt[:, :n_r], vt[:, n_r:]), ref.cell_voltages(vt[:, :n_r], vt[:, n_r:])):
+        assert a.shape == b.shape == (4, n_r, n_c)
+        assert np.abs(a - b).max() < 1e-12
+    assert np.abs(fast.unit_drops(cols) - ref.unit_drops(cols)).max() < 1e-12
+    assert np.abs(fast.unit_drops(np.arange(n_r)) - ref.unit_drops(np.arange(n_r))).max() < 1e-12
+
+
+def test_rung_elimination_only_within_its_memory_budget(rng, monkeypatch):
+    """Over the R C^2 budget (or with an ideal wordline or bitline) the sparse LU serves the crossbar."""
+    import ebana.lines
+    from ebana.lines import CrossbarLines, LineResistance
+
+    g = rng.uniform(1e-7, 1e-5, (6, 4))
+    assert CrossbarLines(g, LineResistance(**LINES))._rungs is not None
+    assert CrossbarLines(g, LineResistance(r_wordline=2.0, r_sense=20.0))._rungs is None
+    monkeypatch.setattr(ebana.lines, "_RUNG_BYTES", 2 * 6 * 4 * 4 * 8 - 1)
+    assert CrossbarLines(g, LineResistance(**LINES))._rungs is None
+
+
+@pytest.mark.slow
+def test_rung_elimination_on_the_mnist_input_crossbar(rng):
+    """The MNIST input crossbar (1570 x 100 devices, 1 ohm segments, ideal drivers and sense, the
+    benchmark's case): port admittance columns and state drops of the rung elimination equal the
+    sparse LU's to rounding."""
+    from ebana.lines import CrossbarLines, LineResistance
+
+    g = rng.uniform(1e-7, 1e-5, (1570, 100))
+    lines = LineResistance(r_wordline=1.0, r_bitline=1.0)
+    fast, ref = CrossbarLines(g, lines), CrossbarLines(g, lines, method="lu")
+    cols = 1570 + np.arange(100)
+    y, y_ref = fast.port_admittance(cols), ref.port_admittance(cols)
+    assert np.abs(y - y_ref).max() <= 1e-11 * np.abs(y_ref).max()
+    vt = np.concatenate([rng.uniform(-1, 1, (8, 1570)), rng.uniform(-5e-3, 5e-3, (8, 100))], axis=1)
+    assert np.abs(fast.terminal_drops(vt) - ref.terminal_drops(vt)).max() < 1e-11
