@@ -46,18 +46,37 @@ Defaults and their sources (every value a key of ``[energy]``; latency and digit
 their sources in :class:`EnergyConfig`):
 
 - ``t_settle = 100 ns``: ISAAC's crossbar read cycle (Shafiee et al., ISCA 2016, "ISAAC: a CNN
-  accelerator with in-situ analog arithmetic in crossbars", 100 ns per memristor-array read).
-- ``e_adc = 2.58 pJ``: an 8-bit 1.2 GS/s SAR ADC at 3.1 mW (Kull et al., IEEE JSSC 48(12), 2013,
-  the ADC ISAAC builds on): 3.1 mW / 1.2 GS/s.
+  accelerator with in-situ analog arithmetic in crossbars", pp. 14-26, doi:10.1109/ISCA.2016.12).
+- ``e_adc = 2.58 pJ``: an 8-bit 1.2 GS/s SAR ADC at 3.1 mW (Kull et al., ISSCC 2013, "A 3.1mW 8b
+  1.2GS/s single-channel asynchronous SAR ADC with alternate comparators for enhanced speed in
+  32nm digital SOI CMOS", pp. 468-469, doi:10.1109/ISSCC.2013.6487818; the ADC ISAAC builds on):
+  3.1 mW / 1.2 GS/s. (ISAAC's own budget, 16 mW for the 8 ADCs of an IMA, is 1.67 pJ.)
 - ``e_dac = 0.39 pJ``: ISAAC's input DACs (1-bit, 8 x 128 per IMA at 4 mW, one conversion per
   100 ns cycle): 4 mW x 100 ns / 1024 (optimistic for multi-level inputs).
 - ``p_amp = 4.2 uW``: one bidirectional amplifier sized to settle in t_settle, by the gm/Id method
   (Silveira, Flandre, Jespers, IEEE JSSC 31(9), 1996): unity-gain bandwidth 10/t_settle = 100 MHz
   into 100 fF at gm/Id = 15 /V needs I_d = 2 pi GBW C / (gm/Id) = 4.2 uA, at a 1 V supply.
 
-These are order-of-magnitude periphery figures from the literature, not a circuit design, and were
-written from the cited papers without re-checking every value against them: verify before quoting,
-and change them with ``--set energy.e_adc=...``.
+These are order-of-magnitude periphery figures from the literature, not a circuit design; change
+them with ``--set energy.e_adc=...``.
+
+**What was checked** (Dec 2026, against public sources found by search; no value was found wrong,
+so no default changed):
+
+- verified: Kull et al.'s 3.1 mW at 1.2 GS/s, 8 bit (the ISSCC 2013 title and DOI, as cited by
+  the ISAAC component models of the Accelergy ``hwcomponents-library``, ``isaac.py``); ISAAC's
+  4 mW for 8 x 128 1-bit DACs per IMA and 8 ADCs per IMA of 8 crossbars with 128 rows (same
+  file; it derives 0.42 pJ per DAC conversion, ebana's 0.39 pJ without its 128/100 ADC
+  utilisation factor); Horowitz's 45 nm fp32 multiply 3.7 pJ and add 0.9 pJ (his table, as
+  reproduced with attribution in PMC8934428, Table 3); the A100's 19.5 TFLOP/s FP32 (NVIDIA's
+  datasheet figures as listed on glennklockwood.com and in NVIDIA's launch specifications);
+  the bibliographic data of Wong et al. 2012 (Proc. IEEE 100(6), 1951-1970).
+- unverified: ISAAC's 100 ns read cycle as a stated figure (the source above derives its DAC rate
+  from one crossbar read per ~107 ns, 128 ADC conversions at 1.2 GS/s: consistent, not a quote);
+  the 128 columns per ISAAC crossbar behind ``nodes_per_adc`` (only the 128 rows were seen);
+  the journal version of Kull et al. (IEEE JSSC 48(12), 2013) cited before; Wong et al.'s
+  sub-100 ns switching figure itself; Kaplan et al.'s 6 FLOPs per weight; the gm/Id design
+  estimate of ``p_amp`` and the assumed ``t_dac``. Verify these before quoting.
 """
 
 from __future__ import annotations
@@ -102,35 +121,38 @@ class EnergyConfig:
     enabled: bool = True
     """Compute the energy metrics (phase power from every training solve; off: empty columns)."""
     t_settle: float = 100e-9
-    """Time (s) each phase settles and is held for reading (ISAAC's 100 ns read cycle)."""
+    """Time (s) each phase settles and is held for reading (ISAAC's 100 ns read cycle; unverified,
+    see the module docstring)."""
     e_adc: float = 3.1e-3 / 1.2e9
-    """Energy (J) per ADC conversion (8-bit SAR, Kull et al. 2013: 3.1 mW at 1.2 GS/s)."""
+    """Energy (J) per ADC conversion (8-bit SAR, Kull et al., ISSCC 2013: 3.1 mW at 1.2 GS/s; verified)."""
     e_dac: float = 4e-3 * 100e-9 / 1024
-    """Energy (J) per DAC conversion (ISAAC's input DACs: 4 mW for 1024 DACs at 100 ns; those are
-    1-bit DACs, so this is optimistic for ebana's multi-level input voltages)."""
+    """Energy (J) per DAC conversion (ISAAC's input DACs: 4 mW for 1024 DACs (verified) at 100 ns
+    (unverified); those are 1-bit DACs, so this is optimistic for ebana's multi-level input voltages)."""
     p_amp: float = 2 * np.pi * 100e6 * 100e-15 / 15 * 1.0
     """Static power (W) of one neuron amplifier while a phase settles (gm/Id sizing, see module)."""
     t_adc: float = 1 / 1.2e9
-    """Time (s) per ADC conversion (Kull et al. 2013: 1.2 GS/s)."""
+    """Time (s) per ADC conversion (Kull et al., ISSCC 2013: 1.2 GS/s; verified)."""
     t_dac: float = 1 / 1.2e9
     """Time (s) for a DAC output to settle (no cited value: assumed equal to t_adc)."""
     nodes_per_adc: int = 128
-    """Neuron nodes sharing one ADC, read one after the other (ISAAC: one ADC per 128 bitlines)."""
+    """Neuron nodes sharing one ADC, read one after the other (ISAAC: one ADC per crossbar of 128
+    rows, verified; 128 bitlines per crossbar unverified)."""
     t_write: float = 100e-9
     """Time (s) of one programming slot: every device of a row (or of the chip) pulsed at once
-    (sub-100 ns switching of metal-oxide RRAM, Wong et al., Proc. IEEE 100(6), 1951 (2012))."""
+    (sub-100 ns switching of metal-oxide RRAM, Wong et al., Proc. IEEE 100(6), 1951 (2012); the
+    reference verified, the figure in it unverified)."""
     program: str = "row"
     """Programming scheme: ``row`` (one wordline at a time: R slots per update, R the largest
     crossbar's row count) or ``parallel`` (one slot per update, outer-product pulses)."""
     flops_per_weight: float = 6.0
     """FLOPs per weight per sample of a digital backprop step (forward 2, backward 4; the "6N" rule
-    of Kaplan et al., arXiv:2001.08361 (2020))."""
+    of Kaplan et al., arXiv:2001.08361 (2020); not re-checked)."""
     e_flop: float = (3.7e-12 + 0.9e-12) / 2
     """Energy (J) per FLOP of the digital reference: a 32-bit float multiply (3.7 pJ) and add
     (0.9 pJ) at 45 nm, arithmetic only, no memory access (Horowitz, ISSCC 2014, "Computing's
-    energy problem"): a lower bound for a digital chip."""
+    energy problem"; verified): a lower bound for a digital chip."""
     flops_rate: float = 19.5e12
-    """FLOP/s of the digital reference (NVIDIA A100 FP32 peak, 19.5 TFLOP/s, A100 datasheet)."""
+    """FLOP/s of the digital reference (NVIDIA A100 FP32 peak, 19.5 TFLOP/s, A100 datasheet; verified)."""
 
     def __post_init__(self) -> None:
         check_fields(self, "energy")
