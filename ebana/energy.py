@@ -64,8 +64,10 @@ them with ``--set energy.e_adc=...``.
 so no default changed):
 
 - verified: Kull et al.'s 3.1 mW at 1.2 GS/s, 8 bit (the ISSCC 2013 title and DOI, as cited by
-  the ISAAC component models of the Accelergy ``hwcomponents-library``, ``isaac.py``); ISAAC's
-  4 mW for 8 x 128 1-bit DACs per IMA and 8 ADCs per IMA of 8 crossbars with 128 rows (same
+  the ISAAC component models of github.com/Accelergy-Project/hwcomponents-library,
+  ``hwcomponents_library/library/isaac.py``; its ``newton.py`` uses the same 3.1 mW / 1.2 GS/s =
+  2.58 pJ for the ADC of Newton, IEEE Micro 38(5), 2018, by ISAAC's authors); ISAAC's
+  4 mW for 8 x 128 1-bit input DACs per IMA and its 8 ADCs per IMA at 1.2 GS/s each (same
   file; it derives 0.42 pJ per DAC conversion, ebana's 0.39 pJ without its 128/100 ADC
   utilisation factor); Horowitz's 45 nm fp32 multiply 3.7 pJ and add 0.9 pJ (his table, as
   reproduced with attribution in PMC8934428, Table 3); the A100's 19.5 TFLOP/s FP32 (NVIDIA's
@@ -73,7 +75,8 @@ so no default changed):
   the bibliographic data of Wong et al. 2012 (Proc. IEEE 100(6), 1951-1970).
 - unverified: ISAAC's 100 ns read cycle as a stated figure (the source above derives its DAC rate
   from one crossbar read per ~107 ns, 128 ADC conversions at 1.2 GS/s: consistent, not a quote);
-  the 128 columns per ISAAC crossbar behind ``nodes_per_adc`` (only the 128 rows were seen);
+  ``nodes_per_adc = 128`` (one ADC per 128 bitlines: read from 8 ADCs for 8 x 128 DACs per IMA,
+  i.e. 8 crossbars of 128 x 128, an inference, not seen stated);
   the journal version of Kull et al. (IEEE JSSC 48(12), 2013) cited before; Wong et al.'s
   sub-100 ns switching figure itself; Kaplan et al.'s 6 FLOPs per weight; the gm/Id design
   estimate of ``p_amp`` and the assumed ``t_dac``. Verify these before quoting.
@@ -135,8 +138,8 @@ class EnergyConfig:
     t_dac: float = 1 / 1.2e9
     """Time (s) for a DAC output to settle (no cited value: assumed equal to t_adc)."""
     nodes_per_adc: int = 128
-    """Neuron nodes sharing one ADC, read one after the other (ISAAC: one ADC per crossbar of 128
-    rows, verified; 128 bitlines per crossbar unverified)."""
+    """Neuron nodes sharing one ADC, read one after the other (ISAAC: one ADC per 128 bitlines;
+    unverified, inferred from its 8 ADCs and 8 x 128 input DACs per IMA)."""
     t_write: float = 100e-9
     """Time (s) of one programming slot: every device of a row (or of the chip) pulsed at once
     (sub-100 ns switching of metal-oxide RRAM, Wong et al., Proc. IEEE 100(6), 1951 (2012); the
