@@ -123,7 +123,7 @@ def figure(rows: list[dict]) -> Figure:
         if ideal:
             ax.axhline(ideal[0][f"{m}_mean"] * scale, color="k", lw=0.8, ls=":", label="ideal wires (mean)")
         ax.set_xscale("log")
-        ax.set_xlabel("total line resistance / R_ON  (20 r / R_ON, input crossbar's farthest device)")
+        ax.set_xlabel("total line resistance / R_ON = 20 r / R_ON")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=9)
