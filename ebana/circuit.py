@@ -11,6 +11,8 @@ The circuit (all values SI: V, A, S, ohm):
   resistance, bitlines joined to their neuron node at the bottom through the sense resistance
   (:mod:`ebana.lines`; a hidden neuron is read at the bottom end of the bitline that feeds it
   and drives, through its amplifier, the left end of its wordline in every crossbar it feeds);
+* with ``line_compensation = "row_drive"`` (and line resistance) each input wordline's signal
+  amplitude is scaled by a fixed factor f_i, x+- = v_shift +- f_i v_scale x (:func:`row_drive_factors`);
 * each neuron node is clamped by two diodes: an "upper" diode from the node to a bias
   source ``V_BH = v_clamp_high - v_th`` (conducts when v > v_clamp_high) and a "lower"
   diode from ``V_BL = v_clamp_low + v_th`` into the node (conducts when v < v_clamp_low);
@@ -39,6 +41,7 @@ along paths with different numbers of amplifiers has no consistent weight (no en
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, Mapping, Sequence
@@ -51,7 +54,7 @@ from ebana.validation import check_fields
 from ebana.topology import CrossbarSpec, Topology
 
 __all__ = ["DiodeParams", "CircuitParams", "Circuit", "CompiledCircuit", "LayerStamp", "Coupling",
-           "THERMAL_VOLTAGE_27C", "GMIN", "shockley_current", "ideal_diode_current"]
+           "THERMAL_VOLTAGE_27C", "GMIN", "shockley_current", "ideal_diode_current", "row_drive_factors"]
 
 # ngspice defaults: kT/q at 27 C (CONSTboltz*300.15/CHARGE) and the junction gmin (S).
 THERMAL_VOLTAGE_27C = 1.38064852e-23 * 300.15 / 1.6021766208e-19
@@ -142,6 +145,10 @@ class CircuitParams:
     r_bitline: float = 0.0            # ohm, bitline resistance per cell segment
     r_driver: float = 0.0             # ohm, driver (source) resistance at the driven end of a wordline
     r_sense: float = 0.0              # ohm, sense resistance between a bitline's end and its neuron node
+    line_compensation: Literal["none", "row_drive"] = "none"
+    """Neuron-level compensation of line resistance (:func:`row_drive_factors`): "none", or
+    "row_drive" (each input wordline's signal amplitude scaled by its row's ideal-wire over
+    line-resistance transconductance). Without line resistance every factor is 1."""
 
     def __post_init__(self) -> None:
         check_fields(self, "circuit")
@@ -330,6 +337,49 @@ class CompiledCircuit:
                                              np.concatenate([rows_b, cols_b], axis=1))
 
 
+def row_drive_factors(topology: Topology, params: CircuitParams) -> np.ndarray:
+    """Signal-amplitude factors f (2 n_inputs,) (dimensionless, [x+ block, x- block]) of the input
+    wordlines: u+_i = s + f_i a x_i, u-_i = s - f_(n+i) a x_i (see :meth:`Circuit.input_voltages`).
+
+    ``line_compensation = "row_drive"`` with line resistance: per wordline i, the ratio of its
+    ideal-wire to its line-resistance transconductance into the neuron columns, summed over every
+    crossbar driven by the inputs (the wordline sources are shared):
+
+        f_i = sum_c sum_j G_ref / sum_c sum_j (-Y_c[col j, row i])      (S / S)
+
+    with Y_c the port admittance of crossbar c (:meth:`~ebana.lines.CrossbarLines.port_admittance`,
+    A/V) at the reference array G_ref = (g_min + g_max) / 2 S on every device (the mean of the
+    uniform initial conductances): -Y[col j, row i] is the current into neuron node j per volt on
+    wordline i with every other terminal at 0 V, so f_i restores the current each wordline drives
+    into the columns of the reference array (driver and wordline IR drop, and the bitline length to
+    the sense end, which grows with the row's distance from it). The factors are a calibration fixed
+    by the array geometry and device range, not by the trained G: the sources stay constant while
+    the weights learn, so the circuit keeps its energy and the EqProp estimate stays exact. Only
+    source values change (a real circuit: the netlist writes the scaled source voltages). Bias rows
+    and the wordlines driven by hidden amplifiers are not scaled. Otherwise every factor is 1.
+    """
+    n = topology.n_inputs
+    specs = [s for s in topology.crossbars if s.src == 0]
+    if params.line_compensation == "none" or not params.lines.on or not specs:
+        return np.ones(2 * n)
+    g_ref = 0.5 * (params.g_min + params.g_max)
+    ideal, line = np.zeros(2 * n), np.zeros(2 * n)
+    for s in specs:
+        ideal += g_ref * s.shape[1]
+        line += _row_transconductance(s.shape, params.lines, g_ref)[:2 * n]
+    return ideal / line
+
+
+@functools.lru_cache(maxsize=16)
+def _row_transconductance(shape: tuple[int, int], lines: LineResistance, g_ref: float) -> np.ndarray:
+    """sum_j -Y[col j, row i] (R,) (S) of a (R, C) crossbar of uniform conductance ``g_ref`` (S)."""
+    n_r, n_c = shape
+    y = CrossbarLines(np.full(shape, g_ref), lines).port_admittance(n_r + np.arange(n_c))   # (R + C, C)
+    out = -y[:n_r].sum(axis=1)
+    out.setflags(write=False)
+    return out
+
+
 def _line_stamps(circuit: "Circuit", s: CrossbarSpec, g: np.ndarray, k: dict, const: dict, lateral: dict,
                  drives: dict, couplings: list) -> CrossbarLines:
     """The stamps of crossbar ``s`` with line resistance, from its port admittance Y (S).
@@ -361,7 +411,8 @@ def _line_stamps(circuit: "Circuit", s: CrossbarSpec, g: np.ndarray, k: dict, co
     const[s.dst] -= y_cb @ vb
     if s.src == 0:
         n = t.n_inputs
-        drive = -p.v_scale * (y_cs[:, :n] - y_cs[:, n:]).T
+        f = circuit.row_drive     # line_compensation: the wordlines' signal factors (1: none)
+        drive = -p.v_scale * (y_cs[:, :n] * f[:n] - y_cs[:, n:] * f[n:]).T
         drive.setflags(write=False)
         drives[s.index] = drive
         const[s.dst] -= p.v_shift * y_cs.sum(axis=1)
@@ -448,6 +499,9 @@ class Circuit:
         self.conductances: list[np.ndarray] = []
         self.set_conductances(conductances)
         self.layer_weights = self._layer_weights()
+        self.row_drive = row_drive_factors(topology, params)
+        """Signal factors (2 n_inputs,) of the input wordlines (:func:`row_drive_factors`; 1: none)."""
+        self.row_drive.setflags(write=False)
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -505,12 +559,17 @@ class Circuit:
 
     # ----------------------------------------------------------------- sources
     def input_voltages(self, x: np.ndarray) -> np.ndarray:
-        """Wordline voltages (B, 2*n_inputs): [x+ block, x- block] (V)."""
+        """Wordline voltages (B, 2*n_inputs): [x+ block, x- block] (V), x+ = s + f a x and
+        x- = s - f a x, f the line-compensation factors :attr:`row_drive` (1 without compensation)."""
         p = self.params
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-        if x.shape[1] != self.topology.n_inputs:
-            raise ConfigError(f"inputs have {x.shape[1]} features, the network expects {self.topology.n_inputs}")
-        return np.concatenate([p.v_shift + p.v_scale * x, p.v_shift - p.v_scale * x], axis=1)
+        n = self.topology.n_inputs
+        if x.shape[1] != n:
+            raise ConfigError(f"inputs have {x.shape[1]} features, the network expects {n}")
+        if self.params.line_compensation == "none" or not p.lines.on:
+            return np.concatenate([p.v_shift + p.v_scale * x, p.v_shift - p.v_scale * x], axis=1)
+        f = self.row_drive
+        return np.concatenate([p.v_shift + p.v_scale * f[:n] * x, p.v_shift - p.v_scale * f[n:] * x], axis=1)
 
     def bias_voltages(self, spec: CrossbarSpec) -> np.ndarray:
         """Bias-row voltages (V) of a crossbar."""

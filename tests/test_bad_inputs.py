@@ -379,6 +379,9 @@ CASES = [
     C("device-energy-string", [*DEV, "--set", 'device.energy="yes"'], "device.energy", "yes"),
 
     # --- issue 15 item 7: programming through a passive array
+    C("line-compensation-unknown", [*TRAIN, "--set", "circuit.line_compensation=column_gain"],
+      "circuit.line_compensation", "column_gain"),
+    C("line-compensation-int", [*TRAIN, "--set", "circuit.line_compensation=1"], "circuit.line_compensation", "1"),
     C("array-scheme-unknown", [*DEV, "--set", "device.array_scheme=row_v4"], "device.array_scheme", "row_v4"),
     C("array-scheme-int", [*DEV, "--set", "device.array_scheme=3"], "device.array_scheme", "3"),
     C("array-scheme-no-device", [*TRAIN, "--set", "device.array_scheme=row_v2"], "device.array_scheme", "row_v2",

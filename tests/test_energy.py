@@ -22,8 +22,10 @@ CASES = [
     dict(hidden=(3,), output_diodes=True),
     dict(hidden=(4, 3), cccs_gain=4.0, skips=((1, 3),)),        # reciprocal amplifiers, hidden skip
     dict(hidden=(3,), r_wordline=200.0, r_bitline=300.0, r_driver=1e3, r_sense=500.0),   # line resistance
+    dict(hidden=(3,), r_wordline=200.0, r_bitline=300.0, r_driver=1e3, r_sense=500.0,    # ... compensated
+         line_compensation="row_drive"),
 ]
-IDS = ["1hidden", "skip", "shockley", "output-diodes", "reciprocal-skip", "lines"]
+IDS = ["1hidden", "skip", "shockley", "output-diodes", "reciprocal-skip", "lines", "lines-row-drive"]
 
 
 def _inputs(rng, c, n):
