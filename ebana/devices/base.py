@@ -142,6 +142,10 @@ class DeviceModel:
     edge: ClassVar[float] = 0.0
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     d2d_fields: ClassVar[tuple[str, ...]] = ()
+    factorable_iv: ClassVar[bool] = False
+    """True when ``I(V, x) = c(V)·h(x)`` (the I-V shape does not depend on the state): then
+    ``I(V, x)/G(x)`` is independent of x and the energy of a rescaled device follows exactly
+    from the native one (:meth:`_rescaled_energy`)."""
     demo: ClassVar[Demo]
 
     def __init__(self, params: DeviceParams | None = None, /, *, preset: str | None = None,
@@ -278,9 +282,12 @@ class DeviceModel:
         with np.errstate(all="ignore"):
             x1 = self._closed_form(x, vn, t)
         e = None
-        if energy and self.params.range_r_on is None and x1 is not None:
+        rescaled = self.params.range_r_on is not None
+        if energy and x1 is not None and (not rescaled or self.factorable_iv):
             with np.errstate(all="ignore"):
                 e = self._closed_energy(x, vn, t, x1)
+                if e is not None and rescaled:
+                    e = self._rescaled_energy(x, vn, t, e)
         if x1 is None or (energy and e is None):
             x_rk, e = integrate_pulse(self._gated_rate, self._power, x, vn, t, lo, hi)
             x1 = x_rk if x1 is None else x1
@@ -296,6 +303,26 @@ class DeviceModel:
         if not energy:
             e = np.full(x.shape, np.nan)
         return PulseResult(x=np.asarray(x1, dtype=float), energy=np.asarray(e, dtype=float))
+
+    def _rescaled_energy(self, x, vn, t, e_native):
+        """Energy (J) of the read-mapped device from the native energy ``e_native`` (J).
+
+        With ``G'(x) = α + β·G(x)`` (module docstring: ``β = (1/R_ON' - 1/R_OFF')/(G(1) - G(0))``,
+        ``α = 1/R_OFF' - β·G(0)``) the rescaled power is ``V·I·G'/G = α·V·I/G + β·V·I``. For a
+        factorable I-V (:attr:`factorable_iv`) ``V·I/G`` does not depend on the state, so
+        ``E' = α·t·V·I(V, x0)/G(x0) + β·E`` exactly.
+        """
+        p = self.params
+        pol = self.polarity
+
+        def g(s):
+            return pol * self._current(np.float64(pol * V_READ), s) / V_READ
+
+        g0, g1 = g(np.float64(0.0)), g(np.float64(1.0))
+        beta = (1.0 / p.range_r_on - 1.0 / p.range_r_off) / (g1 - g0)
+        alpha = 1.0 / p.range_r_off - beta * g0
+        ratio = vn * self._current(vn, x) / g(x)  # V·I/G (V²), state independent
+        return alpha * t * ratio + beta * e_native
 
     def _check_inputs(self, x, v, t) -> None:
         for name, a, unit in (("x", x, ""), ("v", v, " V"), ("t", t, " s")):

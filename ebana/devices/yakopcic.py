@@ -74,6 +74,7 @@ class Yakopcic(SeparableModel):
     citation = ("Yakopcic et al., IEEE EDL 32(10):1436 (2011) and IEEE TCAD 32(8):1201 (2013); "
                 "preset: Oblea Ag-chalcogenide fit")
     Params = YakopcicParams
+    factorable_iv = True
     d2d_fields = ("a1", "a2", "v_p", "v_n", "a_p", "a_n")
     presets = {
         "oblea_2013": {},
