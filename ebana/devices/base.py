@@ -401,32 +401,38 @@ class DeviceModel:
 def invert_monotone(phi, f, y, guess, lo, hi, iters: int = 200) -> np.ndarray:
     """Solve ``phi(s) = y`` for s in [lo, hi], phi increasing with ``phi' = 1/f`` (vectorised).
 
-    Safeguarded Newton: bisection whenever Newton leaves the bracket or f(s) = 0.
+    Safeguarded Newton: bisection whenever Newton leaves the bracket or f(s) = 0. Each
+    iteration evaluates phi and f only on the devices not yet converged (a device converges
+    on its own, not when the slowest one does), so the cost follows the number of devices
+    still iterating rather than ``iterations × all devices``.
     """
-    y = np.asarray(y, dtype=float)
+    y = np.asarray(y, dtype=float).ravel()
+    shape = np.shape(np.asarray(guess) + np.zeros(np.shape(y)))
     a = np.full(y.shape, float(lo))
     b = np.full(y.shape, float(hi))
-    s = np.clip(np.asarray(guess, dtype=float) + np.zeros(y.shape), lo, hi)
+    s = np.clip(np.asarray(guess, dtype=float).ravel() + np.zeros(y.shape), lo, hi)
     res = s.copy()
-    todo = np.ones(y.shape, dtype=bool)
+    idx = np.arange(y.size)
     for _ in range(iters):
-        F = phi(s) - y
+        if idx.size == 0:
+            break
+        F = phi(s, idx) - y
         a = np.where(F < 0, s, a)
         b = np.where(F > 0, s, b)
-        fs = f(s)
-        s_new = s - F * fs
-        bad = ~((s_new > a) & (s_new < b)) | ~(fs > 0)
-        s_new = np.where(bad, 0.5 * (a + b), s_new)
-        done = (F == 0) | (np.abs(s_new - s) <= 2e-16 * np.maximum(np.abs(s), 1e-300)) \
-            | (b - a <= 4e-16 * np.maximum(np.abs(a), 1e-300))
+        fs = f(s, idx)
+        s_nt = s - F * fs
+        # a Newton step below rounding has converged (test it before the bracket test: a
+        # converged s sits on the bracket's end and would otherwise restart bisection)
+        small = (fs > 0) & (np.abs(s_nt - s) <= 2e-16 * np.maximum(np.abs(s), 1e-300))
+        bad = ~((s_nt > a) & (s_nt < b)) | ~(fs > 0)
+        s_new = np.where(small, np.clip(s_nt, lo, hi), np.where(bad, 0.5 * (a + b), s_nt))
+        done = (F == 0) | small | (b - a <= 4e-16 * np.maximum(np.abs(a), 1e-300))
         s_new = np.where(F == 0, s, s_new)
-        newly = todo & done
-        res = np.where(newly, s_new, res)
-        todo &= ~done
-        s = s_new
-        if not todo.any():
-            break
-    return np.where(todo, s, res)
+        res[idx[done]] = s_new[done]
+        keep = ~done
+        idx, s, y, a, b = idx[keep], s_new[keep], y[keep], a[keep], b[keep]
+    res[idx] = s
+    return res.reshape(shape)
 
 
 class SeparableModel(DeviceModel):
@@ -453,6 +459,31 @@ class SeparableModel(DeviceModel):
     def _phi_inv(self, y: np.ndarray, up: np.ndarray) -> np.ndarray | None:
         return None
 
+    def _invert(self, x, y, gt, up, lo, hi) -> np.ndarray:
+        """Φ⁻¹(y) by :func:`invert_monotone` on the devices that move, from the second-order
+        guess ``x + gt·f + (gt)²·f·f'/2`` (f' by a central difference); others keep x."""
+        xf, yf, gtf = (np.ravel(a + np.zeros(x.shape)) for a in (x, y, gt))
+        upf = np.ravel(up + np.zeros(x.shape, dtype=bool))
+        out = xf.copy()
+        mv = np.flatnonzero((gtf != 0) & np.isfinite(yf))
+        if mv.size:
+            xm, um = xf[mv], upf[mv]
+            fm = self._f(xm, um)
+            h = 1e-6
+            dfm = (self._f(np.minimum(xm + h, 1.0), um) - self._f(np.maximum(xm - h, 0.0), um)) / (2 * h)
+            guess = xm + gtf[mv] * fm + 0.5 * (gtf[mv] * fm) ** 2 * dfm
+            arrays = {f.name: np.ravel(getattr(self.params, f.name) + np.zeros(x.shape))
+                      for f in dataclasses.fields(self.params) if np.ndim(getattr(self.params, f.name))}
+
+            def sub(i):  # the model restricted to devices mv[i] (per-device parameters sliced)
+                if not arrays:
+                    return self
+                return type(self)(self.params, **{n: a[mv[i]] for n, a in arrays.items()})
+
+            out[mv] = invert_monotone(lambda s, i: sub(i)._phi(s, um[i]),
+                                      lambda s, i: sub(i)._f(s, um[i]), yf[mv], guess, lo, hi)
+        return out.reshape(x.shape)
+
     def _rate(self, vn, x):
         g = self._drift(vn)
         return np.where(g == 0, 0.0, g * self._f(x, g > 0))
@@ -467,8 +498,7 @@ class SeparableModel(DeviceModel):
         y = phi0 + g * t
         s1 = self._phi_inv(y, up)
         if s1 is None:
-            s1 = invert_monotone(lambda s: self._phi(s, up), lambda s: self._f(s, up),
-                                 y, x, lo, hi)
+            s1 = self._invert(x, y, g * t, up, lo, hi)
         s1 = np.clip(np.nan_to_num(s1, nan=0.5), lo, hi)
         # no drive, or a device sitting where its window vanishes, does not move
         still = (g * t == 0) | ~np.isfinite(phi0)
