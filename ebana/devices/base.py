@@ -468,10 +468,6 @@ class SeparableModel(DeviceModel):
         mv = np.flatnonzero((gtf != 0) & np.isfinite(yf))
         if mv.size:
             xm, um = xf[mv], upf[mv]
-            fm = self._f(xm, um)
-            h = 1e-6
-            dfm = (self._f(np.minimum(xm + h, 1.0), um) - self._f(np.maximum(xm - h, 0.0), um)) / (2 * h)
-            guess = xm + gtf[mv] * fm + 0.5 * (gtf[mv] * fm) ** 2 * dfm
             arrays = {f.name: np.ravel(getattr(self.params, f.name) + np.zeros(x.shape))
                       for f in dataclasses.fields(self.params) if np.ndim(getattr(self.params, f.name))}
 
@@ -480,6 +476,11 @@ class SeparableModel(DeviceModel):
                     return self
                 return type(self)(self.params, **{n: a[mv[i]] for n, a in arrays.items()})
 
+            m = sub(np.arange(mv.size))
+            fm = m._f(xm, um)
+            h = 1e-6
+            dfm = (m._f(np.minimum(xm + h, 1.0), um) - m._f(np.maximum(xm - h, 0.0), um)) / (2 * h)
+            guess = xm + gtf[mv] * fm + 0.5 * (gtf[mv] * fm) ** 2 * dfm
             out[mv] = invert_monotone(lambda s, i: sub(i)._phi(s, um[i]),
                                       lambda s, i: sub(i)._f(s, um[i]), yf[mv], guess, lo, hi)
         return out.reshape(x.shape)

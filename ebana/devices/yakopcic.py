@@ -126,53 +126,67 @@ class Yakopcic(SeparableModel):
         return np.where(up, f_up, f_dn)
 
     def _phi(self, s, up):
-        # Φ in s units: Φ_x(x)/(1 - x_min), Φ_x(x_p) = 0 (up), Φ_x(1 - x_n) = 0 (down)
+        # Φ in s units: Φ_x(x)/(1 - x_min), Φ_x(x_p) = 0 (up), Φ_x(1 - x_n) = 0 (down);
+        # E1 (the costly part) only where the window acts in the direction of motion
         p = self.params
         x = self._xn(s)
-        cp = (1 - p.x_p) * np.exp(p.alpha_p * (1 - p.x_p))
-        phi_up = np.where(x < p.x_p, x - p.x_p,
-                          cp * (exp1(p.alpha_p * (1 - x)) - exp1(p.alpha_p * (1 - p.x_p))))
-        cn = (1 - p.x_n) * np.exp(p.alpha_n * (1 - p.x_n))
-        phi_dn = np.where(x > 1 - p.x_n, x - (1 - p.x_n),
-                          -cn * (exp1(p.alpha_n * x) - exp1(p.alpha_n * (1 - p.x_n))))
-        return np.where(up, phi_up, phi_dn) / (1 - p.x_min)
+        up = np.asarray(up) | np.zeros(np.shape(x), dtype=bool)
+        out = np.array(np.where(up, x - p.x_p, x - (1 - p.x_n)) + 0.0 * x, dtype=float)
+        x = np.broadcast_to(np.asarray(x, dtype=float), out.shape)
+        up = np.broadcast_to(up, out.shape)
+        w_up = up & (x >= p.x_p)
+        w_dn = ~up & (x <= 1 - p.x_n)
+        if w_up.any():
+            cp = (1 - p.x_p) * np.exp(p.alpha_p * (1 - p.x_p))
+            out[w_up] = cp * (exp1(p.alpha_p * (1 - x[w_up])) - exp1(p.alpha_p * (1 - p.x_p)))
+        if w_dn.any():
+            cn = (1 - p.x_n) * np.exp(p.alpha_n * (1 - p.x_n))
+            out[w_dn] = -cn * (exp1(p.alpha_n * x[w_dn]) - exp1(p.alpha_n * (1 - p.x_n)))
+        return out / (1 - p.x_min)
 
-    def _h(self, s, up):
-        """H (–) with ``dH/dx = x/f(x)`` (x native), continuous, H = 0 where the window starts.
+    def _k(self, s, up):
+        """Increasing: K = H - Φ_x (–), the part of H (``dH/dx = x/f``) that needs no E1;
+        decreasing: H itself (no E1 needed).
 
-        Increasing, x >= x_p: ``x/f = 1/f - (1 - x_p)·e^{α_p(x - x_p)}``, so
-        ``H = Φ_x(x) - c_p/α_p·(e^{-α_p(1 - x)} - e^{-α_p(1 - x_p)})`` with
-        ``c_p = (1 - x_p)·e^{α_p(1 - x_p)}``; decreasing, x <= 1 - x_n: x cancels,
-        ``H = -(1 - x_n)/α_n·(e^{-α_n(x + x_n - 1)} - 1)``; where f = 1, ``H = (x² - x_w²)/2``.
+        Increasing: ``x/f = 1/f - (1 - x_p)·e^{α_p(x - x_p)}`` for x >= x_p, so
+        ``K = -c_p/α_p·(e^{-α_p(1 - x)} - e^{-α_p(1 - x_p)})`` (``c_p = (1 - x_p)e^{α_p(1 - x_p)}``);
+        for x < x_p (f = 1) ``K = (x² - x_p²)/2 - (x - x_p)``. Decreasing, x <= 1 - x_n: x cancels
+        in x/f, ``H = -(1 - x_n)/α_n·(e^{-α_n(x + x_n - 1)} - 1)`` and K = H - Φ_x there;
+        x > 1 - x_n: ``K = (x² - x_w²)/2 - (x - x_w)``, x_w = 1 - x_n. K is continuous.
         """
         p = self.params
         x = self._xn(s)
         cp = (1 - p.x_p) * np.exp(p.alpha_p * (1 - p.x_p))
-        phi_x = self._phi(s, np.ones(np.shape(s), dtype=bool)) * (1 - p.x_min)
-        h_up = np.where(x < p.x_p, 0.5 * (x * x - p.x_p**2),
-                        phi_x - cp / p.alpha_p * (np.exp(-p.alpha_p * (1 - x))
-                                                  - np.exp(-p.alpha_p * (1 - p.x_p))))
-        h_dn = np.where(x > 1 - p.x_n, 0.5 * (x * x - (1 - p.x_n) ** 2),
+        k_up = np.where(x < p.x_p, 0.5 * (x * x - p.x_p**2) - (x - p.x_p),
+                        -cp / p.alpha_p * (np.exp(-p.alpha_p * (1 - x)) - np.exp(-p.alpha_p * (1 - p.x_p))))
+        xw = 1 - p.x_n
+        h_dn = np.where(x > xw, 0.5 * (x * x - xw**2),
                         -(1 - p.x_n) / p.alpha_n * np.expm1(-p.alpha_n * (x + p.x_n - 1)))
-        return np.where(up, h_up, h_dn)
+        return np.where(up, k_up, h_dn)
 
     def _closed_energy(self, x, vn, t, x1):
-        """Exact native energy (J): ``E = P(V)·(ΔH/g_x + x_n(s1)·(t - t_move))``.
+        """Exact native energy (J): ``E = P(V)·(ΔH/g_x + x(s1)·(t - t_move))``.
 
         The power factorises, ``V·I = P(V)·x`` with ``P = V·a(V)·sinh(bV)`` (W), and the native
-        state moves as ``dx/dt = g_x(V)·f(x)`` (``g_x = η·g``), so over the moving part
-        ``∫x dt = ∫x/(g_x f) dx = ΔH/g_x`` (:meth:`_h`, closed form in E1 and exp). After the
-        hard bound x_min (or below threshold) the device dissipates at rest.
+        state moves as ``dx/dt = g_x(V)·f(x)``, so over the moving part
+        ``∫x dt = ∫x/(g_x f) dx = ΔH/g_x``; increasing, ``H = Φ_x + K`` (:meth:`_k`) and ``ΔΦ_x = g_x·t_move``
+        by the state equation itself, so no E1 is evaluated except for the (few) devices that
+        stop on the hard bound x_min, whose ``t_move`` follows from Φ. Below threshold the
+        device dissipates at rest.
         """
         p = self.params
         g = self._drift(vn) + np.zeros(x.shape)  # ds/dt per unit window (1/s)
         up = g > 0
         safe = np.where(g != 0, g, 1.0)
-        dphi = np.nan_to_num(self._phi(x1, up) - self._phi(x, up), nan=0.0, posinf=0, neginf=0)
-        t_move = np.where(g != 0, np.clip(dphi / safe, 0.0, t), 0.0)
         moving = (g != 0) & (x1 != x)
-        dh = np.where(moving, self._h(x1, up) - self._h(x, up), 0.0)
-        int_x = np.where(moving, dh / (safe * (1 - p.x_min)), 0.0)
+        t_move = np.where(moving, t, 0.0)
+        lo, hi = self.bounds
+        stop = moving & ((x1 <= lo) | (x1 >= hi))
+        if stop.any():
+            dphi = self._phi(x1[stop], up[stop]) - self._phi(x[stop], up[stop])
+            t_move[stop] = np.clip(dphi / safe[stop], 0.0, t[stop])
+        dk = np.where(moving, self._k(x1, up) - self._k(x, up), 0.0)
+        int_x = np.where(up, t_move, 0.0) + np.where(moving, dk / (safe * (1 - p.x_min)), 0.0)
         pw = vn * np.where(vn >= 0, p.a1, p.a2) * np.sinh(p.b * vn)
         return pw * (int_x + self._xn(x1) * (t - t_move))
 
