@@ -142,6 +142,10 @@ class DeviceModel:
     edge: ClassVar[float] = 0.0
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     d2d_fields: ClassVar[tuple[str, ...]] = ()
+    factorable_iv: ClassVar[bool] = False
+    """True when ``I(V, x) = c(V)·h(x)`` (the I-V shape does not depend on the state): then
+    ``I(V, x)/G(x)`` is independent of x and the energy of a rescaled device follows exactly
+    from the native one (:meth:`_rescaled_energy`)."""
     demo: ClassVar[Demo]
 
     def __init__(self, params: DeviceParams | None = None, /, *, preset: str | None = None,
@@ -278,9 +282,12 @@ class DeviceModel:
         with np.errstate(all="ignore"):
             x1 = self._closed_form(x, vn, t)
         e = None
-        if energy and self.params.range_r_on is None and x1 is not None:
+        rescaled = self.params.range_r_on is not None
+        if energy and x1 is not None and (not rescaled or self.factorable_iv):
             with np.errstate(all="ignore"):
                 e = self._closed_energy(x, vn, t, x1)
+                if e is not None and rescaled:
+                    e = self._rescaled_energy(x, vn, t, e)
         if x1 is None or (energy and e is None):
             x_rk, e = integrate_pulse(self._gated_rate, self._power, x, vn, t, lo, hi)
             x1 = x_rk if x1 is None else x1
@@ -296,6 +303,26 @@ class DeviceModel:
         if not energy:
             e = np.full(x.shape, np.nan)
         return PulseResult(x=np.asarray(x1, dtype=float), energy=np.asarray(e, dtype=float))
+
+    def _rescaled_energy(self, x, vn, t, e_native):
+        """Energy (J) of the read-mapped device from the native energy ``e_native`` (J).
+
+        With ``G'(x) = α + β·G(x)`` (module docstring: ``β = (1/R_ON' - 1/R_OFF')/(G(1) - G(0))``,
+        ``α = 1/R_OFF' - β·G(0)``) the rescaled power is ``V·I·G'/G = α·V·I/G + β·V·I``. For a
+        factorable I-V (:attr:`factorable_iv`) ``V·I/G`` does not depend on the state, so
+        ``E' = α·t·V·I(V, x0)/G(x0) + β·E`` exactly.
+        """
+        p = self.params
+        pol = self.polarity
+
+        def g(s):
+            return pol * self._current(np.float64(pol * V_READ), s) / V_READ
+
+        g0, g1 = g(np.float64(0.0)), g(np.float64(1.0))
+        beta = (1.0 / p.range_r_on - 1.0 / p.range_r_off) / (g1 - g0)
+        alpha = 1.0 / p.range_r_off - beta * g0
+        ratio = vn * self._current(vn, x) / g(x)  # V·I/G (V²), state independent
+        return alpha * t * ratio + beta * e_native
 
     def _check_inputs(self, x, v, t) -> None:
         for name, a, unit in (("x", x, ""), ("v", v, " V"), ("t", t, " s")):
@@ -374,32 +401,38 @@ class DeviceModel:
 def invert_monotone(phi, f, y, guess, lo, hi, iters: int = 200) -> np.ndarray:
     """Solve ``phi(s) = y`` for s in [lo, hi], phi increasing with ``phi' = 1/f`` (vectorised).
 
-    Safeguarded Newton: bisection whenever Newton leaves the bracket or f(s) = 0.
+    Safeguarded Newton: bisection whenever Newton leaves the bracket or f(s) = 0. Each
+    iteration evaluates phi and f only on the devices not yet converged (a device converges
+    on its own, not when the slowest one does), so the cost follows the number of devices
+    still iterating rather than ``iterations × all devices``.
     """
-    y = np.asarray(y, dtype=float)
+    y = np.asarray(y, dtype=float).ravel()
+    shape = np.shape(np.asarray(guess) + np.zeros(np.shape(y)))
     a = np.full(y.shape, float(lo))
     b = np.full(y.shape, float(hi))
-    s = np.clip(np.asarray(guess, dtype=float) + np.zeros(y.shape), lo, hi)
+    s = np.clip(np.asarray(guess, dtype=float).ravel() + np.zeros(y.shape), lo, hi)
     res = s.copy()
-    todo = np.ones(y.shape, dtype=bool)
+    idx = np.arange(y.size)
     for _ in range(iters):
-        F = phi(s) - y
+        if idx.size == 0:
+            break
+        F = phi(s, idx) - y
         a = np.where(F < 0, s, a)
         b = np.where(F > 0, s, b)
-        fs = f(s)
-        s_new = s - F * fs
-        bad = ~((s_new > a) & (s_new < b)) | ~(fs > 0)
-        s_new = np.where(bad, 0.5 * (a + b), s_new)
-        done = (F == 0) | (np.abs(s_new - s) <= 2e-16 * np.maximum(np.abs(s), 1e-300)) \
-            | (b - a <= 4e-16 * np.maximum(np.abs(a), 1e-300))
+        fs = f(s, idx)
+        s_nt = s - F * fs
+        # a Newton step below rounding has converged (test it before the bracket test: a
+        # converged s sits on the bracket's end and would otherwise restart bisection)
+        small = (fs > 0) & (np.abs(s_nt - s) <= 2e-16 * np.maximum(np.abs(s), 1e-300))
+        bad = ~((s_nt > a) & (s_nt < b)) | ~(fs > 0)
+        s_new = np.where(small, np.clip(s_nt, lo, hi), np.where(bad, 0.5 * (a + b), s_nt))
+        done = (F == 0) | small | (b - a <= 4e-16 * np.maximum(np.abs(a), 1e-300))
         s_new = np.where(F == 0, s, s_new)
-        newly = todo & done
-        res = np.where(newly, s_new, res)
-        todo &= ~done
-        s = s_new
-        if not todo.any():
-            break
-    return np.where(todo, s, res)
+        res[idx[done]] = s_new[done]
+        keep = ~done
+        idx, s, y, a, b = idx[keep], s_new[keep], y[keep], a[keep], b[keep]
+    res[idx] = s
+    return res.reshape(shape)
 
 
 class SeparableModel(DeviceModel):
@@ -426,6 +459,32 @@ class SeparableModel(DeviceModel):
     def _phi_inv(self, y: np.ndarray, up: np.ndarray) -> np.ndarray | None:
         return None
 
+    def _invert(self, x, y, gt, up, lo, hi) -> np.ndarray:
+        """Φ⁻¹(y) by :func:`invert_monotone` on the devices that move, from the second-order
+        guess ``x + gt·f + (gt)²·f·f'/2`` (f' by a central difference); others keep x."""
+        xf, yf, gtf = (np.ravel(a + np.zeros(x.shape)) for a in (x, y, gt))
+        upf = np.ravel(up + np.zeros(x.shape, dtype=bool))
+        out = xf.copy()
+        mv = np.flatnonzero((gtf != 0) & np.isfinite(yf))
+        if mv.size:
+            xm, um = xf[mv], upf[mv]
+            arrays = {f.name: np.ravel(getattr(self.params, f.name) + np.zeros(x.shape))
+                      for f in dataclasses.fields(self.params) if np.ndim(getattr(self.params, f.name))}
+
+            def sub(i):  # the model restricted to devices mv[i] (per-device parameters sliced)
+                if not arrays:
+                    return self
+                return type(self)(self.params, **{n: a[mv[i]] for n, a in arrays.items()})
+
+            m = sub(np.arange(mv.size))
+            fm = m._f(xm, um)
+            h = 1e-6
+            dfm = (m._f(np.minimum(xm + h, 1.0), um) - m._f(np.maximum(xm - h, 0.0), um)) / (2 * h)
+            guess = xm + gtf[mv] * fm + 0.5 * (gtf[mv] * fm) ** 2 * dfm
+            out[mv] = invert_monotone(lambda s, i: sub(i)._phi(s, um[i]),
+                                      lambda s, i: sub(i)._f(s, um[i]), yf[mv], guess, lo, hi)
+        return out.reshape(x.shape)
+
     def _rate(self, vn, x):
         g = self._drift(vn)
         return np.where(g == 0, 0.0, g * self._f(x, g > 0))
@@ -440,8 +499,7 @@ class SeparableModel(DeviceModel):
         y = phi0 + g * t
         s1 = self._phi_inv(y, up)
         if s1 is None:
-            s1 = invert_monotone(lambda s: self._phi(s, up), lambda s: self._f(s, up),
-                                 y, x, lo, hi)
+            s1 = self._invert(x, y, g * t, up, lo, hi)
         s1 = np.clip(np.nan_to_num(s1, nan=0.5), lo, hi)
         # no drive, or a device sitting where its window vanishes, does not move
         still = (g * t == 0) | ~np.isfinite(phi0)

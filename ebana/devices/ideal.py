@@ -46,6 +46,7 @@ class Ideal(SeparableModel):
 
     citation = "ebana baseline: G linear in x, dx/dt = k·V above |v_th| (no publication)"
     Params = IdealParams
+    factorable_iv = True
     d2d_fields = ("r_on", "r_off", "k")
     demo = Demo(amplitude=1.0, frequency=5e3, v_set=1.0, v_reset=-1.0, t_pulse=2e-6, x0=0.1)
 

@@ -84,6 +84,7 @@ class LinearIonDrift(SeparableModel):
                 "30 (2009); Biolek et al., Radioengineering 18 (2009); Prodromakis et al., "
                 "IEEE TED 58 (2011)")
     Params = HPParams
+    factorable_iv = True
     d2d_fields = ("r_on", "r_off", "mu_v")
     presets = {
         "memtorch": {},

@@ -159,6 +159,7 @@ class _SoftBounds(SeparableModel):
     kind = "thresholded"
     citation = _CITE
     edge = EDGE
+    factorable_iv = True
     d2d_fields = ("r_on", "r_off", "k")
     presets = _ASYM
     demo = Demo(amplitude=1.0, frequency=1e3, v_set=1.0, v_reset=-1.0, t_pulse=2e-6, x0=0.1)

@@ -96,6 +96,7 @@ class VTEAM(SeparableModel):
                 "defaults (coreylammie/MemTorch)")
     Params = VTEAMParams
     polarity = -1
+    factorable_iv = True
     d2d_fields = ("r_on", "r_off", "k_on", "k_off", "v_on", "v_off")
     demo = Demo(amplitude=0.25, frequency=1e6, v_set=0.22, v_reset=-0.3, t_pulse=10e-9, x0=0.1)
 
@@ -140,6 +141,32 @@ class VTEAM(SeparableModel):
 
     def _phi_inv(self, y, up):
         return win.phi_inv(self.params.window, y, up, self.params.p)
+
+    def _closed_energy(self, x, vn, t, x1):
+        """Exact native energy (J) for window ``none``: ``E = V²·(∫G ds/g + G(s1)·(t - t_move))``.
+
+        With ``ds/dt = g(V)`` (1/s) the moving part lasts ``t_move = (s1 - s0)/g`` and
+        ``∫G dt = ∫G ds/g``; ``∫G ds = ln(R(s0)/R(s1))/(R_OFF - R_ON)`` for the linear I-V and
+        ``(G(s1) - G(s0))/λ`` (λ = ln(R_OFF/R_ON)) for the exponential one, written with
+        log1p/expm1 so that short pulses keep full relative precision. After a hard bound
+        (or below threshold, g = 0) the device dissipates ``V²·G(s1)`` at rest. Other windows:
+        None (integrator).
+        """
+        p = self.params
+        if p.window != "none":
+            return None
+        g = self._drift(vn) + np.zeros(x.shape)
+        safe = np.where(g != 0, g, 1.0)
+        ds = x1 - x
+        t_move = np.where(g != 0, np.clip(ds / safe, 0.0, t), 0.0)
+        r1 = resistance(p, x1)
+        if p.iv == "linear":
+            int_g = np.log1p((p.r_off - p.r_on) * ds / r1) / (p.r_off - p.r_on)
+        else:
+            lam = np.log(p.r_off / p.r_on)
+            int_g = np.expm1(lam * ds) / (resistance(p, x) * lam)
+        int_g = np.where(g != 0, int_g / safe, 0.0)
+        return vn**2 * (int_g + (t - t_move) / r1)
 
     def spice_current(self) -> str:
         return "v(vn)/" + spice_resistance(self.params)

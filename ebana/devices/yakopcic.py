@@ -74,6 +74,7 @@ class Yakopcic(SeparableModel):
     citation = ("Yakopcic et al., IEEE EDL 32(10):1436 (2011) and IEEE TCAD 32(8):1201 (2013); "
                 "preset: Oblea Ag-chalcogenide fit")
     Params = YakopcicParams
+    factorable_iv = True
     d2d_fields = ("a1", "a2", "v_p", "v_n", "a_p", "a_n")
     presets = {
         "oblea_2013": {},
@@ -125,16 +126,69 @@ class Yakopcic(SeparableModel):
         return np.where(up, f_up, f_dn)
 
     def _phi(self, s, up):
-        # Φ in s units: Φ_x(x)/(1 - x_min), Φ_x(x_p) = 0 (up), Φ_x(1 - x_n) = 0 (down)
+        # Φ in s units: Φ_x(x)/(1 - x_min), Φ_x(x_p) = 0 (up), Φ_x(1 - x_n) = 0 (down);
+        # E1 (the costly part) only where the window acts in the direction of motion
+        p = self.params
+        x = self._xn(s)
+        up = np.asarray(up) | np.zeros(np.shape(x), dtype=bool)
+        out = np.array(np.where(up, x - p.x_p, x - (1 - p.x_n)) + 0.0 * x, dtype=float)
+        x = np.broadcast_to(np.asarray(x, dtype=float), out.shape)
+        up = np.broadcast_to(up, out.shape)
+        w_up = up & (x >= p.x_p)
+        w_dn = ~up & (x <= 1 - p.x_n)
+        if w_up.any():
+            cp = (1 - p.x_p) * np.exp(p.alpha_p * (1 - p.x_p))
+            out[w_up] = cp * (exp1(p.alpha_p * (1 - x[w_up])) - exp1(p.alpha_p * (1 - p.x_p)))
+        if w_dn.any():
+            cn = (1 - p.x_n) * np.exp(p.alpha_n * (1 - p.x_n))
+            out[w_dn] = -cn * (exp1(p.alpha_n * x[w_dn]) - exp1(p.alpha_n * (1 - p.x_n)))
+        return out / (1 - p.x_min)
+
+    def _k(self, s, up):
+        """Increasing: K = H - Φ_x (–), the part of H (``dH/dx = x/f``) that needs no E1;
+        decreasing: H itself (no E1 needed).
+
+        Increasing: ``x/f = 1/f - (1 - x_p)·e^{α_p(x - x_p)}`` for x >= x_p, so
+        ``K = -c_p/α_p·(e^{-α_p(1 - x)} - e^{-α_p(1 - x_p)})`` (``c_p = (1 - x_p)e^{α_p(1 - x_p)}``);
+        for x < x_p (f = 1) ``K = (x² - x_p²)/2 - (x - x_p)``. Decreasing, x <= 1 - x_n: x cancels
+        in x/f, ``H = -(1 - x_n)/α_n·(e^{-α_n(x + x_n - 1)} - 1)`` and K = H - Φ_x there;
+        x > 1 - x_n: ``K = (x² - x_w²)/2 - (x - x_w)``, x_w = 1 - x_n. K is continuous.
+        """
         p = self.params
         x = self._xn(s)
         cp = (1 - p.x_p) * np.exp(p.alpha_p * (1 - p.x_p))
-        phi_up = np.where(x < p.x_p, x - p.x_p,
-                          cp * (exp1(p.alpha_p * (1 - x)) - exp1(p.alpha_p * (1 - p.x_p))))
-        cn = (1 - p.x_n) * np.exp(p.alpha_n * (1 - p.x_n))
-        phi_dn = np.where(x > 1 - p.x_n, x - (1 - p.x_n),
-                          -cn * (exp1(p.alpha_n * x) - exp1(p.alpha_n * (1 - p.x_n))))
-        return np.where(up, phi_up, phi_dn) / (1 - p.x_min)
+        k_up = np.where(x < p.x_p, 0.5 * (x * x - p.x_p**2) - (x - p.x_p),
+                        -cp / p.alpha_p * (np.exp(-p.alpha_p * (1 - x)) - np.exp(-p.alpha_p * (1 - p.x_p))))
+        xw = 1 - p.x_n
+        h_dn = np.where(x > xw, 0.5 * (x * x - xw**2),
+                        -(1 - p.x_n) / p.alpha_n * np.expm1(-p.alpha_n * (x + p.x_n - 1)))
+        return np.where(up, k_up, h_dn)
+
+    def _closed_energy(self, x, vn, t, x1):
+        """Exact native energy (J): ``E = P(V)·(ΔH/g_x + x(s1)·(t - t_move))``.
+
+        The power factorises, ``V·I = P(V)·x`` with ``P = V·a(V)·sinh(bV)`` (W), and the native
+        state moves as ``dx/dt = g_x(V)·f(x)``, so over the moving part
+        ``∫x dt = ∫x/(g_x f) dx = ΔH/g_x``; increasing, ``H = Φ_x + K`` (:meth:`_k`) and ``ΔΦ_x = g_x·t_move``
+        by the state equation itself, so no E1 is evaluated except for the (few) devices that
+        stop on the hard bound x_min, whose ``t_move`` follows from Φ. Below threshold the
+        device dissipates at rest.
+        """
+        p = self.params
+        g = self._drift(vn) + np.zeros(x.shape)  # ds/dt per unit window (1/s)
+        up = g > 0
+        safe = np.where(g != 0, g, 1.0)
+        moving = (g != 0) & (x1 != x)
+        t_move = np.where(moving, t, 0.0)
+        lo, hi = self.bounds
+        stop = moving & ((x1 <= lo) | (x1 >= hi))
+        if stop.any():
+            dphi = self._phi(x1[stop], up[stop]) - self._phi(x[stop], up[stop])
+            t_move[stop] = np.clip(dphi / safe[stop], 0.0, t[stop])
+        dk = np.where(moving, self._k(x1, up) - self._k(x, up), 0.0)
+        int_x = np.where(up, t_move, 0.0) + np.where(moving, dk / (safe * (1 - p.x_min)), 0.0)
+        pw = vn * np.where(vn >= 0, p.a1, p.a2) * np.sinh(p.b * vn)
+        return pw * (int_x + self._xn(x1) * (t - t_move))
 
     def spice_current(self) -> str:
         x = "({x_min}+v(x)*(1-{x_min}))"
