@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # MNIST 1568-100-20 trained through VTEAM memristors programmed by PWM pulses (numpy fast path,
-# energy integration off for speed: VTEAM's energy needs the adaptive integrator on 157k devices).
+# energy integration off, as committed: VTEAM's energy then needed the adaptive integrator; it is now closed-form).
 # Usage (from the repository root): bash experiments/mnist_device/run.sh [DATA_DIR]   (~3 min)
 set -euo pipefail
 here="$(dirname "$0")"
