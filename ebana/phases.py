@@ -49,6 +49,7 @@ class PhaseResult:
     beta_b: float
     pred: np.ndarray      # (B, K) class scores V+ - V- in the free phase (V)
     loss: np.ndarray      # (B,) per-sample loss in the free phase
+    i_nudge: np.ndarray   # (B, n_out) nudge currents (A) of state a (b: -i_nudge centered, 0 one-sided)
 
 
 def one_sided_bias_ratio(circuit, loss: Loss, beta: float) -> tuple[float, float, float]:
@@ -127,7 +128,7 @@ class PhaseController:
         else:
             plus = self.backend.solve(x, i_nudge, phase="nudged(+beta)", start=free, sample_ids=ids)
             a, b, ba, bb = plus, free, self.beta, 0.0
-        return PhaseResult(free, a, b, ba, bb, pred, self.loss.value(pred, y))
+        return PhaseResult(free, a, b, ba, bb, pred, self.loss.value(pred, y), i_nudge)
 
     def gradients(self, result: PhaseResult) -> list[np.ndarray]:
         """EqProp estimate of d(mean loss)/dG per crossbar."""

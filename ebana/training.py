@@ -242,10 +242,9 @@ class Trainer:
             x = shift_images(x, self.side, self.cfg.augment_shift, (self.cfg.seed, self.epoch, self.batch))
         res = self._phases(x, y, idx)
         if self.cfg.energy.enabled:   # the operating points of the conductances just solved with
-            i_nudge = self.circuit.nudge_currents(self.loss.grad(res.pred, y), self.cfg.beta)   # as phases.run
-            sols = [("free", res.free, None), ("nudged", res.a, i_nudge)]
+            sols = [("free", res.free, None), ("nudged", res.a, res.i_nudge)]
             if self.cfg.centered:
-                sols.append(("nudged", res.b, -i_nudge))
+                sols.append(("nudged", res.b, -res.i_nudge))
             cached = getattr(self.backend, "cached_input_currents", None)   # numpy: its Norton GEMM
             self.energy.add(self.backend.model, self.cfg.energy, x, sols, cached(x) if cached else None)
         if self.verifier is not None and self.batch % self.cfg.verify_every == 0:
