@@ -222,15 +222,16 @@ class DeviceModel:
         return self.edge, 1.0 - self.edge
 
     # ---- electrical ----
+    def _native_read_g(self, s: np.ndarray) -> np.ndarray:
+        """Conductance (S) of the native (not read-mapped) device in state s at V_READ."""
+        pol = self.polarity
+        return pol * self._current(np.float64(pol * V_READ), s) / V_READ
+
     def _scale(self, x: np.ndarray) -> np.ndarray | float:
         p = self.params
         if p.range_r_on is None:
             return 1.0
-        pol = self.polarity
-
-        def g(s):
-            return pol * self._current(np.float64(pol * V_READ), s) / V_READ
-
+        g = self._native_read_g
         g_x, g0, g1 = g(x), g(np.float64(0.0)), g(np.float64(1.0))
         gn = (g_x - g0) / (g1 - g0)
         g_new = 1.0 / p.range_r_off + (1.0 / p.range_r_on - 1.0 / p.range_r_off) * gn
@@ -313,11 +314,7 @@ class DeviceModel:
         ``E' = α·t·V·I(V, x0)/G(x0) + β·E`` exactly.
         """
         p = self.params
-        pol = self.polarity
-
-        def g(s):
-            return pol * self._current(np.float64(pol * V_READ), s) / V_READ
-
+        g = self._native_read_g
         g0, g1 = g(np.float64(0.0)), g(np.float64(1.0))
         beta = (1.0 / p.range_r_on - 1.0 / p.range_r_off) / (g1 - g0)
         alpha = 1.0 / p.range_r_off - beta * g0
