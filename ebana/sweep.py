@@ -644,8 +644,10 @@ def summarize(rows: list[dict], keys: Sequence[str]) -> list[dict]:
 
 
 def markdown_table(summary: list[dict], keys: Sequence[str]) -> str:
-    """Markdown table of a summary: keys, test accuracy (%), test loss, energy."""
-    head = [*keys, "n", "test acc % (mean ± std)", "per seed", "test loss", "write energy (J)", "pulses"]
+    """Markdown table of a summary: keys, test accuracy (%), test loss, write energy and pulses over
+    the run, and the final epoch's chip energy (J per epoch) and chip time per sample (s)."""
+    head = [*keys, "n", "test acc % (mean ± std)", "per seed", "test loss", "write energy, run (J)", "pulses",
+            "chip energy / epoch (J)", "chip time / sample (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def f(r, m, fmt, scale=1.0):
@@ -660,7 +662,8 @@ def markdown_table(summary: list[dict], keys: Sequence[str]) -> str:
         cells = [str(r.get(k)) for k in keys] + [f"{r['n']}" + (f" ({r['failed']} failed)" if r["failed"] else ""),
                                                  f(r, "test_acc", "{:.1f} ± {:.1f}", 100), seeds,
                                                  f(r, "test_loss", "{:.3f} ± {:.3f}"),
-                                                 f(r, "e_write_total", "{:.3g}"), f(r, "pulses_total", "{:.0f}")]
+                                                 f(r, "e_write_total", "{:.3g}"), f(r, "pulses_total", "{:.0f}"),
+                                                 f(r, "e_energy", "{:.3g}"), f(r, "t_sample", "{:.3g}")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

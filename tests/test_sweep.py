@@ -89,3 +89,16 @@ def test_sweep_on_a_local_dask_cluster(tmp_path):
         rows = run_sweep(_exp(), tmp_path, scheduler=cluster.scheduler_address)
     assert [r["status"] for r in rows] == ["done", "done"]
     assert (tmp_path / "results.csv").exists()
+
+
+def test_summary_table_has_chip_energy_and_time_columns():
+    """issue 18: every sweep table carries the final epoch's chip energy (J/epoch) and chip time per sample."""
+    from ebana.sweep import markdown_table, summarize
+    rows = [{"device.model": "vteam", "seed": s, "status": "done", "test_acc": 0.9, "test_loss": 0.1,
+             "e_write_total": 1e-9, "pulses_total": 10, "e_energy": e, "t_sample": t}
+            for s, e, t in ((0, 2e-8, 4e-7), (1, 4e-8, 6e-7))]
+    table = markdown_table(summarize(rows, ["device.model"]), ["device.model"]).splitlines()
+    head = [c.strip() for c in table[0].strip("|").split("|")]
+    cells = dict(zip(head, (c.strip() for c in table[2].strip("|").split("|"))))
+    assert cells["chip energy / epoch (J)"] == "3e-08" and cells["chip time / sample (s)"] == "5e-07"
+    assert cells["write energy, run (J)"] == "1e-09"

@@ -88,11 +88,18 @@ def _num(v: str) -> float | None:
     return float(v) if v not in ("", None) else None
 
 
+def _nan(v: float | None) -> float:
+    """A metric that a run may lack (older runs), NaN when absent."""
+    return float("nan") if v is None else float(v)
+
+
 def load(sweep: Path) -> tuple[list[dict], dict]:
     """One row per run of the sweep (results.csv order) and the experiment's [base] table.
 
-    Row: dataset, variant, seed, final metrics, write energy (J), pulses, saturated, per-epoch test
-    accuracy, mean w, w⋄, mean |w − w⋄|; plus private ``_cfg``, ``_dir``, ``_hist``."""
+    Row: dataset, variant, seed, final metrics, write energy (J), pulses, saturated, the final epoch's
+    chip energy (J per epoch) and chip time per sample (s) of :mod:`ebana.energy` (NaN for runs made
+    before it), per-epoch test accuracy, mean w, w⋄, mean |w − w⋄|; plus private ``_cfg``, ``_dir``,
+    ``_hist``."""
     with open(sweep / "results.csv", newline="") as fh:
         index = list(csv.DictReader(fh))
     not_done = [r["run"] for r in index if r["status"] != "done"]
@@ -110,6 +117,7 @@ def load(sweep: Path) -> tuple[list[dict], dict]:
                      "test_acc": last["test_acc"], "train_acc": last["train_acc"], "test_loss": last["test_loss"],
                      "train_loss": last["train_loss"], "e_write_J": dev.get("e_write_total", 0.0),
                      "pulses": dev.get("pulses_total", 0), "saturated": last.get("saturated") or 0.0,
+                     "e_energy_J": _nan(last.get("e_energy")), "t_sample_s": _nan(last.get("t_sample")),
                      "test_acc_epochs": [h["test_acc"] for h in hist], "w_mean": float(np.mean(w)),
                      "w_sym": ws, "dist_sym": float(np.mean(np.abs(w - ws))),
                      "_cfg": cfg, "_dir": run, "_hist": hist})
@@ -150,8 +158,9 @@ def algorithms(rows: list[dict], base: dict, out: Path) -> None:
              "Accuracies in %, mean ± sd over seeds (population sd); Δ = mean minus the ideal update's mean; "
              "per-seed test accuracies in seed order.", "",
              "| variant | seeds | test acc | per-seed test acc | Δ test | train acc | Δ train | test loss "
-             "| mean abs(w − w⋄) | mean w | write energy (J) | pulses |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| mean abs(w − w⋄) | mean w | write energy (J) | pulses | chip energy / epoch (J) "
+             "| chip time / sample (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     ref_t, ref_tr = col("ideal", "test_acc", 100).mean(), col("ideal", "train_acc", 100).mean()
     for v in variants:
         t, tr = col(v, "test_acc", 100), col(v, "train_acc", 100)
@@ -160,7 +169,8 @@ def algorithms(rows: list[dict], base: dict, out: Path) -> None:
                      f"{t.mean() - ref_t:+.1f} | {tr.mean():.1f} ± {tr.std():.1f} | {tr.mean() - ref_tr:+.1f} | "
                      f"{col(v, 'test_loss').mean():.3g} | {col(v, 'dist_sym').mean():.3f} | "
                      f"{col(v, 'w_mean').mean():+.3f} | {col(v, 'e_write_J').mean():.3g} | "
-                     f"{col(v, 'pulses').mean():.3g} |")
+                     f"{col(v, 'pulses').mean():.3g} | {col(v, 'e_energy_J').mean():.3g} | "
+                     f"{col(v, 't_sample_s').mean():.3g} |")
     _write_md(out, f"results_{ds}.md", lines)
 
     fig = Figure(figsize=(8, 4.5), layout="constrained")
@@ -216,7 +226,8 @@ def families(rows: list[dict], base: dict, out: Path) -> None:
              f"seeds {','.join(str(r['seed']) for r in ideal)}. Mean ± population sd over seeds; "
              "Δ = mean minus the ideal update's.", "",
              "| device | w⋄ | variant | test acc | per-seed test acc | Δ test | train acc | Δ train | test loss "
-             "| mean abs(w − w⋄) | write energy (J) | pulses |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| mean abs(w − w⋄) | write energy (J) | pulses | chip energy / epoch (J) | chip time / sample (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in dict.fromkeys(r["model"] for r in rows if r["model"] != "none"):
         for v in dict.fromkeys(r["variant"] for r in rows if r["model"] == m):
             rs = [r for r in rows if r["variant"] == v and r["model"] == m]
@@ -226,7 +237,8 @@ def families(rows: list[dict], base: dict, out: Path) -> None:
                          f"{' '.join(f'{x:.1f}' for x in t)} | {t.mean() - t0.mean():+.1f} | {tr.mean():.1f} | "
                          f"{tr.mean() - tr0.mean():+.1f} | {np.mean([r['test_loss'] for r in rs]):.3g} | "
                          f"{np.mean([r['dist_sym'] for r in rs]):.3f} | {np.mean([r['e_write_J'] for r in rs]):.3g} | "
-                         f"{np.mean([r['pulses'] for r in rs]):.3g} |")
+                         f"{np.mean([r['pulses'] for r in rs]):.3g} | "
+                         f"{np.mean([r['e_energy_J'] for r in rs]):.3g} | {np.mean([r['t_sample_s'] for r in rs]):.3g} |")
     _write_md(out, "results_families.md", lines)
 
 

@@ -11,7 +11,9 @@ experiments/passive_array).
 Per run, from curves.csv (the runs' metrics.csv): final test accuracy and loss; over all epochs
 (every epoch has the same number of updates): the mean per-update write time ``t_update`` (s),
 the mean per-device disturb per update ``disturb`` (|Δx| while not selected, –) and the mean
-cosine ``dg_cos`` of requested and achieved ΔG. Seeds are pooled (mean, std, min, max).
+cosine ``dg_cos`` of requested and achieved ΔG; from results.csv the write energy over the run
+``e_write_total`` (J) and the final epoch's chip energy ``e_energy`` (J per epoch) and chip time
+per sample ``t_sample`` (s; :mod:`ebana.energy`). Seeds are pooled (mean, std, min, max).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def load(sweep: Path) -> dict[tuple[str, str], dict[str, list[float]]]:
     for r in results:
         hist = by_run.get(r["run"], [])
         rec = out.setdefault((device_label(r), r["device.array_scheme"]), {})
-        vals = {"test_acc": _f(r["test_acc"]), "test_loss": _f(r["test_loss"])}
+        vals = {m: _f(r.get(m)) for m in ("test_acc", "test_loss", "e_write_total", "e_energy", "t_sample")}
         for m in ("t_update", "disturb", "dg_cos"):
             vals[m] = float(np.nanmean([_f(h[m]) for h in hist])) if hist else math.nan
         for k, v in vals.items():
@@ -86,7 +88,8 @@ def table(data: dict) -> list[dict]:
 
 def markdown(rows: list[dict]) -> str:
     head = ["device", "array_scheme", "n", "test acc % (mean ± std)", "per seed", "test loss",
-            "disturb: mean \\|Δx\\| per device and update", "write time per update (s)", "× selector", "cos(ΔG req, ach)"]
+            "disturb: mean \\|Δx\\| per device and update", "write time per update (s)", "× selector", "cos(ΔG req, ach)",
+            "write energy, run (J)", "chip energy / epoch (J)", "chip time / sample (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         lines.append("| " + " | ".join([
@@ -94,7 +97,8 @@ def markdown(rows: list[dict]) -> str:
             f"{100 * r['test_acc_mean']:.1f} ± {100 * r['test_acc_std']:.1f}", r["test_acc_seeds"],
             f"{r['test_loss_mean']:.3f} ± {r['test_loss_std']:.3f}",
             f"{r['disturb_mean']:.3g}", f"{r['t_update_mean']:.3g}", f"{r['t_update_vs_selector']:.3g}",
-            f"{r['dg_cos_mean']:.3f}"]) + " |")
+            f"{r['dg_cos_mean']:.3f}", f"{r['e_write_total_mean']:.3g}", f"{r['e_energy_mean']:.3g}",
+            f"{r['t_sample_mean']:.3g}"]) + " |")
     return "\n".join(lines) + "\n"
 
 

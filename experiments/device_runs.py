@@ -1,0 +1,139 @@
+"""The README's device-run tables: accuracy, write energy, chip energy per epoch and chip time per sample.
+
+Usage (from the repository root, after the sweeps and runs named below)::
+
+    python experiments/device_runs.py            # writes experiments/device_runs.md and .csv
+
+Reads only committed result files (each sweep's ``summary.csv``/``results.csv``, the MNIST device
+run's ``metrics.csv`` and ``run.json``); trains nothing. Energies are those of :mod:`ebana.energy`:
+``chip energy / epoch`` is the final epoch's ``e_energy`` (J: read, converters, amplifiers and write
+energy of that epoch), ``write / epoch`` the run's total write energy ∫V·I dt over its epochs (J),
+``chip time / sample`` the final epoch's ``t_sample`` (s on the simulated chip). Seeds are pooled
+(means); a run made before energy accounting existed shows "–".
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import tomllib
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MODELS = ["ideal", "linear_ion_drift", "nonlinear_ion_drift", "messaris", "soft_bounds_linear", "soft_bounds_power",
+          "soft_bounds_exp", "vteam", "yakopcic", "team", "stanford_pku"]
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _f(v: str | None) -> float:
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _g(v: float, fmt: str = "{:.2g}") -> str:
+    return "–" if not math.isfinite(v) else fmt.format(v)
+
+
+def _epochs(exp: Path) -> int:
+    """Epochs of every run of an experiment (``[base] epochs`` of its TOML, or of a sweep directory's copy)."""
+    path = exp / "experiment.toml" if exp.is_dir() else exp
+    return int(tomllib.loads(path.read_text())["base"]["epochs"])
+
+
+def _pick(rows: list[dict], **match: str) -> dict | None:
+    hit = [r for r in rows if all(str(r.get(k)) == v for k, v in match.items())]
+    return hit[0] if hit else None
+
+
+def _record(source: str, config: str, s: dict | None, epochs: int) -> dict:
+    """One table row from a summary.csv row (means over seeds)."""
+    s = s or {}
+    return {"source": source, "configuration": config, "n": s.get("n", "0"),
+            "test_acc": 100 * _f(s.get("test_acc_mean")), "e_write_epoch": _f(s.get("e_write_total_mean")) / epochs,
+            "e_energy": _f(s.get("e_energy_mean")), "t_sample": _f(s.get("t_sample_mean"))}
+
+
+def iris_models() -> list[dict]:
+    """Every model on IRIS at R_OFF/R_ON = 100 (PWM and PAM) and at R_OFF/R_ON = 3 (PWM)."""
+    pp, n_pp = _rows(HERE / "iris_pwm_pam" / "summary.csv"), _epochs(HERE / "iris_pwm_pam")
+    ratio, n_ratio = _rows(HERE / "iris_ratio" / "summary.csv"), _epochs(HERE / "iris_ratio")
+    out = []
+    for m in MODELS:
+        for scheme in ("pwm", "pam"):
+            s = _pick(pp, **{"device.model": m, "device.scheme": scheme})
+            src, n = "iris_pwm_pam", n_pp
+            if s is None and scheme == "pwm":
+                s, src, n = _pick(ratio, **{"device.model": m, "device.r_ratio": "100"}), "iris_ratio", n_ratio
+            if s is not None:
+                out.append(_record(src, f"{m}, {scheme.upper()}, R_OFF/R_ON 100", s, n))
+        out.append(_record("iris_ratio", f"{m}, PWM, R_OFF/R_ON 3",
+                           _pick(ratio, **{"device.model": m, "device.r_ratio": "3"}), n_ratio))
+    return out
+
+
+def other_runs() -> list[dict]:
+    """PAM pulse count, passive-array programming, the analog algorithms and the MNIST device run."""
+    out = []
+    freq, n_freq = _rows(HERE / "iris_pam_frequency" / "summary.csv"), _epochs(HERE / "iris_pam_frequency")
+    for m in ("vteam", "yakopcic", "messaris"):
+        for k in ("1", "10"):
+            out.append(_record("iris_pam_frequency", f"{m}, PAM × {k} pulses, R_OFF/R_ON 100",
+                               _pick(freq, **{"device.model": m, "device.pam_pulses": k}), n_freq))
+    passive, n_pa = _rows(HERE / "passive_array" / "table.csv"), _epochs(HERE / "passive_array" / "passive_array")
+    for r in passive:
+        if r["array_scheme"] in ("selector", "row_v2", "outer_product"):
+            out.append({"source": "passive_array", "configuration": f"{r['device']}, {r['array_scheme']}",
+                        "n": r["n"], "test_acc": 100 * _f(r["test_acc_mean"]),
+                        "e_write_epoch": _f(r.get("e_write_total_mean")) / n_pa, "e_energy": _f(r.get("e_energy_mean")),
+                        "t_sample": _f(r.get("t_sample_mean"))})
+    for ds in ("iris", "mnist"):
+        rows, epochs = _rows(HERE / "analog_algorithms" / f"results_{ds}.csv"), _epochs(HERE / "analog_algorithms" / f"{ds}.toml")
+        for v in dict.fromkeys(r["variant"] for r in rows):
+            rs = [r for r in rows if r["variant"] == v]
+            mean = {k: sum(_f(r.get(k)) for r in rs) / len(rs) for k in ("test_acc", "e_write_J", "e_energy_J", "t_sample_s")}
+            out.append({"source": f"analog_algorithms ({ds})", "configuration": "no device (ideal update reference)" if v == "ideal"
+                        else f"soft_bounds_linear asymmetric, {v}",
+                        "n": str(len(rs)), "test_acc": 100 * mean["test_acc"], "e_write_epoch": mean["e_write_J"] / epochs,
+                        "e_energy": mean["e_energy_J"], "t_sample": mean["t_sample_s"]})
+    run = HERE / "mnist_device" / "vteam-pwm-seed0"
+    hist = _rows(run / "metrics.csv")
+    dev = json.loads((run / "run.json").read_text()).get("device", {})
+    last = hist[-1]
+    out.append({"source": "mnist_device", "configuration": "MNIST 1568-100-20, vteam, PWM", "n": "1",
+                "test_acc": 100 * _f(last["test_acc"]), "e_write_epoch": _f(dev.get("e_write_total")) / len(hist),
+                "e_energy": _f(last.get("e_energy")), "t_sample": _f(last.get("t_sample"))})
+    return out
+
+
+def markdown(rows: list[dict]) -> str:
+    head = ["configuration", "source", "seeds", "test acc %", "write / epoch (J)", "chip energy / epoch (J)",
+            "chip time / sample (s)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        lines.append("| " + " | ".join([r["configuration"], f"`{r['source']}`", str(r["n"]), _g(r["test_acc"], "{:.1f}"),
+                                        _g(r["e_write_epoch"]), _g(r["e_energy"]), _g(r["t_sample"])]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    a, b = iris_models(), other_runs()
+    with open(HERE / "device_runs.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(a[0]))
+        w.writeheader()
+        w.writerows(a + b)
+    text = ("# Device runs: accuracy, energy and chip time\n\nGenerated by `python experiments/device_runs.py` "
+            "from the committed result files.\n\n## IRIS, every model (20 epochs, 3 seeds)\n\n" + markdown(a)
+            + "\n## Other device runs\n\n" + markdown(b))
+    (HERE / "device_runs.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
