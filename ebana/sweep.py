@@ -647,7 +647,7 @@ def markdown_table(summary: list[dict], keys: Sequence[str]) -> str:
     """Markdown table of a summary: keys, test accuracy (%), test loss, write energy and pulses over
     the run, and the final epoch's chip energy (J per epoch) and chip time per sample (s)."""
     head = [*keys, "n", "test acc % (mean ± std)", "per seed", "test loss", "write energy, run (J)", "pulses",
-            "chip energy / epoch (J)", "chip time / sample (s)"]
+            "chip energy, last epoch (J)", "chip time / sample (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def f(r, m, fmt, scale=1.0):

@@ -1,4 +1,4 @@
-"""The README's device-run tables: accuracy, write energy, chip energy per epoch and chip time per sample.
+"""The README's device-run tables: accuracy, write energy per epoch, the last epoch's chip energy and chip time per sample.
 
 Usage (from the repository root, after the sweeps and runs named below)::
 
@@ -6,8 +6,8 @@ Usage (from the repository root, after the sweeps and runs named below)::
 
 Reads only committed result files (each sweep's ``summary.csv``/``results.csv``, the MNIST device
 run's ``metrics.csv`` and ``run.json``); trains nothing. Energies are those of :mod:`ebana.energy`:
-``chip energy / epoch`` is the final epoch's ``e_energy`` (J: read, converters, amplifiers and write
-energy of that epoch), ``write / epoch`` the run's total write energy ∫V·I dt over its epochs (J),
+``chip energy, last epoch`` is the final epoch's ``e_energy`` (J: read, converters, amplifiers and write
+energy of that epoch), ``write / epoch, run mean`` the run's total write energy ∫V·I dt divided by its epochs (J),
 ``chip time / sample`` the final epoch's ``t_sample`` (s on the simulated chip). Seeds are pooled
 (means); a run made before energy accounting existed shows "–".
 """
@@ -113,7 +113,7 @@ def other_runs() -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> str:
-    head = ["configuration", "source", "seeds", "test acc %", "write / epoch (J)", "chip energy / epoch (J)",
+    head = ["configuration", "source", "seeds", "test acc %", "write / epoch, run mean (J)", "chip energy, last epoch (J)",
             "chip time / sample (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:

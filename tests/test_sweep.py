@@ -100,5 +100,5 @@ def test_summary_table_has_chip_energy_and_time_columns():
     table = markdown_table(summarize(rows, ["device.model"]), ["device.model"]).splitlines()
     head = [c.strip() for c in table[0].strip("|").split("|")]
     cells = dict(zip(head, (c.strip() for c in table[2].strip("|").split("|"))))
-    assert cells["chip energy / epoch (J)"] == "3e-08" and cells["chip time / sample (s)"] == "5e-07"
+    assert cells["chip energy, last epoch (J)"] == "3e-08" and cells["chip time / sample (s)"] == "5e-07"
     assert cells["write energy, run (J)"] == "1e-09"

@@ -158,7 +158,7 @@ def algorithms(rows: list[dict], base: dict, out: Path) -> None:
              "Accuracies in %, mean ± sd over seeds (population sd); Δ = mean minus the ideal update's mean; "
              "per-seed test accuracies in seed order.", "",
              "| variant | seeds | test acc | per-seed test acc | Δ test | train acc | Δ train | test loss "
-             "| mean abs(w − w⋄) | mean w | write energy (J) | pulses | chip energy / epoch (J) "
+             "| mean abs(w − w⋄) | mean w | write energy (J) | pulses | chip energy, last epoch (J) "
              "| chip time / sample (s) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     ref_t, ref_tr = col("ideal", "test_acc", 100).mean(), col("ideal", "train_acc", 100).mean()
@@ -226,7 +226,7 @@ def families(rows: list[dict], base: dict, out: Path) -> None:
              f"seeds {','.join(str(r['seed']) for r in ideal)}. Mean ± population sd over seeds; "
              "Δ = mean minus the ideal update's.", "",
              "| device | w⋄ | variant | test acc | per-seed test acc | Δ test | train acc | Δ train | test loss "
-             "| mean abs(w − w⋄) | write energy (J) | pulses | chip energy / epoch (J) | chip time / sample (s) |",
+             "| mean abs(w − w⋄) | write energy (J) | pulses | chip energy, last epoch (J) | chip time / sample (s) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in dict.fromkeys(r["model"] for r in rows if r["model"] != "none"):
         for v in dict.fromkeys(r["variant"] for r in rows if r["model"] == m):

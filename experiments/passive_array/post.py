@@ -89,7 +89,7 @@ def table(data: dict) -> list[dict]:
 def markdown(rows: list[dict]) -> str:
     head = ["device", "array_scheme", "n", "test acc % (mean ± std)", "per seed", "test loss",
             "disturb: mean \\|Δx\\| per device and update", "write time per update (s)", "× selector", "cos(ΔG req, ach)",
-            "write energy, run (J)", "chip energy / epoch (J)", "chip time / sample (s)"]
+            "write energy, run (J)", "chip energy, last epoch (J)", "chip time / sample (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         lines.append("| " + " | ".join([
