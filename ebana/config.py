@@ -319,6 +319,9 @@ class TrainConfig:
             v = getattr(self, name)
             if v not in known:
                 raise ConfigError(f"unknown {name} {v!r}{did_you_mean(v, known)}; known: {', '.join(known)}")
+        if self.energy.program == "pulses" and self.device.model is None:
+            raise ConfigError("energy.program = 'pulses' (the measured write time of the applied pulses) "
+                              "needs a device model (device.model)")
         if self.algorithm.name != "device" and self.device.model is None:
             raise ConfigError(f"algorithm.name = {self.algorithm.name!r} needs a device model (device.model)")
         for name in ("init_low", "init_high"):

@@ -38,7 +38,8 @@ and are not counted.
 
 **Latency** per training sample (:func:`chip_latency`): DAC settling (inputs, then the nudge of each
 nudged phase), P phase settle times, P ADC readouts (``nodes_per_adc`` conversions in series), and
-the update's programming time shared by the batch (``program``: row by row, or all at once). The
+the update's programming time shared by the batch (``program``: row by row, all at once, or the
+measured write time of the pulses a device run applied). The
 **digital reference** (:func:`digital_reference`) is the same network trained by backprop:
 6 FLOPs per weight per sample at 2.3 pJ and 19.5 TFLOP/s.
 
@@ -113,7 +114,7 @@ biases, amplifiers, nudging sources); ``e_read_l0``: what the wordline sources a
 _LINE_CHUNK = 2_000_000
 """Device drops (floats) held at once for a crossbar with line resistance."""
 
-PROGRAM_SCHEMES = ("row", "parallel")
+PROGRAM_SCHEMES = ("row", "parallel", "pulses")
 """How an update is written: one wordline at a time, or every device at once."""
 
 
@@ -146,7 +147,10 @@ class EnergyConfig:
     reference verified, the figure in it unverified)."""
     program: str = "row"
     """Programming scheme: ``row`` (one wordline at a time: R slots per update, R the largest
-    crossbar's row count) or ``parallel`` (one slot per update, outer-product pulses)."""
+    crossbar's row count), ``parallel`` (one slot per update, outer-product pulses) or ``pulses``
+    (device runs: the write time of the pulses actually applied, under ``device.array_scheme``:
+    with selectors every device at once, the longest pulse; passive schemes row/column by row/column
+    with their bias phases, :mod:`ebana.updates.array_schemes`)."""
     flops_per_weight: float = 6.0
     """FLOPs per weight per sample of a digital backprop step (forward 2, backward 4; the "6N" rule
     of Kaplan et al., arXiv:2001.08361 (2020); not re-checked)."""
@@ -603,20 +607,26 @@ def periphery_counts(model_or_topology, n_phases: int) -> dict[str, int]:
             "amp_phases": amps * n_phases}
 
 
-def chip_latency(topology, cfg: EnergyConfig, n_phases: int, batch_size: int) -> dict[str, float]:
+def chip_latency(topology, cfg: EnergyConfig, n_phases: int, batch_size: int,
+                 t_pulses: float | None = None) -> dict[str, float]:
     """Time (s) per training sample on the chip, and its parts.
 
     ``dac`` = t_dac (inputs) + (P - 1) t_dac (nudge currents); ``settle`` = P t_settle; ``adc`` =
     P min(nodes_per_adc, largest layer) t_adc (every layer has its own ADCs, all in parallel);
     ``program`` = slots x t_write / batch (one update per batch; slots = 1 parallel, or the largest
-    crossbar's row count row by row). ``total`` is their sum."""
+    crossbar's row count row by row), or with ``program = "pulses"`` the measured write time per
+    sample ``t_pulses`` (s; the device run's write time over its samples). ``total`` is their sum."""
     t = topology
     widest = max(t.layer_size(q) for q in range(1, t.n_layers))
-    rows = max(s.shape[0] for s in t.crossbars)
-    slots = 1 if cfg.program == "parallel" else rows
+    if cfg.program == "pulses":
+        if t_pulses is None:
+            raise ValueError("energy.program = 'pulses' needs the measured write time of a device run")
+        program = float(t_pulses)
+    else:
+        slots = 1 if cfg.program == "parallel" else max(s.shape[0] for s in t.crossbars)
+        program = slots * cfg.t_write / max(batch_size, 1)
     out = {"dac": n_phases * cfg.t_dac, "settle": n_phases * cfg.t_settle,
-           "adc": n_phases * min(cfg.nodes_per_adc, widest) * cfg.t_adc,
-           "program": slots * cfg.t_write / max(batch_size, 1)}
+           "adc": n_phases * min(cfg.nodes_per_adc, widest) * cfg.t_adc, "program": program}
     out["total"] = sum(out.values())
     return out
 
@@ -669,8 +679,9 @@ class EnergyTally:
         self.phases = len(solutions)
 
     def metrics(self, model: CompiledCircuit, cfg: EnergyConfig, e_write: float | None,
-                batch_size: int = 1) -> dict[str, float]:
-        """The epoch's energy columns (:data:`ENERGY_FIELDS` and ``e_read_l{q}``)."""
+                batch_size: int = 1, t_write: float | None = None) -> dict[str, float]:
+        """The epoch's energy columns (:data:`ENERGY_FIELDS` and ``e_read_l{q}``); ``t_write``: the
+        epoch's measured write time (s, device runs), used by ``program = "pulses"``."""
         c = periphery_counts(model, max(self.phases, 1))
         n = self.samples
         row = {"e_read": self.free + self.nudged, "e_read_free": self.free, "e_read_nudged": self.nudged,
@@ -680,7 +691,8 @@ class EnergyTally:
         # NaN when the write energy is not integrated (device.energy = false): the total is unknown
         w = 0.0 if e_write is None else float(e_write)
         row["e_energy"] = row["e_read"] + row["e_dac"] + row["e_adc"] + row["e_amp"] + w
-        lat = chip_latency(model.topology, cfg, max(self.phases, 1), batch_size)
+        t_pulses = None if t_write is None else float(t_write) / max(n, 1)
+        lat = chip_latency(model.topology, cfg, max(self.phases, 1), batch_size, t_pulses)
         dig = digital_reference(model.topology, cfg)
         row.update(t_sample=lat["total"], t_chip=n * lat["total"], e_digital=n * dig["e"], t_digital=n * dig["t"])
         row.update(sorted(self.layers.items(), key=lambda kv: int(kv[0][8:])))

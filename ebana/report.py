@@ -212,8 +212,10 @@ def _energy_figure(rows: list[dict]) -> Figure:
     return fig
 
 
-def _latency_parts(d: Path) -> dict[str, float] | None:
-    """:func:`ebana.energy.chip_latency` of the run's network and config (None without a checkpoint)."""
+def _latency_parts(d: Path, rows: list[dict]) -> dict[str, float] | None:
+    """:func:`ebana.energy.chip_latency` of the run's network and config (None without a checkpoint);
+    with ``energy.program = "pulses"`` the last epoch's measured write time per sample (``t_write``
+    over its samples, ``t_chip / t_sample``)."""
     from ebana.checkpoint import load_checkpoint_circuit
     from ebana.energy import chip_latency
     if not any((d / n).exists() for n in ("checkpoint.npz", "conductances.npz")):
@@ -222,7 +224,14 @@ def _latency_parts(d: Path) -> dict[str, float] | None:
         cfg, circuit = load_checkpoint_circuit(d)
     except EbanaError:
         return None
-    lat = chip_latency(circuit.topology, cfg.energy, 3 if cfg.centered else 2, cfg.batch_size)
+    t_pulses = None
+    if cfg.energy.program == "pulses":
+        last = rows[-1] if rows else {}
+        try:
+            t_pulses = float(last["t_write"]) * float(last["t_sample"]) / float(last["t_chip"])
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            return None
+    lat = chip_latency(circuit.topology, cfg.energy, 3 if cfg.centered else 2, cfg.batch_size, t_pulses)
     names = {"dac": "DAC settling (inputs, nudges)", "settle": "phase settling", "adc": "ADC readout",
              "program": f"programming ({cfg.energy.program}), per sample", "total": "total"}
     return {names[k]: v for k, v in lat.items()}
@@ -255,7 +264,7 @@ def _energy_section(rep: Report, rows: list[dict], info: dict, d: Path) -> None:
     lat = [["chip time per sample", last.get("t_sample")], ["chip time per epoch", last.get("t_chip")],
            ["digital reference per epoch", last.get("t_digital")]]
     rep.table(["latency", "s"], [r for r in lat if r[1] is not None])
-    parts = _latency_parts(d)
+    parts = _latency_parts(d, rows)
     if parts:
         rep.p("Chip time per sample by part (from the run's configuration and topology):")
         rep.table(["part", "s per sample"], [[k, v] for k, v in parts.items()])

@@ -268,7 +268,8 @@ class Trainer:
         if cfg.device.model is not None:
             row.update(self.tally.metrics())
         if cfg.energy.enabled:
-            row.update(self.energy.metrics(self.backend.model, cfg.energy, row.get("e_write"), cfg.batch_size))
+            row.update(self.energy.metrics(self.backend.model, cfg.energy, row.get("e_write"), cfg.batch_size,
+                                           row.get("t_write")))
         self.tally = DeviceTally()
         self.energy = EnergyTally()
         if self.verifier is not None:

@@ -253,6 +253,10 @@ def test_chip_latency_and_digital_reference_by_hand(rng):
     assert lat["total"] == pytest.approx(sum(v for k, v in lat.items() if k != "total"))
     par = chip_latency(t, EnergyConfig(program="parallel", t_write=1e-7), 3, 10)
     assert par["program"] == pytest.approx(1e-8)
+    pul = chip_latency(t, EnergyConfig(program="pulses"), 3, 10, t_pulses=2.5e-6)
+    assert pul["program"] == 2.5e-6 and pul["settle"] == lat["settle"]
+    with pytest.raises(ValueError, match="measured write time"):
+        chip_latency(t, EnergyConfig(program="pulses"), 3, 10)
     dig = digital_reference(t, EnergyConfig())
     assert dig["weights"] == 8 * 5 + 6 * 4 and dig["flops"] == 6 * 64
     assert dig["e"] == pytest.approx(6 * 64 * 2.3e-12)
@@ -262,6 +266,30 @@ def test_bad_program_scheme():
     from ebana.errors import ConfigError
     with pytest.raises(ConfigError, match="energy.program 'column'"):
         apply_overrides(preset("iris"), {"energy.program": "column"})
+    with pytest.raises(ConfigError, match="energy.program = 'pulses'.*needs a device model"):
+        apply_overrides(preset("iris"), {"energy.program": "pulses"})
+
+
+@pytest.mark.parametrize("scheme", ["selector", "row_v2"])
+def test_program_pulses_uses_the_measured_write_time(tmp_path, scheme):
+    """energy.program = "pulses": the chip time per sample carries the write time of the pulses the
+    run applied (t_write of the epoch over its samples) instead of the row-slot model."""
+    from ebana.training import Trainer
+    over = {"epochs": 1, "limit_train": 30, "batch_size": 10, "device.model": "vteam", "device.r_ratio": 100,
+            "device.v_reset": -0.035, "device.array_scheme": scheme}
+    rows = {}
+    for prog in ("row", "pulses"):
+        t = Trainer(apply_overrides(preset("iris"), {**over, "energy.program": prog}), tmp_path / prog)
+        t.run()
+        rows[prog] = t.history[0]
+    row, pul = rows["row"], rows["pulses"]
+    assert pul["t_write"] == row["t_write"] > 0            # same pulses: the latency model does not change them
+    widest = max(s.shape[0] for s in t.backend.model.topology.crossbars)
+    assert widest == 12                                     # 10 hidden + 2 bias rows into the output crossbar
+    slots = widest * EnergyConfig().t_write / 10            # row model: one slot per row, batch 10
+    n = 30
+    assert pul["t_sample"] - row["t_sample"] == pytest.approx(pul["t_write"] / n - slots, rel=1e-9, abs=1e-18)
+    assert pul["t_chip"] == pytest.approx(n * pul["t_sample"], rel=1e-12)
 
 
 @pytest.mark.ngspice

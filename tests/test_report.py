@@ -49,6 +49,22 @@ def test_report_of_a_device_run(device_run, tmp_path):
     assert "No verify.csv" in text and "src=\"http" not in text       # self-contained
 
 
+def test_report_latency_with_measured_pulse_time(tmp_path):
+    """energy.program = "pulses": the report's programming part is the run's write time per sample."""
+    d = tmp_path / "run"
+    cfg = apply_overrides(preset("iris"), {"epochs": 1, "limit_train": 20, "batch_size": 10,
+                                           "device.model": "vteam", "energy.program": "pulses"})
+    tr = Trainer(cfg, d)
+    tr.run()
+    res = CliRunner().invoke(cli, ["report", str(d)])
+    assert res.exit_code == 0, res.output
+    text = (d / "report.html").read_text()
+    m = re.search(r"programming \(pulses\), per sample</td><td>([^<]+)<", text)
+    assert m is not None
+    last = tr.history[-1]
+    assert float(m.group(1)) == pytest.approx(last["t_write"] / 20, rel=1e-3)
+
+
 def test_report_of_an_old_run_dir(device_run, tmp_path):
     """A run from before energy accounting, without conductances.npz, checkpoint or verify.csv."""
     old = tmp_path / "old"
