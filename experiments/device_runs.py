@@ -3,6 +3,7 @@
 Usage (from the repository root, after the sweeps and runs named below)::
 
     python experiments/device_runs.py            # writes experiments/device_runs.md and .csv
+    python experiments/device_runs.py --readme   # and the two tables between README.md's markers
 
 Reads only committed result files (each sweep's ``summary.csv``/``results.csv``, the MNIST device
 run's ``metrics.csv`` and ``run.json``); trains nothing. Energies are those of :mod:`ebana.energy`:
@@ -14,6 +15,7 @@ energy of that epoch), ``write / epoch, run mean`` the run's total write energy 
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import math
@@ -122,7 +124,26 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def readme_blocks(a: list[dict], b: list[dict]) -> dict[str, str]:
+    """The README's marked blocks (``<!-- device-runs:NAME -->`` ... ``<!-- /device-runs:NAME -->``)."""
+    return {"iris": markdown(a), "other": markdown(b)}
+
+
+def replace_blocks(text: str, blocks: dict[str, str]) -> str:
+    """``text`` with every marked block's body replaced; a missing marker raises."""
+    for name, body in blocks.items():
+        start, end = f"<!-- device-runs:{name} -->\n", f"<!-- /device-runs:{name} -->"
+        i, j = text.find(start), text.find(end)
+        if i < 0 or j < i:
+            raise SystemExit(f"README.md has no {start.strip()} ... {end} block")
+        text = text[:i + len(start)] + body + text[j:]
+    return text
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--readme", action="store_true", help="also rewrite the tables in README.md")
+    args = ap.parse_args()
     a, b = iris_models(), other_runs()
     with open(HERE / "device_runs.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(a[0]))
@@ -132,6 +153,9 @@ def main() -> None:
             "from the committed result files.\n\n## IRIS, every model (20 epochs, 3 seeds)\n\n" + markdown(a)
             + "\n## Other device runs\n\n" + markdown(b))
     (HERE / "device_runs.md").write_text(text)
+    if args.readme:
+        readme = HERE.parent / "README.md"
+        readme.write_text(replace_blocks(readme.read_text(), readme_blocks(a, b)))
     print(text)
 
 
