@@ -223,3 +223,50 @@ def response_command(model, preset, v_set, v_reset, width, points, params, out) 
     fig.savefig(out / f"{model}_response.png", dpi=120)
     click.echo(f"symmetric point: {sym}; step there {curve.dg_min:.4g} S")
     click.echo(f"wrote {out / f'{model}_response.png'} and {out / f'{model}_response.csv'}")
+
+
+@devices.command("fit")
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Model file to write (default: DATA with .toml); the figure goes beside it (.png).")
+@click.option("--iv", "iv_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="I-V points (voltage,current,g) for the Schottky write-current fit.")
+@_one_line
+def fit_command(data, out, iv_path) -> None:
+    """Fit a pulse-response model to measured pulse trains (CSV format: ebana/devices/measurements.py).
+
+    Per (polarity, width, amplitude): the 5th-degree polynomial and a monotone table of ΔG per
+    pulse vs G, cycle-to-cycle noise, the symmetric point per width, write energy per pulse.
+    Train through it with --device fitted:MODEL.toml (presets: the measured widths).
+
+    Example: ebana devices fit device_models/measured/example_fefet.csv --out fefet.toml
+    """
+    from ebana.devices import fit, plots
+    from ebana.devices.fitted import fitted_class, preset_name
+    from ebana.devices.measurements import read_iv, read_measurements
+
+    steps = read_measurements(data)
+    model = fit.fit_measurements(steps, read_iv(iv_path) if iv_path is not None else None)
+    out = data.with_suffix(".toml") if out is None else out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = fit.dump_model_toml(model)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    fitted_class(f"fitted:{out}")  # the written file loads as a device model
+    fig = plots.fit_figure(steps, model, f"{data.name}: ΔG per pulse, polynomial (solid) and monotone "
+                           "table (dashed)")
+    fig.savefig(out.with_suffix(".png"), dpi=120)
+    for c in model["condition"]:
+        click.echo(f"{'set  ' if c['polarity'] > 0 else 'reset'} {c['width']:9.3g} s {c['amplitude']:5.3g} V: "
+                   f"{c['n_pulses']:4d} pulses, rms {c['rms']:.3g}, c2c {c['c2c']:.3f}, "
+                   f"E/pulse {c['e_pulse']:.3g} J ({c['e_source']})")
+    for s in model["symmetric"]:
+        where = f"G = {s['g']:.4g} S (x = {s['x']:.3f})" if "g" in s else "none"
+        click.echo(f"symmetric point at {s['width']:g} s: {where}")
+    iv = model["iv"]
+    click.echo(f"write current: {iv['kind']}" + (f", Schottky c = {iv['c']:.4g} V, beta = {iv['beta']:.4g} V^-1/2"
+                                                 if "beta" in iv else f" ({iv.get('note', '')})"))
+    presets = ", ".join(preset_name(w) for w in sorted({s["width"] for s in model["symmetric"]}))
+    click.echo(f"c2c (pooled) {model['c2c']:.3f} (train with it: --set device.c2c=...); presets {presets}")
+    click.echo(f"wrote {out} and {out.with_suffix('.png')}")
