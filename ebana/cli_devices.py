@@ -66,6 +66,13 @@ def _model(name: str, params: tuple[str, ...]):
     return dev.create(name, **kw)
 
 
+def _stem(model: str) -> str:
+    """File-name stem of a model name (``fitted:PATH`` -> ``fitted_<file stem>``)."""
+    if model.startswith("fitted:"):
+        return "fitted_" + Path(model[len("fitted:"):]).stem
+    return model
+
+
 def _fmt_v(v) -> str:
     return "-" if v is None else f"{float(v):+.4g}"
 
@@ -133,15 +140,15 @@ def iv_command(model, amplitude, frequency, cycles, x0, params, out, spice) -> N
         tr = sp.run_transient(m, f"SIN(0 {amplitude!r} {frequency!r})", cycles * period,
                               period / 2000, x0)
         sp_trace = iv.IVTrace(t=tr.t, v=tr.v, x=tr.x, i=tr.i)
-        np.savetxt(out / f"{model}_iv_spice.csv", np.c_[tr.t, tr.v, tr.x, tr.i], delimiter=",",
+        np.savetxt(out / f"{_stem(model)}_iv_spice.csv", np.c_[tr.t, tr.v, tr.x, tr.i], delimiter=",",
                    header="t_s,v_V,x,i_A", comments="")
-    np.savetxt(out / f"{model}_iv.csv", np.c_[trace.t, trace.v, trace.x, trace.i],
+    np.savetxt(out / f"{_stem(model)}_iv.csv", np.c_[trace.t, trace.v, trace.x, trace.i],
                delimiter=",", header="t_s,v_V,x,i_A", comments="")
     fig = plots.iv_figure(trace, sp_trace,
                           f"{model}: {amplitude:g} V, {frequency:g} Hz, x0 = {x0:g}")
-    fig.savefig(out / f"{model}_iv.png", dpi=120)
-    click.echo(f"wrote {out / f'{model}_iv.png'} and {out / f'{model}_iv.csv'}"
-               + (f" and {out / f'{model}_iv_spice.csv'}" if spice else ""))
+    fig.savefig(out / f"{_stem(model)}_iv.png", dpi=120)
+    click.echo(f"wrote {out / f'{_stem(model)}_iv.png'} and {out / f'{_stem(model)}_iv.csv'}"
+               + (f" and {out / f'{_stem(model)}_iv_spice.csv'}" if spice else ""))
 
 
 @devices.command("pulse")
@@ -183,12 +190,12 @@ def pulse_command(model, v_set, v_reset, width, n_set, n_reset, x0, params, out,
         g_sp = m.conductance(x_sp)
         cols += [x_sp, g_sp]
         header += ",x_spice,g_spice_S"
-    np.savetxt(out / f"{model}_pulse.csv", np.column_stack(cols), delimiter=",", header=header,
+    np.savetxt(out / f"{_stem(model)}_pulse.csv", np.column_stack(cols), delimiter=",", header=header,
                comments="")
     fig = plots.pulse_figure(train, g_sp, f"{model}: pulses of {train.v.max():g} V / "
                              f"{train.v.min():g} V")
-    fig.savefig(out / f"{model}_pulse.png", dpi=120)
-    click.echo(f"wrote {out / f'{model}_pulse.png'} and {out / f'{model}_pulse.csv'}")
+    fig.savefig(out / f"{_stem(model)}_pulse.png", dpi=120)
+    click.echo(f"wrote {out / f'{_stem(model)}_pulse.png'} and {out / f'{_stem(model)}_pulse.csv'}")
 
 
 @devices.command("response")
@@ -215,14 +222,14 @@ def response_command(model, preset, v_set, v_reset, width, points, params, out) 
     curve = response.response_curve(m, v_set, v_reset, width, n=points)
     out.mkdir(parents=True, exist_ok=True)
     cols, header = curve.table()
-    np.savetxt(out / f"{model}_response.csv", cols, delimiter=",", header=header, comments="")
+    np.savetxt(out / f"{_stem(model)}_response.csv", cols, delimiter=",", header=header, comments="")
     sym = ("none (responses never cross)" if curve.x_sym is None else
            f"x = {curve.x_sym:.4f}, w = {curve.w_sym:+.4f}, G = {curve.g_sym:.5g} S")
     fig = plots.response_figure(curve, f"{model}: {curve.v_set:g} V / {curve.v_reset:g} V, "
                                 f"{curve.t_pulse:g} s; symmetric point {sym}")
-    fig.savefig(out / f"{model}_response.png", dpi=120)
+    fig.savefig(out / f"{_stem(model)}_response.png", dpi=120)
     click.echo(f"symmetric point: {sym}; step there {curve.dg_min:.4g} S")
-    click.echo(f"wrote {out / f'{model}_response.png'} and {out / f'{model}_response.csv'}")
+    click.echo(f"wrote {out / f'{_stem(model)}_response.png'} and {out / f'{_stem(model)}_response.csv'}")
 
 
 @devices.command("fit")

@@ -174,6 +174,18 @@ def test_fitted_device_width_and_amplitude_interpolation(model_path):
     assert long_.apply_pulse(x, 1.5, 2e-4).energy > short.apply_pulse(x, 3.0, 2e-8).energy > 0
 
 
+@pytest.mark.parametrize("preset", ["20ns", "2us", "200us"])
+def test_response_curve_finds_the_fitted_symmetric_point(model_path, preset):
+    """The device's own response curve (one pulse of each polarity) crosses where the fit says."""
+    from ebana.devices.response import response_curve
+
+    m = devices.create(f"fitted:{model_path}", preset=preset)
+    data = tomllib.loads(model_path.read_text())
+    s = next(s for s in data["symmetric"] if s["width"] == m.demo.t_pulse)
+    curve = response_curve(m, s["v_set"], s["v_reset"], m.demo.t_pulse)
+    assert abs(curve.g_sym - s["g"]) <= 0.01 * (data["g_max"] - data["g_min"])
+
+
 def test_fitted_subcircuit_is_read_conductance_only(model_path):
     m = devices.create(f"fitted:{model_path}")
     text = spice.render_subckt(m)
