@@ -267,6 +267,11 @@ class FittedDevice(DeviceModel):
             ratio = a / end_v
         return np.where((a >= v[0]) & (a <= v[-1]), inside, end_k * ratio)
 
+    def with_variability(self, shape, rng, d2d):
+        """Refused: a fitted model has no device-to-device parameters (one measured device)."""
+        raise DeviceError(f"{self.name}: device-to-device variability (d2d={d2d!r}) is not available for a "
+                          "fitted model (one measured device, no d2d parameters)")
+
     def _power(self, vn, x):
         a = np.abs(vn)
         return a * self._k(a) * self._g(x) * self._scale(x)
