@@ -100,7 +100,7 @@ def _number(text: str, where: str, col: str, *, positive: bool = True) -> float:
 
 def _rows(path: Path, required: tuple[str, ...], optional: tuple[str, ...]):
     try:
-        fh = path.open(newline="", encoding="utf-8")
+        fh = path.open(newline="", encoding="utf-8-sig")  # a spreadsheet BOM is not part of the header
     except OSError as err:
         raise MeasurementError(f"{path}: cannot read ({err.strerror})") from None
     with fh:
