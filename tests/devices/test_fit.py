@@ -280,3 +280,12 @@ def test_bad_model_file_and_path(tmp_path):
     r = CliRunner().invoke(cli, ["train", "iris", "--device", f"fitted:{tmp_path / 'none.toml'}", "--epochs", "1",
                                  "--quiet", "--out", str(tmp_path / "r")])
     assert r.exit_code != 0 and "Traceback" not in r.output and "cannot read" in r.output, r.output
+
+
+def test_tradeoff_experiment_plans(monkeypatch):
+    """The committed trade-off sweep resolves (its fitted:PATH is relative to the repository root)."""
+    from ebana.experiments import load_experiment, plan
+
+    monkeypatch.chdir(ROOT)
+    runs = plan(load_experiment(ROOT / "experiments" / "pulse_width_tradeoff" / "sweep.toml"))
+    assert len(runs) == 27
