@@ -172,7 +172,7 @@ class _Side:
     def bracket(self, t: float) -> tuple[int, int, float]:
         """Indices of the widths around t (s) and the weight of the upper one (ln-width)."""
         w = self.widths
-        k = int(np.searchsorted(w, t, side="right") - 1)
+        k = max(int(np.searchsorted(w, t, side="right") - 1), 0)  # t within rounding below w[0]: w[0]
         if k >= len(w) - 1 or w[k] == t:
             return k, k, 0.0
         return k, k + 1, math.log(t / w[k]) / math.log(w[k + 1] / w[k])
