@@ -289,3 +289,11 @@ def test_tradeoff_experiment_plans(monkeypatch):
     monkeypatch.chdir(ROOT)
     runs = plan(load_experiment(ROOT / "experiments" / "pulse_width_tradeoff" / "sweep.toml"))
     assert len(runs) == 27
+
+
+def test_width_at_the_edge_uses_that_width(model_path):
+    name = f"fitted:{model_path}"
+    x = np.array([0.3, 0.6])
+    edge = devices.create(name, t_pulse=2e-8 * (1 - 1e-10))
+    exact = devices.create(name, preset="20ns")
+    np.testing.assert_allclose(edge.apply_pulse(x, 3.0, 2e-8).x, exact.apply_pulse(x, 3.0, 2e-8).x, rtol=1e-8)
