@@ -8,13 +8,16 @@ Writes tradeoff.csv (one row per run), tradeoff.md (means over seeds per width a
 tradeoff.png. Read per run: its config (checkpoint.npz) and metrics.csv (per-epoch test accuracy,
 write energy ``e_write`` J and ``pulses``). "Epochs to target" is the first epoch whose test accuracy
 reaches TARGET; the energy and pulses to target are summed over the epochs up to it (runs that never
-reach it are left out of those means and counted in the "reached" column).
+reach it are left out of those means and counted in the "reached" column). The pulses and energy of
+epoch 1 include the setup writes (run.json ``init_pulses``/``init_energy_J``: SP shifting programs the
+reference devices to the symmetric point by alternating pulses), also listed on their own.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +59,7 @@ def load(sweep: Path) -> list[dict]:
         reach = next((i for i, h in enumerate(hist) if h["test_acc"] >= TARGET), None)
         e_cum = np.cumsum([h["e_write"] for h in hist])
         p_cum = np.cumsum([h["pulses"] for h in hist])
+        dev = json.loads((run / "run.json").read_text()).get("device", {})
         rows.append({"t_pulse_s": d.t_pulse, "v_pulse_V": d.v_set,
                      "algorithm": NAMES[(cfg.algorithm.name, cfg.algorithm.reference)], "seed": cfg.seed,
                      "dg_step_S": float(dg[0]), "e_pulse_J": float(e[0]),
@@ -63,7 +67,8 @@ def load(sweep: Path) -> list[dict]:
                      "epochs": len(hist), "epochs_to_target": None if reach is None else reach + 1,
                      "pulses": int(p_cum[-1]), "e_write_J": float(e_cum[-1]),
                      "pulses_to_target": None if reach is None else int(p_cum[reach]),
-                     "e_to_target_J": None if reach is None else float(e_cum[reach])})
+                     "e_to_target_J": None if reach is None else float(e_cum[reach]),
+                     "setup_pulses": int(dev.get("init_pulses", 0)), "setup_e_J": float(dev.get("init_energy_J", 0.0))})
     return rows
 
 
@@ -81,7 +86,7 @@ def table(rows: list[dict], out: Path) -> None:
              f"seeds {seeds[0]}-{seeds[-1]}, target test accuracy {TARGET:.0%})", "",
              "| width (s) | V (V) | ΔG/pulse at x=0.5 (S) | E/pulse (J) | algorithm | final test acc (%) | "
              "best (%) | reached | epochs to target | pulses to target | energy to target (J) | pulses | "
-             "write energy (J) |", "|" + "---|" * 13]
+             "write energy (J) | of which setup: pulses | setup energy (J) |", "|" + "---|" * 15]
     for w in widths:
         for a in algs:
             rs = [r for r in rows if r["t_pulse_s"] == w and r["algorithm"] == a]
@@ -92,7 +97,8 @@ def table(rows: list[dict], out: Path) -> None:
                          f"{a} | {100 * _mean(rs, 'test_acc'):.1f} | {100 * _mean(rs, 'best_test_acc'):.1f} | "
                          f"{n_reach}/{len(rs)} | {_mean(rs, 'epochs_to_target'):.1f} | "
                          f"{_mean(rs, 'pulses_to_target'):.3g} | {_mean(rs, 'e_to_target_J'):.3g} | "
-                         f"{_mean(rs, 'pulses'):.3g} | {_mean(rs, 'e_write_J'):.3g} |")
+                         f"{_mean(rs, 'pulses'):.3g} | {_mean(rs, 'e_write_J'):.3g} | {_mean(rs, 'setup_pulses'):.3g} | "
+                         f"{_mean(rs, 'setup_e_J'):.3g} |")
     (out / "tradeoff.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     fig = Figure(figsize=(11, 7.5), layout="constrained")
