@@ -200,7 +200,6 @@ class _Side:
 class FittedDevice(DeviceModel):
     """Pulse-response model fitted to measurements (module docstring); one subclass per model file."""
 
-    kind = "thresholded"
     Params = FittedParams
     factorable_iv = True
     data: dict[str, Any] = {}
@@ -227,6 +226,11 @@ class FittedDevice(DeviceModel):
         v_set = self._set.interp(t, self._set.nominal)
         return Demo(amplitude=v_set, frequency=1.0 / (40 * t), v_set=v_set,
                     v_reset=-self._reset.interp(t, self._reset.nominal), t_pulse=t, x0=0.1, n_pulses=40)
+
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        """``thresholded`` when both polarities have a threshold > 0 at the operating width."""
+        return "thresholded" if self.v_th_set > 0 and self.v_th_reset < 0 else "continuous"
 
     @property
     def v_th_set(self) -> float | None:

@@ -297,3 +297,19 @@ def test_width_at_the_edge_uses_that_width(model_path):
     edge = devices.create(name, t_pulse=2e-8 * (1 - 1e-10))
     exact = devices.create(name, preset="20ns")
     np.testing.assert_allclose(edge.apply_pulse(x, 3.0, 2e-8).x, exact.apply_pulse(x, 3.0, 2e-8).x, rtol=1e-8)
+
+
+def test_committed_example_subcircuit_matches_rendered(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    m = devices.create("fitted:device_models/measured/example_fefet.toml")
+    assert (DATA / "example_fefet.sub").read_text() == spice.render_subckt(m)
+
+
+@pytest.mark.ngspice
+@pytest.mark.skipif(not spice.ngspice_available(), reason="ngspice not installed")
+def test_fitted_subcircuit_reads_like_numpy(model_path):
+    """ngspice: the read current of the subcircuit equals the model's, and the state does not move."""
+    m = devices.create(f"fitted:{model_path}")
+    tr = spice.run_transient(m, "SIN(0 0.1 1e3)", 2e-3, 1e-5, 0.3)
+    np.testing.assert_allclose(tr.x, 0.3, atol=1e-12)
+    np.testing.assert_allclose(tr.i, m.current(tr.v, 0.3), rtol=1e-6, atol=1e-15)
