@@ -313,3 +313,13 @@ def test_fitted_subcircuit_reads_like_numpy(model_path):
     tr = spice.run_transient(m, "SIN(0 0.1 1e3)", 2e-3, 1e-5, 0.3)
     np.testing.assert_allclose(tr.x, 0.3, atol=1e-12)
     np.testing.assert_allclose(tr.i, m.current(tr.v, 0.3), rtol=1e-6, atol=1e-15)
+
+
+def test_too_few_pulses_and_bad_iv_file_give_one_line(tmp_path):
+    few = [r for r in GOOD if not (isinstance(r[0], int) and 5 < r[0] <= 10)]  # 5 set pulses left
+    few = [few[0]] + [[i, *r[1:]] for i, r in enumerate(few[1:])]
+    r = CliRunner().invoke(cli, ["devices", "fit", str(_write(tmp_path / "few.csv", few))])
+    assert r.exit_code == 1 and "has 5 pulses, a fit needs >= 8" in r.output and len(r.output.splitlines()) == 1
+    iv = _write(tmp_path / "iv.csv", [["voltage", "current", "g"], [1.0, 1e-6, 1e-6], [2.0, "nan", 1e-6]])
+    r = CliRunner().invoke(cli, ["devices", "fit", str(_write(tmp_path / "ok.csv", GOOD)), "--iv", str(iv)])
+    assert r.exit_code == 1 and "row 3, column current" in r.output and len(r.output.splitlines()) == 1, r.output
