@@ -255,15 +255,18 @@ def fit_command(data, out, iv_path) -> None:
     steps = read_measurements(data)
     model = fit.fit_measurements(steps, read_iv(iv_path) if iv_path is not None else None)
     out = data.with_suffix(".toml") if out is None else out
-    out.parent.mkdir(parents=True, exist_ok=True)
     text = fit.dump_model_toml(model)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
-    fitted_class(f"fitted:{out}")  # the written file loads as a device model
     fig = plots.fit_figure(steps, model, f"{data.name}: ΔG per pulse, polynomial (solid) and monotone "
                            "table (dashed)")
-    fig.savefig(out.with_suffix(".png"), dpi=120)
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+        fig.savefig(out.with_suffix(".png"), dpi=120)
+    except OSError as err:
+        raise click.ClickException(f"cannot write {err.filename or out}: {err.strerror}") from None
+    fitted_class(f"fitted:{out}")  # the written file loads as a device model
     for c in model["condition"]:
         click.echo(f"{'set  ' if c['polarity'] > 0 else 'reset'} {c['width']:9.3g} s {c['amplitude']:5.3g} V: "
                    f"{c['n_pulses']:4d} pulses, rms {c['rms']:.3g}, c2c {c['c2c']:.3f}, "

@@ -104,22 +104,29 @@ def _rows(path: Path, required: tuple[str, ...], optional: tuple[str, ...]):
     except OSError as err:
         raise MeasurementError(f"{path}: cannot read ({err.strerror})") from None
     with fh:
-        reader = csv.reader(fh)
-        header = [h.strip() for h in next(reader, [])]
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise MeasurementError(f"{path} row 1: missing column {missing[0]!r} (need "
-                                   f"{', '.join(required)}; optional {', '.join(optional)})")
-        unknown = [c for c in header if c not in required + optional]
-        if unknown:
-            raise MeasurementError(f"{path} row 1: unknown column {unknown[0]!r} (known: "
-                                   f"{', '.join(required + optional)})")
-        for line, cells in enumerate(reader, start=2):
-            if not any(c.strip() for c in cells):
-                continue
-            if len(cells) != len(header):
-                raise MeasurementError(f"{path} row {line}: {len(cells)} cells, header has {len(header)}")
-            yield line, dict(zip(header, (c.strip() for c in cells)))
+        try:
+            yield from _parse(path, csv.reader(fh), required, optional)
+        except (UnicodeDecodeError, csv.Error) as err:
+            raise MeasurementError(f"{path}: not a UTF-8 CSV file ({type(err).__name__}: {err})") from None
+
+
+def _parse(path: Path, reader, required: tuple[str, ...], optional: tuple[str, ...]):
+    """(line number, {column: cell}) of every non-empty row after a checked header."""
+    header = [h.strip() for h in next(reader, [])]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise MeasurementError(f"{path} row 1: missing column {missing[0]!r} (need "
+                               f"{', '.join(required)}; optional {', '.join(optional)})")
+    unknown = [c for c in header if c not in required + optional]
+    if unknown:
+        raise MeasurementError(f"{path} row 1: unknown column {unknown[0]!r} (known: "
+                               f"{', '.join(required + optional)})")
+    for line, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            raise MeasurementError(f"{path} row {line}: {len(cells)} cells, header has {len(header)}")
+        yield line, dict(zip(header, (c.strip() for c in cells)))
 
 
 def read_measurements(path: str | Path) -> Steps:

@@ -323,3 +323,15 @@ def test_too_few_pulses_and_bad_iv_file_give_one_line(tmp_path):
     iv = _write(tmp_path / "iv.csv", [["voltage", "current", "g"], [1.0, 1e-6, 1e-6], [2.0, "nan", 1e-6]])
     r = CliRunner().invoke(cli, ["devices", "fit", str(_write(tmp_path / "ok.csv", GOOD)), "--iv", str(iv)])
     assert r.exit_code == 1 and "row 3, column current" in r.output and len(r.output.splitlines()) == 1, r.output
+
+
+def test_binary_file_and_unwritable_out_give_one_line(tmp_path):
+    binary = tmp_path / "b.csv"
+    binary.write_bytes(b"pulse,g,polarity,width,amplitude\n\xff\xfe\x00\x01\n")
+    r = CliRunner().invoke(cli, ["devices", "fit", str(binary)])
+    assert r.exit_code == 1 and "not a UTF-8 CSV" in r.output and len(r.output.splitlines()) == 1, r.output
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = CliRunner().invoke(cli, ["devices", "fit", str(_write(tmp_path / "ok.csv", GOOD)), "--out",
+                                 str(blocker / "m.toml")])
+    assert r.exit_code == 1 and "cannot write" in r.output and len(r.output.splitlines()) == 1, r.output
