@@ -335,3 +335,10 @@ def test_binary_file_and_unwritable_out_give_one_line(tmp_path):
     r = CliRunner().invoke(cli, ["devices", "fit", str(_write(tmp_path / "ok.csv", GOOD)), "--out",
                                  str(blocker / "m.toml")])
     assert r.exit_code == 1 and "cannot write" in r.output and len(r.output.splitlines()) == 1, r.output
+
+
+def test_committed_example_model_is_a_fresh_fit(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    steps = read_measurements("device_models/measured/example_fefet.csv")
+    model = fit.fit_measurements(steps, read_iv("device_models/measured/example_fefet_iv.csv"))
+    assert fit.dump_model_toml(model) == (DATA / "example_fefet.toml").read_text()
