@@ -82,7 +82,8 @@ class FittedParams(DeviceParams):
             raise DeviceError(f"fitted: response={self.response!r} must be one of {', '.join(_RESPONSES)}")
 
 
-def _need(d: dict, key: str, kind: type | tuple, where: str) -> Any:
+def _need(d: dict, key: str, kind: Any, where: str) -> Any:
+    """d[key] checked against kind (a type, or "numbers": a non-empty list of finite numbers)."""
     if key not in d:
         raise DeviceError(f"{where}: missing key {key!r}")
     val = d[key]

@@ -134,7 +134,6 @@ def read_measurements(path: str | Path) -> Steps:
     path = Path(path)
     trains: dict[str, list[tuple[int, float, float, int, float, float, float]]] = {}
     g_all: list[float] = []
-    has_read = None
     for line, r in _rows(path, REQUIRED, OPTIONAL):
         where = f"{path} row {line}"
         pulse = _number(r["pulse"], where, "pulse", positive=False)
@@ -166,7 +165,6 @@ def read_measurements(path: str | Path) -> Steps:
                                        f"allowed on the first row of a train")
         train.append((line, pulse, g, pol, width, amp, i_pulse))
         g_all.append(g)
-        has_read = has_read or read
     rows = [(a, b) for t in trains.values() for a, b in zip(t[:-1], t[1:])]
     if not rows:
         raise MeasurementError(f"{path}: no pulses (every train needs at least two rows)")
