@@ -66,6 +66,13 @@ def _model(name: str, params: tuple[str, ...]):
     return dev.create(name, **kw)
 
 
+def _stem(model: str) -> str:
+    """File-name stem of a model name (``fitted:PATH`` -> ``fitted_<file stem>``)."""
+    if model.startswith("fitted:"):
+        return "fitted_" + Path(model[len("fitted:"):]).stem
+    return model
+
+
 def _fmt_v(v) -> str:
     return "-" if v is None else f"{float(v):+.4g}"
 
@@ -133,15 +140,15 @@ def iv_command(model, amplitude, frequency, cycles, x0, params, out, spice) -> N
         tr = sp.run_transient(m, f"SIN(0 {amplitude!r} {frequency!r})", cycles * period,
                               period / 2000, x0)
         sp_trace = iv.IVTrace(t=tr.t, v=tr.v, x=tr.x, i=tr.i)
-        np.savetxt(out / f"{model}_iv_spice.csv", np.c_[tr.t, tr.v, tr.x, tr.i], delimiter=",",
+        np.savetxt(out / f"{_stem(model)}_iv_spice.csv", np.c_[tr.t, tr.v, tr.x, tr.i], delimiter=",",
                    header="t_s,v_V,x,i_A", comments="")
-    np.savetxt(out / f"{model}_iv.csv", np.c_[trace.t, trace.v, trace.x, trace.i],
+    np.savetxt(out / f"{_stem(model)}_iv.csv", np.c_[trace.t, trace.v, trace.x, trace.i],
                delimiter=",", header="t_s,v_V,x,i_A", comments="")
     fig = plots.iv_figure(trace, sp_trace,
                           f"{model}: {amplitude:g} V, {frequency:g} Hz, x0 = {x0:g}")
-    fig.savefig(out / f"{model}_iv.png", dpi=120)
-    click.echo(f"wrote {out / f'{model}_iv.png'} and {out / f'{model}_iv.csv'}"
-               + (f" and {out / f'{model}_iv_spice.csv'}" if spice else ""))
+    fig.savefig(out / f"{_stem(model)}_iv.png", dpi=120)
+    click.echo(f"wrote {out / f'{_stem(model)}_iv.png'} and {out / f'{_stem(model)}_iv.csv'}"
+               + (f" and {out / f'{_stem(model)}_iv_spice.csv'}" if spice else ""))
 
 
 @devices.command("pulse")
@@ -183,12 +190,12 @@ def pulse_command(model, v_set, v_reset, width, n_set, n_reset, x0, params, out,
         g_sp = m.conductance(x_sp)
         cols += [x_sp, g_sp]
         header += ",x_spice,g_spice_S"
-    np.savetxt(out / f"{model}_pulse.csv", np.column_stack(cols), delimiter=",", header=header,
+    np.savetxt(out / f"{_stem(model)}_pulse.csv", np.column_stack(cols), delimiter=",", header=header,
                comments="")
     fig = plots.pulse_figure(train, g_sp, f"{model}: pulses of {train.v.max():g} V / "
                              f"{train.v.min():g} V")
-    fig.savefig(out / f"{model}_pulse.png", dpi=120)
-    click.echo(f"wrote {out / f'{model}_pulse.png'} and {out / f'{model}_pulse.csv'}")
+    fig.savefig(out / f"{_stem(model)}_pulse.png", dpi=120)
+    click.echo(f"wrote {out / f'{_stem(model)}_pulse.png'} and {out / f'{_stem(model)}_pulse.csv'}")
 
 
 @devices.command("response")
@@ -215,11 +222,61 @@ def response_command(model, preset, v_set, v_reset, width, points, params, out) 
     curve = response.response_curve(m, v_set, v_reset, width, n=points)
     out.mkdir(parents=True, exist_ok=True)
     cols, header = curve.table()
-    np.savetxt(out / f"{model}_response.csv", cols, delimiter=",", header=header, comments="")
+    np.savetxt(out / f"{_stem(model)}_response.csv", cols, delimiter=",", header=header, comments="")
     sym = ("none (responses never cross)" if curve.x_sym is None else
            f"x = {curve.x_sym:.4f}, w = {curve.w_sym:+.4f}, G = {curve.g_sym:.5g} S")
     fig = plots.response_figure(curve, f"{model}: {curve.v_set:g} V / {curve.v_reset:g} V, "
                                 f"{curve.t_pulse:g} s; symmetric point {sym}")
-    fig.savefig(out / f"{model}_response.png", dpi=120)
+    fig.savefig(out / f"{_stem(model)}_response.png", dpi=120)
     click.echo(f"symmetric point: {sym}; step there {curve.dg_min:.4g} S")
-    click.echo(f"wrote {out / f'{model}_response.png'} and {out / f'{model}_response.csv'}")
+    click.echo(f"wrote {out / f'{_stem(model)}_response.png'} and {out / f'{_stem(model)}_response.csv'}")
+
+
+@devices.command("fit")
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Model file to write (default: DATA with .toml); the figure goes beside it (.png).")
+@click.option("--iv", "iv_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="I-V points (voltage,current,g) for the Schottky write-current fit.")
+@_one_line
+def fit_command(data, out, iv_path) -> None:
+    """Fit a pulse-response model to measured pulse trains (CSV format: ebana/devices/measurements.py).
+
+    Per (polarity, width, amplitude): the 5th-degree polynomial and a monotone table of ΔG per
+    pulse vs G, cycle-to-cycle noise, the symmetric point per width, write energy per pulse.
+    Train through it with --device fitted:MODEL.toml (presets: the measured widths).
+
+    Example: ebana devices fit device_models/measured/example_fefet.csv --out fefet.toml
+    """
+    from ebana.devices import fit, plots
+    from ebana.devices.fitted import fitted_class, preset_name
+    from ebana.devices.measurements import read_iv, read_measurements
+
+    steps = read_measurements(data)
+    model = fit.fit_measurements(steps, read_iv(iv_path) if iv_path is not None else None)
+    out = data.with_suffix(".toml") if out is None else out
+    text = fit.dump_model_toml(model)
+    fig = plots.fit_figure(steps, model, f"{data.name}: ΔG per pulse, polynomial (solid) and monotone "
+                           "table (dashed)")
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+        fig.savefig(out.with_suffix(".png"), dpi=120)
+    except OSError as err:
+        raise click.ClickException(f"cannot write {err.filename or out}: {err.strerror}") from None
+    fitted_class(f"fitted:{out}")  # the written file loads as a device model
+    for c in model["condition"]:
+        click.echo(f"{'set  ' if c['polarity'] > 0 else 'reset'} {c['width']:9.3g} s {c['amplitude']:5.3g} V: "
+                   f"{c['n_pulses']:4d} pulses, rms {c['rms']:.3g}, c2c {c['c2c']:.3f}, "
+                   f"E/pulse {c['e_pulse']:.3g} J ({c['e_source']})")
+    for s in model["symmetric"]:
+        where = f"G = {s['g']:.4g} S (x = {s['x']:.3f})" if "g" in s else "none"
+        click.echo(f"symmetric point at {s['width']:g} s: {where}")
+    iv = model["iv"]
+    click.echo(f"write current: {iv['kind']}" + (f", Schottky c = {iv['c']:.4g} V, beta = {iv['beta']:.4g} V^-1/2"
+                                                 if "beta" in iv else f" ({iv.get('note', '')})"))
+    presets = ", ".join(preset_name(w) for w in sorted({s["width"] for s in model["symmetric"]}))
+    click.echo(f"c2c (pooled) {model['c2c']:.3f} (train with it: --set device.c2c=...); presets {presets}")
+    click.echo(f"wrote {out} and {out.with_suffix('.png')}")

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 
 __all__ = [
     "EbanaError", "ConfigError", "TopologyError", "NetlistError", "SimulationError",
-    "ConvergenceError", "NgspiceMissingError", "DeviceError", "DatasetError", "CheckpointError",
+    "ConvergenceError", "NgspiceMissingError", "DeviceError", "MeasurementError", "DatasetError",
+    "CheckpointError",
     "did_you_mean",
 ]
 
@@ -61,3 +62,7 @@ class DatasetError(EbanaError):
 
 class CheckpointError(EbanaError):
     """A checkpoint cannot be written, read or resumed."""
+
+
+class MeasurementError(DeviceError):
+    """A measurement file (pulse-response CSV) is malformed; the message names row and column."""

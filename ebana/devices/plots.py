@@ -3,7 +3,8 @@ without pyplot (no backend is chosen; ``savefig`` renders with Agg).
 
 - :func:`iv_figure` -- I-V hysteresis loop, linear and log-|I| panels, numpy and optional SPICE;
 - :func:`pulse_figure` -- conductance vs pulse number for SET/RESET trains;
-- :func:`response_figure` -- per-pulse response functions, F/G, penalty, energy.
+- :func:`response_figure` -- per-pulse response functions, F/G, penalty, energy;
+- :func:`fit_figure` -- measured ΔG per pulse vs G with the fitted polynomial and table, per width.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from matplotlib.figure import Figure
 
 from ebana.devices.iv import IVTrace, PulseTrain
 
-__all__ = ["iv_figure", "pulse_figure", "response_figure"]
+__all__ = ["iv_figure", "pulse_figure", "response_figure", "fit_figure"]
 
 
 def iv_figure(trace: IVTrace, spice: IVTrace | None = None, title: str = "") -> Figure:
@@ -91,4 +92,35 @@ def response_figure(curve, title: str = "") -> Figure:
         ax.legend(loc="best", fontsize=8)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def fit_figure(steps, model: dict, title: str = "") -> Figure:
+    """ΔG per pulse (S) vs G at mid-pulse (S): measured points, polynomial (solid) and monotone table
+    (dashed) of every condition of a fitted ``model`` (:func:`ebana.devices.fit.fit_measurements`),
+    one panel per width; the symmetric point as a vertical line."""
+    widths = sorted({c["width"] for c in model["condition"]})
+    fig = Figure(figsize=(4.2 * len(widths), 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(widths)))
+    g_min, span = model["g_min"], model["g_max"] - model["g_min"]
+    g_mid = 0.5 * (steps.g0 + steps.g1)
+    for ax, w in zip(axes, widths):
+        for k, c in enumerate(c for c in model["condition"] if c["width"] == w):
+            sel = (steps.polarity == c["polarity"]) & (steps.width == w) & (steps.amplitude == c["amplitude"])
+            color = f"C{k}"
+            label = f"{'SET' if c['polarity'] > 0 else 'RESET'} {c['amplitude']:g} V"
+            ax.plot(g_mid[sel], steps.dg[sel], ".", ms=3, color=color, alpha=0.6, label=label)
+            xs = np.linspace(c["x_lo"], c["x_hi"], 200)
+            ax.plot(g_min + span * xs, span * np.polyval(c["poly"], 2 * xs - 1), "-", color=color, lw=1.2)
+            ax.plot(g_min + span * np.asarray(c["table_x"]), span * np.asarray(c["table_q"]), "--", color=color,
+                    lw=1.0)
+        for s in model.get("symmetric", []):
+            if s["width"] == w and "g" in s:
+                ax.axvline(s["g"], color="k", lw=0.8, ls=":", label=f"symmetric point {s['g']:.3g} S")
+        ax.axhline(0.0, color="0.6", lw=0.6)
+        ax.set(xlabel="G at mid-pulse (S)", ylabel="ΔG per pulse (S)", title=f"width {w:g} s")
+        ax.legend(fontsize=7)
+        ax.grid(True, alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=9)
     return fig

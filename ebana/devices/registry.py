@@ -23,7 +23,15 @@ def names() -> list[str]:
 
 
 def get(name: str) -> type:
-    """Model class registered as ``name``; unknown names raise a one-line :class:`DeviceError`."""
+    """Model class registered as ``name``; unknown names raise a one-line :class:`DeviceError`.
+
+    ``fitted:PATH`` is the model fitted to measurements in the file PATH
+    (:mod:`ebana.devices.fitted`; not listed by :func:`names`).
+    """
+    if isinstance(name, str) and name.startswith("fitted:"):
+        from ebana.devices.fitted import fitted_class
+
+        return fitted_class(name)
     return MODELS.get(name)
 
 

@@ -59,7 +59,11 @@ _WRAP = 100
 
 
 def subckt_name(model: DeviceModel) -> str:
-    return f"ebana_{model.name}"
+    """``ebana_<name>`` with every character other than a letter, digit or ``_`` replaced by ``_``
+    (``fitted:PATH`` names hold a path)."""
+    import re
+
+    return "ebana_" + re.sub(r"[^A-Za-z0-9_]", "_", model.name)
 
 
 def _fmt(value: float) -> str:
