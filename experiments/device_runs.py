@@ -7,10 +7,10 @@ Usage (from the repository root, after the sweeps and runs named below)::
 
 Reads only committed result files (each sweep's ``summary.csv``/``results.csv``, the MNIST device
 run's ``metrics.csv`` and ``run.json``); trains nothing. Energies are those of :mod:`ebana.energy`:
-``chip energy, last epoch`` is the final epoch's ``e_energy`` (J: read, converters, amplifiers and write
-energy of that epoch), ``write / epoch, run mean`` the run's total write energy ∫V·I dt divided by its epochs (J),
-``chip time / sample`` the final epoch's ``t_sample`` (s on the simulated chip). Seeds are pooled
-(means); a run made before energy accounting existed shows "–".
+``chip energy / epoch`` is ``e_energy`` (J: read, converters, amplifiers and write energy of an epoch),
+``write / epoch`` the write energy ∫V·I dt alone (J), ``chip time / sample`` is ``t_sample`` (s on the
+simulated chip); each the mean over the run's epochs (from the sweeps' ``curves.csv``), then over
+seeds; a run made before energy accounting existed shows "–".
 """
 
 from __future__ import annotations
@@ -54,12 +54,29 @@ def _pick(rows: list[dict], **match: str) -> dict | None:
     return hit[0] if hit else None
 
 
-def _record(source: str, config: str, s: dict | None, epochs: int) -> dict:
-    """One table row from a summary.csv row (means over seeds)."""
+def _curve_mean(sweep: Path, key: str, match: dict[str, str]) -> float:
+    """Mean of a per-epoch metric over every epoch of the sweep's runs that match ``match``."""
+    vals = [_f(r.get(key)) for r in _rows(sweep / "curves.csv")
+            if all(_same(r.get(k), v) for k, v in match.items())]
+    return sum(vals) / len(vals) if vals else math.nan
+
+
+def _same(a: str | None, b: str) -> bool:
+    """Equal as numbers when both parse (curves.csv writes 100 as 100.0), else as text."""
+    fa, fb = _f(a), _f(b)
+    return fa == fb if math.isfinite(fa) and math.isfinite(fb) else str(a) == b
+
+
+def _record(source: str, config: str, s: dict | None, epochs: int, sweep: Path | None = None,
+            match: dict[str, str] | None = None) -> dict:
+    """One table row from a summary.csv row (means over seeds); energy and time per epoch from the
+    sweep's curves.csv (the runs matching ``match``)."""
     s = s or {}
+    e, t = (_curve_mean(sweep, "e_energy", match), _curve_mean(sweep, "t_sample", match)) \
+        if sweep is not None and match is not None and s else (math.nan, math.nan)
     return {"source": source, "configuration": config, "n": s.get("n", "0"),
             "test_acc": 100 * _f(s.get("test_acc_mean")), "e_write_epoch": _f(s.get("e_write_total_mean")) / epochs,
-            "e_energy": _f(s.get("e_energy_mean")), "t_sample": _f(s.get("t_sample_mean"))}
+            "e_energy": e, "t_sample": t}
 
 
 def iris_models() -> list[dict]:
@@ -69,14 +86,16 @@ def iris_models() -> list[dict]:
     out = []
     for m in MODELS:
         for scheme in ("pwm", "pam"):
-            s = _pick(pp, **{"device.model": m, "device.scheme": scheme})
-            src, n = "iris_pwm_pam", n_pp
+            match = {"device.model": m, "device.scheme": scheme}
+            s, src, n = _pick(pp, **match), "iris_pwm_pam", n_pp
             if s is None and scheme == "pwm":
-                s, src, n = _pick(ratio, **{"device.model": m, "device.r_ratio": "100"}), "iris_ratio", n_ratio
+                match = {"device.model": m, "device.r_ratio": "100"}
+                s, src, n = _pick(ratio, **match), "iris_ratio", n_ratio
             if s is not None:
-                out.append(_record(src, f"{m}, {scheme.upper()}, R_OFF/R_ON 100", s, n))
-        out.append(_record("iris_ratio", f"{m}, PWM, R_OFF/R_ON 3",
-                           _pick(ratio, **{"device.model": m, "device.r_ratio": "3"}), n_ratio))
+                out.append(_record(src, f"{m}, {scheme.upper()}, R_OFF/R_ON 100", s, n, HERE / src, match))
+        match = {"device.model": m, "device.r_ratio": "3"}
+        out.append(_record("iris_ratio", f"{m}, PWM, R_OFF/R_ON 3", _pick(ratio, **match), n_ratio,
+                           HERE / "iris_ratio", match))
     return out
 
 
@@ -86,8 +105,9 @@ def other_runs() -> list[dict]:
     freq, n_freq = _rows(HERE / "iris_pam_frequency" / "summary.csv"), _epochs(HERE / "iris_pam_frequency")
     for m in ("vteam", "yakopcic", "messaris"):
         for k in ("1", "10"):
+            match = {"device.model": m, "device.pam_pulses": k}
             out.append(_record("iris_pam_frequency", f"{m}, PAM × {k} pulses, R_OFF/R_ON 100",
-                               _pick(freq, **{"device.model": m, "device.pam_pulses": k}), n_freq))
+                               _pick(freq, **match), n_freq, HERE / "iris_pam_frequency", match))
     passive, n_pa = _rows(HERE / "passive_array" / "table.csv"), _epochs(HERE / "passive_array" / "passive_array")
     for r in passive:
         if r["array_scheme"] in ("selector", "row_v2", "outer_product"):
@@ -95,6 +115,16 @@ def other_runs() -> list[dict]:
                         "n": r["n"], "test_acc": 100 * _f(r["test_acc_mean"]),
                         "e_write_epoch": _f(r.get("e_write_total_mean")) / n_pa, "e_energy": _f(r.get("e_energy_mean")),
                         "t_sample": _f(r.get("t_sample_mean"))})
+    tradeoff = HERE / "pulse_width_tradeoff" / "sweep"
+    if (tradeoff / "summary.csv").exists():
+        names = {("analog_sgd", "none"): "plain SGD", ("analog_sgd", "symmetric"): "symmetry-point shifting",
+                 ("mixed_precision", "none"): "mixed precision"}
+        for r in _rows(tradeoff / "summary.csv"):
+            alg = names.get((r["algorithm.name"], r["algorithm.reference"]),
+                            f"{r['algorithm.name']} ({r['algorithm.reference']})")
+            match = {k: r[k] for k in ("device.preset", "algorithm.name", "algorithm.reference")}
+            out.append(_record("pulse_width_tradeoff", f"fitted example_fefet, {r['device.preset']} pulses, {alg}",
+                               r, _epochs(tradeoff), tradeoff, match))
     for ds in ("iris", "mnist"):
         rows, epochs = _rows(HERE / "analog_algorithms" / f"results_{ds}.csv"), _epochs(HERE / "analog_algorithms" / f"{ds}.toml")
         for v in dict.fromkeys(r["variant"] for r in rows):
@@ -107,15 +137,15 @@ def other_runs() -> list[dict]:
     run = HERE / "mnist_device" / "vteam-pwm-seed0"
     hist = _rows(run / "metrics.csv")
     dev = json.loads((run / "run.json").read_text()).get("device", {})
-    last = hist[-1]
     out.append({"source": "mnist_device", "configuration": "MNIST 1568-100-20, vteam, PWM", "n": "1",
-                "test_acc": 100 * _f(last["test_acc"]), "e_write_epoch": _f(dev.get("e_write_total")) / len(hist),
-                "e_energy": _f(last.get("e_energy")), "t_sample": _f(last.get("t_sample"))})
+                "test_acc": 100 * _f(hist[-1]["test_acc"]), "e_write_epoch": _f(dev.get("e_write_total")) / len(hist),
+                "e_energy": sum(_f(h.get("e_energy")) for h in hist) / len(hist),
+                "t_sample": sum(_f(h.get("t_sample")) for h in hist) / len(hist)})
     return out
 
 
 def markdown(rows: list[dict]) -> str:
-    head = ["configuration", "source", "seeds", "test acc %", "write / epoch, run mean (J)", "chip energy, last epoch (J)",
+    head = ["configuration", "source", "seeds", "test acc %", "write / epoch (J)", "chip energy / epoch (J)",
             "chip time / sample (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:

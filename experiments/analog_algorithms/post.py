@@ -88,18 +88,19 @@ def _num(v: str) -> float | None:
     return float(v) if v not in ("", None) else None
 
 
-def _nan(v: float | None) -> float:
-    """A metric that a run may lack (older runs), NaN when absent."""
-    return float("nan") if v is None else float(v)
+def _epoch_mean(hist: list[dict], key: str) -> float:
+    """Mean of a per-epoch metric over the run's epochs; NaN when the run lacks it (older runs)."""
+    vals = [h.get(key) for h in hist]
+    return float(np.mean(vals)) if vals and all(v is not None for v in vals) else float("nan")
 
 
 def load(sweep: Path) -> tuple[list[dict], dict]:
     """One row per run of the sweep (results.csv order) and the experiment's [base] table.
 
-    Row: dataset, variant, seed, final metrics, write energy (J), pulses, saturated, the final epoch's
-    chip energy (J per epoch) and chip time per sample (s) of :mod:`ebana.energy` (NaN for runs made
-    before it), per-epoch test accuracy, mean w, w⋄, mean |w − w⋄|; plus private ``_cfg``, ``_dir``,
-    ``_hist``."""
+    Row: dataset, variant, seed, final metrics, write energy (J), pulses, saturated, the chip energy
+    per epoch (J) and chip time per sample (s) of :mod:`ebana.energy`, means over the epochs (NaN for
+    runs made before it), per-epoch test accuracy, mean w, w⋄, mean |w − w⋄|; plus private ``_cfg``,
+    ``_dir``, ``_hist``."""
     with open(sweep / "results.csv", newline="") as fh:
         index = list(csv.DictReader(fh))
     not_done = [r["run"] for r in index if r["status"] != "done"]
@@ -117,7 +118,7 @@ def load(sweep: Path) -> tuple[list[dict], dict]:
                      "test_acc": last["test_acc"], "train_acc": last["train_acc"], "test_loss": last["test_loss"],
                      "train_loss": last["train_loss"], "e_write_J": dev.get("e_write_total", 0.0),
                      "pulses": dev.get("pulses_total", 0), "saturated": last.get("saturated") or 0.0,
-                     "e_energy_J": _nan(last.get("e_energy")), "t_sample_s": _nan(last.get("t_sample")),
+                     "e_energy_J": _epoch_mean(hist, "e_energy"), "t_sample_s": _epoch_mean(hist, "t_sample"),
                      "test_acc_epochs": [h["test_acc"] for h in hist], "w_mean": float(np.mean(w)),
                      "w_sym": ws, "dist_sym": float(np.mean(np.abs(w - ws))),
                      "_cfg": cfg, "_dir": run, "_hist": hist})
@@ -158,7 +159,7 @@ def algorithms(rows: list[dict], base: dict, out: Path) -> None:
              "Accuracies in %, mean ± sd over seeds (population sd); Δ = mean minus the ideal update's mean; "
              "per-seed test accuracies in seed order.", "",
              "| variant | seeds | test acc | per-seed test acc | Δ test | train acc | Δ train | test loss "
-             "| mean abs(w − w⋄) | mean w | write energy (J) | pulses | chip energy, last epoch (J) "
+             "| mean abs(w − w⋄) | mean w | write energy (J) | pulses | chip energy / epoch (J) "
              "| chip time / sample (s) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     ref_t, ref_tr = col("ideal", "test_acc", 100).mean(), col("ideal", "train_acc", 100).mean()
@@ -226,7 +227,7 @@ def families(rows: list[dict], base: dict, out: Path) -> None:
              f"seeds {','.join(str(r['seed']) for r in ideal)}. Mean ± population sd over seeds; "
              "Δ = mean minus the ideal update's.", "",
              "| device | w⋄ | variant | test acc | per-seed test acc | Δ test | train acc | Δ train | test loss "
-             "| mean abs(w − w⋄) | write energy (J) | pulses | chip energy, last epoch (J) | chip time / sample (s) |",
+             "| mean abs(w − w⋄) | write energy (J) | pulses | chip energy / epoch (J) | chip time / sample (s) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in dict.fromkeys(r["model"] for r in rows if r["model"] != "none"):
         for v in dict.fromkeys(r["variant"] for r in rows if r["model"] == m):

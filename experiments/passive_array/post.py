@@ -12,8 +12,8 @@ Per run, from curves.csv (the runs' metrics.csv): final test accuracy and loss; 
 (every epoch has the same number of updates): the mean per-update write time ``t_update`` (s),
 the mean per-device disturb per update ``disturb`` (|Δx| while not selected, –) and the mean
 cosine ``dg_cos`` of requested and achieved ΔG; from results.csv the write energy over the run
-``e_write_total`` (J) and the final epoch's chip energy ``e_energy`` (J per epoch) and chip time
-per sample ``t_sample`` (s; :mod:`ebana.energy`). Seeds are pooled (mean, std, min, max).
+``e_write_total`` (J); over all epochs the mean chip energy per epoch ``e_energy`` (J) and chip
+time per sample ``t_sample`` (s; :mod:`ebana.energy`). Seeds are pooled (mean, std, min, max).
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ def load(sweep: Path) -> dict[tuple[str, str], dict[str, list[float]]]:
     for r in results:
         hist = by_run.get(r["run"], [])
         rec = out.setdefault((device_label(r), r["device.array_scheme"]), {})
-        vals = {m: _f(r.get(m)) for m in ("test_acc", "test_loss", "e_write_total", "e_energy", "t_sample")}
-        for m in ("t_update", "disturb", "dg_cos"):
+        vals = {m: _f(r.get(m)) for m in ("test_acc", "test_loss", "e_write_total")}
+        for m in ("t_update", "disturb", "dg_cos", "e_energy", "t_sample"):
             vals[m] = float(np.nanmean([_f(h[m]) for h in hist])) if hist else math.nan
         for k, v in vals.items():
             rec.setdefault(k, []).append(v)
@@ -89,7 +89,7 @@ def table(data: dict) -> list[dict]:
 def markdown(rows: list[dict]) -> str:
     head = ["device", "array_scheme", "n", "test acc % (mean ± std)", "per seed", "test loss",
             "disturb: mean \\|Δx\\| per device and update", "write time per update (s)", "× selector", "cos(ΔG req, ach)",
-            "write energy, run (J)", "chip energy, last epoch (J)", "chip time / sample (s)"]
+            "write energy, run (J)", "chip energy / epoch (J)", "chip time / sample (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         lines.append("| " + " | ".join([
