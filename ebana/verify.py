@@ -53,7 +53,7 @@ class NgspiceVerifier:
                                            failure_dir=self.out / "failures")
         else:
             self._backend.load(model.conductances, validate=False)
-        i_plus = self.circuit.nudge_currents(self.loss.grad(res.pred[:k], y[:k]), cfg.beta)
+        i_plus = res.i_nudge[:k]          # the nudge of state a, as the training solve used it
         t0 = time.perf_counter()
         ids = idx[:k].tolist()
         worst = 0.0
