@@ -149,6 +149,27 @@ def test_conv_netlist_matches_numpy_free_and_nudged(tmp_path, rng, norton, diode
             assert np.max(np.abs(got - sol.layers[q][0])) < 1e-9, (phase, q)
 
 
+@pytest.mark.ngspice
+@pytest.mark.parametrize("norton", [False, True])
+def test_conv_through_the_ngspice_backend(rng, norton):
+    """The shared-library backend (alter, then .op) on a conv net, free and nudged, after new G."""
+    c = conv_circuit(rng)
+    x = rng.uniform(-3, 3, (2, 25))
+    i_nudge = rng.normal(0, 2e-7, (2, 6))
+    spice, ref = create("ngspice", c, norton=norton), create("numpy", c)
+    try:
+        for _ in range(2):
+            for inj in (None, i_nudge):
+                a, b = spice.solve(x, inj), ref.solve(x, inj)
+                for q in range(1, c.topology.n_layers):
+                    assert np.max(np.abs(a.layers[q] - b.layers[q])) < 1e-9
+            gs = [g * np.where(g > 0, rng.uniform(0.5, 1.5), 1.0) for g in c.conductances]   # copies alike
+            spice.load(gs)
+            ref.load(gs)
+    finally:
+        spice.close()
+
+
 # ----------------------------------------------------------------------------- gradient vs FD
 def _fd_setup(rng, spec):
     c = conv_circuit(rng, spec=spec)
