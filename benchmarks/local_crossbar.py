@@ -81,7 +81,23 @@ def main(batch: int = 256, spec: str = "conv8k5s2") -> dict:
         pass
     out.update(dense_norton_ms=best(dense_norton), im2col_norton_ms=best(im2col_norton),
                dense_grad_ms=best(dense_grad), im2col_grad_ms=best(im2col_grad))
+    out["hidden"] = hidden_coupling(batch, rng)
     return out
+
+
+def hidden_coupling(batch: int, rng: np.random.Generator, spec: str = "conv8k5s2,conv16k3") -> dict:
+    """A conv crossbar between two hidden layers (12x12x8 -> 10x10x16): the solver's coupling
+    products v_src @ fwd and v_dst @ bwd (float64), run every sweep; dense vs CSR."""
+    import scipy.sparse as sp
+    layer = parse_local(spec, 784)[1]
+    tie = layer.ties(0)
+    g = share(tie, rng.uniform(1e-7, 1e-5, tie.shape))
+    v_src, v_dst = rng.normal(0, 1e-3, (batch, g.shape[0])), rng.normal(0, 1e-3, (batch, g.shape[1]))
+    fwd_t, bwd_t = sp.csr_matrix(g.T), sp.csr_matrix(g)
+    ok = np.allclose(v_src @ g, (fwd_t @ v_src.T).T) and np.allclose(v_dst @ g.T, (bwd_t @ v_dst.T).T)
+    return dict(spec=layer.text, shape=list(g.shape), density=float((tie >= 0).mean()), agree=bool(ok),
+                dense_ms=best(lambda: (v_src @ g, v_dst @ g.T)),
+                csr_ms=best(lambda: ((fwd_t @ v_src.T).T, (bwd_t @ v_dst.T).T)))
 
 
 if __name__ == "__main__":
