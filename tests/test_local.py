@@ -174,6 +174,26 @@ def test_conv_through_the_ngspice_backend(rng, norton):
         spice.close()
 
 
+@pytest.mark.ngspice
+@needs_ngspice_binary
+def test_cli_conv_netlist_runs_and_matches(tmp_path):
+    """``ebana netlist --set conv=...`` (the README command) on digits: stock ngspice = numpy."""
+    from ebana.builder import build
+    from ebana.config import apply_overrides, preset
+    out = tmp_path / "conv.cir"
+    sets = ["conv=conv2k3s1same,avg2", "hidden=none"]
+    res = CliRunner().invoke(cli, ["netlist", "--dataset", "digits", "--sample", "3", "--out", str(out)]
+                             + [a for kv in sets for a in ("--set", kv)])
+    assert res.exit_code == 0, res.output
+    spice = run_ngspice_batch(out, tmp_path)
+    parts = build(apply_overrides(preset("digits"), dict(kv.split("=") for kv in sets)))
+    c = parts.circuit
+    sol = create("numpy", c).solve(parts.x_test[3:4].astype(np.float64))
+    for q in range(1, c.topology.n_layers):
+        got = np.array([spice[n] for n in node_names(c, q)])
+        assert np.max(np.abs(got - sol.layers[q][0])) < 1e-9
+
+
 # ----------------------------------------------------------------------------- gradient vs FD
 def _fd_setup(rng, spec):
     c = conv_circuit(rng, spec=spec)
