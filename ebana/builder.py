@@ -20,6 +20,7 @@ from ebana.circuit import Circuit
 from ebana.config import TrainConfig
 from ebana.encoding import Encoder
 from ebana.errors import ConfigError
+from ebana.local import parse_local
 from ebana.losses import Loss, create_loss
 from ebana.topology import Topology
 from ebana.updates import IdealUpdate, Updater, pair_index
@@ -60,8 +61,10 @@ def build_circuit(cfg: TrainConfig, n_inputs: int, n_classes: int, rng: np.rando
     available memory, before allocating it.
     """
     p = cfg.circuit_params
-    topo = Topology(n_inputs, cfg.hidden, n_classes, skips=cfg.all_skips,
-                    n_bias_input=len(p.bias_input), n_bias_hidden=len(p.bias_hidden))
+    local = parse_local(cfg.conv, n_inputs) if cfg.conv else []
+    topo = Topology(n_inputs, tuple(lay.n_out for lay in local) + cfg.hidden, n_classes, skips=cfg.all_skips,
+                    n_bias_input=len(p.bias_input), n_bias_hidden=len(p.bias_hidden),
+                    local=tuple((q + 1, lay) for q, lay in enumerate(local)))
     need, have = estimate_memory(cfg, topo), _available_memory()
     if have is not None and need > have:
         n_dev = sum(c.shape[0] * c.shape[1] for c in topo.crossbars)
@@ -98,7 +101,11 @@ def build(cfg: TrainConfig) -> RunParts:
     circuit = build_circuit(cfg, data.n_features, data.n_classes, rng)
     loss = create_loss(cfg.loss, tau=cfg.tau, target_scale=cfg.target_scale)
     if cfg.device.model is None:
-        updater: Updater = IdealUpdate(cfg.optimizer, circuit.conductances, cfg.circuit.g_min, cfg.circuit.g_max)
+        t = circuit.topology
+        frozen = [None if t.mask(c.index) is None else (~t.mask(c.index) if t.trainable(c.index) else
+                                                       np.ones(c.shape, bool)) for c in t.crossbars]
+        updater: Updater = IdealUpdate(cfg.optimizer, circuit.conductances, cfg.circuit.g_min, cfg.circuit.g_max,
+                                       frozen=frozen)
     else:
         updater = create_algorithm(cfg.device, cfg.algorithm, cfg.optimizer, circuit.conductances,
                                    cfg.circuit.g_min, cfg.circuit.g_max, lr_ref=cfg.lr,

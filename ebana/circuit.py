@@ -50,6 +50,7 @@ import numpy as np
 
 from ebana.errors import ConfigError, TopologyError
 from ebana.lines import CrossbarLines, LineResistance
+from ebana.local import share
 from ebana.validation import check_fields
 from ebana.topology import CrossbarSpec, Topology
 
@@ -337,6 +338,18 @@ class CompiledCircuit:
                                              np.concatenate([rows_b, cols_b], axis=1))
 
 
+def _check_masked(spec: CrossbarSpec, g: np.ndarray, mask: np.ndarray, validate: bool) -> None:
+    """A local crossbar: 0 S exactly where there is no device (always checked), finite > 0 S on the mask."""
+    off = g[~mask]
+    if np.any(off != 0):
+        raise ConfigError(f"{spec.label}: a locally connected crossbar has no device outside its receptive "
+                          f"fields, so G must be 0 S there; found {off[off != 0].flat[0]}")
+    on = g[mask]
+    if validate and (not np.all(np.isfinite(on)) or np.any(on <= 0)):
+        raise ConfigError(f"{spec.label}: conductances must be finite and > 0 S, found "
+                          f"{on[~(np.isfinite(on) & (on > 0))].flat[0]}")
+
+
 def row_drive_factors(topology: Topology, params: CircuitParams) -> np.ndarray:
     """Signal-amplitude factors f (2 n_inputs,) (dimensionless, [x+ block, x- block]) of the input
     wordlines: u+_i = s + f_i a x_i, u-_i = s - f_(n+i) a x_i (see :meth:`Circuit.input_voltages`).
@@ -496,6 +509,9 @@ class Circuit:
                  conductances: Sequence[np.ndarray]) -> None:
         self.topology = topology
         self.params = params
+        if topology.ties and params.lines.on:
+            raise ConfigError("locally connected / convolutional crossbars need ideal wires (circuit.r_wordline, "
+                              "r_bitline, r_driver, r_sense = 0)")
         self.conductances: list[np.ndarray] = []
         self.set_conductances(conductances)
         self.layer_weights = self._layer_weights()
@@ -511,6 +527,8 @@ class Circuit:
         lo = params.g_min if low is None else low
         hi = params.g_max if high is None else high
         gs = [rng.uniform(lo, hi, size=c.shape) for c in topology.crossbars]
+        for c, tie in topology.ties.items():   # local crossbars: 0 S off the mask, copies alike,
+            gs[c] = share(tie, gs[c]) if topology.trainable(c) else (tie >= 0) * params.g_max   # pooling: g_max
         return cls(topology, params, gs)
 
     def set_conductances(self, conductances: Sequence[np.ndarray], validate: bool = True) -> None:
@@ -527,7 +545,10 @@ class Circuit:
             g = np.asarray(g, dtype=np.float64)
             if g.shape != spec.shape:
                 raise ConfigError(f"{spec.label}: conductance shape {g.shape}, expected {spec.shape}")
-            if validate and (not np.all(np.isfinite(g)) or np.any(g <= 0)):
+            mask = self.topology.mask(spec.index)
+            if mask is not None:
+                _check_masked(spec, g, mask, validate)
+            elif validate and (not np.all(np.isfinite(g)) or np.any(g <= 0)):
                 bad = g[~(np.isfinite(g) & (g > 0))].flat[0]
                 raise ConfigError(f"{spec.label}: conductances must be finite and > 0 S, found {bad}")
             out.append(g)
@@ -622,7 +643,8 @@ class Circuit:
     def summary(self) -> dict:
         """Counts and conductance statistics for ``ebana inspect``."""
         t = self.topology
-        n_res = sum(int(np.prod(c.shape)) for c in t.crossbars)
+        n_res = sum(int(np.prod(c.shape)) if t.mask(c.index) is None else int(t.mask(c.index).sum())
+                    for c in t.crossbars)
         n_nodes = sum(t.layer_size(l) for l in range(t.n_layers))
         stats = []
         for spec, g in zip(t.crossbars, self.conductances):

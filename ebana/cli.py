@@ -140,7 +140,8 @@ def _resolve_config(dataset, config_file, overrides, sets):
 
 
 TRAIN_OPTIONS = {
-    "hidden": "hidden", "skips": "skips", "residual": "residual", "epochs": "epochs", "batch_size": "batch_size",
+    "hidden": "hidden", "conv": "conv", "skips": "skips", "residual": "residual",
+    "epochs": "epochs", "batch_size": "batch_size",
     "beta": "beta", "lr": "lr", "loss": "loss", "optimizer": "optimizer", "centered": "centered", "backend": "backend",
     "norton": "norton", "seed": "seed", "verify_every": "verify_every", "data_dir": "data_dir",
     "augment_shift": "augment_shift",
@@ -155,6 +156,8 @@ TRAIN_OPTIONS = {
 @click.argument("dataset", required=False)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")
 @click.option("--hidden", help="Hidden layer sizes, e.g. 10, 100,50 or 256x6 (6 layers of 256).")
+@click.option("--conv", help="Conv / locally connected / pooling layers before --hidden, e.g. conv8k5s2, "
+              "28x28x1,local4k3same,avg2 (config key conv).")
 @click.option("--skips", help="Skip crossbars between layers, e.g. 0->2.")
 @click.option("--residual/--no-residual", default=None,
               help="ResNet blocks: skip crossbars p -> p+2 between hidden layers (2->4,4->6 for 6 hidden), "

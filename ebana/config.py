@@ -246,6 +246,9 @@ class TrainConfig:
     hidden: tuple[int, ...] = (10,)         # sizes; TOML/--set also take text: "256x6", "100,50"
     skips: tuple[tuple[int, int], ...] = ()
     residual: bool = False                  # add ResNet-block skips (p, p+2) between hidden layers
+    conv: str = ""
+    """Locally connected / convolutional / pooling layers between the inputs and ``hidden``
+    (:mod:`ebana.local`), e.g. ``"conv8k5s2"``, ``"28x28x1,local4k3same,avg2"``; "" : none."""
     epochs: int = 40
     batch_size: int = 10
     beta: float | None = None
@@ -334,6 +337,17 @@ class TrainConfig:
             raise ConfigError("dataset must be a name or a .csv path, got ''")
         if self.residual:
             self._check_residual()
+        if self.conv:
+            self._check_conv()
+
+    def _check_conv(self) -> None:
+        """``conv``: readable layer items; no residual skips, device models or line resistance."""
+        from ebana.local import parse_items
+        parse_items(self.conv)
+        for what, bad in (("residual = true", self.residual), ("device.model", self.device.model is not None),
+                          ("line resistance", self.circuit.lines.on)):
+            if bad:
+                raise ConfigError(f"conv = {self.conv!r} does not support {what} yet (ideal updates and wires only)")
 
     def _check_residual(self) -> None:
         """``residual = true``: enough hidden layers, reciprocal amplifiers, no skip listed twice."""

@@ -19,6 +19,9 @@ not across the line ends (the wires' co-content does not depend on G): the compi
 forms the batch sum from the linear map terminal voltages -> device drops
 (``CompiledCircuit.squared_drop_difference``: at most 2 (rows + cols) solves of the crossbar's
 internal network, whatever the batch, without (B, rows, cols) arrays).
+
+Locally connected and convolutional crossbars (:mod:`ebana.local`): 0 where there is no device;
+a kernel weight shared by identical devices gets the sum over its copies at every copy.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+
+from ebana.local import tie_gradient
 
 __all__ = ["squared_drop_difference", "eqprop_gradients"]
 
@@ -77,6 +82,8 @@ def eqprop_gradients(circuit, sol_a, sol_b, beta_a: float, beta_b: float,
         diff = squared_drop_difference(r_a, c_a, r_b, c_b, gemm_dtype=gemm_dtype)
         diff *= scale
         grads.append(diff)
+    for c, tie in t.ties.items():       # local crossbars: no device off the mask; shared: sum of copies
+        grads[c] = tie_gradient(tie, grads[c])
     return grads
 
 

@@ -173,6 +173,10 @@ def render(model: CompiledCircuit | Circuit, x: np.ndarray, i_nudge: np.ndarray 
                     lines.append(f"{rn} n{spec.index}_{j} {nj} {_f(req[j])}")
                 continue
             rows = [row_node(circuit, spec, i) for i in range(spec.shape[0])]
+            mask = t.mask(spec.index)
+            if mask is not None:        # locally connected: a resistor only inside the receptive fields
+                lines += _local_crossbar(t, spec, rows, names, model.conductances[spec.index], mask)
+                continue
             res = model.resistances(spec.index)
             if spec.index in model.lines:
                 lines += _line_crossbar(p.lines, spec, rows, names, res)
@@ -204,6 +208,19 @@ def render(model: CompiledCircuit | Circuit, x: np.ndarray, i_nudge: np.ndarray 
         lines.append(".op")
     lines.append(".end")
     return "\n".join(lines) + "\n"
+
+
+def _local_crossbar(t, spec: CrossbarSpec, rows: list[str], cols: list[str], g: np.ndarray,
+                    mask: np.ndarray) -> list[str]:
+    """A locally connected / convolutional / pooling crossbar, unrolled: one resistor per device
+    (absent cells are open circuits and are not written)."""
+    layer = t.local_layer(spec.index)
+    out = [f"* {layer.kind} {layer.text}: {'x'.join(map(str, layer.in_shape))} -> "
+           f"{'x'.join(map(str, layer.out_shape))}, {int(mask.sum())} devices of {mask.size} cells"
+           + (", copies of a kernel weight programmed alike" if layer.kind == "conv" else "")]
+    for i, j in zip(*np.nonzero(mask)):
+        out.append(f"{resistor_name(spec.index, i, j)} {rows[i]} {cols[j]} {_f(1.0 / g[i, j])}")
+    return out
 
 
 def _line_crossbar(lr: LineResistance, spec: CrossbarSpec, rows: list[str], cols: list[str],

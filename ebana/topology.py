@@ -13,10 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import networkx as nx
+import numpy as np
 
 from ebana.errors import TopologyError
+from ebana.local import LocalLayer
 
-__all__ = ["Topology", "CrossbarSpec", "residual_skips", "MIN_RESIDUAL_HIDDEN"]
+__all__ = ["Topology", "CrossbarSpec", "residual_skips", "MIN_RESIDUAL_HIDDEN", "LocalLayer"]
 
 MIN_RESIDUAL_HIDDEN = 3
 """Fewest hidden layers a residual network can have: one block p -> p+1 -> p+2 of hidden layers."""
@@ -79,6 +81,9 @@ class Topology:
     n_classes : number of classes (each becomes two output nodes, V+ and V-).
     skips : extra crossbars ``(p, q)`` between non-adjacent layers, ``q > p + 1``.
     n_bias_input, n_bias_hidden : bias rows on crossbars leaving the input / a hidden layer.
+    local : ``(q, LocalLayer)`` pairs: the crossbar q-1 -> q into hidden layer q is locally
+        connected / convolutional / pooling (:mod:`ebana.local`); its fixed mask and weight ties
+        are ``ties[crossbar]``.
     """
 
     n_inputs: int
@@ -87,6 +92,9 @@ class Topology:
     skips: tuple[tuple[int, int], ...] = ()
     n_bias_input: int = 0
     n_bias_hidden: int = 0
+    local: tuple[tuple[int, LocalLayer], ...] = ()
+    ties: dict = field(init=False, repr=False, compare=False)
+    """crossbar index -> (rows, cols) int64 parameter index per device, -1: no device (local crossbars only)."""
     graph: nx.DiGraph = field(init=False, repr=False, compare=False)
     crossbars: tuple[CrossbarSpec, ...] = field(init=False, repr=False, compare=False)
 
@@ -131,6 +139,40 @@ class Topology:
             g.edges[p, q]["crossbar"] = i
         object.__setattr__(self, "graph", g)
         object.__setattr__(self, "crossbars", tuple(specs))
+        object.__setattr__(self, "ties", self._local_ties())
+
+    def _local_ties(self) -> dict:
+        """The tie arrays of the local crossbars, each checked against its layer sizes."""
+        ties = {}
+        for q, layer in self.local:
+            if not 1 <= q < self.output_layer:
+                raise TopologyError(f"local layer {layer.text!r} targets layer {q}; only hidden layers "
+                                    f"1..{self.output_layer - 1} can be locally connected")
+            spec = next(c for c in self.crossbars if c.src == q - 1 and c.dst == q)
+            if layer.n_rows != spec.n_rows or layer.n_out != spec.n_cols:
+                raise TopologyError(f"local layer {layer.text!r} on {spec.label}: needs {layer.n_rows} rows -> "
+                                    f"{layer.n_out} columns, the crossbar has {spec.n_rows} -> {spec.n_cols}")
+            if layer.differential != (q == 1):
+                raise TopologyError(f"local layer {layer.text!r} on {spec.label}: differential must be "
+                                    f"{q == 1} (true only for the input layer)")
+            tie = layer.ties(spec.n_bias)
+            tie.setflags(write=False)
+            ties[spec.index] = tie
+        return ties
+
+    def mask(self, crossbar: int) -> np.ndarray | None:
+        """Where crossbar ``crossbar`` has devices (bool, rows x cols); None: dense (every cell)."""
+        tie = self.ties.get(crossbar)
+        return None if tie is None else tie >= 0
+
+    def trainable(self, crossbar: int) -> bool:
+        """False for a fixed-conductance crossbar (average pooling)."""
+        layer = self.local_layer(crossbar)
+        return layer is None or layer.trainable
+
+    def local_layer(self, crossbar: int) -> LocalLayer | None:
+        spec = self.crossbars[crossbar]
+        return next((lay for q, lay in self.local if spec.dst == q and spec.src == q - 1), None)
 
     @property
     def n_layers(self) -> int:
@@ -156,7 +198,9 @@ class Topology:
         return [c for c in self.crossbars if c.src == layer]
 
     def describe(self) -> str:
-        parts = [f"{self.n_inputs}x2"] + [str(h) for h in self.hidden] + [f"{self.n_classes}x2"]
+        kinds = {q: lay.text for q, lay in self.local}
+        parts = [f"{self.n_inputs}x2"] + [f"{h}({kinds[i + 1]})" if i + 1 in kinds else str(h)
+                                          for i, h in enumerate(self.hidden)] + [f"{self.n_classes}x2"]
         s = "-".join(parts)
         if self.skips:
             s += " skips " + ",".join(f"{p}->{q}" for p, q in self.skips)

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1] / "ebana"
 
 LAYERS = {
     0: ["errors", "registry", "allocator", "rawfile", "validation", "interrupts", "rundir"],
-    1: ["devices", "datasets", "encoding", "augment", "losses", "topology", "plots"],  # plots: data in, Figure out
+    1: ["devices", "datasets", "encoding", "augment", "losses", "local", "topology", "plots"],  # plots: data in, Figure out
     2: ["rungs", "lines", "circuit", "netlist"],
     3: ["backends"],
     4: ["phases", "gradients", "updates", "energy", "config"],

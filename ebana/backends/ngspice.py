@@ -190,7 +190,8 @@ class NgspiceBackend:
     def _n_resistors(self) -> int:
         """Crossbar resistors in the netlist (Norton-folded crossbars count as none)."""
         t = self.circuit.topology
-        return sum(s.shape[0] * s.shape[1] for s in t.crossbars if not (self.norton and s.src == 0))
+        return sum(s.shape[0] * s.shape[1] if t.mask(s.index) is None else int(t.mask(s.index).sum())
+                   for s in t.crossbars if not (self.norton and s.src == 0))
 
     def _resistor_alters(self, new, old) -> list[str]:
         """``alter`` commands for the crossbar resistors of the compiled circuit ``new`` that
@@ -203,7 +204,11 @@ class NgspiceBackend:
                 cmds += [f"alter {norton_names(s.index, j)[1]} = {_f(r_eq[j])}" for j in range(s.n_cols)]
                 continue
             changed = g != old.conductances[s.index] if old is not None else np.ones(g.shape, bool)
-            r = new.resistances(s.index)
+            mask = new.topology.mask(s.index)     # locally connected: no resistor off the mask
+            if mask is not None:
+                changed &= mask
+            with np.errstate(divide="ignore"):
+                r = new.resistances(s.index)
             cmds += [f"alter {resistor_name(s.index, i, j)} = {_f(r[i, j])}" for i, j in zip(*np.nonzero(changed))]
         return cmds
 

@@ -124,10 +124,13 @@ class Adam(SGD):
 
 
 class IdealUpdate:
-    """G <- clip(G - lr * scale_k * direction(grad), g_min, g_max) for every crossbar k."""
+    """G <- clip(G - lr * scale_k * direction(grad), g_min, g_max) for every crossbar k, except
+    its ``frozen`` cells (no device: G stays 0 S; fixed pooling devices). Copies of a shared
+    weight get the same gradient and stay equal: every step is elementwise."""
 
     def __init__(self, optimizer: str, conductances: Sequence[np.ndarray], g_min: float, g_max: float,
-                 lr_scale: Sequence[float] | None = None) -> None:
+                 lr_scale: Sequence[float] | None = None,
+                 frozen: Sequence[np.ndarray | None] | None = None) -> None:
         shapes = [np.shape(g) for g in conductances]
         self.opt = OPTIMIZERS.get(optimizer)(shapes)
         self.g_min, self.g_max = g_min, g_max
@@ -135,6 +138,8 @@ class IdealUpdate:
         self.lr_scale = [1.0] * len(shapes) if lr_scale is None else list(lr_scale)
         if len(self.lr_scale) != len(shapes):
             raise ConfigError(f"lr_scale has {len(self.lr_scale)} entries for {len(shapes)} crossbars")
+        self.frozen = [None] * len(shapes) if frozen is None else list(frozen)
+        """Per crossbar, cells (bool) that keep their G (no device of a local crossbar, pooling); None: none."""
 
     def conductances(self) -> list[np.ndarray]:
         return self.g
@@ -147,6 +152,8 @@ class IdealUpdate:
             step += g
             np.maximum(step, self.g_min, out=step)
             np.minimum(step, self.g_max, out=step)
+            if self.frozen[k] is not None:
+                np.copyto(step, g, where=self.frozen[k])
             out.append(step)
         self.opt.tick()
         self.g = out   # new arrays: the ones handed out before are never changed
