@@ -149,7 +149,7 @@ class Trainer:
         except BaseException:
             self.dir.unlock()
             raise
-        self.phases = PhaseController(self.backend, self.loss, cfg.beta, cfg.centered)
+        self.phases = PhaseController(self.backend, self.loss, cfg.beta, cfg.centered, readout=parts.readout)
 
     def _check_config_file(self, saved: TrainConfig) -> None:
         """Refuse to resume over a hand-edited config.toml (resume would silently ignore the edit)."""
@@ -284,7 +284,7 @@ class Trainer:
     def _phases(self, x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> PhaseResult:
         """EqProp phases of one batch; a numpy-backend ConvergenceError leaves the failing netlist."""
         try:
-            return self.phases.run(x, y, ids=idx.tolist())
+            return self.phases.run(x, y, ids=idx.tolist(), key=(self.epoch, self.batch))
         except ConvergenceError as err:
             if self.cfg.backend == "ngspice":
                 raise        # the ngspice backend wrote its own failing netlist
@@ -404,7 +404,7 @@ class Trainer:
                 "final": self.history[-1] if self.history else None}
         if error is not None:
             info["error"] = error
-        if isinstance(self.updater, DeviceUpdate):
+        if isinstance(getattr(self.updater, "inner", self.updater), DeviceUpdate):
             info["device"] = {**self.updater.describe(), "e_write_total": self.e_write_total,
                               "pulses_total": self.pulses_total}
         self.dir.write_text("run.json", json.dumps(info, indent=2) + "\n")
