@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tomllib
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ def test_every_effect_off_by_default_and_written_to_config_toml():
     assert set(d) == {k for k in KEYS if getattr(ni, k) is not None}
     assert all(d[k] == 0 for k in ("d2d", "c2c", "stuck_on", "stuck_off", "retention_tau", "drift_nu", "read_noise"))
     cfg = cfg_with(stuck_on=0.1, adc_bits=8, read_noise=1e-3, adc_v_min=0.4)
-    back = from_dict(__import__("tomllib").loads(dump_toml(to_dict(cfg))))
+    back = from_dict(tomllib.loads(dump_toml(to_dict(cfg))))
     assert back.nonideal == cfg.nonideal and back.nonideal.adc_bits == 8
 
 
