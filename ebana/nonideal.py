@@ -14,6 +14,9 @@ this section (nothing below is even constructed). Where each effect acts:
   updates (``t_batch`` s apart) states relax exponentially towards ``retention_x_rest``
   (:func:`relax`) and/or conductances follow the PCM power law G(t) = G(t0)·(t/t0)^-ν since each
   device's last programming (:func:`power_law_factor`) (:mod:`ebana.updates.faults`).
+* ``t_read`` (read disturb, needs ``device.model``): every training phase of every sample holds
+  its operating point for ``t_read`` s and each device's state integrates its own drop
+  V_row - V_col through the model (:meth:`ebana.updates.faults.FaultyUpdate.read_disturb`).
 * ``read_noise``, ``adc_bits``, ``adc_v_min``, ``adc_v_max`` (measurement side, one place:
   :mod:`ebana.measurement`): Gaussian noise (V) on every node voltage the periphery reads in
   training, then an ``adc_bits`` ADC over [adc_v_min, adc_v_max] (V, default the clamp window).
@@ -70,6 +73,9 @@ class NonIdealConfig:
     """PCM power-law drift exponent ν (–; 0: off): G(t) = G(t0)·(t/t0)^-ν since programming."""
     drift_t0: float = 1.0
     """Reference time t0 (s) of the power law: the read time right after programming."""
+    t_read: float = 0.0
+    """Read disturb: time (s) each training phase (free, nudged) holds its voltages on the devices,
+    whose states move through the device model meanwhile (0: off, states frozen); needs a model."""
     read_noise: float = 0.0
     """Standard deviation (V) of Gaussian noise on every node voltage read in training (0: off)."""
     adc_bits: int | None = None
@@ -90,9 +96,10 @@ class NonIdealConfig:
         if self.stuck_on + self.stuck_off > 1.0:
             raise ConfigError(f"nonideal.stuck_on + nonideal.stuck_off must be <= 1, got {self.stuck_on!r} + "
                               f"{self.stuck_off!r}")
-        for name in ("d2d", "c2c", "read_noise", "retention_tau", "drift_nu"):
+        for name in ("d2d", "c2c", "read_noise", "retention_tau", "drift_nu", "t_read"):
             _need(name, getattr(self, name), getattr(self, name) >= 0, ">= 0 (0: off)")
         _need("d2d", self.d2d, self.d2d <= 3.0, "<= 3 (a lognormal sigma; e^3 = 20x spread)")
+        _need("t_read", self.t_read, self.t_read <= 1.0, "<= 1 s (0: off)")
         for name in ("t_batch", "drift_t0"):
             _need(name, getattr(self, name), 0 < getattr(self, name) <= 1e9, "a time in (0, 1e9] s")
         for name in ("adc_bits", "dac_bits", "dac_pulse_bits"):
@@ -111,7 +118,8 @@ class NonIdealConfig:
     @property
     def faulty(self) -> bool:
         """An updater-side effect is on (stuck devices or retention drift)."""
-        return self.stuck_on > 0 or self.stuck_off > 0 or self.retention_tau > 0 or self.drift_nu > 0
+        return (self.stuck_on > 0 or self.stuck_off > 0 or self.retention_tau > 0 or self.drift_nu > 0
+                or self.t_read > 0)
 
 
 def _need(name: str, value, ok: bool, want: str) -> None:

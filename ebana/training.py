@@ -250,12 +250,18 @@ class Trainer:
         if self.verifier is not None and self.batch % self.cfg.verify_every == 0:
             self.verifier(self.backend.model, x, y, res, idx, self.epoch, self.batch)
         grads = self.phases.gradients(res)
+        if self.cfg.nonideal.t_read > 0:   # read disturb: the phases moved the device states
+            self.backend.load(self.updater.read_disturb(self.circuit, self._phase_order(res)), validate=False)
         self.backend.load(self.updater.step(grads, self.lr_at(self.epoch, self.batch)),
                           validate=False)   # the updater clips to [g_min, g_max]
         self._account(getattr(self.updater, "report", None))
         self.batch += 1
         self._sweeps.append(int(res.free.sweeps))
         return res
+
+    def _phase_order(self, res: PhaseResult) -> list:
+        """The batch's exact operating points in the order each sample holds them: free, +beta(, -beta)."""
+        return [res.free, res.a, res.b] if self.cfg.centered else [res.free, res.a]
 
     def _end_epoch(self, t0: float) -> dict:
         """Evaluate, record the epoch's metrics, run the callbacks, checkpoint."""

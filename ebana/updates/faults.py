@@ -19,6 +19,8 @@ Wraps an :class:`~ebana.updates.ideal.IdealUpdate` or a
   the time since each device's last programming (a device whose G changed in an update restarts
   at t0; ideal: of G; devices: of the weight devices' G, whose states are re-inverted, clipped at
   g_min).
+* **Read disturb** (``t_read``): :meth:`FaultyUpdate.read_disturb`, called by the training loop
+  after a batch's phases and before its update.
 
 Public API: :class:`FaultyUpdate`, :func:`with_faults`.
 """
@@ -32,7 +34,7 @@ import numpy as np
 from ebana.nonideal import STREAMS, NonIdealConfig, draw_stuck, power_law_factor, relax
 from ebana.updates.pulses import state_for_conductance
 
-__all__ = ["FaultyUpdate", "with_faults"]
+__all__ = ["FaultyUpdate", "with_faults", "device_drops"]
 
 
 class FaultyUpdate:
@@ -130,6 +132,25 @@ class FaultyUpdate:
         else:
             self.inner.g = self._split(np.maximum(self._flat(self.inner.g) * factor, self.g_min))
 
+    def read_disturb(self, circuit, solutions: Sequence) -> list[np.ndarray]:
+        """Move the devices through the phases they were just read in; the new conductances (S).
+
+        ``solutions``: the batch's phases in time order per sample (free, then the nudged ones).
+        Sample b's phases come one after the other, each holding every device at its drop
+        V_row - V_col (V; the row is the device's + terminal) for ``t_read`` s, integrated by the
+        device model (its closed form or adaptive integrator; thresholded models below threshold
+        do not move). Stuck devices stay put; residual learning: the W devices."""
+        arr, t = self.inner.array, self.cfg.t_read
+        drops = [device_drops(circuit, s) for s in solutions]
+        x = arr.x
+        for b in range(solutions[0].batch):
+            for phase in drops:
+                v = np.concatenate([d[b].ravel() for d in phase])
+                x = arr.model.apply_pulse(x, v, np.full(x.size, t), rng=arr.rng, energy=False).x
+        arr.x = x
+        self._pin_states()
+        return self.conductances()
+
     def state_dict(self) -> dict[str, np.ndarray]:
         d = dict(self.inner.state_dict())
         if self.age is not None:
@@ -141,6 +162,13 @@ class FaultyUpdate:
         if self.age is not None and "ni_age" in state:
             self.age = np.asarray(state["ni_age"], dtype=float)
         self._pin_states()
+
+
+def device_drops(circuit, sol) -> list[np.ndarray]:
+    """Voltage (V) across every crossbar device, row minus column, (B, rows, cols) per crossbar."""
+    xv = sol.wordlines(circuit)
+    return [circuit.row_voltages(spec, xv, sol.layers)[:, :, None] - sol.layers[spec.dst][:, None, :]
+            for spec in circuit.topology.crossbars]
 
 
 def with_faults(updater, cfg: NonIdealConfig, g_min: float, g_max: float, seed: int):
