@@ -20,7 +20,8 @@ from tests.conftest import interrupted_and_resumed
 from tests.test_netlist import needs_ngspice_binary, run_ngspice_batch
 
 OFF = {f"nonideal.{k}": v for k, v in dict(d2d=0.0, c2c=0.0, stuck_on=0.0, stuck_off=0.0, retention_tau=0.0,
-                                            drift_nu=0.0, read_noise=0.0, t_batch=5.0, drift_t0=3.0).items()}
+                                            drift_nu=0.0, read_noise=0.0, t_read=0.0, t_batch=5.0,
+                                            drift_t0=3.0).items()}
 
 # Fingerprints of short IRIS runs (final conductances and every epoch's losses, accuracies, write and
 # chip energy) computed with the code before [nonideal] existed (main at 115bdd1, the same at f7e0156)
@@ -144,3 +145,16 @@ def test_trained_faulty_array_ngspice_parity(tmp_path):
     g = np.concatenate([np.ravel(v) for v in nb.model.conductances])
     assert np.array_equal(g[t.updater.stuck], t.updater.g_stuck[t.updater.stuck])
     shutil.rmtree(tmp_path / "run")
+
+
+@pytest.mark.ngspice
+def test_every_effect_on_trains_the_same_on_both_backends(tmp_path):
+    """Stuck, variable, noisy-write, drifting, read-disturbed devices behind a noisy ADC: numpy = ngspice."""
+    over = {"epochs": 1, "device.model": "linear_ion_drift", **ALL, "nonideal.d2d": 0.2, "nonideal.c2c": 0.1,
+            "nonideal.t_read": 1e-3, "limit_train": 30}
+    runs = [Trainer(apply_overrides(preset("iris"), {**over, "backend": b}), tmp_path / b) for b in ("numpy", "ngspice")]
+    for t in runs:
+        t.run()
+    for a, b in zip(*(t.updater.conductances() for t in runs)):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert runs[0].history[-1]["test_acc"] == runs[1].history[-1]["test_acc"]
