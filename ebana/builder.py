@@ -116,8 +116,7 @@ def build(cfg: TrainConfig) -> RunParts:
     x_train, x_test = encoder(data.x_train), encoder(data.x_test)
     if ni.dac_bits is not None:   # the input DAC: every wordline voltage on its grid
         x_train, x_test = dac_features(x_train, ni.dac_bits), dac_features(x_test, ni.dac_bits)
-    p = cfg.circuit_params
-    readout = make_readout(ni, p.v_clamp_low, p.v_clamp_high, cfg.seed)
+    readout = make_readout(ni, circuit, cfg.seed)
     return RunParts(data, encoder, x_train, x_test, circuit, loss, updater, rng, readout)
 
 

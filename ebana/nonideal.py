@@ -19,7 +19,7 @@ this section (nothing below is even constructed). Where each effect acts:
   V_row - V_col through the model (:meth:`ebana.updates.faults.FaultyUpdate.read_disturb`).
 * ``read_noise``, ``adc_bits``, ``adc_v_min``, ``adc_v_max`` (measurement side, one place:
   :mod:`ebana.measurement`): Gaussian noise (V) on every node voltage the periphery reads in
-  training, then an ``adc_bits`` ADC over [adc_v_min, adc_v_max] (V, default the clamp window).
+  training, then an ``adc_bits`` ADC over [adc_v_min, adc_v_max] (V; default each layer's span).
 * ``dac_bits``: the input DAC, wordline voltages on a 2^bits-level grid over
   [v_shift - v_scale, v_shift + v_scale] (:func:`dac_features`, applied once to the data set).
 * ``dac_pulse_bits``: the programming DAC: PAM amplitudes on 2^bits - 1 levels in (0, v_max]
@@ -81,9 +81,10 @@ class NonIdealConfig:
     adc_bits: int | None = None
     """ADC resolution of the node voltages read in training (bits; None: no quantisation)."""
     adc_v_min: float | None = None
-    """ADC full-scale lower end (V); None: ``circuit.v_clamp_low``."""
+    """ADC full-scale lower end (V) of every layer; None: each layer's own free-phase span
+    (clamped layers: ``circuit.v_clamp_low``; the unclamped output: its drive voltages' minimum)."""
     adc_v_max: float | None = None
-    """ADC full-scale upper end (V); None: ``circuit.v_clamp_high``."""
+    """ADC full-scale upper end (V) of every layer; None: each layer's own span (as adc_v_min)."""
     dac_bits: int | None = None
     """Input DAC resolution (bits) over [v_shift - v_scale, v_shift + v_scale] (None: exact)."""
     dac_pulse_bits: int | None = None

@@ -15,7 +15,7 @@ from ebana.config import apply_overrides, dump_toml, from_dict, preset, to_dict
 from ebana.errors import ConfigError
 from ebana.gradients import eqprop_gradients
 from ebana.losses import create_loss
-from ebana.measurement import Readout, make_readout
+from ebana.measurement import Readout, layer_spans, make_readout
 from ebana.nonideal import NonIdealConfig, dac_features, draw_stuck, lsb, power_law_factor, quantize, relax
 from ebana.phases import PhaseController
 from tests.conftest import make_circuit
@@ -121,7 +121,7 @@ def _phases(rng, readout):
 
 
 def test_read_noise_has_the_stated_spread_and_is_keyed(rng):
-    r = Readout(2e-3, None, 0.45, 0.75, seed=5)
+    r = Readout(2e-3, None, [(0.45, 0.75)], seed=5)
     v = np.full((400, 50), 0.6)
     d = r.voltages(v, r.rng((1, 2))) - v
     assert abs(d.std() / 2e-3 - 1) < 0.02 and abs(d.mean()) < 3 * 2e-3 / math.sqrt(d.size)
@@ -130,12 +130,12 @@ def test_read_noise_has_the_stated_spread_and_is_keyed(rng):
 
 
 def test_gradient_comes_from_the_measured_phases(rng):
-    r = Readout(1e-4, 6, 0.3, 0.9, seed=1)
+    r = Readout(1e-4, 6, [(0.3, 0.9)], seed=1)
     c, ph = _phases(rng, r)
     x, y = rng.uniform(-1, 1, (8, 3)), rng.integers(0, 2, 8)
     res = ph.run(x, y, key=(0, 3))
     ma, mb = res.measured
-    step = r.lsb
+    step = r.lsb()
     for sol in (ma, mb):
         for v in sol.layers[1:]:
             k = (v - 0.3) / step
@@ -155,9 +155,27 @@ def test_gradient_comes_from_the_measured_phases(rng):
 
 
 def test_no_readout_when_nothing_is_measured():
-    assert make_readout(NonIdealConfig(), 0.45, 0.75, 0) is None
-    r = make_readout(NonIdealConfig(adc_bits=8), 0.45, 0.75, 0)
-    assert (r.v_min, r.v_max) == (0.45, 0.75)
+    c = build(preset("iris")).circuit
+    assert make_readout(NonIdealConfig(), c, 0) is None
+    r = make_readout(NonIdealConfig(adc_bits=8), c, 0)
+    assert r.spans[0] == (0.45, 0.75)                          # the clamp window
+    assert r.spans[1] == pytest.approx((0.0, 1.2), abs=1e-15)   # amplifier outputs 0.6 +- 4 * 0.15 V
+    r = make_readout(NonIdealConfig(adc_bits=8, adc_v_min=0.1, adc_v_max=1.0), c, 0)
+    assert r.spans == [(0.1, 1.0), (0.1, 1.0)]
+    with pytest.raises(ConfigError, match="empty ADC range"):
+        make_readout(NonIdealConfig(adc_bits=8, adc_v_min=0.8), c, 0)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(skips=((0, 2),)), dict(hidden=(4, 3)), dict(output_diodes=True)])
+def test_default_adc_spans_hold_every_free_phase_voltage(kw, rng):
+    """A free operating point never leaves its layer's span (a resistive node averages its drives)."""
+    c = make_circuit(rng, n_in=4, n_cls=3, **kw)
+    sol = create("numpy", c).solve(rng.uniform(-1, 1, (200, 4)))
+    spans = layer_spans(c)
+    for q, v in enumerate(sol.layers[1:], 1):
+        lo, hi = spans[q - 1]
+        assert lo - 1e-4 <= v.min() and v.max() <= hi + 1e-4, (q, v.min(), v.max(), spans)
+    assert spans[-1] != (c.params.v_clamp_low, c.params.v_clamp_high) or kw.get("output_diodes")
 
 
 # ---------------------------------------------------------------------- stuck devices
