@@ -77,31 +77,37 @@ def write_tables(rows: list[dict], out: Path) -> None:
 
 
 def figure(rows: list[dict]) -> Figure:
-    fig = Figure(figsize=(15, 6.5))
-    axes = fig.subplots(2, 5).ravel()
+    """Accuracy (top two rows) and loss (bottom two rows, log) vs each effect's strength."""
+    fig = Figure(figsize=(15, 12))
+    grid = fig.subplots(4, 5)
     devs = sorted({r["device"] for r in rows}, key=lambda d: d != "vteam")
-    for ax, eff in zip(axes, EFFECTS):
-        for k, dev in enumerate(devs):
-            base = [r for r in rows if r["device"] == dev and r["effect"] == "none"]
-            pts = [r for r in rows if r["device"] == dev and r["effect"] == eff]
-            if not pts:
-                continue
-            x = [r["strength"] for r in pts]
-            y = [100 * r["test_acc_mean"] for r in pts]
-            e = [100 * r["test_acc_std"] for r in pts]
-            ax.errorbar(x, y, yerr=e, marker="o", capsize=3, color=f"C{k}", label=dev)
-            if base:
-                ax.axhline(100 * base[0]["test_acc_mean"], color=f"C{k}", ls="--", lw=0.8)
-        if eff in LOG_X:
-            ax.set_xscale("log")
-        ax.set_title(eff, fontsize=10)
-        ax.set_xlabel(UNITS[eff], fontsize=8)
-        ax.set_ylim(0, 102)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("test accuracy (%)")
-    axes[5].set_ylabel("test accuracy (%)")
-    axes[0].legend(fontsize=8, loc="lower left")
-    fig.suptitle("IRIS, 20 epochs, 3 seeds: accuracy vs each non-ideality alone (dashed: all off)")
+    for part, (metric, scale, label) in enumerate((("test_acc", 100, "test accuracy (%)"), ("test_loss", 1, "test loss"))):
+        axes = grid[2 * part:2 * part + 2].ravel()
+        for ax, eff in zip(axes, EFFECTS):
+            for k, dev in enumerate(devs):
+                base = [r for r in rows if r["device"] == dev and r["effect"] == "none"]
+                pts = [r for r in rows if r["device"] == dev and r["effect"] == eff]
+                if not pts:
+                    continue
+                x = [r["strength"] for r in pts]
+                y = [scale * r[f"{metric}_mean"] for r in pts]
+                e = [scale * r[f"{metric}_std"] for r in pts]
+                ax.errorbar(x, y, yerr=e, marker="o", capsize=3, color=f"C{k}", label=dev)
+                if base:
+                    ax.axhline(scale * base[0][f"{metric}_mean"], color=f"C{k}", ls="--", lw=0.8)
+            if eff in LOG_X:
+                ax.set_xscale("log")
+            if metric == "test_acc":
+                ax.set_ylim(0, 102)
+            else:
+                ax.set_yscale("log")
+            ax.set_title(eff, fontsize=10)
+            ax.set_xlabel(UNITS[eff], fontsize=8)
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel(label)
+        axes[5].set_ylabel(label)
+    grid[0, 0].legend(fontsize=8, loc="lower left")
+    fig.suptitle("IRIS, 20 epochs, 3 seeds (mean ± std): each non-ideality alone; dashed: every effect off")
     fig.tight_layout()
     return fig
 
