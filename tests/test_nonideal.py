@@ -303,3 +303,19 @@ def test_power_law_drift_since_programming(model, rng):
     up.step(grads, 1e-7)
     assert up.age[0] == t0 + dt and up.age[1] == t0 + (k + 1) * dt
     assert up.conductances()[0][0, 0] != g_before
+
+
+def test_power_law_drift_of_residual_learnings_p_devices():
+    """Residual learning's P devices drift too, each on its own clock since its last write."""
+    nu, t0, dt, k = 0.05, 1.0, 2.0, 4
+    up = build(cfg_with(drift_nu=nu, drift_t0=t0, t_batch=dt, **{"device.model": "soft_bounds_power",
+                                                                 "device.preset": "asymmetric",
+                                                                 "algorithm.name": "residual"})).updater
+    res, m = up.inner.residual, up.array.model
+    g0 = m.conductance(res.x_p)
+    for _ in range(k):
+        up.step(_zero(up), 1e-7)
+    floor = m.conductance(np.full(g0.size, m.bounds[0]))
+    np.testing.assert_allclose(m.conductance(res.x_p), np.maximum(g0 * ((t0 + k * dt) / t0) ** -nu, floor),
+                               rtol=1e-8)
+    assert np.all(up.age_p == t0 + k * dt)

@@ -17,8 +17,8 @@ Wraps an :class:`~ebana.updates.ideal.IdealUpdate` or a
   constant ``retention_tau`` (ideal: of G towards g_min + x_rest·(g_max - g_min); devices: of x,
   residual learning's P devices too), and/or PCM power-law drift G(t) = G(t0)·(t/t0)^-ν with t
   the time since each device's last programming (a device whose G changed in an update restarts
-  at t0; ideal: of G; devices: of the weight devices' G, whose states are re-inverted, clipped at
-  g_min).
+  at t0; ideal: of G; devices: of each device's G, whose state is re-inverted, clipped at
+  G(lower state bound); residual learning's P devices drift too, each with its own clock).
 * **Read disturb** (``t_read``): :meth:`FaultyUpdate.read_disturb`, called by the training loop
   after a batch's phases and before its update.
 
@@ -48,6 +48,7 @@ class FaultyUpdate:
         self.on, self.off = draw_stuck(flat.size, cfg.stuck_on, cfg.stuck_off, rng)
         self.stuck = self.on | self.off
         self.age = np.full(flat.size, cfg.drift_t0) if cfg.drift_nu > 0 else None
+        self.age_p: np.ndarray | None = None   # residual learning's P devices (created on their first drift)
         if self.device:
             arr = inner.array
             lo, hi = arr.model.bounds
@@ -97,24 +98,33 @@ class FaultyUpdate:
         before = self._weights() if self.age is not None else None
         self.inner.step(grads, lr)
         self._pin_states()
-        self._drift(None if before is None else self._weights() != before)
+        self._drift(None if before is None else [a != b for a, b in zip(self._weights(), before)])
         self._pin_states()
         return self.conductances()
 
-    def _weights(self) -> np.ndarray:
-        """What programming changes: device states x (–) or ideal conductances (S), flat, a copy."""
-        return self.inner.array.x.copy() if self.device else self._flat(self.inner.g)
+    @property
+    def _residual(self):
+        return getattr(self.inner, "residual", None) if self.device else None
 
-    def _drift(self, programmed: np.ndarray | None) -> None:
-        """``t_batch`` s of relaxation and power-law drift; ``programmed``: devices written just now."""
+    def _weights(self) -> list[np.ndarray]:
+        """What programming changes, flat copies: device states x (–) (and residual learning's P
+        states), or the ideal conductances (S)."""
+        if not self.device:
+            return [self._flat(self.inner.g)]
+        res = self._residual
+        return [self.inner.array.x.copy()] + ([] if res is None else [res.x_p.copy()])
+
+    def _drift(self, programmed: list[np.ndarray] | None) -> None:
+        """``t_batch`` s of relaxation and power-law drift; ``programmed``: devices written just now
+        (per :meth:`_weights` entry)."""
         c, dt = self.cfg, self.cfg.t_batch
+        res = self._residual
         if c.retention_tau > 0:
             if self.device:
                 arr = self.inner.array
                 lo, hi = arr.model.bounds
                 rest = lo + c.retention_x_rest * (hi - lo)
                 arr.x = relax(arr.x, rest, dt, c.retention_tau)
-                res = getattr(self.inner, "residual", None)
                 if res is not None:
                     res.x_p = relax(res.x_p, rest, dt, c.retention_tau)
             else:
@@ -122,15 +132,26 @@ class FaultyUpdate:
                 self.inner.g = [relax(g, rest, dt, c.retention_tau) for g in self.inner.g]
         if programmed is None:
             return
-        self.age = np.where(programmed, c.drift_t0, self.age)
+        self.age = np.where(programmed[0], c.drift_t0, self.age)
         factor = power_law_factor(self.age, dt, c.drift_nu)
         self.age = self.age + dt
-        if self.device:
-            arr = self.inner.array
-            floor = arr.model.conductance(np.full(arr.x.size, arr.model.bounds[0]))
-            arr.x = state_for_conductance(arr.model, np.maximum(arr.model.conductance(arr.x) * factor, floor))
-        else:
+        if not self.device:
             self.inner.g = self._split(np.maximum(self._flat(self.inner.g) * factor, self.g_min))
+            return
+        arr = self.inner.array
+        arr.x = self._drifted(arr.model, arr.x, factor)
+        if res is not None:
+            if self.age_p is None:
+                self.age_p = np.full(res.x_p.size, c.drift_t0)
+            self.age_p = np.where(programmed[1], c.drift_t0, self.age_p)
+            res.x_p = self._drifted(arr.model, res.x_p, power_law_factor(self.age_p, dt, c.drift_nu))
+            self.age_p = self.age_p + dt
+
+    @staticmethod
+    def _drifted(model, x: np.ndarray, factor: np.ndarray) -> np.ndarray:
+        """States whose conductance is ``factor`` times theirs, not below the device's G(lower bound)."""
+        floor = model.conductance(np.full(x.size, model.bounds[0]))
+        return state_for_conductance(model, np.maximum(model.conductance(x) * factor, floor))
 
     def read_disturb(self, circuit, solutions: Sequence) -> list[np.ndarray]:
         """Move the devices through the phases they were just read in; the new conductances (S).
@@ -155,12 +176,16 @@ class FaultyUpdate:
         d = dict(self.inner.state_dict())
         if self.age is not None:
             d["ni_age"] = self.age.copy()
+        if self.age_p is not None:
+            d["ni_age_p"] = self.age_p.copy()
         return d
 
     def load_state_dict(self, state: dict[str, np.ndarray], conductances=None) -> None:
         self.inner.load_state_dict(state, conductances)
         if self.age is not None and "ni_age" in state:
             self.age = np.asarray(state["ni_age"], dtype=float)
+        if "ni_age_p" in state:
+            self.age_p = np.asarray(state["ni_age_p"], dtype=float)
         self._pin_states()
 
 
