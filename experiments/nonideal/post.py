@@ -3,12 +3,15 @@
 Usage (from the repository root, after ``ebana sweep experiments/nonideal/nonideal.toml``)::
 
     python experiments/nonideal/post.py [--sweep DIR] [--out DIR]
+    python experiments/nonideal/post.py --algorithms     # after ebana sweep experiments/nonideal/algorithms.toml
 
 DIR: the sweep directory (default experiments/nonideal/nonideal, the sweep's default ``--out``);
 ``--out``: where table.csv, table.md and nonideal.png go (default experiments/nonideal).
 
 Per (device, effect, strength): the final test accuracy and test loss over the seeds (mean, std,
 min, max). The effect of a run is the one ``nonideal.*`` key it sets (none: the baseline).
+``--algorithms``: per (algorithm, d2d, drift ν) of experiments/nonideal/algorithms, the same
+statistics, to algorithms.csv and algorithms.md.
 """
 
 from __future__ import annotations
@@ -112,11 +115,48 @@ def figure(rows: list[dict]) -> Figure:
     return fig
 
 
+def algorithms(sweep: Path, out: Path) -> None:
+    """algorithms.csv / algorithms.md from the algorithms sweep."""
+    with open(sweep / "results.csv", newline="") as fh:
+        runs = [r for r in csv.DictReader(fh) if r["status"] == "done"]
+    groups: dict[tuple[str, float, float], dict[str, list[float]]] = {}
+    for r in runs:
+        key = (r["algorithm.name"], float(r["nonideal.d2d"]), float(r["nonideal.drift_nu"]))
+        for m in ("test_acc", "test_loss"):
+            groups.setdefault(key, {}).setdefault(m, []).append(float(r[m]))
+    order = {"analog_sgd": 0, "mixed_precision": 1, "residual": 2}
+    rows = []
+    for (alg, d2d, nu), rec in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1:])):
+        row = {"algorithm": alg, "d2d": d2d, "drift_nu": nu, "n": len(rec["test_acc"])}
+        for m, v in rec.items():
+            a = np.array(v)
+            row[f"{m}_mean"], row[f"{m}_std"] = float(a.mean()), float(a.std())
+            row[f"{m}_min"], row[f"{m}_max"] = float(a.min()), float(a.max())
+        rows.append(row)
+    with open(out / "algorithms.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    lines = ["| algorithm | d2d (σ) | drift ν | test accuracy (mean ± std, min–max) | test loss (mean ± std) |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['algorithm']} | {r['d2d']:g} | {r['drift_nu']:g} | {100 * r['test_acc_mean']:.1f} ± "
+                     f"{100 * r['test_acc_std']:.1f} % ({100 * r['test_acc_min']:.1f}–{100 * r['test_acc_max']:.1f}) | "
+                     f"{r['test_loss_mean']:.3f} ± {r['test_loss_std']:.3f} |")
+    (out / "algorithms.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out / 'algorithms.md'} ({len(rows)} rows)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sweep", type=Path, default=HERE / "nonideal")
+    ap.add_argument("--sweep", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--algorithms", action="store_true", help="the algorithms sweep instead")
     args = ap.parse_args()
+    if args.algorithms:
+        algorithms(args.sweep or HERE / "algorithms", args.out)
+        return
+    args.sweep = args.sweep or HERE / "nonideal"
     rows = table(load(args.sweep))
     if not rows:
         raise SystemExit(f"no finished runs in {args.sweep / 'results.csv'}")
