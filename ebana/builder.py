@@ -22,9 +22,12 @@ from ebana.encoding import Encoder
 from ebana.errors import ConfigError
 from ebana.local import parse_local
 from ebana.losses import Loss, create_loss
+from ebana.measurement import Readout, make_readout
+from ebana.nonideal import dac_features
 from ebana.topology import Topology
 from ebana.updates import IdealUpdate, Updater, pair_index
 from ebana.updates.algorithms import create_algorithm
+from ebana.updates.faults import with_faults
 
 __all__ = ["RunParts", "build", "build_circuit", "make_backend", "estimate_memory", "BYTES_PER_DEVICE"]
 
@@ -86,6 +89,7 @@ class RunParts:
     loss: Loss
     updater: Updater
     rng: np.random.Generator      # the run's generator (initial conductances, then the batch order)
+    readout: Readout | None = None   # what the periphery measures (read noise, ADC); None: exact
 
 
 def build(cfg: TrainConfig) -> RunParts:
@@ -107,12 +111,20 @@ def build(cfg: TrainConfig) -> RunParts:
         updater: Updater = IdealUpdate(cfg.optimizer, circuit.conductances, cfg.circuit.g_min, cfg.circuit.g_max,
                                        frozen=frozen)
     else:
-        updater = create_algorithm(cfg.device, cfg.algorithm, cfg.optimizer, circuit.conductances,
+        updater = create_algorithm(cfg.device_used, cfg.algorithm, cfg.optimizer, circuit.conductances,
                                    cfg.circuit.g_min, cfg.circuit.g_max, lr_ref=cfg.lr,
                                    pairs=pair_index(circuit.topology),
                                    rng=np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(1)[0]))
         circuit = Circuit(circuit.topology, circuit.params, updater.conductances())
-    return RunParts(data, encoder, encoder(data.x_train), encoder(data.x_test), circuit, loss, updater, rng)
+    ni = cfg.nonideal
+    if ni.faulty:   # stuck devices and retention drift: the circuit is built with the pinned conductances
+        updater = with_faults(updater, ni, cfg.circuit.g_min, cfg.circuit.g_max, cfg.seed)
+        circuit = Circuit(circuit.topology, circuit.params, updater.conductances())
+    x_train, x_test = encoder(data.x_train), encoder(data.x_test)
+    if ni.dac_bits is not None:   # the input DAC: every wordline voltage on its grid
+        x_train, x_test = dac_features(x_train, ni.dac_bits), dac_features(x_test, ni.dac_bits)
+    readout = make_readout(ni, circuit, cfg.seed)
+    return RunParts(data, encoder, x_train, x_test, circuit, loss, updater, rng, readout)
 
 
 def make_backend(cfg: TrainConfig, circuit: Circuit, failure_dir: str | os.PathLike,

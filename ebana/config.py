@@ -17,6 +17,7 @@ from typing import Any
 from ebana.circuit import CircuitParams
 from ebana.energy import EnergyConfig
 from ebana.errors import ConfigError, did_you_mean
+from ebana.nonideal import NonIdealConfig, device_spread, pulse_device_config
 from ebana.topology import MIN_RESIDUAL_HIDDEN, residual_skips
 from ebana.validation import check_fields
 
@@ -279,6 +280,8 @@ class TrainConfig:
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     energy: EnergyConfig = field(default_factory=EnergyConfig)
     """Energy model of the chip (:mod:`ebana.energy`): phase settle time, converter and amplifier figures."""
+    nonideal: NonIdealConfig = field(default_factory=NonIdealConfig)
+    """Imperfect devices and periphery (:mod:`ebana.nonideal`); every effect off by default."""
     beta_is_default: bool = field(default=False, init=False, repr=False, compare=False)
     """True when ``beta`` was not given and came from :data:`BETA_DEFAULTS` (not a config key:
     overrides that change ``centered`` or ``dataset`` then pick that mode's default again)."""
@@ -339,6 +342,7 @@ class TrainConfig:
             self._check_residual()
         if self.conv:
             self._check_conv()
+        self._check_nonideal()
 
     def _check_conv(self) -> None:
         """``conv``: readable layer items; no residual skips, device models or line resistance."""
@@ -348,6 +352,20 @@ class TrainConfig:
                           ("line resistance", self.circuit.lines.on)):
             if bad:
                 raise ConfigError(f"conv = {self.conv!r} does not support {what} yet (ideal updates and wires only)")
+
+    def _check_nonideal(self) -> None:
+        """``[nonideal]`` against the rest: device-side effects need a model; one d2d/c2c place."""
+        ni = self.nonideal
+        if self.device.model is None:
+            for name in ("d2d", "c2c", "t_read"):
+                if getattr(ni, name):
+                    raise ConfigError(f"nonideal.{name} = {getattr(ni, name)!r} needs a device model (device.model; "
+                                      f"'ideal' is the linear device): the ideal update has no device parameters")
+        if ni.t_read and self.circuit.lines.on:
+            raise ConfigError(f"nonideal.t_read = {ni.t_read!r} s with line resistance (circuit.r_wordline/r_bitline/"
+                              f"r_driver/r_sense) is not implemented: the devices' own cell voltages are not read out")
+        device_spread(self.device.d2d, self.device.c2c, ni)
+        pulse_device_config(self.device, ni)
 
     def _check_residual(self) -> None:
         """``residual = true``: enough hidden layers, reciprocal amplifiers, no skip listed twice."""
@@ -372,6 +390,16 @@ class TrainConfig:
         if not self.residual:
             return self.skips
         return self.skips + residual_skips(len(self.hidden))
+
+    @property
+    def device_used(self) -> DeviceConfig:
+        """The device section a run programs with: ``device`` with ``nonideal``'s d2d, c2c and
+        programming-DAC resolution folded in (:func:`ebana.nonideal.pulse_device_config`)."""
+        ni = self.nonideal
+        if ni.d2d == 0 and ni.c2c == 0 and ni.dac_pulse_bits is None:
+            return self.device
+        d2d, c2c = device_spread(self.device.d2d, self.device.c2c, ni)
+        return replace(pulse_device_config(self.device, ni), d2d=d2d, c2c=c2c)
 
     @property
     def circuit_params(self) -> CircuitParams:

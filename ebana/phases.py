@@ -26,6 +26,7 @@ from ebana.backends.base import Backend, Solution
 from ebana.errors import ConfigError
 from ebana.gradients import eqprop_gradients
 from ebana.losses import Loss
+from ebana.measurement import Readout
 
 __all__ = ["PhaseResult", "PhaseController", "ONE_SIDED_MAX_BIAS_RATIO", "one_sided_bias_ratio",
            "check_nudging"]
@@ -50,6 +51,8 @@ class PhaseResult:
     pred: np.ndarray      # (B, K) class scores V+ - V- in the free phase (V)
     loss: np.ndarray      # (B,) per-sample loss in the free phase
     i_nudge: np.ndarray   # (B, n_out) nudge currents (A) of state a (b: -i_nudge centered, 0 one-sided)
+    measured: tuple[Solution, Solution] | None = None
+    """(a, b) as the periphery read them (:mod:`ebana.measurement`); None: read exactly (a, b)."""
 
 
 def one_sided_bias_ratio(circuit, loss: Loss, beta: float) -> tuple[float, float, float]:
@@ -100,10 +103,12 @@ class PhaseController:
     #: saturated layers may be ~1e-12 V and still carry the largest gradient
     CENTERED_NUDGE_ABS_TOL = 1e-15
 
-    def __init__(self, backend: Backend, loss: Loss, beta: float, centered: bool = False) -> None:
+    def __init__(self, backend: Backend, loss: Loss, beta: float, centered: bool = False,
+                 readout: Readout | None = None) -> None:
         if not beta > 0:
             raise ConfigError(f"beta must be > 0 A, got {beta}")
         self.backend, self.loss, self.beta, self.centered = backend, loss, float(beta), centered
+        self.readout = readout
 
     @property
     def circuit(self):
@@ -112,11 +117,19 @@ class PhaseController:
     def free(self, x: np.ndarray, ids: Sequence[int] | None = None) -> Solution:
         return self.backend.solve(x, None, phase="free", sample_ids=ids)
 
-    def run(self, x: np.ndarray, y: np.ndarray, ids: Sequence[int] | None = None) -> PhaseResult:
+    def run(self, x: np.ndarray, y: np.ndarray, ids: Sequence[int] | None = None,
+            key: Sequence[int] = (0, 0)) -> PhaseResult:
+        """Free and nudged phases of one batch. With a :class:`~ebana.measurement.Readout` the
+        prediction (hence the nudge currents) comes from the measured free outputs and the
+        gradient from the measured phases; ``key`` = (epoch, batch) seeds its read noise."""
         loose = self.centered and getattr(self.backend, "dtype", None) == np.float32
         free = self.backend.solve(x, None, phase="free", sample_ids=ids,
                                   tol=self.CENTERED_FREE_TOL if loose else None)
-        pred = self.circuit.prediction(free.output)
+        rng = read_free = None
+        if self.readout is not None:
+            rng = self.readout.rng(key)
+            read_free = self.readout(free, rng)
+        pred = self.circuit.prediction((free if read_free is None else read_free).output)
         i_nudge = self.circuit.nudge_currents(self.loss.grad(pred, y), self.beta)
         if self.centered:  # both nudged phases in one stacked solve, warm-started from the free state
             both = self.backend.solve(x, np.concatenate([i_nudge, -i_nudge]), phase="nudged(+-beta)",
@@ -128,10 +141,14 @@ class PhaseController:
         else:
             plus = self.backend.solve(x, i_nudge, phase="nudged(+beta)", start=free, sample_ids=ids)
             a, b, ba, bb = plus, free, self.beta, 0.0
-        return PhaseResult(free, a, b, ba, bb, pred, self.loss.value(pred, y), i_nudge)
+        measured = None
+        if self.readout is not None:   # one read per phase: one-sided b is the free phase already read
+            measured = (self.readout(a, rng), read_free if b is free else self.readout(b, rng))
+        return PhaseResult(free, a, b, ba, bb, pred, self.loss.value(pred, y), i_nudge, measured)
 
     def gradients(self, result: PhaseResult) -> list[np.ndarray]:
-        """EqProp estimate of d(mean loss)/dG per crossbar."""
-        return eqprop_gradients(self.circuit, result.a, result.b, result.beta_a, result.beta_b,
+        """EqProp estimate of d(mean loss)/dG per crossbar (from the measured phases, if read)."""
+        a, b = (result.a, result.b) if result.measured is None else result.measured
+        return eqprop_gradients(self.circuit, a, b, result.beta_a, result.beta_b,
                                 gemm_dtype=getattr(self.backend, "dtype", np.float64),
                                 model=getattr(self.backend, "model", None))

@@ -149,7 +149,7 @@ class Trainer:
         except BaseException:
             self.dir.unlock()
             raise
-        self.phases = PhaseController(self.backend, self.loss, cfg.beta, cfg.centered)
+        self.phases = PhaseController(self.backend, self.loss, cfg.beta, cfg.centered, readout=parts.readout)
 
     def _check_config_file(self, saved: TrainConfig) -> None:
         """Refuse to resume over a hand-edited config.toml (resume would silently ignore the edit)."""
@@ -250,12 +250,18 @@ class Trainer:
         if self.verifier is not None and self.batch % self.cfg.verify_every == 0:
             self.verifier(self.backend.model, x, y, res, idx, self.epoch, self.batch)
         grads = self.phases.gradients(res)
+        if self.cfg.nonideal.t_read > 0:   # read disturb: the phases moved the device states
+            self.backend.load(self.updater.read_disturb(self.circuit, self._phase_order(res)), validate=False)
         self.backend.load(self.updater.step(grads, self.lr_at(self.epoch, self.batch)),
                           validate=False)   # the updater clips to [g_min, g_max]
         self._account(getattr(self.updater, "report", None))
         self.batch += 1
         self._sweeps.append(int(res.free.sweeps))
         return res
+
+    def _phase_order(self, res: PhaseResult) -> list:
+        """The batch's exact operating points in the order each sample holds them: free, +beta(, -beta)."""
+        return [res.free, res.a, res.b] if self.cfg.centered else [res.free, res.a]
 
     def _end_epoch(self, t0: float) -> dict:
         """Evaluate, record the epoch's metrics, run the callbacks, checkpoint."""
@@ -285,7 +291,7 @@ class Trainer:
     def _phases(self, x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> PhaseResult:
         """EqProp phases of one batch; a numpy-backend ConvergenceError leaves the failing netlist."""
         try:
-            return self.phases.run(x, y, ids=idx.tolist())
+            return self.phases.run(x, y, ids=idx.tolist(), key=(self.epoch, self.batch))
         except ConvergenceError as err:
             if self.cfg.backend == "ngspice":
                 raise        # the ngspice backend wrote its own failing netlist
@@ -405,7 +411,7 @@ class Trainer:
                 "final": self.history[-1] if self.history else None}
         if error is not None:
             info["error"] = error
-        if isinstance(self.updater, DeviceUpdate):
+        if isinstance(getattr(self.updater, "inner", self.updater), DeviceUpdate):
             info["device"] = {**self.updater.describe(), "e_write_total": self.e_write_total,
                               "pulses_total": self.pulses_total}
         self.dir.write_text("run.json", json.dumps(info, indent=2) + "\n")

@@ -9,10 +9,11 @@ ROOT = Path(__file__).resolve().parents[1] / "ebana"
 
 LAYERS = {
     0: ["errors", "registry", "allocator", "rawfile", "validation", "interrupts", "rundir"],
-    1: ["devices", "datasets", "encoding", "augment", "losses", "local", "topology", "plots"],  # plots: data in, Figure out
+    1: ["devices", "datasets", "encoding", "augment", "losses", "local", "topology", "plots",  # plots: data in, Figure out
+        "nonideal"],
     2: ["rungs", "lines", "circuit", "netlist"],
     3: ["backends"],
-    4: ["phases", "gradients", "updates", "energy", "config"],
+    4: ["phases", "gradients", "updates", "energy", "config", "measurement"],
     5: ["builder", "checkpoint", "verify", "training"],
     6: ["experiments", "sweep", "doctor", "report"],
     7: ["cli", "cli_devices"],

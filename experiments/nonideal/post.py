@@ -1,0 +1,170 @@
+"""Table and figure of experiments/nonideal from its sweep directory.
+
+Usage (from the repository root, after ``ebana sweep experiments/nonideal/nonideal.toml``)::
+
+    python experiments/nonideal/post.py [--sweep DIR] [--out DIR]
+    python experiments/nonideal/post.py --algorithms     # after ebana sweep experiments/nonideal/algorithms.toml
+
+DIR: the sweep directory (default experiments/nonideal/nonideal, the sweep's default ``--out``);
+``--out``: where table.csv, table.md and nonideal.png go (default experiments/nonideal).
+
+Per (device, effect, strength): the final test accuracy and test loss over the seeds (mean, std,
+min, max). The effect of a run is the one ``nonideal.*`` key it sets (none: the baseline).
+``--algorithms``: per (algorithm, d2d, drift ν) of experiments/nonideal/algorithms, the same
+statistics, to algorithms.csv and algorithms.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+HERE = Path(__file__).resolve().parent
+EFFECTS = ["stuck_on", "stuck_off", "d2d", "c2c", "read_noise", "adc_bits", "dac_bits", "retention_tau",
+           "drift_nu", "t_read"]
+UNITS = {"stuck_on": "fraction", "stuck_off": "fraction", "d2d": "lognormal σ", "c2c": "relative σ",
+         "read_noise": "V", "adc_bits": "bits", "dac_bits": "bits", "retention_tau": "s (t_batch = 1 s)",
+         "drift_nu": "ν", "t_read": "s per phase"}
+LOG_X = {"read_noise", "retention_tau", "t_read"}
+
+
+def load(sweep: Path) -> dict[tuple[str, str, float], dict[str, list[float]]]:
+    """(device, effect, strength) -> metric -> per-seed values; the baseline is effect 'none', strength 0."""
+    with open(sweep / "results.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["status"] == "done"]
+    out: dict[tuple[str, str, float], dict[str, list[float]]] = {}
+    for r in rows:
+        set_keys = [k for k in r if k.startswith("nonideal.") and r[k] not in ("", None)]
+        effect, strength = ("none", 0.0) if not set_keys else (set_keys[0][9:], float(r[set_keys[0]]))
+        rec = out.setdefault((r["device.model"], effect, strength), {})
+        for m in ("test_acc", "test_loss"):
+            rec.setdefault(m, []).append(float(r[m]))
+    return out
+
+
+def table(data: dict) -> list[dict]:
+    rows = []
+    for dev in sorted({d for d, _, _ in data}, key=lambda d: d != "vteam"):
+        for eff in ["none", *EFFECTS]:
+            for (d, e, s), rec in sorted(data.items(), key=lambda kv: kv[0][2]):
+                if d != dev or e != eff:
+                    continue
+                row = {"device": dev, "effect": eff, "strength": s, "n": len(rec["test_acc"])}
+                for m, v in rec.items():
+                    a = np.array(v, dtype=float)
+                    row[f"{m}_mean"], row[f"{m}_std"] = float(np.mean(a)), float(np.std(a))
+                    row[f"{m}_min"], row[f"{m}_max"] = float(np.min(a)), float(np.max(a))
+                rows.append(row)
+    return rows
+
+
+def write_tables(rows: list[dict], out: Path) -> None:
+    keys = list(rows[0])
+    with open(out / "table.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    lines = ["| device | effect | strength | unit | test accuracy (mean ± std, min–max) | test loss (mean ± std) |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['device']} | {r['effect']} | {r['strength']:g} | {UNITS.get(r['effect'], '')} | "
+                     f"{100 * r['test_acc_mean']:.1f} ± {100 * r['test_acc_std']:.1f} % "
+                     f"({100 * r['test_acc_min']:.1f}–{100 * r['test_acc_max']:.1f}) | "
+                     f"{r['test_loss_mean']:.3f} ± {r['test_loss_std']:.3f} |")
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+
+
+def figure(rows: list[dict]) -> Figure:
+    """Accuracy (top two rows) and loss (bottom two rows, log) vs each effect's strength."""
+    fig = Figure(figsize=(15, 12))
+    grid = fig.subplots(4, 5)
+    devs = sorted({r["device"] for r in rows}, key=lambda d: d != "vteam")
+    for part, (metric, scale, label) in enumerate((("test_acc", 100, "test accuracy (%)"), ("test_loss", 1, "test loss"))):
+        axes = grid[2 * part:2 * part + 2].ravel()
+        for ax, eff in zip(axes, EFFECTS):
+            for k, dev in enumerate(devs):
+                base = [r for r in rows if r["device"] == dev and r["effect"] == "none"]
+                pts = [r for r in rows if r["device"] == dev and r["effect"] == eff]
+                if not pts:
+                    continue
+                x = [r["strength"] for r in pts]
+                y = [scale * r[f"{metric}_mean"] for r in pts]
+                e = [scale * r[f"{metric}_std"] for r in pts]
+                ax.errorbar(x, y, yerr=e, marker="o", capsize=3, color=f"C{k}", label=dev)
+                if base:
+                    ax.axhline(scale * base[0][f"{metric}_mean"], color=f"C{k}", ls="--", lw=0.8)
+            if eff in LOG_X:
+                ax.set_xscale("log")
+            if metric == "test_acc":
+                ax.set_ylim(0, 102)
+            else:
+                ax.set_yscale("log")
+            ax.set_title(eff, fontsize=10)
+            ax.set_xlabel(UNITS[eff], fontsize=8)
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel(label)
+        axes[5].set_ylabel(label)
+    grid[0, 0].legend(fontsize=8, loc="lower left")
+    fig.suptitle("IRIS, 20 epochs, 3 seeds (mean ± std): each non-ideality alone; dashed: every effect off")
+    fig.tight_layout()
+    return fig
+
+
+def algorithms(sweep: Path, out: Path) -> None:
+    """algorithms.csv / algorithms.md from the algorithms sweep."""
+    with open(sweep / "results.csv", newline="") as fh:
+        runs = [r for r in csv.DictReader(fh) if r["status"] == "done"]
+    groups: dict[tuple[str, float, float], dict[str, list[float]]] = {}
+    for r in runs:
+        key = (r["algorithm.name"], float(r["nonideal.d2d"]), float(r["nonideal.drift_nu"]))
+        for m in ("test_acc", "test_loss"):
+            groups.setdefault(key, {}).setdefault(m, []).append(float(r[m]))
+    order = {"analog_sgd": 0, "mixed_precision": 1, "residual": 2}
+    rows = []
+    for (alg, d2d, nu), rec in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1:])):
+        row = {"algorithm": alg, "d2d": d2d, "drift_nu": nu, "n": len(rec["test_acc"])}
+        for m, v in rec.items():
+            a = np.array(v)
+            row[f"{m}_mean"], row[f"{m}_std"] = float(a.mean()), float(a.std())
+            row[f"{m}_min"], row[f"{m}_max"] = float(a.min()), float(a.max())
+        rows.append(row)
+    with open(out / "algorithms.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    lines = ["| algorithm | d2d (σ) | drift ν | test accuracy (mean ± std, min–max) | test loss (mean ± std) |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['algorithm']} | {r['d2d']:g} | {r['drift_nu']:g} | {100 * r['test_acc_mean']:.1f} ± "
+                     f"{100 * r['test_acc_std']:.1f} % ({100 * r['test_acc_min']:.1f}–{100 * r['test_acc_max']:.1f}) | "
+                     f"{r['test_loss_mean']:.3f} ± {r['test_loss_std']:.3f} |")
+    (out / "algorithms.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out / 'algorithms.md'} ({len(rows)} rows)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sweep", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--algorithms", action="store_true", help="the algorithms sweep instead")
+    args = ap.parse_args()
+    if args.algorithms:
+        algorithms(args.sweep or HERE / "algorithms", args.out)
+        return
+    args.sweep = args.sweep or HERE / "nonideal"
+    rows = table(load(args.sweep))
+    if not rows:
+        raise SystemExit(f"no finished runs in {args.sweep / 'results.csv'}")
+    write_tables(rows, args.out)
+    figure(rows).savefig(args.out / "nonideal.png", dpi=110)
+    nan = [r for r in rows if not math.isfinite(r["test_loss_mean"])]
+    print(f"wrote {args.out / 'table.md'} ({len(rows)} rows, {len(nan)} with a non-finite loss) and nonideal.png")
+
+
+if __name__ == "__main__":
+    main()

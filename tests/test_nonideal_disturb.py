@@ -1,0 +1,96 @@
+"""Read disturb (nonideal.t_read): the phases' voltages move device states through the device model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ebana import devices
+from ebana.backends import create
+from ebana.builder import build
+from ebana.config import apply_overrides, preset
+from ebana.errors import ConfigError
+from ebana.phases import PhaseController
+from ebana.training import Trainer
+from ebana.updates.faults import device_drops
+from tests.test_array_schemes import hp_exact, hp_none
+
+
+def _batch(cfg, n=3):
+    parts = build(cfg)
+    ph = PhaseController(create("numpy", parts.circuit, conductances=parts.updater.conductances()), parts.loss,
+                         cfg.beta, cfg.centered)
+    res = ph.run(parts.x_train[:n], parts.data.y_train[:n])
+    return parts, [res.free, res.a, res.b]
+
+
+def test_continuous_drift_device_moves_by_the_closed_form():
+    """HP without a window under each phase's drop V for t: R_OFF x + (R_ON - R_OFF) x^2/2 grows by k V t."""
+    t = 2e-5   # short enough that no device reaches a bound (where the oracle no longer applies)
+    cfg = apply_overrides(preset("iris"), {"device.model": "linear_ion_drift", "nonideal.t_read": t})
+    parts, sols = _batch(cfg)
+    up = parts.updater
+    c = parts.circuit
+    up.inner.array.model = hp_none().with_range(1 / c.params.g_max, 1 / c.params.g_min)
+    up.inner.array.x = np.random.default_rng(2).uniform(0.3, 0.7, up.array.x.size)   # away from the bounds
+    x0 = up.array.x.copy()
+    up.read_disturb(c, sols)
+    want = x0.copy()
+    drops = []
+    for s in sols:   # the drops by hand: wordlines / amplifier outputs / bias rows minus the column node
+        xv = c.input_voltages(s.inputs())
+        per = []
+        for spec in c.topology.crossbars:
+            rows = xv if spec.src == 0 else c.amplifier_out(s.layers[spec.src])
+            rows = np.concatenate([rows, np.broadcast_to(c.bias_voltages(spec), (rows.shape[0], spec.shape[0] -
+                                                                               rows.shape[1]))], axis=1)
+            per.append(rows[:, :, None] - s.layers[spec.dst][:, None, :])
+        drops.append(per)
+    for b in range(sols[0].batch):
+        for per in drops:
+            want = hp_exact(want, np.concatenate([d[b].ravel() for d in per]), t)
+    np.testing.assert_allclose(up.array.x, want, rtol=1e-12, atol=1e-15)
+    assert np.max(np.abs(up.array.x - x0)) > 1e-4     # it did move: continuous drift
+    for mine, ref in zip(device_drops(c, sols[1]), drops[1]):
+        np.testing.assert_allclose(mine, ref, rtol=0, atol=1e-15)
+
+
+def test_thresholded_device_below_threshold_stays():
+    """VTEAM (dead zone -0.02 V < v < +0.2 V): devices whose every phase drop is inside never move."""
+    cfg = apply_overrides(preset("iris"), {"device.model": "vteam", "nonideal.t_read": 1e-6})
+    parts, sols = _batch(cfg)
+    up, c = parts.updater, parts.circuit
+    m = up.array.model
+    lo, hi = m.v_th_reset, m.v_th_set
+    v = np.stack([np.concatenate([d.reshape(d.shape[0], -1) for d in device_drops(c, s)], axis=1) for s in sols])
+    inside = np.all((v > lo) & (v < hi), axis=(0, 1))
+    x0 = up.array.x.copy()
+    up.read_disturb(c, sols)
+    assert inside.sum() > 10 and (~inside).sum() > 10
+    assert np.array_equal(up.array.x[inside], x0[inside])
+    assert np.any(up.array.x[~inside] != x0[~inside])
+
+
+def test_read_disturb_changes_training_and_needs_a_device(tmp_path):
+    base = {"epochs": 1, "device.model": "linear_ion_drift"}
+    a = Trainer(apply_overrides(preset("iris"), base), tmp_path / "a").run()
+    b = Trainer(apply_overrides(preset("iris"), {**base, "nonideal.t_read": 1e-2}), tmp_path / "b").run()
+    assert a[-1]["test_loss"] != b[-1]["test_loss"]
+    with pytest.raises(ConfigError, match="nonideal.t_read.*device model"):
+        apply_overrides(preset("iris"), {"nonideal.t_read": 1e-6})
+    with pytest.raises(ConfigError, match="nonideal.t_read"):
+        apply_overrides(preset("iris"), {**base, "nonideal.t_read": -1.0})
+
+
+def test_stuck_devices_are_not_disturbed():
+    cfg = apply_overrides(preset("iris"), {"device.model": "linear_ion_drift", "nonideal.t_read": 1e-1,
+                                           "nonideal.stuck_on": 0.2, "nonideal.stuck_off": 0.2})
+    parts, sols = _batch(cfg)
+    up = parts.updater
+    x0 = up.array.x.copy()
+    up.read_disturb(parts.circuit, sols)
+    assert np.array_equal(up.array.x[up.stuck], x0[up.stuck]) and np.any(up.array.x[~up.stuck] != x0[~up.stuck])
+
+
+def test_linear_ion_drift_default_window_is_what_runs():
+    assert devices.create("linear_ion_drift").params.window == "biolek"   # the oracle test swaps in window none
