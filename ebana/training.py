@@ -32,7 +32,7 @@ from ebana.builder import build, make_backend
 from ebana.checkpoint import checkpoint_config, network_arrays, read_npz
 from ebana.energy import ENERGY_FIELDS, EnergyTally
 from ebana.config import TrainConfig, config_diff, dump_toml, from_dict, load_toml, to_dict
-from ebana.errors import CheckpointError, ConvergenceError, EbanaError, SimulationError
+from ebana.errors import CheckpointError, ConfigError, ConvergenceError, EbanaError, SimulationError
 from ebana.phases import PhaseController, PhaseResult, check_nudging
 from ebana.rundir import RunDir
 from ebana.updates import DeviceTally, DeviceUpdate
@@ -95,6 +95,21 @@ class MetricsCSV:
         trainer.dir.write_text("metrics.csv", buf.getvalue())
 
 
+def check_storable(cfg: TrainConfig) -> None:
+    """Refuse a configuration that config.toml and the checkpoint cannot hold exactly.
+
+    Both store :func:`~ebana.config.to_dict`, which leaves out None ("automatic") values, and read
+    it back over the dataset's preset; a None where the preset has a value (possible from Python,
+    e.g. ``TrainConfig(dataset="digits")`` keeps the iris circuit's ``v_cm = None``, the digits
+    preset has 0.0) would come back as the preset's value, and a resumed run would differ."""
+    diff = config_diff(cfg, from_dict(to_dict(cfg)))
+    if diff:
+        k, mine, back = diff[0]
+        raise ConfigError(f"{k} = {mine!r} cannot be stored in config.toml for dataset {cfg.dataset!r}: it would "
+                          f"read back as {back!r} (the preset's value; TOML has no null), so a resumed run would "
+                          f"differ; give {k} a value")
+
+
 class Trainer:
     """One EqProp training run in ``out_dir``.
 
@@ -118,6 +133,7 @@ class Trainer:
             cfg = saved if cfg is None else cfg
         if cfg is None:
             raise CheckpointError("a new run needs a configuration")
+        check_storable(cfg)
         self.cfg = cfg
         parts = build(cfg)
         check_nudging(parts.circuit, parts.loss, cfg.beta, cfg.centered)   # before anything is written

@@ -254,8 +254,10 @@ def test_eqprop_gradient_of_masked_and_shared_weights(rng, spec):
 # ----------------------------------------------------------------------------- training invariants
 def test_training_keeps_masks_ties_and_pooling(tmp_path):
     from ebana.training import Trainer
-    cfg = TrainConfig(dataset="digits", conv="conv3k3s1same,avg2,local2k2", hidden=(8,), epochs=2, batch_size=16,
-                      limit_train=64, limit_test=32, encoding="none", seed=3, lr=1e-6, tau=0.003)
+    from ebana.config import apply_overrides, preset
+    cfg = apply_overrides(preset("digits"), {"conv": "conv3k3s1same,avg2,local2k2", "hidden": (8,), "epochs": 2,
+                                             "batch_size": 16, "limit_train": 64, "limit_test": 32, "seed": 3,
+                                             "lr": 1e-6})
     tr = Trainer(cfg, tmp_path / "run")
     g_start = [g.copy() for g in tr.updater.conductances()]
     tr.run()
@@ -272,13 +274,17 @@ def test_training_keeps_masks_ties_and_pooling(tmp_path):
 
 
 def test_conv_run_interrupt_and_resume_equals_uninterrupted(tmp_path):
-    """Ctrl-C mid-epoch, then --resume: the conv net's conductances equal the uninterrupted run's.
-    (IRIS as a 2x2 image: resuming a digits run differs from the uninterrupted one even with dense
-    layers, on main too; not a conv matter.)"""
+    """Ctrl-C mid-epoch, then --resume: the conv net's conductances equal the uninterrupted run's
+    (IRIS as a 2x2 image, and 8x8 digits)."""
+    from ebana.config import apply_overrides, preset
     from tests.conftest import interrupted_and_resumed
-    cfg = TrainConfig(dataset="iris", conv="2x2x1,conv3k2s1same,local2k2", hidden=(), epochs=2, batch_size=8,
-                      seed=1)
-    ref, resumed = interrupted_and_resumed(cfg, tmp_path, (1, 2))
-    for a, b in zip(ref.updater.conductances(), resumed.updater.conductances()):
-        assert np.array_equal(a, b)
-    assert [r["test_loss"] for r in ref.history] == [r["test_loss"] for r in resumed.history]
+    cfgs = {"iris": TrainConfig(dataset="iris", conv="2x2x1,conv3k2s1same,local2k2", hidden=(), epochs=2,
+                                batch_size=8, seed=1),
+            "digits": apply_overrides(preset("digits"), {"conv": "conv2k3s1same,avg2", "hidden": (8,), "epochs": 2,
+                                                         "batch_size": 16, "limit_train": 64, "limit_test": 32,
+                                                         "seed": 1, "lr": 1e-6})}
+    for name, cfg in cfgs.items():
+        ref, resumed = interrupted_and_resumed(cfg, tmp_path / name, (1, 2))
+        for a, b in zip(ref.updater.conductances(), resumed.updater.conductances()):
+            assert np.array_equal(a, b), name
+        assert [r["test_loss"] for r in ref.history] == [r["test_loss"] for r in resumed.history], name

@@ -77,3 +77,14 @@ def test_verify_every_logs_and_stops_beyond_tolerance(tmp_path):
     from ebana.errors import SimulationError
     with pytest.raises(SimulationError, match="numpy and ngspice differ"):
         Trainer(_cfg(epochs=1, verify_every=4, verify_tol=1e-30), tmp_path / "bad").run()
+
+
+def test_a_config_that_toml_cannot_hold_is_refused(tmp_path):
+    """None where the dataset preset has a value would read back as the preset's value on resume
+    (the digits preset's v_cm = 0.0 for an iris circuit's None): refused before anything is written."""
+    from ebana.config import TrainConfig
+    from ebana.errors import ConfigError
+    from ebana.training import Trainer
+    with pytest.raises(ConfigError, match=r"circuit.v_cm = None cannot be stored .* read back as 0.0"):
+        Trainer(TrainConfig(dataset="digits", hidden=(8,), limit_train=32), tmp_path / "run")
+    assert not (tmp_path / "run" / "config.toml").exists()
