@@ -25,6 +25,9 @@ CASES = [
     ("linear_ion_drift", {"window": "none"}),
     ("soft_bounds_power", {}),
     ("soft_bounds_linear", {}),
+    ("soft_bounds_exp", {}),
+    ("soft_bounds_exp", {"gamma_r": 10.0}),
+    ("messaris", {}),
 ]
 
 
