@@ -142,6 +142,9 @@ class DeviceModel:
     edge: ClassVar[float] = 0.0
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     d2d_fields: ClassVar[tuple[str, ...]] = ()
+    closed_energy_rescaled: ClassVar[bool] = False
+    """True when :meth:`_closed_energy` already returns the energy of the read-mapped device
+    (it then runs for rescaled devices whatever :attr:`factorable_iv` says)."""
     factorable_iv: ClassVar[bool] = False
     """True when ``I(V, x) = c(V)·h(x)`` (the I-V shape does not depend on the state): then
     ``I(V, x)/G(x)`` is independent of x and the energy of a rescaled device follows exactly
@@ -284,11 +287,14 @@ class DeviceModel:
             x1 = self._closed_form(x, vn, t)
         e = None
         rescaled = self.params.range_r_on is not None
-        if energy and x1 is not None and (not rescaled or self.factorable_iv):
+        own = self.closed_energy_rescaled
+        if energy and x1 is not None and (not rescaled or self.factorable_iv or own):
             with np.errstate(all="ignore"):
                 e = self._closed_energy(x, vn, t, x1)
-                if e is not None and rescaled:
+                if e is not None and rescaled and not own:
                     e = self._rescaled_energy(x, vn, t, e)
+            if e is not None and not np.all(np.isfinite(e)):
+                e = self._integrate_declined(x, vn, t, np.asarray(e, dtype=float))
         if x1 is None or (energy and e is None):
             x_rk, e = integrate_pulse(self._gated_rate, self._power, x, vn, t, lo, hi)
             x1 = x_rk if x1 is None else x1
@@ -304,6 +310,26 @@ class DeviceModel:
         if not energy:
             e = np.full(x.shape, np.nan)
         return PulseResult(x=np.asarray(x1, dtype=float), energy=np.asarray(e, dtype=float))
+
+    def restrict(self, idx: np.ndarray, shape: tuple[int, ...]) -> "DeviceModel":
+        """The model of the devices ``idx`` (flat indices into ``shape``): per-device parameter
+        arrays are broadcast to ``shape``, flattened and sliced; scalar models return self."""
+        arrays = {f.name: np.ravel(getattr(self.params, f.name) + np.zeros(shape))
+                  for f in dataclasses.fields(self.params) if np.ndim(getattr(self.params, f.name))}
+        if not arrays:
+            return self
+        return type(self)(self.params, **{n: a[idx] for n, a in arrays.items()})
+
+    def _integrate_declined(self, x, vn, t, e):
+        """Energy (J) where a closed form declined single devices (NaN, e.g. a quadrature
+        whose error bound is not met): those devices alone go through the integrator."""
+        bad = np.flatnonzero(~np.isfinite(e))
+        m = self.restrict(bad, x.shape)
+        lo, hi = self.bounds
+        _, e_bad = integrate_pulse(m._gated_rate, m._power, x.flat[bad], vn.flat[bad], t.flat[bad], lo, hi)
+        out = e.copy()
+        out.flat[bad] = e_bad
+        return out
 
     def _rescaled_energy(self, x, vn, t, e_native):
         """Energy (J) of the read-mapped device from the native energy ``e_native`` (J).

@@ -122,8 +122,9 @@ class Yakopcic(SeparableModel):
 
     def _g(self, vn):
         p = self.params
-        pos = p.a_p * (np.exp(vn) - np.exp(p.v_p))
-        neg = -p.a_n * (np.exp(-vn) - np.exp(p.v_n))
+        e = np.exp(np.abs(vn))  # e^V where V > 0, e^-V where V < 0 (one exp per device)
+        pos = p.a_p * (e - np.exp(p.v_p))
+        neg = -p.a_n * (e - np.exp(p.v_n))
         return np.where(vn > p.v_p, pos, np.where(vn < -p.v_n, neg, 0.0))
 
     def _drift(self, vn):
@@ -133,10 +134,13 @@ class Yakopcic(SeparableModel):
     def _f(self, s, up):
         p = self.params
         x = self._xn(s)
-        f_up = np.where(x >= p.x_p, np.exp(-p.alpha_p * (x - p.x_p)) * (1 - x) / (1 - p.x_p), 1.0)
-        f_dn = np.where(x <= 1 - p.x_n,
-                        np.exp(p.alpha_n * (x + p.x_n - 1)) * x / (1 - p.x_n), 1.0)
-        return np.where(up, f_up, f_dn)
+        up = np.asarray(up)
+        # one exponent per device: the window of its own direction only
+        z = np.where(up, -p.alpha_p * (x - p.x_p), p.alpha_n * (x + p.x_n - 1))
+        num = np.where(up, 1 - x, x)
+        den = np.where(up, 1 - p.x_p, 1 - p.x_n)
+        act = np.where(up, x >= p.x_p, x <= 1 - p.x_n)
+        return np.where(act, np.exp(z) * num / den, 1.0)
 
     def _e1(self, z):
         """E1(z) (–) for the window arguments ``0 < z <= z_max`` (``e1`` parameter)."""
