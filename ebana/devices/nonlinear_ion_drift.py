@@ -30,7 +30,7 @@ from ebana.errors import DeviceError
 
 __all__ = ["NonlinearParams", "NonlinearIonDrift", "GL_NODES", "GL_RHO_TOL"]
 
-GL_NODES = (8, 24)
+GL_NODES = (3, 6, 12, 24)
 """Gauss-Legendre orders tried per device for the write energy, smallest first."""
 GL_RHO_TOL = 1e-13
 """A device uses n nodes when ``ρ^(-2n) <= GL_RHO_TOL`` (ρ: its Bernstein-ellipse parameter)."""
@@ -174,18 +174,32 @@ class NonlinearIonDrift(SeparableModel):
             rho = bb + np.sqrt(1.0 + bb * bb)
             integral = np.full(mv.size, np.nan)
             todo = np.ones(mv.size, dtype=bool)
+            coef = (vf, big_a, big_b, ga, a, b, gb, phi0, gf)
             for nq in GL_NODES:
-                sel = np.flatnonzero(todo & (rho ** (-2.0 * nq) <= GL_RHO_TOL))
-                if sel.size:
-                    i, u = mv[sel], uf[mv[sel]]
+                tier = todo & (rho ** (-2.0 * nq) <= GL_RHO_TOL)
+                for direction in (True, False):
+                    sel = np.flatnonzero(tier & (uf[mv] == direction))
+                    if not sel.size:
+                        continue
+                    i = mv[sel]
+                    cv, ca, cb, cga, c_a, c_b, cgb, cphi, cg = (c[i] for c in coef)
 
-                    def p_of_t(tau, i=i, u=u):  # P' along the trajectory, tau in s
-                        return power(np.clip(self._phi_inv(phi0[i] + gf[i] * tau, u), 0.0, 1.0), i)
+                    def p_of_t(tau, cv=cv, ca=ca, cb=cb, cga=cga, c_a=c_a, c_b=c_b, cgb=cgb,
+                               cphi=cphi, cg=cg, up=direction):  # P' along the trajectory (W)
+                        y = _ipow(self._phi_inv_1(cphi + cg * tau, up), n)
+                        return cv * (ca * y + cb) * (cga / (c_a * y + c_b) + cgb)
 
                     integral[sel] = gauss_legendre(p_of_t, np.zeros(sel.size), t_move[i], nq)
-                    todo[sel] = False
+                todo &= ~tier
             out[mv] += integral
         return out.reshape(shape)
+
+    def _phi_inv_1(self, y: np.ndarray, up: bool) -> np.ndarray:
+        """Φ⁻¹ (–) of :meth:`_phi_inv` (windows none, Biolek p = 1) for one direction ``up``
+        (one transcendental per element), clipped to [0, 1]."""
+        if self.params.window == "none":
+            return np.clip(y, 0.0, 1.0)
+        return np.clip(np.tanh(y) if up else 2 / (1 + np.exp(-2 * y)), 0.0, 1.0)
 
     def _power_coefficients(self, vn, shape):
         """Flat per-device (A, B, a, b, α', β'): ``P' = V(A·y + B)·(α'/(a·y + b) + β')``."""
@@ -212,9 +226,10 @@ class NonlinearIonDrift(SeparableModel):
         if size not in cache:
             p = self.params
             n = int(p.n)
-            a = np.ravel(p.beta * np.sinh(p.alpha * V_READ) + np.zeros(size))
-            b = np.ravel(p.chi * np.expm1(p.gamma * V_READ) + np.zeros(size))
-            d = np.full(size, np.inf if p.window == "none" else 0.5 * np.pi)
+            # on the parameters' own shape (a scalar unless d2d), broadcast at the end
+            a = np.asarray(p.beta * np.sinh(p.alpha * V_READ), dtype=float)
+            b = np.asarray(p.chi * np.expm1(p.gamma * V_READ), dtype=float)
+            d = np.full(np.broadcast(a, b).shape, np.inf if p.window == "none" else 0.5 * np.pi)
             if p.range_r_on is not None and np.all(b > 0):
                 r = (b / a) ** (1.0 / n)
                 for k in range(n):
@@ -225,7 +240,7 @@ class NonlinearIonDrift(SeparableModel):
                     for ph in (np.arctanh(xk), 0.5 * np.log(xk / (2 - xk))):
                         im = np.mod(ph.imag, np.pi)
                         d = np.minimum(d, np.minimum(im, np.pi - im))
-            cache[size] = d
+            cache[size] = np.ravel(d + np.zeros(size))
         return cache[size][idx]
 
     def spice_current(self) -> str:
