@@ -50,6 +50,8 @@ CONFIGS: list[tuple[str, dict]] = [
     _dev("ideal", "pwm"),
     _dev("linear_ion_drift", "pwm"),
     _dev("linear_ion_drift", "pam"),
+    _dev("nonlinear_ion_drift", "pwm"),
+    _dev("nonlinear_ion_drift", "pam"),
 ]
 """Rows of the table; ``--only`` selects by label substring."""
 

@@ -272,19 +272,22 @@ class DeviceModel:
 
     # ---- pulses ----
     def apply_pulse(self, x: np.ndarray, v: np.ndarray | float, t: np.ndarray | float, *,
-                    rng: np.random.Generator | None = None, energy: bool = True) -> PulseResult:
+                    rng: np.random.Generator | None = None, energy: bool = True,
+                    reference: bool = False) -> PulseResult:
         """Apply a rectangular pulse of amplitude v (V, signed) and width t (s, >= 0).
 
         Broadcasts x, v, t. Returns the new state (in [0, 1]) and the energy ``∫V·I dt`` (J);
         with ``energy=False`` the energy is NaN and only the (cheaper) state is computed.
         ``rng`` is required when the model has cycle-to-cycle noise (``c2c > 0``).
+        ``reference=True`` skips every closed form and quadrature: state and energy come from
+        the adaptive integrator (the reference the fast paths are tested against).
         """
         x, v, t = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (x, v, t)))
         self._check_inputs(x, v, t)
         vn = self.polarity * v
         lo, hi = self.bounds
         with np.errstate(all="ignore"):
-            x1 = self._closed_form(x, vn, t)
+            x1 = None if reference else self._closed_form(x, vn, t)
         e = None
         rescaled = self.params.range_r_on is not None
         own = self.closed_energy_rescaled

@@ -24,16 +24,11 @@ import numpy as np
 
 from ebana.devices import windows as win
 from ebana.devices.base import EDGE, V_READ, X_MAX, X_MIN, Demo, DeviceParams, SeparableModel
-from ebana.devices.quadrature import gauss_legendre
+from ebana.devices.quadrature import GL_ORDERS, GL_RHO_TOL, gauss_legendre
 from ebana.devices.registry import register
 from ebana.errors import DeviceError
 
-__all__ = ["NonlinearParams", "NonlinearIonDrift", "GL_NODES", "GL_RHO_TOL"]
-
-GL_NODES = (3, 6, 12, 24)
-"""Gauss-Legendre orders tried per device for the write energy, smallest first."""
-GL_RHO_TOL = 1e-13
-"""A device uses n nodes when ``ρ^(-2n) <= GL_RHO_TOL`` (ρ: its Bernstein-ellipse parameter)."""
+__all__ = ["NonlinearParams", "NonlinearIonDrift"]
 
 
 def _ipow(x: np.ndarray, n: int) -> np.ndarray:
@@ -139,7 +134,7 @@ class NonlinearIonDrift(SeparableModel):
         keeps full relative precision. The integrand is analytic except at the images in φ of
         the poles of 1/(a·y + b) and of Φ⁻¹ (tanh's at ±iπ/2 for Biolek), at least a height d
         (:meth:`_phi_singularity`) off the real axis: a sweep of half-length h has
-        ``ρ >= d/h + sqrt(1 + (d/h)²)``, and n nodes (:data:`GL_NODES`) are used where
+        ``ρ >= d/h + sqrt(1 + (d/h)²)``, and n nodes (``quadrature.GL_ORDERS``) are used where
         ``ρ^(-2n) <= GL_RHO_TOL``. Other devices (long saturating sweeps) return NaN and are
         integrated (:meth:`_integrate_declined`). After a bound the device rests at P(x1).
         """
@@ -175,7 +170,7 @@ class NonlinearIonDrift(SeparableModel):
             integral = np.full(mv.size, np.nan)
             todo = np.ones(mv.size, dtype=bool)
             coef = (vf, big_a, big_b, ga, a, b, gb, phi0, gf)
-            for nq in GL_NODES:
+            for nq in GL_ORDERS:
                 tier = todo & (rho ** (-2.0 * nq) <= GL_RHO_TOL)
                 for direction in (True, False):
                     sel = np.flatnonzero(tier & (uf[mv] == direction))

@@ -1,6 +1,7 @@
 """Fixed-order Gauss-Legendre quadrature over per-device intervals (write-energy closed forms).
 
-Public API: :data:`GL_ORDER`, :func:`gauss_legendre`.
+Public API: :data:`GL_ORDER`, :data:`GL_ORDERS`, :data:`GL_RHO_TOL`, :func:`gauss_legendre`,
+:func:`tiered_gauss_legendre`, :func:`rho_real_pole`, :func:`rho_complex_pole`.
 
 A device's write energy over the moving part of a pulse is ``∫P dt = ∫ P(s)/(ds/dt) ds`` over
 the state interval it sweeps. Where that integral has no elementary form, the models write it
@@ -9,7 +10,11 @@ analytically) and integrate it by n-point Gauss-Legendre. For an integrand analy
 the Bernstein ellipse with foci at the interval's ends and semi-axis sum ρ (in units of the
 half-length) and bounded there by M, the error is at most ``(64/15)·M·ρ^{-2n}/(ρ² - 1)``
 times the half-length (Trefethen, *Approximation Theory and Approximation Practice*, Thm 19.3).
-Each model states its ρ; the tests compare with the adaptive integrator.
+Each model states its ρ per device; :func:`tiered_gauss_legendre` then takes, per device, the
+fewest nodes n of :data:`GL_ORDERS` with ``ρ^(-2n) <= GL_RHO_TOL`` (a training pulse sweeps a
+small interval, so 3 nodes usually do) and returns NaN where even the largest order does not
+meet it (the model then integrates that device). The tests compare with the adaptive
+integrator (relative 1e-6 stated; measured <= 1e-10).
 """
 
 from __future__ import annotations
@@ -18,10 +23,15 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["GL_ORDER", "gauss_legendre"]
+__all__ = ["GL_ORDER", "GL_ORDERS", "GL_RHO_TOL", "gauss_legendre", "tiered_gauss_legendre",
+           "rho_real_pole", "rho_complex_pole"]
 
 GL_ORDER = 24
 """Default number of nodes n (exact for polynomials of degree 2n - 1 = 47)."""
+GL_ORDERS = (3, 6, 12, 24)
+"""Orders tried per device by :func:`tiered_gauss_legendre`, smallest first."""
+GL_RHO_TOL = 1e-16
+"""A device uses n nodes when ``ρ^(-2n) <= GL_RHO_TOL``."""
 
 _NODES: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -43,3 +53,39 @@ def gauss_legendre(fun: Callable[[np.ndarray], np.ndarray], a: np.ndarray, b: np
     half = 0.5 * (b - a)
     nodes = (0.5 * (a + b))[None, :] + half[None, :] * xi[:, None]
     return half * (w @ fun(nodes))
+
+
+def rho_real_pole(dist: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """ρ of the largest Bernstein ellipse excluding a real pole ``dist`` beyond an end of an
+    interval of half-length ``half``: ``a + sqrt(a² - 1)``, a = 1 + dist/half."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = 1.0 + np.asarray(dist, dtype=float) / half
+        return a + np.sqrt(a * a - 1.0)
+
+
+def rho_complex_pole(height: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """Lower bound of ρ for a pole at ``height`` off the real axis (anywhere along it):
+    ``b + sqrt(1 + b²)``, b = height/half."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b = np.asarray(height, dtype=float) / half
+        return b + np.sqrt(1.0 + b * b)
+
+
+def tiered_gauss_legendre(fun: Callable[[np.ndarray, np.ndarray], np.ndarray], a: np.ndarray,
+                          b: np.ndarray, rho: np.ndarray, orders: tuple[int, ...] = GL_ORDERS,
+                          tol: float = GL_RHO_TOL) -> np.ndarray:
+    """``∫_a^b fun(s, idx) ds`` per device with the fewest nodes that meet ``ρ^(-2n) <= tol``;
+    NaN where none does. ``fun(nodes, idx)``: the integrand at nodes of shape
+    ``(n, len(idx))`` for the devices ``idx`` (indices into a, b)."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    out = np.full(a.shape, np.nan)
+    todo = np.ones(a.shape, dtype=bool)
+    with np.errstate(over="ignore", divide="ignore"):
+        err = np.where(rho > 1, 1.0 / np.asarray(rho, dtype=float), 1.0)
+    for n in orders:
+        sel = np.flatnonzero(todo & (err ** (2.0 * n) <= tol))
+        if sel.size:
+            out[sel] = gauss_legendre(lambda s, sel=sel: fun(s, sel), a[sel], b[sel], n)
+            todo[sel] = False
+    return out

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ebana.devices.base import EDGE, Demo, DeviceParams, SeparableModel
-from ebana.devices.quadrature import GL_ORDER, gauss_legendre
+from ebana.devices.quadrature import rho_complex_pole, tiered_gauss_legendre
 from ebana.devices.registry import register
 from ebana.errors import DeviceError
 
@@ -206,6 +206,9 @@ class _SoftBounds(SeparableModel):
                 + " : (v(vn) < {v_off} ? -{k}*(1-max({up_down},0))*pow(v(vn)/{v_off}-1,{alpha})*"
                 + self._spice_q(False) + " : 0))")
 
+    _dpsi_declines: bool = False
+    """True when :meth:`_dpsi` may return NaN for a device (a quadrature that declines it)."""
+
     # ∫x dt over the moving part of a pulse = ΔΨ/g (Ψ' = x/q); None -> adaptive integration
     def _psi(self, x, up):
         return None
@@ -228,7 +231,10 @@ class _SoftBounds(SeparableModel):
             int_x = np.where(g != 0, np.nan_to_num(dpsi / safe, nan=0.0, posinf=0, neginf=0), 0.0)
         p = self.params
         dg = 1.0 / p.r_on - 1.0 / p.r_off
-        return vn**2 * (t / p.r_off + dg * (int_x + x1 * (t - t_move)))
+        e = vn**2 * (t / p.r_off + dg * (int_x + x1 * (t - t_move)))
+        if self._dpsi_declines:  # NaN: the quadrature declined the device (integrate it)
+            e = np.where((g != 0) & np.isnan(dpsi), np.nan, e)
+        return e
 
 
 class _PowerLike(_SoftBounds):
@@ -289,6 +295,7 @@ class SoftBoundsExp(_SoftBounds):
     """Exponential response: q± = (e^{γ(1 ∓ w)} - 1)/(e^γ - 1)."""
 
     Params = ExpParams
+    _dpsi_declines = True
 
     def _f(self, x, up):
         gm = self.params.gamma_r
@@ -316,9 +323,10 @@ class SoftBoundsExp(_SoftBounds):
         """``ΔΨ = x_b·ΔΦ + ∫(x - x_b)/q dx`` with x_b the bound approached (1 up, 0 down).
 
         With u = |x - x_b|, ``(x - x_b)/q = ∓(e^γ - 1)·u/expm1(2γu)``: analytic on [0, 1] (poles
-        at u = iπm/γ, π/γ off the real axis), so Gauss-Legendre with GL_ORDER nodes over a
-        sweep of at most 1 has ρ >= b + sqrt(1 + b²), b = 2π/γ (half-length <= 1/2): 6.4 at
-        γ = 2 (error far below 1e-15 relative), 1.8 at γ = 10 (≈ 1e-12).
+        at u = iπm/γ, π/γ off the real axis): a sweep of half-length h has ρ >= b + sqrt(1 + b²),
+        b = π/(γh) (6.4 for a full sweep at γ = 2, 1.8 at γ = 10), and
+        :func:`~ebana.devices.quadrature.tiered_gauss_legendre` picks the nodes (NaN, i.e. the
+        integrator, where 24 do not meet its bound).
         """
         gm = self.params.gamma_r
         c, a = 2 * gm, np.expm1(gm)
@@ -327,14 +335,16 @@ class SoftBoundsExp(_SoftBounds):
         mv = np.flatnonzero(x1f != xf)
         if mv.size:
             um = upf[mv]
+            sign = np.where(um, -a, a)
 
-            def h(s):  # (x - x_b)/q(x)
-                u = np.where(um, 1 - s, s)
+            def h(s, i):  # (x - x_b)/q(x) for devices mv[i]
+                u = np.where(um[i], 1 - s, s)
                 cu = c * u
                 lin = np.divide(u, np.expm1(cu), out=np.full_like(u, 1.0 / c), where=cu != 0)
-                return np.where(um, -a, a) * lin
+                return sign[i] * lin
 
-            out[mv] += gauss_legendre(h, xf[mv], x1f[mv], GL_ORDER)
+            rho = rho_complex_pole(np.pi / gm, 0.5 * np.abs(x1f[mv] - xf[mv]))
+            out[mv] += tiered_gauss_legendre(h, xf[mv], x1f[mv], rho)
         return out.reshape(x.shape)
 
     def _spice_q(self, up: bool) -> str:

@@ -101,3 +101,13 @@ def test_quadrature_declines_only_wide_sweeps():
     r = model.apply_pulse(x, v, mixed)
     _, e_ref = _exact(model, x, v, mixed)
     np.testing.assert_allclose(r.energy, e_ref, rtol=RTOL_E, atol=0)
+
+
+def test_reference_mode_is_the_integrator():
+    """``apply_pulse(reference=True)`` bypasses closed forms: it equals the integrator exactly."""
+    model = devices.create("messaris").with_range(1e4, 1e6)
+    x, v, t = _pulses(model, 50, np.random.default_rng(8))
+    r = model.apply_pulse(x, v, t, reference=True)
+    x_ref, e_ref = _exact(model, x, v, t)
+    np.testing.assert_array_equal(r.energy, e_ref)
+    np.testing.assert_array_equal(r.x, np.where(t > 0, np.clip(x_ref, 0, 1), x))
