@@ -424,13 +424,15 @@ class DeviceModel:
         return out
 
 
-def invert_monotone(phi, f, y, guess, lo, hi, iters: int = 200) -> np.ndarray:
+def invert_monotone(phi, f, y, guess, lo, hi, iters: int = 200, step_rtol: float = 2e-16) -> np.ndarray:
     """Solve ``phi(s) = y`` for s in [lo, hi], phi increasing with ``phi' = 1/f`` (vectorised).
 
     Safeguarded Newton: bisection whenever Newton leaves the bracket or f(s) = 0. Each
     iteration evaluates phi and f only on the devices not yet converged (a device converges
     on its own, not when the slowest one does), so the cost follows the number of devices
-    still iterating rather than ``iterations × all devices``.
+    still iterating rather than ``iterations × all devices``. A Newton step below
+    ``step_rtol·|s|`` ends a device (raise it when phi carries evaluation noise above rounding:
+    Newton converges quadratically, so the accepted step leaves only that noise).
     """
     y = np.asarray(y, dtype=float).ravel()
     shape = np.shape(np.asarray(guess) + np.zeros(np.shape(y)))
@@ -449,7 +451,7 @@ def invert_monotone(phi, f, y, guess, lo, hi, iters: int = 200) -> np.ndarray:
         s_nt = s - F * fs
         # a Newton step below rounding has converged (test it before the bracket test: a
         # converged s sits on the bracket's end and would otherwise restart bisection)
-        small = (fs > 0) & (np.abs(s_nt - s) <= 2e-16 * np.maximum(np.abs(s), 1e-300))
+        small = (fs > 0) & (np.abs(s_nt - s) <= step_rtol * np.maximum(np.abs(s), 1e-300))
         bad = ~((s_nt > a) & (s_nt < b)) | ~(fs > 0)
         s_new = np.where(small, np.clip(s_nt, lo, hi), np.where(bad, 0.5 * (a + b), s_nt))
         done = (F == 0) | small | (b - a <= 4e-16 * np.maximum(np.abs(a), 1e-300))

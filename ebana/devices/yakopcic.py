@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import exp1
 
-from ebana.devices.base import EDGE, Demo, DeviceParams, SeparableModel
+from ebana.devices.base import EDGE, Demo, DeviceParams, SeparableModel, invert_monotone
 from ebana.devices.registry import register
-from ebana.devices.special import Z_SERIES, exp1_small
+from ebana.devices.special import Z_SERIES, exp1_diff_small, exp1_small
 from ebana.errors import DeviceError
 
 __all__ = ["YakopcicParams", "Yakopcic", "E1_METHODS"]
@@ -151,6 +151,58 @@ class Yakopcic(SeparableModel):
             return exp1_small(z, z_max)
         return exp1(z)
 
+    def _z_max(self) -> float | None:
+        """Largest window argument z (–) if the series applies (scalar window parameters)."""
+        p = self.params
+        if p.e1 != "series" or any(np.ndim(getattr(p, n)) for n in
+                                   ("x_p", "x_n", "alpha_p", "alpha_n", "x_min")):
+            return None
+        z_max = max(p.alpha_p * (1 - p.x_p), p.alpha_n * (1 - p.x_n))
+        return z_max if z_max <= Z_SERIES else None
+
+    def _dphi(self, s0, s, up, z_max):
+        """``Φ(s) - Φ(s0)`` (–, s units) for one direction, accurate relative to the difference:
+        the flat part (f = 1) is the length inside it, the window part an E1 difference by
+        :func:`~ebana.devices.special.exp1_diff_small`."""
+        p = self.params
+        x0, x = self._xn(s0), self._xn(s)
+        if up:  # flat for x < x_p; window z = α_p(1 - x)
+            a, b = np.maximum(x0, p.x_p), np.maximum(x, p.x_p)
+            cp = (1 - p.x_p) * np.exp(p.alpha_p * (1 - p.x_p))
+            out = (np.minimum(x, p.x_p) - np.minimum(x0, p.x_p)) + cp * exp1_diff_small(
+                p.alpha_p * (1 - a), p.alpha_p * (1 - b), z_max)
+        else:  # flat for x > 1 - x_n; window z = α_n·x
+            xw = 1 - p.x_n
+            a, b = np.minimum(x0, xw), np.minimum(x, xw)
+            cn = (1 - p.x_n) * np.exp(p.alpha_n * (1 - p.x_n))
+            out = (np.maximum(x, xw) - np.maximum(x0, xw)) - cn * exp1_diff_small(
+                p.alpha_n * a, p.alpha_n * b, z_max)
+        return out / (1 - p.x_min)
+
+    def _invert(self, x, y, gt, up, lo, hi):
+        """Φ⁻¹ by solving ``Φ(s) - Φ(x) = g·t`` (:meth:`_dphi`) per direction: the residual then
+        carries noise relative to the move (~1e-14 of it), not to Φ, so Newton stops after a few
+        steps. ``e1 = "scipy"`` (or array window parameters) keeps the base inversion."""
+        z_max = self._z_max()
+        if z_max is None:
+            return super()._invert(x, y, gt, up, lo, hi)
+        xf, gtf, yf = (np.ravel(a + np.zeros(x.shape)) for a in (x, gt, y))
+        upf = np.ravel(up + np.zeros(x.shape, dtype=bool))
+        out = xf.copy()
+        for d in (True, False):
+            mv = np.flatnonzero((gtf != 0) & np.isfinite(yf) & (upf == d))
+            if not mv.size:
+                continue
+            xm, gm = xf[mv], gtf[mv]
+            fm = self._f(xm, d)
+            h = 1e-6
+            dfm = (self._f(np.minimum(xm + h, 1.0), d) - self._f(np.maximum(xm - h, 0.0), d)) / (2 * h)
+            guess = xm + gm * fm + 0.5 * (gm * fm) ** 2 * dfm
+            out[mv] = invert_monotone(lambda s, i, xm=xm, d=d: self._dphi(xm[i], s, d, z_max),
+                                      lambda s, i, d=d: self._f(s, d), gm, guess, lo, hi,
+                                      step_rtol=1e-13)
+        return out.reshape(x.shape)
+
     def _phi(self, s, up):
         # Φ in s units: Φ_x(x)/(1 - x_min), Φ_x(x_p) = 0 (up), Φ_x(1 - x_n) = 0 (down);
         # E1 (the costly part) only where the window acts in the direction of motion
@@ -180,15 +232,26 @@ class Yakopcic(SeparableModel):
         in x/f, ``H = -(1 - x_n)/α_n·(e^{-α_n(x + x_n - 1)} - 1)`` and K = H - Φ_x there;
         x > 1 - x_n: ``K = (x² - x_w²)/2 - (x - x_w)``, x_w = 1 - x_n. K is continuous.
         """
+        up = np.asarray(up) | np.zeros(np.shape(s), dtype=bool)
+        out = np.empty(up.shape)
+        s = np.broadcast_to(s, up.shape)
+        for d in (True, False):  # one exponential per device: its own direction only
+            m = up == d
+            if m.any():
+                out[m] = self._k1(s[m], d)
+        return out
+
+    def _k1(self, s, up: bool):
+        """:meth:`_k` for one direction."""
         p = self.params
         x = self._xn(s)
-        cp = (1 - p.x_p) * np.exp(p.alpha_p * (1 - p.x_p))
-        k_up = np.where(x < p.x_p, 0.5 * (x * x - p.x_p**2) - (x - p.x_p),
-                        -cp / p.alpha_p * (np.exp(-p.alpha_p * (1 - x)) - np.exp(-p.alpha_p * (1 - p.x_p))))
+        if up:
+            cp = (1 - p.x_p) * np.exp(p.alpha_p * (1 - p.x_p))
+            return np.where(x < p.x_p, 0.5 * (x * x - p.x_p**2) - (x - p.x_p),
+                            -cp / p.alpha_p * (np.exp(-p.alpha_p * (1 - x)) - np.exp(-p.alpha_p * (1 - p.x_p))))
         xw = 1 - p.x_n
-        h_dn = np.where(x > xw, 0.5 * (x * x - xw**2),
+        return np.where(x > xw, 0.5 * (x * x - xw**2),
                         -(1 - p.x_n) / p.alpha_n * np.expm1(-p.alpha_n * (x + p.x_n - 1)))
-        return np.where(up, k_up, h_dn)
 
     def _closed_energy(self, x, vn, t, x1):
         """Exact native energy (J): ``E = P(V)·(ΔH/g_x + x(s1)·(t - t_move))``.
@@ -211,7 +274,9 @@ class Yakopcic(SeparableModel):
         if stop.any():
             dphi = self._phi(x1[stop], up[stop]) - self._phi(x[stop], up[stop])
             t_move[stop] = np.clip(dphi / safe[stop], 0.0, t[stop])
-        dk = np.where(moving, self._k(x1, up) - self._k(x, up), 0.0)
+        dk = np.zeros(x.shape)
+        if moving.any():
+            dk[moving] = self._k(x1[moving], up[moving]) - self._k(x[moving], up[moving])
         int_x = np.where(up, t_move, 0.0) + np.where(moving, dk / (safe * (1 - p.x_min)), 0.0)
         pw = vn * np.where(vn >= 0, p.a1, p.a2) * np.sinh(p.b * vn)
         return pw * (int_x + self._xn(x1) * (t - t_move))
