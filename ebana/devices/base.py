@@ -463,6 +463,11 @@ def invert_monotone(phi, f, y, guess, lo, hi, iters: int = 200, step_rtol: float
     return res.reshape(shape)
 
 
+DPHI_STEP_RTOL = 1e-13
+"""Newton step (relative to s) that ends an incremental inversion: the residual ``ΔΦ - g·t``
+carries noise ~1e-14 of the move, and Newton's quadratic convergence leaves only that noise."""
+
+
 class SeparableModel(DeviceModel):
     """Model with ``dx/dt = g(vn)·f_d(x)``, d = direction of motion (up when g > 0).
 
@@ -487,6 +492,20 @@ class SeparableModel(DeviceModel):
     def _phi_inv(self, y: np.ndarray, up: np.ndarray) -> np.ndarray | None:
         return None
 
+    dphi_step_rtol: float = DPHI_STEP_RTOL
+    """Newton step (relative to s) that ends an incremental inversion (:data:`DPHI_STEP_RTOL`;
+    2e-16 where :meth:`_dphi` is accurate to rounding)."""
+
+    @property
+    def incremental(self) -> bool:
+        """True when :meth:`_dphi` is implemented: the inversion then solves
+        ``Φ(s) - Φ(x0) = g·t`` instead of ``Φ(s) = Φ(x0) + g·t``."""
+        return False
+
+    def _dphi(self, x0: np.ndarray, s: np.ndarray, up: np.ndarray) -> np.ndarray:
+        """``Φ(s) - Φ(x0)`` computed accurately relative to the difference (not to Φ)."""
+        raise NotImplementedError
+
     def _invert(self, x, y, gt, up, lo, hi) -> np.ndarray:
         """Φ⁻¹(y) by :func:`invert_monotone` on the devices that move, from the second-order
         guess ``x + gt·f + (gt)²·f·f'/2`` (f' by a central difference); others keep x."""
@@ -509,8 +528,13 @@ class SeparableModel(DeviceModel):
             h = 1e-6
             dfm = (m._f(np.minimum(xm + h, 1.0), um) - m._f(np.maximum(xm - h, 0.0), um)) / (2 * h)
             guess = xm + gtf[mv] * fm + 0.5 * (gtf[mv] * fm) ** 2 * dfm
-            out[mv] = invert_monotone(lambda s, i: sub(i)._phi(s, um[i]),
-                                      lambda s, i: sub(i)._f(s, um[i]), yf[mv], guess, lo, hi)
+            if self.incremental:  # solve Φ(s) - Φ(x) = g·t: noise relative to the move only
+                out[mv] = invert_monotone(lambda s, i: sub(i)._dphi(xm[i], s, um[i]),
+                                          lambda s, i: sub(i)._f(s, um[i]), gtf[mv], guess, lo, hi,
+                                          step_rtol=self.dphi_step_rtol)
+            else:
+                out[mv] = invert_monotone(lambda s, i: sub(i)._phi(s, um[i]),
+                                          lambda s, i: sub(i)._f(s, um[i]), yf[mv], guess, lo, hi)
         return out.reshape(x.shape)
 
     def _rate(self, vn, x):

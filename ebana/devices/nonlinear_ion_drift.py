@@ -222,8 +222,8 @@ class NonlinearIonDrift(SeparableModel):
             p = self.params
             n = int(p.n)
             # on the parameters' own shape (a scalar unless d2d), broadcast at the end
-            a = np.asarray(p.beta * np.sinh(p.alpha * V_READ), dtype=float)
-            b = np.asarray(p.chi * np.expm1(p.gamma * V_READ), dtype=float)
+            a = np.ravel(np.asarray(p.beta * np.sinh(p.alpha * V_READ), dtype=float))
+            b = np.ravel(np.asarray(p.chi * np.expm1(p.gamma * V_READ), dtype=float))
             d = np.full(np.broadcast(a, b).shape, np.inf if p.window == "none" else 0.5 * np.pi)
             if p.range_r_on is not None and np.all(b > 0):
                 r = (b / a) ** (1.0 / n)

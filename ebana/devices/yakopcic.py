@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import exp1
 
-from ebana.devices.base import EDGE, Demo, DeviceParams, SeparableModel, invert_monotone
+from ebana.devices.base import EDGE, Demo, DeviceParams, SeparableModel
 from ebana.devices.registry import register
 from ebana.devices.special import Z_SERIES, exp1_diff_small, exp1_small
 from ebana.errors import DeviceError
@@ -160,48 +160,34 @@ class Yakopcic(SeparableModel):
         z_max = max(p.alpha_p * (1 - p.x_p), p.alpha_n * (1 - p.x_n))
         return z_max if z_max <= Z_SERIES else None
 
-    def _dphi(self, s0, s, up, z_max):
-        """``Φ(s) - Φ(s0)`` (–, s units) for one direction, accurate relative to the difference:
-        the flat part (f = 1) is the length inside it, the window part an E1 difference by
+    @property
+    def incremental(self) -> bool:
+        return self._z_max() is not None
+
+    def _dphi(self, s0, s, up):
+        """``Φ(s) - Φ(s0)`` (–, s units), accurate relative to the difference: the flat part
+        (f = 1) is the length inside it, the window part an E1 difference by
         :func:`~ebana.devices.special.exp1_diff_small`."""
         p = self.params
-        x0, x = self._xn(s0), self._xn(s)
-        if up:  # flat for x < x_p; window z = α_p(1 - x)
-            a, b = np.maximum(x0, p.x_p), np.maximum(x, p.x_p)
+        z_max = self._z_max()
+        up = np.asarray(up) | np.zeros(np.shape(s), dtype=bool)
+        x0 = np.broadcast_to(self._xn(s0), up.shape)
+        x = np.broadcast_to(self._xn(s), up.shape)
+        out = np.empty(up.shape)
+        m = up
+        if m.any():  # flat for x < x_p; window z = α_p(1 - x)
+            a, b = np.maximum(x0[m], p.x_p), np.maximum(x[m], p.x_p)
             cp = (1 - p.x_p) * np.exp(p.alpha_p * (1 - p.x_p))
-            out = (np.minimum(x, p.x_p) - np.minimum(x0, p.x_p)) + cp * exp1_diff_small(
+            out[m] = (np.minimum(x[m], p.x_p) - np.minimum(x0[m], p.x_p)) + cp * exp1_diff_small(
                 p.alpha_p * (1 - a), p.alpha_p * (1 - b), z_max)
-        else:  # flat for x > 1 - x_n; window z = α_n·x
+        m = ~up
+        if m.any():  # flat for x > 1 - x_n; window z = α_n·x
             xw = 1 - p.x_n
-            a, b = np.minimum(x0, xw), np.minimum(x, xw)
+            a, b = np.minimum(x0[m], xw), np.minimum(x[m], xw)
             cn = (1 - p.x_n) * np.exp(p.alpha_n * (1 - p.x_n))
-            out = (np.maximum(x, xw) - np.maximum(x0, xw)) - cn * exp1_diff_small(
+            out[m] = (np.maximum(x[m], xw) - np.maximum(x0[m], xw)) - cn * exp1_diff_small(
                 p.alpha_n * a, p.alpha_n * b, z_max)
         return out / (1 - p.x_min)
-
-    def _invert(self, x, y, gt, up, lo, hi):
-        """Φ⁻¹ by solving ``Φ(s) - Φ(x) = g·t`` (:meth:`_dphi`) per direction: the residual then
-        carries noise relative to the move (~1e-14 of it), not to Φ, so Newton stops after a few
-        steps. ``e1 = "scipy"`` (or array window parameters) keeps the base inversion."""
-        z_max = self._z_max()
-        if z_max is None:
-            return super()._invert(x, y, gt, up, lo, hi)
-        xf, gtf, yf = (np.ravel(a + np.zeros(x.shape)) for a in (x, gt, y))
-        upf = np.ravel(up + np.zeros(x.shape, dtype=bool))
-        out = xf.copy()
-        for d in (True, False):
-            mv = np.flatnonzero((gtf != 0) & np.isfinite(yf) & (upf == d))
-            if not mv.size:
-                continue
-            xm, gm = xf[mv], gtf[mv]
-            fm = self._f(xm, d)
-            h = 1e-6
-            dfm = (self._f(np.minimum(xm + h, 1.0), d) - self._f(np.maximum(xm - h, 0.0), d)) / (2 * h)
-            guess = xm + gm * fm + 0.5 * (gm * fm) ** 2 * dfm
-            out[mv] = invert_monotone(lambda s, i, xm=xm, d=d: self._dphi(xm[i], s, d, z_max),
-                                      lambda s, i, d=d: self._f(s, d), gm, guess, lo, hi,
-                                      step_rtol=1e-13)
-        return out.reshape(x.shape)
 
     def _phi(self, s, up):
         # Φ in s units: Φ_x(x)/(1 - x_min), Φ_x(x_p) = 0 (up), Φ_x(1 - x_n) = 0 (down);
