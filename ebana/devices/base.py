@@ -492,6 +492,15 @@ class SeparableModel(DeviceModel):
     def _phi_inv(self, y: np.ndarray, up: np.ndarray) -> np.ndarray | None:
         return None
 
+    window_vanishes: bool = True
+    """False when f > 0 at every state inside the bounds (no device can sit where its window
+    vanishes, so the closed form skips that test)."""
+
+    def _df(self, x: np.ndarray, up: np.ndarray, f: np.ndarray) -> np.ndarray | None:
+        """df/dx at x (f = f(x) given), for the inversion's starting guess; None: a central
+        difference."""
+        return None
+
     dphi_step_rtol: float = DPHI_STEP_RTOL
     """Newton step (relative to s) that ends an incremental inversion (:data:`DPHI_STEP_RTOL`;
     2e-16 where :meth:`_dphi` is accurate to rounding)."""
@@ -508,7 +517,8 @@ class SeparableModel(DeviceModel):
 
     def _invert(self, x, y, gt, up, lo, hi) -> np.ndarray:
         """Φ⁻¹(y) by :func:`invert_monotone` on the devices that move, from the second-order
-        guess ``x + gt·f + (gt)²·f·f'/2`` (f' by a central difference); others keep x."""
+        guess ``x + gt·f + (gt)²·f·f'/2`` (f' by a central difference); others keep x.
+        Incremental models (:attr:`incremental`) solve ``Φ(s) - Φ(x) = gt`` and ignore y."""
         xf, yf, gtf = (np.ravel(a + np.zeros(x.shape)) for a in (x, y, gt))
         upf = np.ravel(up + np.zeros(x.shape, dtype=bool))
         out = xf.copy()
@@ -525,13 +535,20 @@ class SeparableModel(DeviceModel):
 
             m = sub(np.arange(mv.size))
             fm = m._f(xm, um)
-            h = 1e-6
-            dfm = (m._f(np.minimum(xm + h, 1.0), um) - m._f(np.maximum(xm - h, 0.0), um)) / (2 * h)
+            dfm = m._df(xm, um, fm)
+            if dfm is None:
+                h = 1e-6
+                dfm = (m._f(np.minimum(xm + h, 1.0), um) - m._f(np.maximum(xm - h, 0.0), um)) / (2 * h)
             guess = xm + gtf[mv] * fm + 0.5 * (gtf[mv] * fm) ** 2 * dfm
             if self.incremental:  # solve Φ(s) - Φ(x) = g·t: noise relative to the move only
-                out[mv] = invert_monotone(lambda s, i: sub(i)._dphi(xm[i], s, um[i]),
-                                          lambda s, i: sub(i)._f(s, um[i]), gtf[mv], guess, lo, hi,
-                                          step_rtol=self.dphi_step_rtol)
+                gm = gtf[mv]
+                for d in (True, False):  # one direction per solve: _dphi and _f need no masks
+                    j = np.flatnonzero(um == d)
+                    if j.size:
+                        out[mv[j]] = invert_monotone(
+                            lambda s, i, j=j, d=d: sub(j[i])._dphi(xm[j[i]], s, d),
+                            lambda s, i, j=j, d=d: sub(j[i])._f(s, d), gm[j], guess[j], lo, hi,
+                            step_rtol=self.dphi_step_rtol)
             else:
                 out[mv] = invert_monotone(lambda s, i: sub(i)._phi(s, um[i]),
                                           lambda s, i: sub(i)._f(s, um[i]), yf[mv], guess, lo, hi)
@@ -547,14 +564,20 @@ class SeparableModel(DeviceModel):
         lo, hi = self.bounds
         g = self._drift(vn) + np.zeros(x.shape)
         up = g > 0
-        phi0 = self._phi(x, up)
-        y = phi0 + g * t
-        s1 = self._phi_inv(y, up)
-        if s1 is None:
-            s1 = self._invert(x, y, g * t, up, lo, hi)
+        gt = g * t
+        if self.incremental:  # Φ itself is not needed (nor its cost)
+            s1 = self._invert(x, gt, gt, up, lo, hi)
+            sits = ~(self._f(x, up) > 0) if self.window_vanishes else False
+        else:
+            phi0 = self._phi(x, up)
+            y = phi0 + gt
+            s1 = self._phi_inv(y, up)
+            if s1 is None:
+                s1 = self._invert(x, y, gt, up, lo, hi)
+            sits = ~np.isfinite(phi0)
         s1 = np.clip(np.nan_to_num(s1, nan=0.5), lo, hi)
         # no drive, or a device sitting where its window vanishes, does not move
-        still = (g * t == 0) | ~np.isfinite(phi0)
+        still = (gt == 0) | sits
         # direction awareness: never move against the drive
         s1 = np.where(up, np.maximum(s1, x), np.minimum(s1, x))
         return np.where(still, x, s1)

@@ -134,6 +134,10 @@ class Yakopcic(SeparableModel):
     def _f(self, s, up):
         p = self.params
         x = self._xn(s)
+        if np.ndim(up) == 0:  # one direction
+            if up:
+                return np.where(x >= p.x_p, np.exp(-p.alpha_p * (x - p.x_p)) * (1 - x) / (1 - p.x_p), 1.0)
+            return np.where(x <= 1 - p.x_n, np.exp(p.alpha_n * (x + p.x_n - 1)) * x / (1 - p.x_n), 1.0)
         up = np.asarray(up)
         # one exponent per device: the window of its own direction only
         z = np.where(up, -p.alpha_p * (x - p.x_p), p.alpha_n * (x + p.x_n - 1))
@@ -160,32 +164,51 @@ class Yakopcic(SeparableModel):
         z_max = max(p.alpha_p * (1 - p.x_p), p.alpha_n * (1 - p.x_n))
         return z_max if z_max <= Z_SERIES else None
 
+    window_vanishes = False  # f > 0 on [0, 1 - EDGE]
+
     @property
     def incremental(self) -> bool:
         return self._z_max() is not None
 
+    def _df(self, s, up, f):
+        """df/ds: ``f·(1 - x_min)·d ln f/dx`` with ``d ln f/dx = -α_p - 1/(1 - x)`` (increasing
+        window), ``α_n + 1/x`` (decreasing window), 0 where f = 1."""
+        p = self.params
+        x = self._xn(s)
+        dln = np.where(up, np.where(x >= p.x_p, -p.alpha_p - 1 / (1 - x), 0.0),
+                       np.where(x <= 1 - p.x_n, p.alpha_n + 1 / x, 0.0))
+        return f * dln * (1 - p.x_min)
+
     def _dphi(self, s0, s, up):
         """``Φ(s) - Φ(s0)`` (–, s units), accurate relative to the difference: the flat part
         (f = 1) is the length inside it, the window part an E1 difference by
-        :func:`~ebana.devices.special.exp1_diff_small`."""
-        p = self.params
-        z_max = self._z_max()
+        :func:`~ebana.devices.special.exp1_diff_small`. ``up``: a bool or a mask."""
+        if np.ndim(up) == 0:
+            return self._dphi1(self._xn(s0), self._xn(s), bool(up))
         up = np.asarray(up) | np.zeros(np.shape(s), dtype=bool)
         x0 = np.broadcast_to(self._xn(s0), up.shape)
         x = np.broadcast_to(self._xn(s), up.shape)
         out = np.empty(up.shape)
-        m = up
-        if m.any():  # flat for x < x_p; window z = α_p(1 - x)
-            a, b = np.maximum(x0[m], p.x_p), np.maximum(x[m], p.x_p)
+        for d in (True, False):
+            m = up == d
+            if m.any():
+                out[m] = self._dphi1(x0[m], x[m], d)
+        return out
+
+    def _dphi1(self, x0, x, up: bool):
+        """:meth:`_dphi` of one direction, native states x0 -> x."""
+        p = self.params
+        z_max = self._z_max()
+        if up:  # flat for x < x_p; window z = α_p(1 - x)
+            a, b = np.maximum(x0, p.x_p), np.maximum(x, p.x_p)
             cp = (1 - p.x_p) * np.exp(p.alpha_p * (1 - p.x_p))
-            out[m] = (np.minimum(x[m], p.x_p) - np.minimum(x0[m], p.x_p)) + cp * exp1_diff_small(
+            out = (np.minimum(x, p.x_p) - np.minimum(x0, p.x_p)) + cp * exp1_diff_small(
                 p.alpha_p * (1 - a), p.alpha_p * (1 - b), z_max)
-        m = ~up
-        if m.any():  # flat for x > 1 - x_n; window z = α_n·x
+        else:  # flat for x > 1 - x_n; window z = α_n·x
             xw = 1 - p.x_n
-            a, b = np.minimum(x0[m], xw), np.minimum(x[m], xw)
+            a, b = np.minimum(x0, xw), np.minimum(x, xw)
             cn = (1 - p.x_n) * np.exp(p.alpha_n * (1 - p.x_n))
-            out[m] = (np.maximum(x[m], xw) - np.maximum(x0[m], xw)) - cn * exp1_diff_small(
+            out = (np.maximum(x, xw) - np.maximum(x0, xw)) - cn * exp1_diff_small(
                 p.alpha_n * a, p.alpha_n * b, z_max)
         return out / (1 - p.x_min)
 
