@@ -79,12 +79,16 @@ def tiered_gauss_legendre(fun: Callable[[np.ndarray, np.ndarray], np.ndarray], a
     ``(n, len(idx))`` for the devices ``idx`` (indices into a, b)."""
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        # nodes needed per device: ρ^(-2n) <= tol  <=>  n >= ln(1/tol)/(2 ln ρ)
+        need = np.where(rho > 1, np.log(1.0 / tol) / (2.0 * np.log(np.asarray(rho, dtype=float))), np.inf)
     out = np.full(a.shape, np.nan)
     todo = np.ones(a.shape, dtype=bool)
-    with np.errstate(over="ignore", divide="ignore"):
-        err = np.where(rho > 1, 1.0 / np.asarray(rho, dtype=float), 1.0)
     for n in orders:
-        sel = np.flatnonzero(todo & (err ** (2.0 * n) <= tol))
+        ok = todo & (need <= n)
+        if ok.all():  # every device in the first tier: no gathers
+            return gauss_legendre(lambda s: fun(s, np.arange(a.size)), a, b, n)
+        sel = np.flatnonzero(ok)
         if sel.size:
             out[sel] = gauss_legendre(lambda s, sel=sel: fun(s, sel), a[sel], b[sel], n)
             todo[sel] = False

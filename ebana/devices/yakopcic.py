@@ -26,7 +26,7 @@ from scipy.special import exp1
 
 from ebana.devices.base import EDGE, Demo, DeviceParams, SeparableModel
 from ebana.devices.registry import register
-from ebana.devices.special import Z_SERIES, exp1_diff_small, exp1_small
+from ebana.devices.special import Z_SERIES, exp1_diff, exp1_small
 from ebana.errors import DeviceError
 
 __all__ = ["YakopcicParams", "Yakopcic", "E1_METHODS"]
@@ -182,7 +182,8 @@ class Yakopcic(SeparableModel):
     def _dphi(self, s0, s, up):
         """``Φ(s) - Φ(s0)`` (–, s units), accurate relative to the difference: the flat part
         (f = 1) is the length inside it, the window part an E1 difference by
-        :func:`~ebana.devices.special.exp1_diff_small`. ``up``: a bool or a mask."""
+        :func:`~ebana.devices.special.exp1_diff` (its own direction's z range). ``up``: a
+        bool or a mask."""
         if np.ndim(up) == 0:
             return self._dphi1(self._xn(s0), self._xn(s), bool(up))
         up = np.asarray(up) | np.zeros(np.shape(s), dtype=bool)
@@ -198,18 +199,17 @@ class Yakopcic(SeparableModel):
     def _dphi1(self, x0, x, up: bool):
         """:meth:`_dphi` of one direction, native states x0 -> x."""
         p = self.params
-        z_max = self._z_max()
         if up:  # flat for x < x_p; window z = α_p(1 - x)
             a, b = np.maximum(x0, p.x_p), np.maximum(x, p.x_p)
             cp = (1 - p.x_p) * np.exp(p.alpha_p * (1 - p.x_p))
-            out = (np.minimum(x, p.x_p) - np.minimum(x0, p.x_p)) + cp * exp1_diff_small(
-                p.alpha_p * (1 - a), p.alpha_p * (1 - b), z_max)
+            out = (np.minimum(x, p.x_p) - np.minimum(x0, p.x_p)) + cp * exp1_diff(
+                p.alpha_p * (1 - a), p.alpha_p * (1 - b), p.alpha_p * (1 - p.x_p))
         else:  # flat for x > 1 - x_n; window z = α_n·x
             xw = 1 - p.x_n
             a, b = np.minimum(x0, xw), np.minimum(x, xw)
             cn = (1 - p.x_n) * np.exp(p.alpha_n * (1 - p.x_n))
-            out = (np.maximum(x, xw) - np.maximum(x0, xw)) - cn * exp1_diff_small(
-                p.alpha_n * a, p.alpha_n * b, z_max)
+            out = (np.maximum(x, xw) - np.maximum(x0, xw)) - cn * exp1_diff(
+                p.alpha_n * a, p.alpha_n * b, p.alpha_n * xw)
         return out / (1 - p.x_min)
 
     def _phi(self, s, up):
