@@ -274,21 +274,24 @@ class Yakopcic(SeparableModel):
         """
         p = self.params
         g = self._drift(vn) + np.zeros(x.shape)  # ds/dt per unit window (1/s)
-        up = g > 0
-        safe = np.where(g != 0, g, 1.0)
-        moving = (g != 0) & (x1 != x)
-        t_move = np.where(moving, t, 0.0)
+        pw = vn * np.where(vn >= 0, p.a1, p.a2) * np.sinh(p.b * vn) + np.zeros(x.shape)
+        e = pw * self._xn(x1) * t  # at rest the whole pulse (below threshold: every device)
+        mv = np.flatnonzero((g != 0) & (x1 != x))
+        if not mv.size:
+            return e
+        # the moving devices only (PAM: those above threshold)
+        gm, xm, x1m, tm = g.flat[mv], x.flat[mv], x1.flat[mv], t.flat[mv]
+        um = gm > 0
+        t_move = tm.copy()
         lo, hi = self.bounds
-        stop = moving & ((x1 <= lo) | (x1 >= hi))
+        stop = (x1m <= lo) | (x1m >= hi)
         if stop.any():
-            dphi = self._phi(x1[stop], up[stop]) - self._phi(x[stop], up[stop])
-            t_move[stop] = np.clip(dphi / safe[stop], 0.0, t[stop])
-        dk = np.zeros(x.shape)
-        if moving.any():
-            dk[moving] = self._k(x1[moving], up[moving]) - self._k(x[moving], up[moving])
-        int_x = np.where(up, t_move, 0.0) + np.where(moving, dk / (safe * (1 - p.x_min)), 0.0)
-        pw = vn * np.where(vn >= 0, p.a1, p.a2) * np.sinh(p.b * vn)
-        return pw * (int_x + self._xn(x1) * (t - t_move))
+            dphi = self._phi(x1m[stop], um[stop]) - self._phi(xm[stop], um[stop])
+            t_move[stop] = np.clip(dphi / gm[stop], 0.0, tm[stop])
+        dk = self._k(x1m, um) - self._k(xm, um)
+        int_x = np.where(um, t_move, 0.0) + dk / (gm * (1 - p.x_min))
+        e.flat[mv] = pw.flat[mv] * (int_x + self._xn(x1m) * (tm - t_move))
+        return e
 
     def spice_current(self) -> str:
         x = "({x_min}+v(x)*(1-{x_min}))"
