@@ -347,7 +347,8 @@ class DeviceModel:
         g0, g1 = g(np.float64(0.0)), g(np.float64(1.0))
         beta = (1.0 / p.range_r_on - 1.0 / p.range_r_off) / (g1 - g0)
         alpha = 1.0 / p.range_r_off - beta * g0
-        ratio = vn * self._current(vn, x) / g(x)  # V·I/G (V²), state independent
+        one = np.float64(1.0)
+        ratio = vn * self._current(vn, one) / g(one)  # V·I/G (V²): state independent, read at x = 1
         return alpha * t * ratio + beta * e_native
 
     def _check_inputs(self, x, v, t) -> None:

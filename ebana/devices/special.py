@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from ebana.devices.quadrature import rho_real_pole, tiered_gauss_legendre
+from ebana.devices.quadrature import gauss_legendre
 
 __all__ = ["EIN_TRUNCATION", "Z_SERIES", "ein_terms", "exp1_small", "exp1_diff_small", "exp1_diff"]
 
@@ -90,19 +90,20 @@ def exp1_diff_small(za: np.ndarray, zb: np.ndarray, z_max: float) -> np.ndarray:
 def exp1_diff(za: np.ndarray, zb: np.ndarray, z_max: float) -> np.ndarray:
     """``E1(zb) - E1(za) = -∫_{za}^{zb} e^{-t}/t dt`` for ``0 < za, zb <= z_max <= Z_SERIES``.
 
-    Short intervals (the Newton iterates of a state inversion) by 3- or 6-node Gauss-Legendre,
-    whose integrand's only singularity is the pole at t = 0, ``min(za, zb)`` beyond the nearer
-    end (:func:`~ebana.devices.quadrature.rho_real_pole`; ``ρ^(-2n) <= GL_RHO_TOL``): a few
-    exponentials per device instead of the series; the others by :func:`exp1_diff_small`.
-    Both keep the precision relative to the difference.
+    Short intervals (the Newton iterates of a state inversion), ``|zb - za| <= min(za, zb)/116``,
+    by 3-node Gauss-Legendre: the integrand's only singularity is the pole at t = 0, at least
+    232 half-lengths beyond the nearer end, so ρ >= 465 and ``ρ^-6 <= 1e-16``
+    (:mod:`ebana.devices.quadrature`); three exponentials per device instead of the series.
+    The others by :func:`exp1_diff_small`. Both keep the precision relative to the difference.
     """
-    za = np.asarray(za, dtype=float)
-    zb = np.asarray(zb, dtype=float)
-    za, zb = np.broadcast_arrays(za, zb)
-    rho = rho_real_pole(np.minimum(za, zb), 0.5 * np.abs(zb - za))
-    out = -tiered_gauss_legendre(lambda t, i: np.exp(-t) / t, za.ravel(), zb.ravel(), rho.ravel(),
-                                 orders=(3, 6)).reshape(-1)
-    rest = np.isnan(out)
-    if rest.any():
-        out[rest] = exp1_diff_small(za.ravel()[rest], zb.ravel()[rest], z_max)
-    return out.reshape(za.shape)
+    za, zb = np.broadcast_arrays(np.asarray(za, dtype=float), np.asarray(zb, dtype=float))
+    za, zb = za.ravel(), zb.ravel()
+    short = np.abs(zb - za) * 116.0 <= np.minimum(za, zb)
+    if short.all():
+        return -gauss_legendre(lambda t: np.exp(-t) / t, za, zb, 3)
+    out = np.empty(za.shape)
+    i = np.flatnonzero(short)
+    out[i] = -gauss_legendre(lambda t: np.exp(-t) / t, za[i], zb[i], 3)
+    i = np.flatnonzero(~short)
+    out[i] = exp1_diff_small(za[i], zb[i], z_max)
+    return out

@@ -129,7 +129,13 @@ class Yakopcic(SeparableModel):
 
     def _drift(self, vn):
         p = self.params
-        return p.eta * self._g(vn) / (1 - p.x_min)
+        memo = self.__dict__.get("_drift_memo")
+        if memo is not None and memo[0] is vn:  # the same pulse: closed form, then its energy
+            return memo[1]
+        g = p.eta * self._g(vn) / (1 - p.x_min)
+        if np.ndim(vn):
+            self.__dict__["_drift_memo"] = (vn, g)
+        return g
 
     def _f(self, s, up):
         p = self.params
