@@ -280,13 +280,13 @@ class Yakopcic(SeparableModel):
         """
         p = self.params
         g = self._drift(vn) + np.zeros(x.shape)  # ds/dt per unit window (1/s)
-        pw = vn * np.where(vn >= 0, p.a1, p.a2) * np.sinh(p.b * vn) + np.zeros(x.shape)
+        pw = np.broadcast_to(vn * np.where(vn >= 0, p.a1, p.a2) * np.sinh(p.b * vn), x.shape)
         e = pw * self._xn(x1) * t  # at rest the whole pulse (below threshold: every device)
         mv = np.flatnonzero((g != 0) & (x1 != x))
         if not mv.size:
             return e
         # the moving devices only (PAM: those above threshold)
-        gm, xm, x1m, tm = g.flat[mv], x.flat[mv], x1.flat[mv], t.flat[mv]
+        gm, xm, x1m, tm = (np.ravel(a)[mv] for a in (g, x, x1, t))
         um = gm > 0
         t_move = tm.copy()
         lo, hi = self.bounds
@@ -296,7 +296,8 @@ class Yakopcic(SeparableModel):
             t_move[stop] = np.clip(dphi / gm[stop], 0.0, tm[stop])
         dk = self._k(x1m, um) - self._k(xm, um)
         int_x = np.where(um, t_move, 0.0) + dk / (gm * (1 - p.x_min))
-        e.flat[mv] = pw.flat[mv] * (int_x + self._xn(x1m) * (tm - t_move))
+        ef = e.reshape(-1)  # a view: e is a fresh contiguous array
+        ef[mv] = np.ravel(pw)[mv] * (int_x + self._xn(x1m) * (tm - t_move))
         return e
 
     def spice_current(self) -> str:
