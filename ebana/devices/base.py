@@ -142,6 +142,9 @@ class DeviceModel:
     edge: ClassVar[float] = 0.0
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     d2d_fields: ClassVar[tuple[str, ...]] = ()
+    closed_energy_rescaled: ClassVar[bool] = False
+    """True when :meth:`_closed_energy` already returns the energy of the read-mapped device
+    (it then runs for rescaled devices whatever :attr:`factorable_iv` says)."""
     factorable_iv: ClassVar[bool] = False
     """True when ``I(V, x) = c(V)·h(x)`` (the I-V shape does not depend on the state): then
     ``I(V, x)/G(x)`` is independent of x and the energy of a rescaled device follows exactly
@@ -269,26 +272,32 @@ class DeviceModel:
 
     # ---- pulses ----
     def apply_pulse(self, x: np.ndarray, v: np.ndarray | float, t: np.ndarray | float, *,
-                    rng: np.random.Generator | None = None, energy: bool = True) -> PulseResult:
+                    rng: np.random.Generator | None = None, energy: bool = True,
+                    reference: bool = False) -> PulseResult:
         """Apply a rectangular pulse of amplitude v (V, signed) and width t (s, >= 0).
 
         Broadcasts x, v, t. Returns the new state (in [0, 1]) and the energy ``∫V·I dt`` (J);
         with ``energy=False`` the energy is NaN and only the (cheaper) state is computed.
         ``rng`` is required when the model has cycle-to-cycle noise (``c2c > 0``).
+        ``reference=True`` skips every closed form and quadrature: state and energy come from
+        the adaptive integrator (the reference the fast paths are tested against).
         """
         x, v, t = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (x, v, t)))
         self._check_inputs(x, v, t)
         vn = self.polarity * v
         lo, hi = self.bounds
         with np.errstate(all="ignore"):
-            x1 = self._closed_form(x, vn, t)
+            x1 = None if reference else self._closed_form(x, vn, t)
         e = None
         rescaled = self.params.range_r_on is not None
-        if energy and x1 is not None and (not rescaled or self.factorable_iv):
+        own = self.closed_energy_rescaled
+        if energy and x1 is not None and (not rescaled or self.factorable_iv or own):
             with np.errstate(all="ignore"):
                 e = self._closed_energy(x, vn, t, x1)
-                if e is not None and rescaled:
+                if e is not None and rescaled and not own:
                     e = self._rescaled_energy(x, vn, t, e)
+            if e is not None and not np.all(np.isfinite(e)):
+                e = self._integrate_declined(x, vn, t, np.asarray(e, dtype=float))
         if x1 is None or (energy and e is None):
             x_rk, e = integrate_pulse(self._gated_rate, self._power, x, vn, t, lo, hi)
             x1 = x_rk if x1 is None else x1
@@ -305,6 +314,26 @@ class DeviceModel:
             e = np.full(x.shape, np.nan)
         return PulseResult(x=np.asarray(x1, dtype=float), energy=np.asarray(e, dtype=float))
 
+    def restrict(self, idx: np.ndarray, shape: tuple[int, ...]) -> "DeviceModel":
+        """The model of the devices ``idx`` (flat indices into ``shape``): per-device parameter
+        arrays are broadcast to ``shape``, flattened and sliced; scalar models return self."""
+        arrays = {f.name: np.ravel(getattr(self.params, f.name) + np.zeros(shape))
+                  for f in dataclasses.fields(self.params) if np.ndim(getattr(self.params, f.name))}
+        if not arrays:
+            return self
+        return type(self)(self.params, **{n: a[idx] for n, a in arrays.items()})
+
+    def _integrate_declined(self, x, vn, t, e):
+        """Energy (J) where a closed form declined single devices (NaN, e.g. a quadrature
+        whose error bound is not met): those devices alone go through the integrator."""
+        bad = np.flatnonzero(~np.isfinite(e))
+        m = self.restrict(bad, x.shape)
+        lo, hi = self.bounds
+        _, e_bad = integrate_pulse(m._gated_rate, m._power, x.flat[bad], vn.flat[bad], t.flat[bad], lo, hi)
+        out = e.copy()
+        out.flat[bad] = e_bad
+        return out
+
     def _rescaled_energy(self, x, vn, t, e_native):
         """Energy (J) of the read-mapped device from the native energy ``e_native`` (J).
 
@@ -318,7 +347,8 @@ class DeviceModel:
         g0, g1 = g(np.float64(0.0)), g(np.float64(1.0))
         beta = (1.0 / p.range_r_on - 1.0 / p.range_r_off) / (g1 - g0)
         alpha = 1.0 / p.range_r_off - beta * g0
-        ratio = vn * self._current(vn, x) / g(x)  # V·I/G (V²), state independent
+        one = np.float64(1.0)
+        ratio = vn * self._current(vn, one) / g(one)  # V·I/G (V²): state independent, read at x = 1
         return alpha * t * ratio + beta * e_native
 
     def _check_inputs(self, x, v, t) -> None:
@@ -395,13 +425,15 @@ class DeviceModel:
         return out
 
 
-def invert_monotone(phi, f, y, guess, lo, hi, iters: int = 200) -> np.ndarray:
+def invert_monotone(phi, f, y, guess, lo, hi, iters: int = 200, step_rtol: float = 2e-16) -> np.ndarray:
     """Solve ``phi(s) = y`` for s in [lo, hi], phi increasing with ``phi' = 1/f`` (vectorised).
 
     Safeguarded Newton: bisection whenever Newton leaves the bracket or f(s) = 0. Each
     iteration evaluates phi and f only on the devices not yet converged (a device converges
     on its own, not when the slowest one does), so the cost follows the number of devices
-    still iterating rather than ``iterations × all devices``.
+    still iterating rather than ``iterations × all devices``. A Newton step below
+    ``step_rtol·|s|`` ends a device (raise it when phi carries evaluation noise above rounding:
+    Newton converges quadratically, so the accepted step leaves only that noise).
     """
     y = np.asarray(y, dtype=float).ravel()
     shape = np.shape(np.asarray(guess) + np.zeros(np.shape(y)))
@@ -420,7 +452,7 @@ def invert_monotone(phi, f, y, guess, lo, hi, iters: int = 200) -> np.ndarray:
         s_nt = s - F * fs
         # a Newton step below rounding has converged (test it before the bracket test: a
         # converged s sits on the bracket's end and would otherwise restart bisection)
-        small = (fs > 0) & (np.abs(s_nt - s) <= 2e-16 * np.maximum(np.abs(s), 1e-300))
+        small = (fs > 0) & (np.abs(s_nt - s) <= step_rtol * np.maximum(np.abs(s), 1e-300))
         bad = ~((s_nt > a) & (s_nt < b)) | ~(fs > 0)
         s_new = np.where(small, np.clip(s_nt, lo, hi), np.where(bad, 0.5 * (a + b), s_nt))
         done = (F == 0) | small | (b - a <= 4e-16 * np.maximum(np.abs(a), 1e-300))
@@ -430,6 +462,11 @@ def invert_monotone(phi, f, y, guess, lo, hi, iters: int = 200) -> np.ndarray:
         idx, s, y, a, b = idx[keep], s_new[keep], y[keep], a[keep], b[keep]
     res[idx] = s
     return res.reshape(shape)
+
+
+DPHI_STEP_RTOL = 1e-13
+"""Newton step (relative to s) that ends an incremental inversion: the residual ``ΔΦ - g·t``
+carries noise ~1e-14 of the move, and Newton's quadratic convergence leaves only that noise."""
 
 
 class SeparableModel(DeviceModel):
@@ -456,9 +493,33 @@ class SeparableModel(DeviceModel):
     def _phi_inv(self, y: np.ndarray, up: np.ndarray) -> np.ndarray | None:
         return None
 
+    window_vanishes: bool = True
+    """False when f > 0 at every state inside the bounds (no device can sit where its window
+    vanishes, so the closed form skips that test)."""
+
+    def _df(self, x: np.ndarray, up: np.ndarray, f: np.ndarray) -> np.ndarray | None:
+        """df/dx at x (f = f(x) given), for the inversion's starting guess; None: a central
+        difference."""
+        return None
+
+    dphi_step_rtol: float = DPHI_STEP_RTOL
+    """Newton step (relative to s) that ends an incremental inversion (:data:`DPHI_STEP_RTOL`;
+    2e-16 where :meth:`_dphi` is accurate to rounding)."""
+
+    @property
+    def incremental(self) -> bool:
+        """True when :meth:`_dphi` is implemented: the inversion then solves
+        ``Φ(s) - Φ(x0) = g·t`` instead of ``Φ(s) = Φ(x0) + g·t``."""
+        return False
+
+    def _dphi(self, x0: np.ndarray, s: np.ndarray, up: np.ndarray) -> np.ndarray:
+        """``Φ(s) - Φ(x0)`` computed accurately relative to the difference (not to Φ)."""
+        raise NotImplementedError
+
     def _invert(self, x, y, gt, up, lo, hi) -> np.ndarray:
         """Φ⁻¹(y) by :func:`invert_monotone` on the devices that move, from the second-order
-        guess ``x + gt·f + (gt)²·f·f'/2`` (f' by a central difference); others keep x."""
+        guess ``x + gt·f + (gt)²·f·f'/2`` (f' by a central difference); others keep x.
+        Incremental models (:attr:`incremental`) solve ``Φ(s) - Φ(x) = gt`` and ignore y."""
         xf, yf, gtf = (np.ravel(a + np.zeros(x.shape)) for a in (x, y, gt))
         upf = np.ravel(up + np.zeros(x.shape, dtype=bool))
         out = xf.copy()
@@ -475,11 +536,23 @@ class SeparableModel(DeviceModel):
 
             m = sub(np.arange(mv.size))
             fm = m._f(xm, um)
-            h = 1e-6
-            dfm = (m._f(np.minimum(xm + h, 1.0), um) - m._f(np.maximum(xm - h, 0.0), um)) / (2 * h)
+            dfm = m._df(xm, um, fm)
+            if dfm is None:
+                h = 1e-6
+                dfm = (m._f(np.minimum(xm + h, 1.0), um) - m._f(np.maximum(xm - h, 0.0), um)) / (2 * h)
             guess = xm + gtf[mv] * fm + 0.5 * (gtf[mv] * fm) ** 2 * dfm
-            out[mv] = invert_monotone(lambda s, i: sub(i)._phi(s, um[i]),
-                                      lambda s, i: sub(i)._f(s, um[i]), yf[mv], guess, lo, hi)
+            if self.incremental:  # solve Φ(s) - Φ(x) = g·t: noise relative to the move only
+                gm = gtf[mv]
+                for d in (True, False):  # one direction per solve: _dphi and _f need no masks
+                    j = np.flatnonzero(um == d)
+                    if j.size:
+                        out[mv[j]] = invert_monotone(
+                            lambda s, i, j=j, d=d: sub(j[i])._dphi(xm[j[i]], s, d),
+                            lambda s, i, j=j, d=d: sub(j[i])._f(s, d), gm[j], guess[j], lo, hi,
+                            step_rtol=self.dphi_step_rtol)
+            else:
+                out[mv] = invert_monotone(lambda s, i: sub(i)._phi(s, um[i]),
+                                          lambda s, i: sub(i)._f(s, um[i]), yf[mv], guess, lo, hi)
         return out.reshape(x.shape)
 
     def _rate(self, vn, x):
@@ -492,14 +565,20 @@ class SeparableModel(DeviceModel):
         lo, hi = self.bounds
         g = self._drift(vn) + np.zeros(x.shape)
         up = g > 0
-        phi0 = self._phi(x, up)
-        y = phi0 + g * t
-        s1 = self._phi_inv(y, up)
-        if s1 is None:
-            s1 = self._invert(x, y, g * t, up, lo, hi)
+        gt = g * t
+        if self.incremental:  # Φ itself is not needed (nor its cost)
+            s1 = self._invert(x, gt, gt, up, lo, hi)
+            sits = ~(self._f(x, up) > 0) if self.window_vanishes else False
+        else:
+            phi0 = self._phi(x, up)
+            y = phi0 + gt
+            s1 = self._phi_inv(y, up)
+            if s1 is None:
+                s1 = self._invert(x, y, gt, up, lo, hi)
+            sits = ~np.isfinite(phi0)
         s1 = np.clip(np.nan_to_num(s1, nan=0.5), lo, hi)
         # no drive, or a device sitting where its window vanishes, does not move
-        still = (g * t == 0) | ~np.isfinite(phi0)
+        still = (gt == 0) | sits
         # direction awareness: never move against the drive
         s1 = np.where(up, np.maximum(s1, x), np.minimum(s1, x))
         return np.where(still, x, s1)

@@ -195,7 +195,7 @@ def program(model, x: np.ndarray, dg: np.ndarray, cal: Calibration, *, scheme: s
     sign = np.sign(dg)
     width = np.where(up, w_set, w_reset) / n
     v_ref = np.where(up, cal.v_set, cal.v_reset)
-    target = model.conductance(x) + dg
+    target = model.conductance(x) + dg if n > 1 else None  # only write-verify reads it
     a = pam_amplitude(np.abs(dg), v_ref, dg_ref, v_max, pam_levels)  # the single pulse's amplitude
     e_tot = np.zeros(x.shape)
     count = np.zeros(x.shape, dtype=np.int64)

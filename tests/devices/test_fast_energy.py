@@ -25,6 +25,12 @@ CASES = [
     ("linear_ion_drift", {"window": "none"}),
     ("soft_bounds_power", {}),
     ("soft_bounds_linear", {}),
+    ("soft_bounds_exp", {}),
+    ("soft_bounds_exp", {"gamma_r": 10.0}),
+    ("messaris", {}),
+    ("nonlinear_ion_drift", {}),
+    ("nonlinear_ion_drift", {"window": "none"}),
+    ("nonlinear_ion_drift", {"preset": "technion_2011"}),
 ]
 
 
@@ -74,3 +80,34 @@ def test_fast_energy_detects_a_wrong_formula():
     _, e_ref = _exact(model, x, v, t)
     with pytest.raises(AssertionError):
         np.testing.assert_allclose(e * (1 + 1e-5), e_ref, rtol=RTOL_E, atol=0)
+
+
+def test_quadrature_declines_only_wide_sweeps():
+    """Nonlinear ion drift: short pulses (training-sized sweeps) all take the quadrature; sweeps
+    wider than its error bound allows are declined (NaN) and integrated by apply_pulse."""
+    model = devices.create("nonlinear_ion_drift").with_range(1e4, 1e6)
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0.05, 0.95, 300)
+    v = rng.choice([-1.0, 1.0], 300)
+    vn = model.polarity * v
+    short = model.demo.t_pulse * 1e-2
+    with np.errstate(all="ignore"):
+        e = model._closed_energy(x, vn, short, model._closed_form(x, vn, short + 0 * x))
+    assert np.all(np.isfinite(e))
+    mixed = model.demo.t_pulse * 10.0 ** rng.uniform(-1, 1.5, 300)
+    with np.errstate(all="ignore"):
+        e = model._closed_energy(x, vn, mixed, model._closed_form(x, vn, mixed))
+    assert np.any(~np.isfinite(e)) and np.any(np.isfinite(e))
+    r = model.apply_pulse(x, v, mixed)
+    _, e_ref = _exact(model, x, v, mixed)
+    np.testing.assert_allclose(r.energy, e_ref, rtol=RTOL_E, atol=0)
+
+
+def test_reference_mode_is_the_integrator():
+    """``apply_pulse(reference=True)`` bypasses closed forms: it equals the integrator exactly."""
+    model = devices.create("messaris").with_range(1e4, 1e6)
+    x, v, t = _pulses(model, 50, np.random.default_rng(8))
+    r = model.apply_pulse(x, v, t, reference=True)
+    x_ref, e_ref = _exact(model, x, v, t)
+    np.testing.assert_array_equal(r.energy, e_ref)
+    np.testing.assert_array_equal(r.x, np.where(t > 0, np.clip(x_ref, 0, 1), x))
