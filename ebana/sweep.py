@@ -62,6 +62,7 @@ from ebana.experiments import Experiment, RunSpec, check_figure_file, plan, reco
 from ebana.rundir import RunDir
 
 __all__ = ["run_sweep", "write_outputs", "collect", "summarize", "figure", "markdown_table", "write_csv",
+           "FinishedRun", "finished_runs",
            "check_scheduler", "SweepEvent", "FINAL_FIELDS"]
 
 logger = logging.getLogger(__name__)
@@ -575,6 +576,41 @@ def _read_history(run_dir: Path) -> list[dict]:
 
 def _finite(values: Sequence[Any]) -> list[float]:
     return [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """One finished run of a sweep directory, for post-processing scripts."""
+
+    result: dict[str, str]
+    """Its row of the sweep's results.csv."""
+    path: Path
+    """Its run directory (``runs/NAME``)."""
+    config: Any
+    """Its resolved :class:`~ebana.config.TrainConfig` (from the checkpoint)."""
+    history: list[dict[str, float | None]]
+    """metrics.csv, one dict per epoch (empty cells None)."""
+    info: dict[str, Any]
+    """run.json."""
+
+
+def finished_runs(sweep: Path) -> list[FinishedRun]:
+    """Every run of a sweep directory in results.csv order, with its config, metrics and run.json;
+    SystemExit naming the first run that is not done (post-processing needs them all)."""
+    from ebana.checkpoint import checkpoint_config
+    sweep = Path(sweep)
+    with open(sweep / "results.csv", newline="") as fh:
+        index = list(csv.DictReader(fh))
+    not_done = [r["run"] for r in index if r["status"] != "done"]
+    if not_done:
+        raise SystemExit(f"{sweep}: {len(not_done)} runs not done (first: {not_done[0]}); rerun the sweep")
+    out = []
+    for r in index:
+        run = sweep / "runs" / r["run"]
+        with open(run / "metrics.csv", newline="") as fh:
+            hist = [{k: float(v) if v not in ("", None) else None for k, v in h.items()} for h in csv.DictReader(fh)]
+        out.append(FinishedRun(r, run, checkpoint_config(run), hist, json.loads((run / "run.json").read_text())))
+    return out
 
 
 def collect(specs: Sequence[RunSpec], runs_dir: Path) -> tuple[list[dict], list[dict]]:

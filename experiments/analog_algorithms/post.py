@@ -22,9 +22,7 @@ REFERENCE_DEVICE's w⋄.
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
-import json
 import tomllib
 from pathlib import Path
 
@@ -32,10 +30,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ebana import devices
-from ebana.checkpoint import checkpoint_config, read_npz
+from ebana.checkpoint import read_npz
 from ebana.config import TrainConfig
 from ebana.devices.response import pulse_step, response_curve
-from ebana.sweep import write_csv
+from ebana.sweep import finished_runs, write_csv
 
 HERE = Path(__file__).resolve().parent
 REFERENCE_DEVICE = ("soft_bounds_linear", "asymmetric")
@@ -84,10 +82,6 @@ def trained_states(run: Path, cfg: TrainConfig) -> np.ndarray:
     return (2 * (g - p.g_min) / (p.g_max - p.g_min) - 1)[trained.astype(bool)]
 
 
-def _num(v: str) -> float | None:
-    return float(v) if v not in ("", None) else None
-
-
 def _epoch_mean(hist: list[dict], key: str) -> float:
     """Mean of a per-epoch metric over the run's epochs; NaN when the run lacks it (older runs)."""
     vals = [h.get(key) for h in hist]
@@ -101,18 +95,10 @@ def load(sweep: Path) -> tuple[list[dict], dict]:
     per epoch (J) and chip time per sample (s) of :mod:`ebana.energy`, means over the epochs (NaN for
     runs made before it), per-epoch test accuracy, mean w, w⋄, mean |w − w⋄|; plus private ``_cfg``,
     ``_dir``, ``_hist``."""
-    with open(sweep / "results.csv", newline="") as fh:
-        index = list(csv.DictReader(fh))
-    not_done = [r["run"] for r in index if r["status"] != "done"]
-    if not_done:
-        raise SystemExit(f"{sweep}: {len(not_done)} runs not done (first: {not_done[0]}); rerun the sweep")
     rows = []
-    for r in index:
-        run = sweep / "runs" / r["run"]
-        cfg = checkpoint_config(run)
-        with open(run / "metrics.csv", newline="") as fh:
-            hist = [{k: _num(v) for k, v in h.items()} for h in csv.DictReader(fh)]
-        dev = json.loads((run / "run.json").read_text()).get("device", {})
+    for fr in finished_runs(sweep):
+        run, cfg, hist = fr.path, fr.config, fr.history
+        dev = fr.info.get("device", {})
         last, w, ws = hist[-1], trained_states(run, cfg), w_sym(cfg)
         rows.append({"dataset": cfg.dataset, "variant": variant(cfg), "seed": cfg.seed,
                      "test_acc": last["test_acc"], "train_acc": last["train_acc"], "test_loss": last["test_loss"],

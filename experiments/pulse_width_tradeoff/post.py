@@ -16,17 +16,14 @@ reference devices to the symmetric point by alternating pulses), also listed on 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from ebana import devices
-from ebana.checkpoint import checkpoint_config
 from ebana.devices.response import pulse_step
-from ebana.sweep import write_csv
+from ebana.sweep import finished_runs, write_csv
 
 HERE = Path(__file__).resolve().parent
 TARGET = 0.9
@@ -35,23 +32,11 @@ NAMES = {("analog_sgd", "none"): "plain SGD", ("analog_sgd", "symmetric"): "SP s
          ("mixed_precision", "none"): "mixed precision"}
 
 
-def _num(v: str) -> float:
-    return float(v) if v not in ("", None) else float("nan")
-
-
 def load(sweep: Path) -> list[dict]:
     """One row per run (results.csv order)."""
-    with open(sweep / "results.csv", newline="") as fh:
-        index = list(csv.DictReader(fh))
-    bad = [r["run"] for r in index if r["status"] != "done"]
-    if bad:
-        raise SystemExit(f"{sweep}: {len(bad)} runs not done (first: {bad[0]}); rerun the sweep")
     rows = []
-    for r in index:
-        run = sweep / "runs" / r["run"]
-        cfg = checkpoint_config(run)
-        with open(run / "metrics.csv", newline="") as fh:
-            hist = [{k: _num(v) for k, v in h.items()} for h in csv.DictReader(fh)]
+    for fr in finished_runs(sweep):
+        cfg, hist = fr.config, fr.history
         m = devices.create(cfg.device.model, preset=cfg.device.preset)
         m = m.with_range(1 / cfg.circuit.g_max, 1 / cfg.circuit.g_min)
         d = m.demo
@@ -59,7 +44,7 @@ def load(sweep: Path) -> list[dict]:
         reach = next((i for i, h in enumerate(hist) if h["test_acc"] >= TARGET), None)
         e_cum = np.cumsum([h["e_write"] for h in hist])
         p_cum = np.cumsum([h["pulses"] for h in hist])
-        dev = json.loads((run / "run.json").read_text()).get("device", {})
+        dev = fr.info.get("device", {})
         rows.append({"t_pulse_s": d.t_pulse, "v_pulse_V": d.v_set,
                      "algorithm": NAMES[(cfg.algorithm.name, cfg.algorithm.reference)], "seed": cfg.seed,
                      "dg_step_S": float(dg[0]), "e_pulse_J": float(e[0]),
