@@ -33,14 +33,14 @@ Public API: :class:`NonIdealConfig`, :func:`quantize`, :func:`lsb`, :func:`dac_f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from ebana.errors import ConfigError
+from ebana.errors import ConfigError, did_you_mean
 from ebana.validation import check_fields
 
-__all__ = ["NonIdealConfig", "quantize", "lsb", "dac_features", "draw_stuck", "relax", "power_law_factor",
+__all__ = ["NonIdealConfig", "PRESETS", "quantize", "lsb", "dac_features", "draw_stuck", "relax", "power_law_factor",
            "pulse_device_config", "device_spread", "STREAMS", "MAX_BITS"]
 
 MAX_BITS = 32
@@ -49,6 +49,23 @@ MAX_BITS = 32
 STREAMS = {"stuck": 1601, "read": 1602}
 """Spawn keys of the random streams of :class:`numpy.random.SeedSequence` (seed, key): separate
 from the run's other generators, so switching an effect on changes no other draw."""
+
+
+PRESETS: dict[str, dict[str, float | int]] = {
+    # A realistic RRAM EqProp chip (issue 16). Every number's source, and whether it was read in
+    # the source or inferred from it: README "A realistic chip (nonideal.preset = 'realistic_chip')".
+    "realistic_chip": dict(
+        d2d=0.3,            # aihwkit ReRamSBPresetDevice dw_min_dtod = 0.3 (Gong et al. 2018 fit)
+        c2c=0.3,            # aihwkit GokmenVlasov/Idealized preset dw_min_std = 0.3
+        stuck_on=0.05,      # ~10 % faulty devices in a HfO2 RRAM test chip (Aguirre et al. 2021,
+        stuck_off=0.05,     #   citing Chen et al. 2015), split evenly (the split is assumed)
+        drift_nu=0.0022,    # aihwkit ReRamCMONoiseModel decay -0.089 uS per ln t, / 40 uS
+        read_noise=7.5e-4,  # aihwkit PresetIOParameters out_noise/out_bound = 0.1/20 of +-0.15 V
+        adc_bits=9,         # aihwkit PresetIOParameters out_res = 1/(2^9 - 2): "9 bit ADC"
+        dac_bits=7,         # aihwkit PresetIOParameters inp_res = 1/(2^7 - 2): "7 bit DAC"
+    ),
+}
+"""Named ``[nonideal]`` parameter sets (``nonideal.preset``); keys given beside the preset win."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,9 +106,20 @@ class NonIdealConfig:
     """Input DAC resolution (bits) over [v_shift - v_scale, v_shift + v_scale] (None: exact)."""
     dac_pulse_bits: int | None = None
     """Programming DAC (bits): PAM amplitude levels, PWM width steps up to device.t_max (None: exact)."""
+    preset: str | None = None
+    """Named parameter set (:data:`PRESETS`, e.g. ``realistic_chip``): fills every key of it still at
+    its default; keys given with a non-default value keep theirs (None: no preset)."""
 
     def __post_init__(self) -> None:
         check_fields(self, "nonideal")
+        if self.preset is not None:
+            if self.preset not in PRESETS:
+                raise ConfigError(f"unknown nonideal.preset {self.preset!r}{did_you_mean(self.preset, PRESETS)}; "
+                                  f"known: {', '.join(PRESETS)}")
+            defaults = {f.name: f.default for f in fields(self)}
+            for name, value in PRESETS[self.preset].items():
+                if getattr(self, name) == defaults[name]:
+                    object.__setattr__(self, name, value)
         for name in ("stuck_on", "stuck_off", "retention_x_rest"):
             _need(name, getattr(self, name), 0.0 <= getattr(self, name) <= 1.0, "a fraction in [0, 1]")
         if self.stuck_on + self.stuck_off > 1.0:

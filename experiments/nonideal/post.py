@@ -12,6 +12,9 @@ Per (device, effect, strength): the final test accuracy and test loss over the s
 min, max). The effect of a run is the one ``nonideal.*`` key it sets (none: the baseline).
 ``--algorithms``: per (algorithm, d2d, drift ν) of experiments/nonideal/algorithms, the same
 statistics, to algorithms.csv and algorithms.md.
+``--chip``: per (device, algorithm, preset on/off) of experiments/nonideal/realistic_chip, the same
+statistics, to realistic_chip.csv and realistic_chip.md (the algorithms' all-off rows come from
+algorithms.csv: the same configs and seeds).
 """
 
 from __future__ import annotations
@@ -147,12 +150,57 @@ def algorithms(sweep: Path, out: Path) -> None:
     print(f"wrote {out / 'algorithms.md'} ({len(rows)} rows)")
 
 
+def _stats(values: dict[str, list[float]]) -> dict[str, float]:
+    out: dict[str, float] = {"n": len(values["test_acc"])}
+    for m, v in values.items():
+        a = np.array(v)
+        out[f"{m}_mean"], out[f"{m}_std"] = float(a.mean()), float(a.std())
+        out[f"{m}_min"], out[f"{m}_max"] = float(a.min()), float(a.max())
+    return out
+
+
+def chip(sweep: Path, out: Path) -> None:
+    """realistic_chip.csv / realistic_chip.md from the realistic_chip sweep (+ algorithms.csv's all-off rows)."""
+    with open(sweep / "results.csv", newline="") as fh:
+        runs = [r for r in csv.DictReader(fh) if r["status"] == "done"]
+    groups: dict[tuple[str, str, str], dict[str, list[float]]] = {}
+    for r in runs:
+        key = (r["device.model"], r.get("algorithm.name") or "device", r.get("nonideal.preset") or "off")
+        for m in ("test_acc", "test_loss"):
+            groups.setdefault(key, {}).setdefault(m, []).append(float(r[m]))
+    rows = [{"device": d, "algorithm": a, "nonideal": p, **_stats(v)} for (d, a, p), v in groups.items()]
+    with open(out / "algorithms.csv", newline="") as fh:
+        for r in csv.DictReader(fh):
+            if float(r["d2d"]) == 0 and float(r["drift_nu"]) == 0:
+                rows.append({"device": "soft_bounds_linear", "algorithm": r["algorithm"], "nonideal": "off",
+                             **{k: float(v) for k, v in r.items() if k not in ("algorithm", "d2d", "drift_nu")}})
+    order = {"vteam": 0, "linear_ion_drift": 1, "soft_bounds_linear": 2}
+    algs = {"device": 0, "analog_sgd": 1, "mixed_precision": 2, "residual": 3}
+    rows.sort(key=lambda r: (order.get(r["device"], 9), algs.get(r["algorithm"], 9), r["nonideal"] != "off"))
+    with open(out / "realistic_chip.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    lines = ["| device | update | [nonideal] | test accuracy (mean ± std, min–max) | test loss (mean ± std) |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['device']} | {r['algorithm']} | {r['nonideal']} | {100 * r['test_acc_mean']:.1f} ± "
+                     f"{100 * r['test_acc_std']:.1f} % ({100 * r['test_acc_min']:.1f}–{100 * r['test_acc_max']:.1f}) | "
+                     f"{r['test_loss_mean']:.3f} ± {r['test_loss_std']:.3f} |")
+    (out / "realistic_chip.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out / 'realistic_chip.md'} ({len(rows)} rows)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sweep", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=HERE)
     ap.add_argument("--algorithms", action="store_true", help="the algorithms sweep instead")
+    ap.add_argument("--chip", action="store_true", help="the realistic_chip sweep instead")
     args = ap.parse_args()
+    if args.chip:
+        chip(args.sweep or HERE / "realistic_chip", args.out)
+        return
     if args.algorithms:
         algorithms(args.sweep or HERE / "algorithms", args.out)
         return
