@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ebana.circuit import CircuitParams
+from ebana.circuit import INITS, CircuitParams
 from ebana.energy import EnergyConfig
 from ebana.errors import ConfigError, did_you_mean
 from ebana.nonideal import NonIdealConfig, device_spread, pulse_device_config
@@ -259,13 +259,14 @@ class TrainConfig:
     bias exceeds 0.1 of the gradient (:func:`ebana.phases.check_nudging`)."""
     centered: bool = True
     """+-beta phases (O(beta^2) bias, the default); false: one-sided (+beta vs free, O(beta) bias)."""
-    loss: str = "ce"                        # ce | mse
+    loss: str = "ce"                        # ce | mse | bce
     tau: float = 0.05                       # V, softmax temperature of ce
     target_scale: float = 0.1               # V, mse target for the true class
     optimizer: str = "adam"                 # sgd | momentum | adam
     lr: float = 2e-7                        # S per step (adam) / S^2 per unit loss (sgd)
     lr_schedule: str = "cosine"             # cosine | constant
-    init_low: float | None = None           # S, initial conductances ~ U(init_low, init_high)
+    init: str = "uniform"                   # uniform | glorot | he | log_uniform (ebana.circuit.initial_conductances)
+    init_low: float | None = None           # S, initial conductances in [init_low, init_high]
     init_high: float | None = None
     backend: str = "auto"                   # auto (numpy) | numpy | ngspice
     norton: bool = False                    # ngspice: Norton-reduce input crossbars
@@ -320,7 +321,7 @@ class TrainConfig:
         from ebana.updates.ideal import OPTIMIZERS
         choices = [("loss", LOSSES.names()), ("optimizer", OPTIMIZERS.names()),
                    ("lr_schedule", ["constant", "cosine"]), ("backend", ["auto", *BACKENDS.names()]),
-                   ("dtype", ["float32", "float64"]), ("encoding", ["minmax", "none"])]
+                   ("dtype", ["float32", "float64"]), ("encoding", ["minmax", "none"]), ("init", list(INITS))]
         for name, known in choices:
             v = getattr(self, name)
             if v not in known:
