@@ -33,6 +33,7 @@ from ebana.checkpoint import checkpoint_config, network_arrays, read_npz
 from ebana.energy import ENERGY_FIELDS, EnergyTally
 from ebana.config import TrainConfig, config_diff, dump_toml, from_dict, load_toml, to_dict
 from ebana.errors import CheckpointError, ConfigError, ConvergenceError, EbanaError, SimulationError
+from ebana.losses import accuracy
 from ebana.phases import PhaseController, PhaseResult, check_nudging
 from ebana.rundir import RunDir
 from ebana.updates import DeviceTally, DeviceUpdate
@@ -238,7 +239,7 @@ class Trainer:
                 res = self._train_batch(idx)
                 seen += len(idx)
                 run_loss += float(res.loss.sum())
-                run_acc += float(np.sum(res.pred.argmax(1) == self.data.y_train[idx]))
+                run_acc += float(np.sum(accuracy(res.pred, self.data.y_train[idx])))
                 if not math.isfinite(run_loss):
                     raise SimulationError(f"non-finite training loss in batch {self.batch} of epoch {self.epoch + 1}: "
                                           f"the circuit's node voltages are not finite")
@@ -337,7 +338,7 @@ class Trainer:
                 sol = self.phases.free(x[sl], ids=list(range(k, min(k + EVAL_CHUNK, len(x)))))
                 pred = self.circuit.prediction(sol.output)
                 losses.append(self.loss.value(pred, y[sl]))
-                correct += int(np.sum(pred.argmax(1) == y[sl]))
+                correct += int(np.sum(accuracy(pred, y[sl])))
             out[f"{name}_loss"] = float(np.concatenate(losses).mean())
             if not math.isfinite(out[f"{name}_loss"]):
                 raise SimulationError(f"the {name} loss is {out[f'{name}_loss']} after epoch {self.epoch + 1}: "
