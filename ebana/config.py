@@ -34,6 +34,9 @@ SCHEMES = ("pwm", "pam")
 """Pulse schemes: pulse-width (fixed amplitude) and pulse-amplitude (fixed width) modulation."""
 PAIR_MODES = ("device", "split")
 """How requested changes reach the paired devices of a signed weight (see ebana.updates.device_update)."""
+EARLY_STOP_METRICS = ("test_loss", "train_loss", "test_acc", "train_acc")
+"""Epoch metrics early stopping may watch (losses: lower is better; accuracies: higher)."""
+
 ARRAY_SCHEMES = ("selector", "row_v2", "row_v3", "column_v2", "column_v3", "outer_product")
 """How the pulses reach the devices (ebana.updates.array_schemes): a selector per cell (each device on
 its own), row-/column-wise V/2 and V/3 half-select biasing of a passive array, or the parallel
@@ -265,6 +268,8 @@ class TrainConfig:
     optimizer: str = "adam"                 # sgd | momentum | adam
     lr: float = 2e-7                        # S per step (adam) / S^2 per unit loss (sgd)
     lr_schedule: str = "cosine"             # cosine | constant
+    early_stop_patience: int = 0            # stop when early_stop_metric has not improved for N epochs (0: off)
+    early_stop_metric: str = "test_loss"    # train_loss | test_loss (lower is better) | train_acc | test_acc
     init: str = "uniform"                   # uniform | glorot | he | log_uniform (ebana.circuit.initial_conductances)
     init_low: float | None = None           # S, initial conductances in [init_low, init_high]
     init_high: float | None = None
@@ -303,6 +308,8 @@ class TrainConfig:
                   ("target_scale", self.target_scale > 0, "> 0 V"),
                   ("max_sweeps", 1 <= self.max_sweeps <= 10**7, "an integer in [1, 1e7]"),
                   ("verify_every", self.verify_every >= 0, ">= 0 (0: off)"),
+                  ("early_stop_patience", 0 <= self.early_stop_patience <= 10**6,
+                   "an integer in [0, 1e6] epochs (0: off)"),
                   ("verify_samples", self.verify_samples >= 1, ">= 1"),
                   ("verify_tol", self.verify_tol is None or self.verify_tol > 0, "> 0 V"),
                   ("seed", 0 <= self.seed < 2**63, "an integer in [0, 2**63)"),
@@ -321,7 +328,8 @@ class TrainConfig:
         from ebana.updates.ideal import OPTIMIZERS
         choices = [("loss", LOSSES.names()), ("optimizer", OPTIMIZERS.names()),
                    ("lr_schedule", ["constant", "cosine"]), ("backend", ["auto", *BACKENDS.names()]),
-                   ("dtype", ["float32", "float64"]), ("encoding", ["minmax", "none"]), ("init", list(INITS))]
+                   ("dtype", ["float32", "float64"]), ("encoding", ["minmax", "none"]), ("init", list(INITS)),
+                   ("early_stop_metric", list(EARLY_STOP_METRICS))]
         for name, known in choices:
             v = getattr(self, name)
             if v not in known:

@@ -111,6 +111,31 @@ def check_storable(cfg: TrainConfig) -> None:
                           f"differ; give {k} a value")
 
 
+def early_stop(history: list[dict], metric: str, patience: int) -> dict | None:
+    """The early stop the epoch rows ``history`` call for, or None: ``metric`` (a loss: lower is
+    better, an accuracy: higher; only a strict improvement counts) has not improved on its best for
+    ``patience`` epochs (0: never). A pure function of the history, so a resumed run stops alike."""
+    if patience <= 0 or not history:
+        return None
+    sign = -1.0 if metric.endswith("_acc") else 1.0
+    vals = [sign * r[metric] for r in history]
+    best = min(range(len(vals)), key=lambda k: (vals[k], k))   # first epoch reaching the best
+    if len(vals) - 1 - best < patience:
+        return None
+    return {"reason": f"{metric} has not improved for {patience} epochs (best {history[best][metric]:.6g} "
+                      f"at epoch {best + 1})", "epoch": len(history), "best_epoch": best + 1,
+            "metric": metric, "best": history[best][metric]}
+
+
+class EarlyStopping:
+    """Sets ``trainer.stopped`` (:func:`early_stop`) when ``cfg.early_stop_metric`` has not improved
+    for ``cfg.early_stop_patience`` epochs; training then ends after this epoch's checkpoint."""
+
+    def __call__(self, trainer: "Trainer", row: dict) -> None:
+        cfg = trainer.cfg
+        trainer.stopped = early_stop(trainer.history, cfg.early_stop_metric, cfg.early_stop_patience)
+
+
 class Trainer:
     """One EqProp training run in ``out_dir``.
 
@@ -141,7 +166,8 @@ class Trainer:
         self.data, self.encoder, self.circuit, self.loss = parts.data, parts.encoder, parts.circuit, parts.loss
         self.x_train, self.x_test, self.updater, self.rng = parts.x_train, parts.x_test, parts.updater, parts.rng
         self.side = image_side(self.data.n_features, cfg.encoding, cfg.augment_shift) if cfg.augment_shift else 0
-        self.callbacks: list[EpochCallback] = [MetricsCSV(), *callbacks]
+        self.callbacks: list[EpochCallback] = [MetricsCSV(), EarlyStopping(), *callbacks]
+        self.stopped: dict | None = None      # the early stop (run.json "early_stop"), once called for
         self.e_write_total, self.pulses_total = 0.0, 0
         self.tally = DeviceTally()            # device reports of the current epoch
         self.energy = EnergyTally()           # phase energy of the current epoch's training solves
@@ -220,14 +246,16 @@ class Trainer:
             raise
         finally:
             self.dir.unlock()
-        logger.info("run %s finished: %d epochs", self.out, self.cfg.epochs)
+        logger.info("run %s finished: %d epochs%s", self.out, self.epoch,
+                    f" (early stop: {self.stopped['reason']})" if self.stopped else "")
         return self.history
 
     def _run(self, progress: Callable[[Progress], None] | None) -> None:
         cfg = self.cfg
         self.dir.write_text("config.toml", dump_toml(to_dict(cfg)))
         self._write_run_json(status="running")
-        while self.epoch < cfg.epochs:
+        self.stopped = early_stop(self.history, cfg.early_stop_metric, cfg.early_stop_patience)   # resume
+        while self.epoch < cfg.epochs and self.stopped is None:
             t0 = time.perf_counter()
             if self.perm is None:
                 self.perm = self.rng.permutation(len(self.x_train))
@@ -428,6 +456,8 @@ class Trainer:
                 "final": self.history[-1] if self.history else None}
         if error is not None:
             info["error"] = error
+        if self.stopped is not None:
+            info["early_stop"] = self.stopped
         if isinstance(getattr(self.updater, "inner", self.updater), DeviceUpdate):
             info["device"] = {**self.updater.describe(), "e_write_total": self.e_write_total,
                               "pulses_total": self.pulses_total}
