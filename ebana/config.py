@@ -270,6 +270,7 @@ class TrainConfig:
     lr_schedule: str = "cosine"             # cosine | constant
     early_stop_patience: int = 0            # stop when early_stop_metric has not improved for N epochs (0: off)
     early_stop_metric: str = "test_loss"    # train_loss | test_loss (lower is better) | train_acc | test_acc
+    record: str = ""                        # training sample ids "0,5,7": every phase to record.npz (ebana.recording)
     init: str = "uniform"                   # uniform | glorot | he | log_uniform (ebana.circuit.initial_conductances)
     init_low: float | None = None           # S, initial conductances in [init_low, init_high]
     init_high: float | None = None
@@ -343,6 +344,8 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and v <= 0:
                 raise ConfigError(f"{name} must be a positive conductance (S), got {v!r}")
+        from ebana.recording import parse_record
+        parse_record(self.record)
         if self.data_dir is not None and not self.data_dir:
             raise ConfigError("data_dir must be a directory path, got ''")
         if not self.dataset:

@@ -34,6 +34,7 @@ from ebana.energy import ENERGY_FIELDS, EnergyTally
 from ebana.config import TrainConfig, config_diff, dump_toml, from_dict, load_toml, to_dict
 from ebana.errors import CheckpointError, ConfigError, ConvergenceError, EbanaError, SimulationError
 from ebana.losses import accuracy
+from ebana.recording import Recorder, parse_record
 from ebana.phases import PhaseController, PhaseResult, check_nudging
 from ebana.rundir import RunDir
 from ebana.updates import DeviceTally, DeviceUpdate
@@ -167,6 +168,7 @@ class Trainer:
         self.x_train, self.x_test, self.updater, self.rng = parts.x_train, parts.x_test, parts.updater, parts.rng
         self.side = image_side(self.data.n_features, cfg.encoding, cfg.augment_shift) if cfg.augment_shift else 0
         self.callbacks: list[EpochCallback] = [MetricsCSV(), EarlyStopping(), *callbacks]
+        self.recorder = Recorder(parse_record(cfg.record, len(self.x_train))) if cfg.record else None
         self.stopped: dict | None = None      # the early stop (run.json "early_stop"), once called for
         self.e_write_total, self.pulses_total = 0.0, 0
         self.tally = DeviceTally()            # device reports of the current epoch
@@ -286,6 +288,8 @@ class Trainer:
         if self.side:   # seeded by (seed, epoch, batch): a resumed run sees the same images
             x = shift_images(x, self.side, self.cfg.augment_shift, (self.cfg.seed, self.epoch, self.batch))
         res = self._phases(x, y, idx)
+        if self.recorder is not None:
+            self.recorder.add(self.epoch, self.batch, idx, self.circuit.input_voltages(x), res)
         if self.cfg.energy.enabled:   # the operating points of the conductances just solved with
             sols = [("free", res.free, None), ("nudged", res.a, res.i_nudge)]
             if self.cfg.centered:
@@ -394,6 +398,8 @@ class Trainer:
             device_acc=np.array(json.dumps({"tally": asdict(self.tally), "e_write_total": self.e_write_total,
                                             "pulses_total": self.pulses_total})),
             energy_acc=np.array(json.dumps(asdict(self.energy))))
+        if self.recorder is not None:   # first: a checkpoint never runs ahead of the recording
+            self.dir.save_npz("record.npz", self.recorder.arrays())
         self.dir.save_npz("checkpoint.npz", arrays)
 
     def _load_checkpoint(self) -> None:
@@ -428,6 +434,8 @@ class Trainer:
             if isinstance(err, CheckpointError):
                 raise
             raise CheckpointError(f"cannot resume from {self.ckpt_path}: {err}") from None
+        if self.recorder is not None:
+            self.recorder.load(self.out / "record.npz", self.epoch, self.batch)
         logger.info("resumed at epoch %d, batch %d", self.epoch, self.batch)
 
     def versions(self) -> dict:
