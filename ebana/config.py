@@ -271,6 +271,7 @@ class TrainConfig:
     early_stop_patience: int = 0            # stop when early_stop_metric has not improved for N epochs (0: off)
     early_stop_metric: str = "test_loss"    # train_loss | test_loss (lower is better) | train_acc | test_acc
     record: str = ""                        # training sample ids "0,5,7": every phase to record.npz (ebana.recording)
+    record_currents: bool = False           # record also every device's current (rows x cols per crossbar)
     init: str = "uniform"                   # uniform | glorot | he | log_uniform (ebana.circuit.initial_conductances)
     init_low: float | None = None           # S, initial conductances in [init_low, init_high]
     init_high: float | None = None

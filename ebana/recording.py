@@ -10,10 +10,13 @@ order the samples were trained:
   interleaved V+, V- per class). Centered nudging: a at +beta, b at -beta; one-sided: a at +beta,
   b is the free phase. ``beta_a``, ``beta_b`` (scalars, A per unit dL/dpred) say which.
 - ``i_nudge`` (R, n_out) A: the nudge currents of phase a (b: their negative, or 0).
+- with ``record_currents = true``: ``free_i{c}``, ``a_i{c}``, ``b_i{c}`` (R, rows, cols) A, c the
+  crossbar index (:attr:`Topology.crossbars` order): the current through every device from its
+  row into its column, G (row - column) (with line resistance: across the device's own cell nodes).
 
 The node voltages are the operating points the gradient was computed from, before the batch's
 update. The file is written with every checkpoint; on resume rows after the checkpoint are dropped.
-Device (branch) currents are not recorded.
+Diode, amplifier and source branch currents are not recorded.
 """
 
 from __future__ import annotations
@@ -53,8 +56,9 @@ class Recorder:
         self.rows: list[dict[str, np.ndarray]] = []
         self.beta = (0.0, 0.0)
 
-    def add(self, epoch: int, batch: int, idx: np.ndarray, wordlines: np.ndarray, res) -> None:
-        """Rows for the recorded samples among the batch's ``idx`` (res: its PhaseResult)."""
+    def add(self, epoch: int, batch: int, idx: np.ndarray, wordlines: np.ndarray, res, model=None) -> None:
+        """Rows for the recorded samples among the batch's ``idx`` (res: its PhaseResult); ``model``
+        (the CompiledCircuit the phases were solved with): also the device currents."""
         where = np.flatnonzero(np.isin(idx, self.ids))
         if not len(where):
             return
@@ -65,6 +69,12 @@ class Recorder:
         for name, sol in zip(PHASES, (res.free, res.a, res.b)):
             for q, v in enumerate(sol.layers[1:], start=1):
                 row[f"{name}_l{q}"] = np.asarray(v, dtype=np.float64)[where]
+            if model is not None:
+                layers = [None] + [row[f"{name}_l{q}"] for q in range(1, len(sol.layers))]
+                for spec in model.topology.crossbars:
+                    rows = model.circuit.row_voltages(spec, row["wordlines"], layers)
+                    drops = model.device_drops(spec, rows, layers[spec.dst])
+                    row[f"{name}_i{spec.index}"] = model.conductances[spec.index] * drops
         self.rows.append(row)
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -289,7 +289,8 @@ class Trainer:
             x = shift_images(x, self.side, self.cfg.augment_shift, (self.cfg.seed, self.epoch, self.batch))
         res = self._phases(x, y, idx)
         if self.recorder is not None:
-            self.recorder.add(self.epoch, self.batch, idx, self.circuit.input_voltages(x), res)
+            self.recorder.add(self.epoch, self.batch, idx, self.circuit.input_voltages(x), res,
+                              self.backend.model if self.cfg.record_currents else None)
         if self.cfg.energy.enabled:   # the operating points of the conductances just solved with
             sols = [("free", res.free, None), ("nudged", res.a, res.i_nudge)]
             if self.cfg.centered:

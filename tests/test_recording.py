@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -27,6 +29,7 @@ def test_recorded_phases_equal_a_fresh_solve(tmp_path, centered):
     tr.run()
     rec = load(tmp_path / "run" / "record.npz")
     assert sorted(rec["sample_id"].tolist()) == [3, 3, 17, 17, 39, 39]
+    assert not [k for k in rec if re.fullmatch(r"(free|a|b)_i\d+", k)]   # no device currents unless asked
     assert rec["epoch"].tolist() == sorted(rec["epoch"].tolist()) and set(rec["epoch"]) == {0, 1}
     assert rec["beta_a"] == cfg.beta and rec["beta_b"] == (-cfg.beta if centered else 0.0)
     # a fresh trainer holds the initial conductances: re-solve the epoch-0 rows of batch 0 .. k
@@ -70,3 +73,25 @@ def test_cli_record_and_errors(tmp_path):
         TrainConfig(record="a,b")
     with pytest.raises(ConfigError, match=r"sample id 20 is not in \[0, 20\)"):
         Trainer(apply_overrides(preset("iris"), {"limit_train": 20, "record": "20"}), tmp_path / "bad")
+
+
+def test_recorded_device_currents(tmp_path):
+    """record_currents: G (row - column) per device with the conductances of the row's batch
+    (replayed from the initial ones), for every phase and crossbar; absent unless asked for."""
+    cfg = apply_overrides(preset("iris"), {**OVER, "epochs": 1, "record_currents": True})
+    Trainer(cfg, tmp_path / "run").run()
+    rec = load(tmp_path / "run" / "record.npz")
+    fresh = Trainer(cfg, tmp_path / "fresh")
+    fresh.perm = fresh.rng.permutation(len(fresh.x_train))
+    for b in range(int(rec["batch"].max()) + 1):
+        model = fresh.backend.model   # the conductances batch b was solved with
+        for r in np.flatnonzero(rec["batch"] == b):
+            for name in ("free", "a", "b"):
+                layers = [None] + [rec[f"{name}_l{q}"][r:r + 1] for q in range(1, fresh.circuit.topology.n_layers)]
+                for spec in fresh.circuit.topology.crossbars:
+                    rv = fresh.circuit.row_voltages(spec, rec["wordlines"][r:r + 1], layers)
+                    want = model.conductances[spec.index] * (rv[0][:, None] - layers[spec.dst][0][None, :])
+                    got = rec[f"{name}_i{spec.index}"][r]
+                    assert got.shape == spec.shape
+                    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-18)
+        fresh._train_batch(fresh.perm[b * cfg.batch_size:(b + 1) * cfg.batch_size])
