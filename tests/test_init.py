@@ -75,3 +75,18 @@ def test_config_init_reaches_the_circuit(init):
     ref = build_circuit(apply_overrides(cfg, {"init": "uniform"}), 4, 3, np.random.default_rng(cfg.seed))
     for g, r in zip(c.conductances, ref.conductances):
         assert g.min() >= 2e-6 and g.max() <= 5e-5 and not np.array_equal(g, r)
+
+
+@pytest.mark.parametrize("init", ["glorot", "he", "log_uniform"])
+def test_local_crossbars_keep_their_mask_and_ties(init):
+    """A conv crossbar: 0 S off the mask, every copy of a shared weight alike; fan_in from the mask."""
+    cfg = apply_overrides(preset("digits"), {"conv": "8x8x1,conv2k3valid", "hidden": "5", "init": init})
+    c = build_circuit(cfg, 64, 10, np.random.default_rng(0))
+    topo = c.topology
+    tie = topo.ties[0]
+    g = c.conductances[0]
+    assert np.all(g[tie < 0] == 0) and np.all(g[tie >= 0] > 0)
+    for t in np.unique(tie[tie >= 0])[:5]:
+        assert np.ptp(g[tie == t]) == 0
+    from ebana.circuit import _fan_in
+    assert _fan_in(topo, topo.crossbars[0]) == int((tie >= 0).sum(axis=0).max()) < topo.crossbars[0].shape[0]
