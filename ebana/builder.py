@@ -58,7 +58,7 @@ def estimate_memory(cfg: TrainConfig, topology: Topology) -> int:
 
 
 def build_circuit(cfg: TrainConfig, n_inputs: int, n_classes: int, rng: np.random.Generator) -> Circuit:
-    """Topology + circuit with conductances ~ U(init_low, init_high) (default [g_min, g_max]).
+    """Topology + circuit with conductances drawn by ``cfg.init`` in [init_low, init_high] (default [g_min, g_max]).
 
     Refuses (ConfigError, with the estimate) a network that would not fit in this machine's
     available memory, before allocating it.
@@ -74,7 +74,7 @@ def build_circuit(cfg: TrainConfig, n_inputs: int, n_classes: int, rng: np.rando
         raise ConfigError(f"network {topo.describe()} ({n_dev:.3g} devices, hidden = {list(cfg.hidden)}) needs about "
                           f"{need / 2**30:.1f} GiB of memory, this machine has {have / 2**30:.1f} GiB available; "
                           f"use fewer or smaller hidden layers")
-    return Circuit.random(topo, p, rng, low=cfg.init_low, high=cfg.init_high)
+    return Circuit.random(topo, p, rng, low=cfg.init_low, high=cfg.init_high, init=cfg.init)
 
 
 @dataclass

@@ -55,7 +55,8 @@ from ebana.validation import check_fields
 from ebana.topology import CrossbarSpec, Topology
 
 __all__ = ["DiodeParams", "CircuitParams", "Circuit", "CompiledCircuit", "LayerStamp", "Coupling",
-           "THERMAL_VOLTAGE_27C", "GMIN", "shockley_current", "ideal_diode_current", "row_drive_factors"]
+           "THERMAL_VOLTAGE_27C", "GMIN", "shockley_current", "ideal_diode_current", "row_drive_factors",
+           "INITS", "initial_conductances"]
 
 # ngspice defaults: kT/q at 27 C (CONSTboltz*300.15/CHARGE) and the junction gmin (S).
 THERMAL_VOLTAGE_27C = 1.38064852e-23 * 300.15 / 1.6021766208e-19
@@ -123,6 +124,45 @@ class DiodeParams:
     @property
     def n_vt(self) -> float:
         return self.n * THERMAL_VOLTAGE_27C
+
+
+INITS = ("uniform", "glorot", "he", "log_uniform")
+"""Initialisers of the crossbar conductances (config key ``init``)."""
+
+
+def _fan_in(topology: Topology, spec: CrossbarSpec) -> int:
+    """Devices feeding one column (node) of ``spec``: every row (signal x+/x- rows and bias rows),
+    or for a locally connected crossbar the largest number of devices in a column."""
+    mask = topology.mask(spec.index)
+    return int(spec.shape[0] if mask is None else max(1, mask.sum(axis=0).max()))
+
+
+def initial_conductances(init: str, shape: tuple[int, int], low: float, high: float,
+                         rng: np.random.Generator, fan_in: int) -> np.ndarray:
+    """Initial conductances (S) of one crossbar of ``shape`` (rows, columns) in [low, high].
+
+    - ``uniform``: g ~ U(low, high) (one ``rng.uniform`` call: the historical draw, bit for bit).
+    - ``log_uniform``: ln g ~ U(ln low, ln high) (resistances spread evenly per decade).
+    - ``glorot`` / ``he``: a unitless weight w per device, glorot: w ~ U(-a, a), a = sqrt(6 /
+      (fan_in + fan_out)); he: w ~ N(0, 2 / fan_in), fan_in the devices feeding a column (signal
+      and bias rows), fan_out the columns. Mapping: g = g_c + h w with g_c = (low + high) / 2 and
+      h = (high - low) / 2 (w = +-1 reaches the ends), clipped to [low, high]. Every device draws
+      its own w, so a differential pair (the x+ and x- rows of one input, or a bias row against
+      the others) has weight G+ - G- with spread sqrt(2) h std(w) (S) around 0, and a column's
+      mean conductance stays g_c.
+    """
+    if init == "uniform":
+        return rng.uniform(low, high, size=shape)
+    if init == "log_uniform":
+        return np.exp(rng.uniform(np.log(low), np.log(high), size=shape))
+    if init == "glorot":
+        a = np.sqrt(6.0 / (fan_in + shape[1]))
+        w = rng.uniform(-a, a, size=shape)
+    elif init == "he":
+        w = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=shape)
+    else:
+        raise ConfigError(f"unknown init {init!r}; known: {', '.join(INITS)}")
+    return np.clip(0.5 * (low + high) + 0.5 * (high - low) * w, low, high)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -522,11 +562,12 @@ class Circuit:
     # ----------------------------------------------------------------- construction
     @classmethod
     def random(cls, topology: Topology, params: CircuitParams, rng: np.random.Generator,
-               low: float | None = None, high: float | None = None) -> "Circuit":
-        """Conductances drawn uniformly in [low, high] (default [g_min, g_max])."""
+               low: float | None = None, high: float | None = None, init: str = "uniform") -> "Circuit":
+        """Conductances drawn in [low, high] (default [g_min, g_max]) by the initialiser ``init``
+        (:func:`initial_conductances`; "uniform": U(low, high), the default)."""
         lo = params.g_min if low is None else low
         hi = params.g_max if high is None else high
-        gs = [rng.uniform(lo, hi, size=c.shape) for c in topology.crossbars]
+        gs = [initial_conductances(init, c.shape, lo, hi, rng, _fan_in(topology, c)) for c in topology.crossbars]
         for c, tie in topology.ties.items():   # local crossbars: 0 S off the mask, copies alike,
             gs[c] = share(tie, gs[c]) if topology.trainable(c) else (tie >= 0) * params.g_max   # pooling: g_max
         return cls(topology, params, gs)

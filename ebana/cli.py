@@ -144,7 +144,7 @@ TRAIN_OPTIONS = {
     "epochs": "epochs", "batch_size": "batch_size",
     "beta": "beta", "lr": "lr", "loss": "loss", "optimizer": "optimizer", "centered": "centered", "backend": "backend",
     "norton": "norton", "seed": "seed", "verify_every": "verify_every", "data_dir": "data_dir",
-    "augment_shift": "augment_shift",
+    "augment_shift": "augment_shift", "record": "record",
     "device_model": "device.model", "scheme": "device.scheme", "pam_pulses": "device.pam_pulses",
     "r_ratio": "device.r_ratio", "algorithm": "algorithm.name", "reference": "algorithm.reference",
     "gamma": "algorithm.gamma", "transfer_rate": "algorithm.transfer_rate", "threshold": "algorithm.threshold",
@@ -167,7 +167,7 @@ TRAIN_OPTIONS = {
 @click.option("--beta", type=float, help="Nudging strength (A per unit dL/dpred); default per dataset "
               "and mode (MNIST: 1e-6 centered, 1e-9 one-sided).")
 @click.option("--lr", type=float, help="Learning rate (Adam: S per step).")
-@click.option("--loss", type=str, help="ce | mse")
+@click.option("--loss", type=str, help="ce | mse | bce")
 @click.option("--optimizer", type=str, help="sgd | momentum | adam")
 @click.option("--centered/--one-sided", default=None, help="Centered (+-beta) or one-sided nudging.")
 @click.option("--backend", type=str, help="auto | numpy | ngspice")
@@ -190,6 +190,7 @@ TRAIN_OPTIONS = {
               help="Residual learning: fraction β of P written to W per transfer, in (0, 1] (default 0.01; keep "
                    "β ≪ γ²·α·h/4 so W + γP does not oscillate; long runs want ≈ 0.001).")
 @click.option("--threshold", type=float, help="Mixed precision / residual_v2: write threshold (S, >= one pulse step).")
+@click.option("--record", help="Training sample ids, e.g. 0,5,7: every phase's node voltages to record.npz.")
 @click.option("--set", "sets", multiple=True, help="Override any config key: --set circuit.gain=10.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Run directory (default runs/<dataset>-seed<seed>).")

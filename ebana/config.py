@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ebana.circuit import CircuitParams
+from ebana.circuit import INITS, CircuitParams
 from ebana.energy import EnergyConfig
 from ebana.errors import ConfigError, did_you_mean
 from ebana.nonideal import NonIdealConfig, device_spread, pulse_device_config
@@ -34,6 +34,9 @@ SCHEMES = ("pwm", "pam")
 """Pulse schemes: pulse-width (fixed amplitude) and pulse-amplitude (fixed width) modulation."""
 PAIR_MODES = ("device", "split")
 """How requested changes reach the paired devices of a signed weight (see ebana.updates.device_update)."""
+EARLY_STOP_METRICS = ("test_loss", "train_loss", "test_acc", "train_acc")
+"""Epoch metrics early stopping may watch (losses: lower is better; accuracies: higher)."""
+
 ARRAY_SCHEMES = ("selector", "row_v2", "row_v3", "column_v2", "column_v3", "outer_product")
 """How the pulses reach the devices (ebana.updates.array_schemes): a selector per cell (each device on
 its own), row-/column-wise V/2 and V/3 half-select biasing of a passive array, or the parallel
@@ -259,13 +262,18 @@ class TrainConfig:
     bias exceeds 0.1 of the gradient (:func:`ebana.phases.check_nudging`)."""
     centered: bool = True
     """+-beta phases (O(beta^2) bias, the default); false: one-sided (+beta vs free, O(beta) bias)."""
-    loss: str = "ce"                        # ce | mse
+    loss: str = "ce"                        # ce | mse | bce
     tau: float = 0.05                       # V, softmax temperature of ce
     target_scale: float = 0.1               # V, mse target for the true class
     optimizer: str = "adam"                 # sgd | momentum | adam
     lr: float = 2e-7                        # S per step (adam) / S^2 per unit loss (sgd)
     lr_schedule: str = "cosine"             # cosine | constant
-    init_low: float | None = None           # S, initial conductances ~ U(init_low, init_high)
+    early_stop_patience: int = 0            # stop when early_stop_metric has not improved for N epochs (0: off)
+    early_stop_metric: str = "test_loss"    # train_loss | test_loss (lower is better) | train_acc | test_acc
+    record: str = ""                        # training sample ids "0,5,7": every phase to record.npz (ebana.recording)
+    record_currents: bool = False           # record also every device's current (rows x cols per crossbar)
+    init: str = "uniform"                   # uniform | glorot | he | log_uniform (ebana.circuit.initial_conductances)
+    init_low: float | None = None           # S, initial conductances in [init_low, init_high]
     init_high: float | None = None
     backend: str = "auto"                   # auto (numpy) | numpy | ngspice
     norton: bool = False                    # ngspice: Norton-reduce input crossbars
@@ -302,6 +310,8 @@ class TrainConfig:
                   ("target_scale", self.target_scale > 0, "> 0 V"),
                   ("max_sweeps", 1 <= self.max_sweeps <= 10**7, "an integer in [1, 1e7]"),
                   ("verify_every", self.verify_every >= 0, ">= 0 (0: off)"),
+                  ("early_stop_patience", 0 <= self.early_stop_patience <= 10**6,
+                   "an integer in [0, 1e6] epochs (0: off)"),
                   ("verify_samples", self.verify_samples >= 1, ">= 1"),
                   ("verify_tol", self.verify_tol is None or self.verify_tol > 0, "> 0 V"),
                   ("seed", 0 <= self.seed < 2**63, "an integer in [0, 2**63)"),
@@ -320,7 +330,8 @@ class TrainConfig:
         from ebana.updates.ideal import OPTIMIZERS
         choices = [("loss", LOSSES.names()), ("optimizer", OPTIMIZERS.names()),
                    ("lr_schedule", ["constant", "cosine"]), ("backend", ["auto", *BACKENDS.names()]),
-                   ("dtype", ["float32", "float64"]), ("encoding", ["minmax", "none"])]
+                   ("dtype", ["float32", "float64"]), ("encoding", ["minmax", "none"]), ("init", list(INITS)),
+                   ("early_stop_metric", list(EARLY_STOP_METRICS))]
         for name, known in choices:
             v = getattr(self, name)
             if v not in known:
@@ -334,6 +345,8 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and v <= 0:
                 raise ConfigError(f"{name} must be a positive conductance (S), got {v!r}")
+        from ebana.recording import parse_record
+        parse_record(self.record)
         if self.data_dir is not None and not self.data_dir:
             raise ConfigError("data_dir must be a directory path, got ''")
         if not self.dataset:

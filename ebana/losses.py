@@ -1,6 +1,9 @@
 """Losses on the class scores ``pred = V+ - V-`` (V), with their gradients dL/dpred.
 
 The nudged phase injects ``-beta * dL/dpred`` into V+ and ``+beta * dL/dpred`` into V-.
+
+Targets ``y`` are class indices (B,) or, for :class:`BinaryCrossEntropy` only, multi-hot labels
+(B, K) of 0/1 (multi-label outputs); :func:`accuracy` scores both.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import numpy as np
 from ebana.errors import ConfigError
 from ebana.registry import Registry
 
-__all__ = ["Loss", "MSE", "CrossEntropy", "LOSSES", "create_loss"]
+__all__ = ["Loss", "MSE", "CrossEntropy", "BinaryCrossEntropy", "LOSSES", "create_loss", "accuracy"]
 
 LOSSES: Registry = Registry("loss", ConfigError)
 
@@ -84,6 +87,51 @@ class CrossEntropy(Loss):
     def grad_scale(self) -> float:
         """|softmax - onehot| / tau <= 1 / tau (1/V): its bound, reached by a wrong confident score."""
         return 1.0 / self.tau
+
+
+@LOSSES.register("bce")
+class BinaryCrossEntropy(Loss):
+    """Binary cross-entropy of every output, p_k = sigmoid(pred_k / tau) (tau in V):
+    L = -sum_k [t_k ln p_k + (1 - t_k) ln(1 - p_k)], t the one-hot of a class index or the
+    multi-hot row of a multi-label target. dL/dpred_k = (p_k - t_k) / tau."""
+
+    def __init__(self, tau: float = 0.05, **_: float) -> None:
+        if tau <= 0:
+            raise ConfigError(f"bce temperature tau must be > 0 V, got {tau}")
+        self.tau = tau
+
+    @staticmethod
+    def _target(y: np.ndarray, k: int) -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim == 2:
+            if y.shape[1] != k:
+                raise ConfigError(f"bce: multi-label targets have {y.shape[1]} columns, the network {k} outputs")
+            return y.astype(np.float64)
+        return _onehot(y, k)
+
+    def value(self, pred, y):
+        z, t = pred / self.tau, self._target(y, pred.shape[1])
+        # -t ln s(z) - (1-t) ln(1-s(z)) = softplus(z) - t z, softplus stable for any |z|
+        return np.sum(np.logaddexp(0.0, z) - t * z, axis=1)
+
+    def grad(self, pred, y):
+        z = pred / self.tau
+        p = 0.5 * (1.0 + np.tanh(0.5 * z))   # sigmoid without overflow
+        return (p - self._target(y, pred.shape[1])) / self.tau
+
+    @property
+    def grad_scale(self) -> float:
+        """|sigmoid - t| / tau <= 1 / tau (1/V)."""
+        return 1.0 / self.tau
+
+
+def accuracy(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-sample correctness (bool, (B,)). Class indices: argmax(pred) == y. Multi-hot (B, K):
+    exact match (subset accuracy), every output's decision pred_k > 0 V (p_k > 1/2) equal to y_k."""
+    y = np.asarray(y)
+    if y.ndim == 2:
+        return np.all((pred > 0) == (y > 0.5), axis=1)
+    return pred.argmax(1) == y
 
 
 def create_loss(name: str, **params: float) -> Loss:

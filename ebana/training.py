@@ -33,6 +33,8 @@ from ebana.checkpoint import checkpoint_config, network_arrays, read_npz
 from ebana.energy import ENERGY_FIELDS, EnergyTally
 from ebana.config import TrainConfig, config_diff, dump_toml, from_dict, load_toml, to_dict
 from ebana.errors import CheckpointError, ConfigError, ConvergenceError, EbanaError, SimulationError
+from ebana.losses import accuracy
+from ebana.recording import Recorder, parse_record
 from ebana.phases import PhaseController, PhaseResult, check_nudging
 from ebana.rundir import RunDir
 from ebana.updates import DeviceTally, DeviceUpdate
@@ -110,6 +112,31 @@ def check_storable(cfg: TrainConfig) -> None:
                           f"differ; give {k} a value")
 
 
+def early_stop(history: list[dict], metric: str, patience: int) -> dict | None:
+    """The early stop the epoch rows ``history`` call for, or None: ``metric`` (a loss: lower is
+    better, an accuracy: higher; only a strict improvement counts) has not improved on its best for
+    ``patience`` epochs (0: never). A pure function of the history, so a resumed run stops alike."""
+    if patience <= 0 or not history:
+        return None
+    sign = -1.0 if metric.endswith("_acc") else 1.0
+    vals = [sign * r[metric] for r in history]
+    best = min(range(len(vals)), key=lambda k: (vals[k], k))   # first epoch reaching the best
+    if len(vals) - 1 - best < patience:
+        return None
+    return {"reason": f"{metric} has not improved for {patience} epochs (best {history[best][metric]:.6g} "
+                      f"at epoch {best + 1})", "epoch": len(history), "best_epoch": best + 1,
+            "metric": metric, "best": history[best][metric]}
+
+
+class EarlyStopping:
+    """Sets ``trainer.stopped`` (:func:`early_stop`) when ``cfg.early_stop_metric`` has not improved
+    for ``cfg.early_stop_patience`` epochs; training then ends after this epoch's checkpoint."""
+
+    def __call__(self, trainer: "Trainer", row: dict) -> None:
+        cfg = trainer.cfg
+        trainer.stopped = early_stop(trainer.history, cfg.early_stop_metric, cfg.early_stop_patience)
+
+
 class Trainer:
     """One EqProp training run in ``out_dir``.
 
@@ -140,7 +167,9 @@ class Trainer:
         self.data, self.encoder, self.circuit, self.loss = parts.data, parts.encoder, parts.circuit, parts.loss
         self.x_train, self.x_test, self.updater, self.rng = parts.x_train, parts.x_test, parts.updater, parts.rng
         self.side = image_side(self.data.n_features, cfg.encoding, cfg.augment_shift) if cfg.augment_shift else 0
-        self.callbacks: list[EpochCallback] = [MetricsCSV(), *callbacks]
+        self.callbacks: list[EpochCallback] = [MetricsCSV(), EarlyStopping(), *callbacks]
+        self.recorder = Recorder(parse_record(cfg.record, len(self.x_train))) if cfg.record else None
+        self.stopped: dict | None = None      # the early stop (run.json "early_stop"), once called for
         self.e_write_total, self.pulses_total = 0.0, 0
         self.tally = DeviceTally()            # device reports of the current epoch
         self.energy = EnergyTally()           # phase energy of the current epoch's training solves
@@ -219,14 +248,16 @@ class Trainer:
             raise
         finally:
             self.dir.unlock()
-        logger.info("run %s finished: %d epochs", self.out, self.cfg.epochs)
+        logger.info("run %s finished: %d epochs%s", self.out, self.epoch,
+                    f" (early stop: {self.stopped['reason']})" if self.stopped else "")
         return self.history
 
     def _run(self, progress: Callable[[Progress], None] | None) -> None:
         cfg = self.cfg
         self.dir.write_text("config.toml", dump_toml(to_dict(cfg)))
         self._write_run_json(status="running")
-        while self.epoch < cfg.epochs:
+        self.stopped = early_stop(self.history, cfg.early_stop_metric, cfg.early_stop_patience)   # resume
+        while self.epoch < cfg.epochs and self.stopped is None:
             t0 = time.perf_counter()
             if self.perm is None:
                 self.perm = self.rng.permutation(len(self.x_train))
@@ -238,7 +269,7 @@ class Trainer:
                 res = self._train_batch(idx)
                 seen += len(idx)
                 run_loss += float(res.loss.sum())
-                run_acc += float(np.sum(res.pred.argmax(1) == self.data.y_train[idx]))
+                run_acc += float(np.sum(accuracy(res.pred, self.data.y_train[idx])))
                 if not math.isfinite(run_loss):
                     raise SimulationError(f"non-finite training loss in batch {self.batch} of epoch {self.epoch + 1}: "
                                           f"the circuit's node voltages are not finite")
@@ -257,6 +288,9 @@ class Trainer:
         if self.side:   # seeded by (seed, epoch, batch): a resumed run sees the same images
             x = shift_images(x, self.side, self.cfg.augment_shift, (self.cfg.seed, self.epoch, self.batch))
         res = self._phases(x, y, idx)
+        if self.recorder is not None:
+            self.recorder.add(self.epoch, self.batch, idx, self.circuit.input_voltages(x), res,
+                              self.backend.model if self.cfg.record_currents else None)
         if self.cfg.energy.enabled:   # the operating points of the conductances just solved with
             sols = [("free", res.free, None), ("nudged", res.a, res.i_nudge)]
             if self.cfg.centered:
@@ -337,7 +371,7 @@ class Trainer:
                 sol = self.phases.free(x[sl], ids=list(range(k, min(k + EVAL_CHUNK, len(x)))))
                 pred = self.circuit.prediction(sol.output)
                 losses.append(self.loss.value(pred, y[sl]))
-                correct += int(np.sum(pred.argmax(1) == y[sl]))
+                correct += int(np.sum(accuracy(pred, y[sl])))
             out[f"{name}_loss"] = float(np.concatenate(losses).mean())
             if not math.isfinite(out[f"{name}_loss"]):
                 raise SimulationError(f"the {name} loss is {out[f'{name}_loss']} after epoch {self.epoch + 1}: "
@@ -365,6 +399,8 @@ class Trainer:
             device_acc=np.array(json.dumps({"tally": asdict(self.tally), "e_write_total": self.e_write_total,
                                             "pulses_total": self.pulses_total})),
             energy_acc=np.array(json.dumps(asdict(self.energy))))
+        if self.recorder is not None:   # first: a checkpoint never runs ahead of the recording
+            self.dir.save_npz("record.npz", self.recorder.arrays())
         self.dir.save_npz("checkpoint.npz", arrays)
 
     def _load_checkpoint(self) -> None:
@@ -399,6 +435,8 @@ class Trainer:
             if isinstance(err, CheckpointError):
                 raise
             raise CheckpointError(f"cannot resume from {self.ckpt_path}: {err}") from None
+        if self.recorder is not None:
+            self.recorder.load(self.out / "record.npz", self.epoch, self.batch)
         logger.info("resumed at epoch %d, batch %d", self.epoch, self.batch)
 
     def versions(self) -> dict:
@@ -427,6 +465,8 @@ class Trainer:
                 "final": self.history[-1] if self.history else None}
         if error is not None:
             info["error"] = error
+        if self.stopped is not None:
+            info["early_stop"] = self.stopped
         if isinstance(getattr(self.updater, "inner", self.updater), DeviceUpdate):
             info["device"] = {**self.updater.describe(), "e_write_total": self.e_write_total,
                               "pulses_total": self.pulses_total}

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1] / "ebana"
 LAYERS = {
     0: ["errors", "registry", "allocator", "rawfile", "validation", "interrupts", "rundir"],
     1: ["devices", "datasets", "encoding", "augment", "losses", "local", "topology", "plots",  # plots: data in, Figure out
-        "nonideal"],
+        "nonideal", "recording"],
     2: ["rungs", "lines", "circuit", "netlist"],
     3: ["backends"],
     4: ["phases", "gradients", "updates", "energy", "config", "measurement"],
