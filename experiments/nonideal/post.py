@@ -29,10 +29,10 @@ from matplotlib.figure import Figure
 
 HERE = Path(__file__).resolve().parent
 EFFECTS = ["stuck_on", "stuck_off", "d2d", "c2c", "read_noise", "adc_bits", "dac_bits", "retention_tau",
-           "drift_nu", "t_read"]
+           "drift_nu", "t_read", "preset"]
 UNITS = {"stuck_on": "fraction", "stuck_off": "fraction", "d2d": "lognormal σ", "c2c": "relative σ",
          "read_noise": "V", "adc_bits": "bits", "dac_bits": "bits", "retention_tau": "s (t_batch = 1 s)",
-         "drift_nu": "ν", "t_read": "s per phase"}
+         "drift_nu": "ν", "t_read": "s per phase", "preset": "realistic_chip (1 = on)"}
 LOG_X = {"read_noise", "retention_tau", "t_read"}
 
 
@@ -43,7 +43,12 @@ def load(sweep: Path) -> dict[tuple[str, str, float], dict[str, list[float]]]:
     out: dict[tuple[str, str, float], dict[str, list[float]]] = {}
     for r in rows:
         set_keys = [k for k in r if k.startswith("nonideal.") and r[k] not in ("", None)]
-        effect, strength = ("none", 0.0) if not set_keys else (set_keys[0][9:], float(r[set_keys[0]]))
+        if not set_keys:
+            effect, strength = "none", 0.0
+        elif set_keys[0] == "nonideal.preset":      # a named preset: every key it sets at once
+            effect, strength = "preset", 1.0
+        else:
+            effect, strength = set_keys[0][9:], float(r[set_keys[0]])
         rec = out.setdefault((r["device.model"], effect, strength), {})
         for m in ("test_acc", "test_loss"):
             rec.setdefault(m, []).append(float(r[m]))
