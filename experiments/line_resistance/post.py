@@ -28,6 +28,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ebana.circuit import CircuitParams, row_drive_factors
+from ebana.sweep import write_csv
 from ebana.topology import Topology
 
 HERE = Path(__file__).resolve().parent
@@ -139,10 +140,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = table(load(args.sweep), r_on(args.sweep))
     args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "table.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(args.out / "table.csv", rows)
     (args.out / "table.md").write_text(markdown(rows))
     figure(rows).savefig(args.out / "line_resistance.png", dpi=120)
     print(markdown(rows))

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from ebana.sweep import write_csv
 HERE = Path(__file__).resolve().parent
 EFFECTS = ["stuck_on", "stuck_off", "d2d", "c2c", "read_noise", "adc_bits", "dac_bits", "retention_tau",
            "drift_nu", "t_read", "preset"]
@@ -62,21 +63,12 @@ def table(data: dict) -> list[dict]:
             for (d, e, s), rec in sorted(data.items(), key=lambda kv: kv[0][2]):
                 if d != dev or e != eff:
                     continue
-                row = {"device": dev, "effect": eff, "strength": s, "n": len(rec["test_acc"])}
-                for m, v in rec.items():
-                    a = np.array(v, dtype=float)
-                    row[f"{m}_mean"], row[f"{m}_std"] = float(np.mean(a)), float(np.std(a))
-                    row[f"{m}_min"], row[f"{m}_max"] = float(np.min(a)), float(np.max(a))
-                rows.append(row)
+                rows.append({"device": dev, "effect": eff, "strength": s, **_stats(rec)})
     return rows
 
 
 def write_tables(rows: list[dict], out: Path) -> None:
-    keys = list(rows[0])
-    with open(out / "table.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(out / "table.csv", rows)
     lines = ["| device | effect | strength | unit | test accuracy (mean ± std, min–max) | test loss (mean ± std) |",
              "|---|---|---|---|---|---|"]
     for r in rows:
@@ -135,16 +127,8 @@ def algorithms(sweep: Path, out: Path) -> None:
     order = {"analog_sgd": 0, "mixed_precision": 1, "residual": 2}
     rows = []
     for (alg, d2d, nu), rec in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1:])):
-        row = {"algorithm": alg, "d2d": d2d, "drift_nu": nu, "n": len(rec["test_acc"])}
-        for m, v in rec.items():
-            a = np.array(v)
-            row[f"{m}_mean"], row[f"{m}_std"] = float(a.mean()), float(a.std())
-            row[f"{m}_min"], row[f"{m}_max"] = float(a.min()), float(a.max())
-        rows.append(row)
-    with open(out / "algorithms.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+        rows.append({"algorithm": alg, "d2d": d2d, "drift_nu": nu, **_stats(rec)})
+    write_csv(out / "algorithms.csv", rows)
     lines = ["| algorithm | d2d (σ) | drift ν | test accuracy (mean ± std, min–max) | test loss (mean ± std) |",
              "|---|---|---|---|---|"]
     for r in rows:
@@ -182,10 +166,7 @@ def chip(sweep: Path, out: Path) -> None:
     order = {"vteam": 0, "linear_ion_drift": 1, "soft_bounds_linear": 2}
     algs = {"device": 0, "analog_sgd": 1, "mixed_precision": 2, "residual": 3}
     rows.sort(key=lambda r: (order.get(r["device"], 9), algs.get(r["algorithm"], 9), r["nonideal"] != "off"))
-    with open(out / "realistic_chip.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(out / "realistic_chip.csv", rows)
     lines = ["| device | update | [nonideal] | test accuracy (mean ± std, min–max) | test loss (mean ± std) |",
              "|---|---|---|---|---|"]
     for r in rows:

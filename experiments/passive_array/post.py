@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from ebana.sweep import write_csv
 HERE = Path(__file__).resolve().parent
 SCHEMES = ["selector", "row_v2", "row_v3", "column_v2", "column_v3", "outer_product"]
 
@@ -140,10 +141,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = table(load(args.sweep))
     args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "table.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(args.out / "table.csv", rows)
     (args.out / "table.md").write_text(markdown(rows))
     figure(rows).savefig(args.out / "passive_array.png", dpi=120)
     print(markdown(rows))
