@@ -488,6 +488,14 @@ CASES = [
     C("energy-program-unknown", [*TRAIN, "--set", "energy.program=column"], "energy.program", "column"),
     C("energy-nodes_per_adc-float", [*TRAIN, "--set", "energy.nodes_per_adc=1.5"], "energy.nodes_per_adc", "1.5"),
     C("energy-unknown-key", [*TRAIN, "--set", "energy.t_setle=1e-7"], "energy.t_setle", "energy.t_settle"),
+    C("energy-program-pulses-without-device", [*TRAIN, "--set", "energy.program=pulses"], "energy.program",
+      "pulses", "device.model"),
+    # --- issue 19: conv layers, initialisers, early stopping
+    C("conv-kernel-zero", [*TRAIN, "--set", "conv=conv2k0"], "conv", "conv2k0"),
+    C("init-unknown", [*TRAIN, "--set", "init=xavier"], "init", "xavier", "glorot"),
+    C("early-stop-patience-negative", [*TRAIN, "--set", "early_stop_patience=-1"], "early_stop_patience", "-1"),
+    # --- issue 16: the realistic_chip preset
+    C("nonideal-preset-unknown", [*TRAIN, "--set", "nonideal.preset=realistic"], "nonideal.preset", "realistic_chip"),
     # --- issue 16: [nonideal]
     C("nonideal-stuck-fraction-above-1", [*TRAIN, "--set", "nonideal.stuck_on=1.5"], "nonideal.stuck_on", "1.5"),
     C("nonideal-stuck-sum-above-1", [*TRAIN, "--set", "nonideal.stuck_on=0.6", "--set", "nonideal.stuck_off=0.6"],
