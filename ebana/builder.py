@@ -23,7 +23,7 @@ from ebana.errors import ConfigError
 from ebana.local import parse_local
 from ebana.losses import Loss, create_loss
 from ebana.measurement import Readout, make_readout
-from ebana.nonideal import dac_features
+from ebana.nonideal import dac_features, dac_grid_low
 from ebana.topology import Topology
 from ebana.updates import IdealUpdate, Updater, pair_index
 from ebana.updates.algorithms import create_algorithm
@@ -122,7 +122,8 @@ def build(cfg: TrainConfig) -> RunParts:
         circuit = Circuit(circuit.topology, circuit.params, updater.conductances())
     x_train, x_test = encoder(data.x_train), encoder(data.x_test)
     if ni.dac_bits is not None:   # the input DAC: every wordline voltage on its grid
-        x_train, x_test = dac_features(x_train, ni.dac_bits), dac_features(x_test, ni.dac_bits)
+        lo = dac_grid_low(x_train, x_test)   # 0 V a level for non-negative features (images)
+        x_train, x_test = dac_features(x_train, ni.dac_bits, lo), dac_features(x_test, ni.dac_bits, lo)
     readout = make_readout(ni, circuit, cfg.seed)
     return RunParts(data, encoder, x_train, x_test, circuit, loss, updater, rng, readout)
 

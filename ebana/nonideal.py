@@ -21,13 +21,15 @@ this section (nothing below is even constructed). Where each effect acts:
   :mod:`ebana.measurement`): Gaussian noise (V) on every node voltage the periphery reads in
   training, then an ``adc_bits`` ADC over [adc_v_min, adc_v_max] (V; default each layer's span).
 * ``dac_bits``: the input DAC, wordline voltages on a 2^bits-level grid over
-  [v_shift - v_scale, v_shift + v_scale] (:func:`dac_features`, applied once to the data set).
+  [v_shift - v_scale, v_shift + v_scale], or over each polarity's half [v_shift, v_shift ± v_scale]
+  for non-negative features such as images (:func:`dac_features`, :func:`dac_grid_low`; applied
+  once to the data set).
 * ``dac_pulse_bits``: the programming DAC: PAM amplitudes on 2^bits - 1 levels in (0, v_max]
   (``device.pam_levels``), PWM widths on 2^bits - 1 clock periods up to ``device.t_max``
   (``device.t_clock``) (:func:`pulse_device_config`).
 
 Public API: :class:`NonIdealConfig`, :func:`quantize`, :func:`lsb`, :func:`dac_features`,
-:func:`draw_stuck`, :func:`relax`, :func:`power_law_factor`, :func:`pulse_device_config`,
+:func:`dac_grid_low`, :func:`draw_stuck`, :func:`relax`, :func:`power_law_factor`, :func:`pulse_device_config`,
 :func:`device_spread`, :data:`STREAMS`.
 """
 
@@ -40,8 +42,8 @@ import numpy as np
 from ebana.errors import ConfigError, did_you_mean
 from ebana.validation import check_fields
 
-__all__ = ["NonIdealConfig", "PRESETS", "quantize", "lsb", "dac_features", "draw_stuck", "relax", "power_law_factor",
-           "pulse_device_config", "device_spread", "STREAMS", "MAX_BITS"]
+__all__ = ["NonIdealConfig", "PRESETS", "quantize", "lsb", "dac_features", "dac_grid_low", "draw_stuck", "relax",
+           "power_law_factor", "pulse_device_config", "device_spread", "STREAMS", "MAX_BITS"]
 
 MAX_BITS = 32
 """Most converter bits accepted (beyond float64's resolution of a volt-range signal)."""
@@ -171,12 +173,23 @@ def quantize(v: np.ndarray, bits: int, v_min: float, v_max: float) -> np.ndarray
     return v_min + k * step
 
 
-def dac_features(x: np.ndarray, bits: int, lo: float = -1.0) -> np.ndarray:
-    """Features whose wordline voltages u± = v_shift ± v_scale·x lie on the input DAC's grid.
+def dac_grid_low(*features: np.ndarray) -> float:
+    """Lower end of the input DAC's grid of x: 0 for non-negative features (images in [0, 1]),
+    else -1.
 
-    The DAC spans [v_shift - v_scale, v_shift + v_scale] with 2^bits levels symmetric about
-    v_shift, i.e. x on 2^bits levels in [-1, 1] (u+ and u- then both land on levels). ``lo``:
-    lower end of x's grid (-1; the grid is the same for images in [0, 1])."""
+    Signed features (minmax, [-1, 1]): one DAC spans [v_shift - v_scale, v_shift + v_scale] with
+    2^bits levels symmetric about v_shift. Non-negative features: u+ only rises from v_shift and u-
+    only falls, so each polarity's DAC spans its half, [v_shift, v_shift ± v_scale], with 2^bits
+    levels from v_shift. A symmetric grid with an even number of levels has no level at v_shift:
+    it would drive every black pixel (x = 0) to x = ±1/(2^bits - 1), a common-mode offset on most
+    MNIST wordlines (3 bits: 0.14·v_scale on ~80 % of the 784 inputs)."""
+    return 0.0 if all(float(np.min(f)) >= 0.0 for f in features if np.size(f)) else -1.0
+
+
+def dac_features(x: np.ndarray, bits: int, lo: float = -1.0) -> np.ndarray:
+    """Features whose wordline voltages u± = v_shift ± v_scale·x lie on the input DAC's grid:
+    x on 2^bits levels over [lo, 1] (``lo`` from :func:`dac_grid_low`; u+ and u- then both land
+    on levels), error ≤ LSB/2 inside, saturating outside."""
     return quantize(x, bits, lo, 1.0).astype(np.asarray(x).dtype, copy=False)
 
 

@@ -16,7 +16,7 @@ from ebana.errors import ConfigError
 from ebana.gradients import eqprop_gradients
 from ebana.losses import create_loss
 from ebana.measurement import Readout, layer_spans, make_readout
-from ebana.nonideal import NonIdealConfig, dac_features, draw_stuck, lsb, power_law_factor, quantize, relax
+from ebana.nonideal import NonIdealConfig, dac_features, dac_grid_low, draw_stuck, lsb, power_law_factor, quantize, relax
 from ebana.phases import PhaseController
 from tests.conftest import make_circuit
 
@@ -111,6 +111,21 @@ def test_input_dac_puts_both_wordlines_on_the_grid(rng):
 def test_input_dac_reaches_the_training_data():
     parts = build(cfg_with(dac_bits=2))
     assert set(np.unique(np.round(parts.x_train, 12))) <= {-1.0, round(-1 / 3, 12), round(1 / 3, 12), 1.0}
+
+
+def test_input_dac_keeps_black_pixels_at_zero_volts_for_images():
+    """Non-negative features (images): each polarity's DAC starts at v_shift, so x = 0 stays 0 V
+    of drive and the 2^bits levels are k/(2^bits - 1); a symmetric 3-bit grid would put x = 0 at 1/7."""
+    x = np.array([[0.0, 0.06, 0.5, 0.93, 1.0]])
+    lo = dac_grid_low(x)
+    assert lo == 0.0 and dac_grid_low(x - 0.5) == -1.0
+    xq = dac_features(x, 3, lo)
+    assert np.allclose(xq * 7, np.rint(xq * 7), atol=1e-12) and xq[0, 0] == 0.0 and xq[0, -1] == 1.0
+    assert np.max(np.abs(xq - x)) <= lsb(3, 0.0, 1.0) / 2 * (1 + 1e-12)
+    assert dac_features(x, 3)[0, 0] == pytest.approx(1 / 7)     # the symmetric grid: no level at 0
+    parts = build(apply_overrides(preset("digits"), {"nonideal.dac_bits": 2}))
+    assert set(np.unique(np.round(parts.x_train, 12))) <= {0.0, round(1 / 3, 12), round(2 / 3, 12), 1.0}
+    assert np.mean(parts.x_train == 0.0) > 0.2                  # the dark background stays at 0 V
 
 
 # ---------------------------------------------------------------------- read-out
