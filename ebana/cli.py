@@ -167,7 +167,7 @@ TRAIN_OPTIONS = {
 @click.option("--beta", type=float, help="Nudging strength (A per unit dL/dpred); default per dataset "
               "and mode (MNIST: 1e-6 centered, 1e-9 one-sided).")
 @click.option("--lr", type=float, help="Learning rate (Adam: S per step).")
-@click.option("--loss", type=str, help="ce | mse | bce")
+@click.option("--loss", type=str, help="ce | mse | bce | sparsemax")
 @click.option("--optimizer", type=str, help="sgd | momentum | adam")
 @click.option("--centered/--one-sided", default=None, help="Centered (+-beta) or one-sided nudging.")
 @click.option("--backend", type=str, help="auto | numpy | ngspice")

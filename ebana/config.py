@@ -262,7 +262,7 @@ class TrainConfig:
     bias exceeds 0.1 of the gradient (:func:`ebana.phases.check_nudging`)."""
     centered: bool = True
     """+-beta phases (O(beta^2) bias, the default); false: one-sided (+beta vs free, O(beta) bias)."""
-    loss: str = "ce"                        # ce | mse | bce
+    loss: str = "ce"                        # ce | mse | bce | sparsemax
     tau: float = 0.05                       # V, softmax temperature of ce
     target_scale: float = 0.1               # V, mse target for the true class
     optimizer: str = "adam"                 # sgd | momentum | adam

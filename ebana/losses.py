@@ -13,7 +13,8 @@ import numpy as np
 from ebana.errors import ConfigError
 from ebana.registry import Registry
 
-__all__ = ["Loss", "MSE", "CrossEntropy", "BinaryCrossEntropy", "LOSSES", "create_loss", "accuracy"]
+__all__ = ["Loss", "MSE", "CrossEntropy", "BinaryCrossEntropy", "Sparsemax", "sparsemax", "LOSSES", "create_loss",
+           "accuracy"]
 
 LOSSES: Registry = Registry("loss", ConfigError)
 
@@ -122,6 +123,47 @@ class BinaryCrossEntropy(Loss):
     @property
     def grad_scale(self) -> float:
         """|sigmoid - t| / tau <= 1 / tau (1/V)."""
+        return 1.0 / self.tau
+
+
+def sparsemax(z: np.ndarray) -> np.ndarray:
+    """Euclidean projection of each row of z onto the probability simplex (Martins & Astudillo 2016,
+    Alg. 1): p = max(z - t, 0) with t such that sum p = 1; exact zeros for low scores."""
+    zs = -np.sort(-z, axis=1)
+    k = np.arange(1, z.shape[1] + 1)
+    cum = np.cumsum(zs, axis=1)
+    support = 1.0 + k * zs > cum                     # a prefix of the sorted scores
+    n = support.sum(axis=1, keepdims=True)
+    t = (np.take_along_axis(cum, n - 1, axis=1) - 1.0) / n
+    return np.maximum(z - t, 0.0)
+
+
+@LOSSES.register("sparsemax")
+class Sparsemax(Loss):
+    """Sparsemax loss on z = pred / tau (tau in V; Martins & Astudillo 2016, eq. 17):
+    L = -z_y + 1/2 sum_{j in S} (z_j^2 - t^2) + 1/2, S the support of sparsemax(z) and t its
+    threshold; L >= 0, and L = 0 once z_y exceeds every other score by 1. dL/dpred = (sparsemax(z)
+    - onehot_y) / tau: like softmax cross-entropy, but the probabilities are sparse."""
+
+    def __init__(self, tau: float = 0.05, **_: float) -> None:
+        if tau <= 0:
+            raise ConfigError(f"sparsemax temperature tau must be > 0 V, got {tau}")
+        self.tau = tau
+
+    def value(self, pred, y):
+        z = pred / self.tau
+        p = sparsemax(z)
+        on = p > 0
+        t = np.max(np.where(on, z - p, -np.inf), axis=1, keepdims=True)   # z_j - p_j = t on S
+        sq = np.sum(np.where(on, z * z - t * t, 0.0), axis=1)
+        return -z[np.arange(len(y)), y] + 0.5 * sq + 0.5
+
+    def grad(self, pred, y):
+        return (sparsemax(pred / self.tau) - _onehot(y, pred.shape[1])) / self.tau
+
+    @property
+    def grad_scale(self) -> float:
+        """|sparsemax - onehot| / tau <= 1 / tau (1/V)."""
         return 1.0 / self.tau
 
 
