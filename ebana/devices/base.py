@@ -120,6 +120,18 @@ class DeviceParams:
             shown = val.reshape(-1)[np.argmin(ok.reshape(-1))] if val.ndim else val
             raise DeviceError(f"{self.model}: parameter {name}={float(shown):g} must be {rule}")
 
+    def above(self, name: str, lower: str, unit: str) -> None:
+        """Check parameter ``name`` > parameter ``lower`` elementwise (scalars or per-device arrays,
+        e.g. after device-to-device spread), naming the first offending pair and how many fail."""
+        hi, lo = np.broadcast_arrays(np.asarray(getattr(self, name), dtype=float),
+                                     np.asarray(getattr(self, lower), dtype=float))
+        bad = ~(hi > lo)
+        if np.any(bad):
+            i = int(np.argmax(bad.reshape(-1)))
+            where = f" (device {i}: {int(bad.sum())} of {bad.size} devices)" if bad.size > 1 else ""
+            raise DeviceError(f"{self.model}: parameter {name}={hi.reshape(-1)[i]:g} must be > "
+                              f"{lower} = {lo.reshape(-1)[i]:g} {unit}{where}")
+
     def positive(self, *names: str) -> None:
         for n in names:
             self._check(np.asarray(getattr(self, n)) > 0, n, getattr(self, n), "> 0")

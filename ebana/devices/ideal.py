@@ -35,8 +35,7 @@ class IdealParams(DeviceParams):
 
     def validate(self) -> None:
         self.positive("r_on", "k")
-        self._check(np.asarray(self.r_off) > self.r_on, "r_off", self.r_off,
-                    f"> r_on = {self.r_on!r} ohm")
+        self.above("r_off", "r_on", "ohm")
         self._check(np.asarray(self.v_th) >= 0, "v_th", self.v_th, ">= 0 V")
 
 

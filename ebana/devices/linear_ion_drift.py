@@ -68,8 +68,7 @@ class HPParams(DeviceParams):
 
     def validate(self) -> None:
         self.positive("r_on", "d", "mu_v", "p", "j")
-        self._check(np.asarray(self.r_off) > self.r_on, "r_off", self.r_off,
-                    f"> r_on = {self.r_on!r} ohm")
+        self.above("r_off", "r_on", "ohm")
         from ebana.errors import DeviceError
         if self.window not in WINDOWS:
             raise DeviceError(f"{self.model}: window={self.window!r} must be one of "

@@ -70,8 +70,7 @@ class MessarisParams(DeviceParams):
     def validate(self) -> None:
         self.positive("r_on", "sw_ap", "sw_tp", "sw_tn", "k_p", "k_n", "i_ap", "i_an",
                       "i_bp", "i_bn")
-        self._check(np.asarray(self.r_off) > self.r_on, "r_off", self.r_off,
-                    f"> r_on = {self.r_on!r} ohm")
+        self.above("r_off", "r_on", "ohm")
         self._check(np.asarray(self.sw_an) < 0, "sw_an", self.sw_an, "< 0 ohm/s")
 
 

@@ -108,8 +108,7 @@ class SoftBoundsParams(DeviceParams):
 
     def validate(self) -> None:
         self.positive("r_on", "k", "v_on")
-        self._check(np.asarray(self.r_off) > self.r_on, "r_off", self.r_off,
-                    f"> r_on = {self.r_on!r} ohm")
+        self.above("r_off", "r_on", "ohm")
         self._check(np.abs(self.up_down) < 1, "up_down", self.up_down, "in (-1, 1)")
         self._check(np.asarray(self.v_off) < 0, "v_off", self.v_off, "< 0 V")
         self._check(np.asarray(self.alpha) >= 1, "alpha", self.alpha, ">= 1")

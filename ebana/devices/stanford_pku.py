@@ -74,8 +74,7 @@ class StanfordParams(DeviceParams):
         self.positive("i0", "g0", "v0", "vel0", "gamma0", "g1", "e_a", "a0", "t_ox", "f_min",
                       "t0", "g_min", "gate_width")
         self._check(np.asarray(self.r_th) >= 0, "r_th", self.r_th, ">= 0 K/W")
-        self._check(np.asarray(self.g_max) > self.g_min, "g_max", self.g_max,
-                    f"> g_min = {self.g_min!r} m")
+        self.above("g_max", "g_min", "m")
         self._check(np.asarray(self.beta) >= 0, "beta", self.beta, ">= 0")
 
 

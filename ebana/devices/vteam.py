@@ -61,10 +61,8 @@ class VTEAMParams(DeviceParams):
 
     def validate(self) -> None:
         self.positive("r_on", "k_off", "alpha_on", "alpha_off", "v_off", "p")
-        self._check(np.asarray(self.r_off) > self.r_on, "r_off", self.r_off,
-                    f"> r_on = {self.r_on!r} ohm")
-        self._check(np.asarray(self.x_off) > self.x_on, "x_off", self.x_off,
-                    f"> x_on = {self.x_on!r} m")
+        self.above("r_off", "r_on", "ohm")
+        self.above("x_off", "x_on", "m")
         self._check(np.asarray(self.k_on) < 0, "k_on", self.k_on, "< 0 m/s")
         self._check(np.asarray(self.v_on) < 0, "v_on", self.v_on, "< 0 V")
         if self.iv not in IV_FORMS:
