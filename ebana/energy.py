@@ -467,7 +467,8 @@ def wordline_candidates(model: CompiledCircuit, x: np.ndarray,
     if p.v_shift == 0:   # u = +-a x: both rows of a feature qualify only if 0 < |x| < max|c| / |a| (4 passes)
         lim = float(max(hi.max(), -lo.min())) / abs(p.v_scale)
         lim = x.dtype.type(lim * (1 + 1e-6) + 1e-30)
-        bi, fi = np.nonzero((np.abs(x) < lim) & (x != 0))
+        # flatnonzero + divmod: the same (row-major) pairs as np.nonzero, ~5x faster on 2-D masks
+        bi, fi = np.divmod(np.flatnonzero((np.abs(x) < lim) & (x != 0)), n)
         return np.concatenate([bi, bi]), np.concatenate([fi, fi + n])
     out_b, out_r = [], []
     for sign, offset in ((1.0, 0), (-1.0, n)):      # u = s + a x (x+ rows), u = s - a x (x- rows)
@@ -477,7 +478,7 @@ def wordline_candidates(model: CompiledCircuit, x: np.ndarray,
         pad = 1e-6 * np.maximum(np.abs(x_lo), np.abs(x_hi)) + 1e-30
         x0 = -p.v_shift / k                          # u = 0
         mask = (x > (x_lo - pad)[:, None]) & (x < (x_hi + pad)[:, None]) & (x != x.dtype.type(x0))
-        bi, fi = np.nonzero(mask)
+        bi, fi = np.divmod(np.flatnonzero(mask), n)
         out_b.append(bi)
         out_r.append(fi + offset)
     return np.concatenate(out_b), np.concatenate(out_r)
@@ -502,7 +503,7 @@ def _absorbed_by_wordlines(model: CompiledCircuit, x: np.ndarray, layers: Sequen
     step = max(1, _LINE_CHUNK // max(c.shape[1] for c in cols))
     for k in range(0, bi.size, step):
         sb, sr = bi[k:k + step], ri[k:k + step]
-        xv = xf[sb, sr % n].astype(np.float64)
+        xv = xf[sb % xf.shape[0], sr % n].astype(np.float64)   # (stacked phases: sb counts every block)
         uu = np.where(sr < n, p.v_shift + p.v_scale * xv, p.v_shift - p.v_scale * xv)
         cur = np.zeros(sb.size)
         for s, c in zip(specs, cols):
@@ -534,10 +535,27 @@ def phase_power(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.ndarr
     sources) the power (W, (B,)) dissipated in its devices, wires and diodes plus what its sources
     absorb; and the absorbed part alone (W, (B,)). Equal to :func:`dissipated_power` (per layer)
     + :func:`absorbed_power` (tested); it shares the row voltages, row currents and diode currents
-    between the two."""
+    between the two.
+
+    ``layers`` may hold m phases of the same inputs stacked (B = m len(x) rows, phase k in rows
+    k len(x) ... (k + 1) len(x)); ``terms`` and ``candidates`` are then those of ``x`` itself (one
+    block). Each row's power is the same arithmetic as for that phase alone."""
     circuit, t, p = model.circuit, model.topology, model.params
     b = np.asarray(layers[-1]).shape[0]
     n = t.n_inputs
+    nx = np.atleast_2d(np.asarray(x)).shape[0]
+    if b % nx:
+        raise ValueError(f"{b} operating points for {nx} inputs: not a whole number of stacked phases")
+    reps = b // nx
+    if candidates is None:
+        candidates = wordline_candidates(model, x, [[None if lq is None else lq[k * nx:(k + 1) * nx] for lq in layers]
+                                                    for k in range(reps)])
+    if reps > 1:
+        candidates = (np.concatenate([candidates[0] + k * nx for k in range(reps)]), np.tile(candidates[1], reps))
+        x_rows = np.tile(np.asarray(x), (reps, 1)) if any(
+            s.src == 0 and s.index in model.lines for s in t.crossbars) else None
+    else:
+        x_rows = x
     terms = input_terms(model, x, None) if terms is None else terms
     per = [np.zeros(b) for _ in range(t.n_layers)]
     absorbed = np.zeros(b)
@@ -558,13 +576,14 @@ def phase_power(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.ndarr
         vb = circuit.bias_voltages(s)
         if s.index in terms:
             rg, r2g, gc = terms[s.index]
-            per[s.dst] += np.maximum(r2g - 2.0 * np.einsum("bc,bc->b", rg, cols) + (cols ** 2) @ gc, 0.0)
+            rgc = np.einsum("bc,mbc->mb", rg, cols.reshape(reps, nx, -1)).ravel()
+            per[s.dst] += np.maximum(np.tile(r2g, reps) - 2.0 * rgc + (cols ** 2) @ gc, 0.0)
             if vb.size:
                 gb = g[2 * n:]
                 absorb(s.dst, vb * (vb * gb.sum(axis=1) - cols @ gb.T))
             continue
         if s.src == 0:
-            rows = circuit.row_voltages(s, circuit.input_voltages(np.asarray(x, dtype=np.float64)), layers)
+            rows = circuit.row_voltages(s, circuit.input_voltages(np.asarray(x_rows, dtype=np.float64)), layers)
         else:
             rows = w[s.src] if vb.size == 0 else np.concatenate(
                 [w[s.src], np.broadcast_to(vb, (b, vb.size))], axis=1)
@@ -578,7 +597,7 @@ def phase_power(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.ndarr
         else:
             i_out[s.src] = sig if i_out[s.src] is None else i_out[s.src] + sig
     if i_in is not None:   # input crossbars with line resistance: every wordline's current is known
-        absorb(0, circuit.input_voltages(np.asarray(x, dtype=np.float64)) * i_in)
+        absorb(0, circuit.input_voltages(np.asarray(x_rows, dtype=np.float64)) * i_in)
     else:
         a = _absorbed_by_wordlines(model, x, layers, candidates)
         per[0] += a
@@ -660,14 +679,27 @@ class EnergyTally:
         (dissipated power + power absorbed by sources) x t_settle, i.e. what the delivering sources
         supply."""
         t_s = cfg.t_settle
+        b = len(x)
+        for _, sol, _ in solutions:
+            if sol.batch != b:
+                raise ValueError(f"a phase of {sol.batch} samples in a batch of {b}")
         terms = input_terms(model, x, x_drive)      # every phase of the batch has the inputs x
         cands = wordline_candidates(model, x, [sol.layers for _, sol, _ in solutions])
-        for kind, sol, i_nudge in solutions:
-            if sol.batch != len(x):
-                raise ValueError(f"a phase of {sol.batch} samples in a batch of {len(x)}")
-            per, absorbed = phase_power(model, x, sol.layers, i_nudge, terms, cands)
-            e_layers = [float(pq.sum()) * t_s for pq in per]
-            self.sources += float(absorbed.sum()) * t_s
+        # every phase in one stacked pass (the same per-row arithmetic, a third of the numpy calls)
+        n_l = model.topology.n_layers
+        stacked = [None] + [np.concatenate([np.asarray(sol.layers[q], dtype=np.float64) for _, sol, _ in solutions])
+                            for q in range(1, n_l)]
+        i_nudges = [i for _, _, i in solutions]
+        i_all = None
+        if any(i is not None for i in i_nudges):
+            k = next(i for i in i_nudges if i is not None).shape[1]
+            i_all = np.concatenate([np.zeros((b, k)) if i is None else np.asarray(i, dtype=np.float64)
+                                    for i in i_nudges])
+        per, absorbed = phase_power(model, x, stacked, i_all, terms, cands)
+        for j, (kind, _, _) in enumerate(solutions):
+            rows = slice(j * b, (j + 1) * b)
+            e_layers = [float(pq[rows].sum()) * t_s for pq in per]
+            self.sources += float(absorbed[rows].sum()) * t_s
             if kind == "free":
                 self.free += sum(e_layers)
             else:
@@ -675,7 +707,7 @@ class EnergyTally:
             for q, e in enumerate(e_layers):
                 key = f"e_read_l{q}"
                 self.layers[key] = self.layers.get(key, 0.0) + e
-        self.samples += len(x)
+        self.samples += b
         self.phases = len(solutions)
 
     def metrics(self, model: CompiledCircuit, cfg: EnergyConfig, e_write: float | None,

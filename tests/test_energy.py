@@ -377,3 +377,32 @@ def test_total_is_nan_when_the_write_energy_is_not_integrated(tmp_path):
     t.run()
     r = t.history[0]
     assert np.isnan(r["e_write"]) and np.isnan(r["e_energy"]) and r["e_read"] > 0
+
+
+@pytest.mark.parametrize("case", CASES[:5], ids=IDS[:5])
+def test_stacked_tally_equals_the_direct_device_sum(case, rng):
+    """The tally's one stacked pass over free, +beta and -beta against, per phase, the direct
+    sum_ij G_ij (u_i - v_j)^2 over every device drop, plus the diodes and the absorbed power."""
+    from ebana.energy import absorbed_power
+    c = make_circuit(rng, n_in=3, n_cls=2, **case)
+    m = c.compile()
+    x, i_nudge = _inputs(rng, c, 4)
+    b = create("numpy", c)
+    phases = [("free", b.solve(x), None), ("nudged", b.solve(x, i_nudge), i_nudge),
+              ("nudged", b.solve(x, -i_nudge), -i_nudge)]
+    tally = EnergyTally()
+    tally.add(m, EnergyConfig(t_settle=1.0), x, phases)
+    direct = []
+    for _, sol, inj in phases:
+        p = 0.0
+        for s in c.topology.crossbars:
+            rows = c.row_voltages(s, c.input_voltages(x), sol.layers)
+            drop = rows[:, :, None] - np.asarray(sol.layers[s.dst])[:, None, :]
+            p += float(np.einsum("ij,bij->", c.conductances[s.index], drop ** 2))
+        diss = dissipated_power(m, x, sol.layers)
+        p += float(sum(d.sum() for d in diss.diodes if d is not None))
+        p += float(sum(a.sum() for a in absorbed_power(m, x, sol.layers, inj)))
+        direct.append(p)
+    assert tally.free == pytest.approx(direct[0], rel=1e-12)
+    assert tally.nudged == pytest.approx(direct[1] + direct[2], rel=1e-12)
+    assert sum(tally.layers.values()) == pytest.approx(sum(direct), rel=1e-12)
