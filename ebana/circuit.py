@@ -56,7 +56,8 @@ from ebana.validation import check_fields
 from ebana.topology import CrossbarSpec, Topology
 
 __all__ = ["DiodeParams", "CircuitParams", "Circuit", "CompiledCircuit", "LayerStamp", "Coupling",
-           "THERMAL_VOLTAGE_27C", "GMIN", "shockley_current", "diode_branch", "ideal_diode_current", "row_drive_factors",
+           "THERMAL_VOLTAGE_27C", "GMIN", "shockley_current", "diode_branch", "ideal_diode_current",
+           "row_drive_factors",
            "INITS", "initial_conductances"]
 
 # ngspice defaults: kT/q at 27 C (CONSTboltz*300.15/CHARGE) and the junction gmin (S).
