@@ -158,3 +158,14 @@ def test_netlist_refuses_unsafe_include(rng, tmp_path, monkeypatch):
     monkeypatch.setattr(netlist, "_include_path", lambda p: (_ for _ in ()).throw(NetlistError("x")))
     with pytest.raises(NetlistError):
         render(c, np.zeros(4))
+
+
+def test_resume_is_bit_exact_with_a_card(tmp_path):
+    """A run with a diode card interrupted and resumed ends with the uninterrupted run's conductances."""
+    from tests.conftest import interrupted_and_resumed
+    cfg = apply_overrides(TrainConfig(), {"epochs": 2, "hidden": (4,), "circuit.diode.model": "shockley",
+                                          "circuit.diode.v_th": 0.3, "circuit.diode.lib": str(LIB_1N4148),
+                                          "circuit.diode.card": "1N4148"})
+    ref, resumed = interrupted_and_resumed(cfg, tmp_path, (1, 3))
+    for a, b in zip(ref.backend.model.conductances, resumed.backend.model.conductances):
+        assert np.array_equal(a, b)
