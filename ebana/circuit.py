@@ -42,20 +42,22 @@ along paths with different numbers of amplifiers has no consistent weight (no en
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, Mapping, Sequence
 
 import numpy as np
 
-from ebana.errors import ConfigError, TopologyError
+from ebana.errors import ConfigError, SimulationError, TopologyError
 from ebana.lines import CrossbarLines, LineResistance
 from ebana.local import share
 from ebana.validation import check_fields
 from ebana.topology import CrossbarSpec, Topology
 
 __all__ = ["DiodeParams", "CircuitParams", "Circuit", "CompiledCircuit", "LayerStamp", "Coupling",
-           "THERMAL_VOLTAGE_27C", "GMIN", "shockley_current", "ideal_diode_current", "row_drive_factors",
+           "THERMAL_VOLTAGE_27C", "GMIN", "shockley_current", "diode_branch", "ideal_diode_current",
+           "row_drive_factors",
            "INITS", "initial_conductances"]
 
 # ngspice defaults: kT/q at 27 C (CONSTboltz*300.15/CHARGE) and the junction gmin (S).
@@ -81,6 +83,48 @@ def shockley_current(x: np.ndarray, i_s: float, n_vt: float) -> tuple[np.ndarray
     return i + GMIN * x, g + GMIN
 
 
+SERIES_MAX_ITERATIONS = 200
+"""Newton iterations of the implicit junction + RS solve (typically < 30)."""
+
+
+def diode_branch(x: np.ndarray, d: "DiodeParams") -> tuple[np.ndarray, np.ndarray]:
+    """Shockley branch current (A) and conductance (S) at branch voltage x (V): the junction
+    (:func:`shockley_current`, GMIN across it, as ngspice) in series with d.r_s (ohm).
+
+    r_s = 0: exactly :func:`shockley_current`. Otherwise the junction voltage x_j solves
+    x_j + r_s i_j(x_j) = x (strictly increasing in x_j, slope >= 1: one root) by Newton from
+    min(x, n Vt ln(1 + x / (r_s i_s))) with a bracket [min(x, 0) - 1, max(x, 0)] kept (bisection
+    when a step leaves it), to a few ulps;
+    g = g_j / (1 + r_s g_j), i = i_j(x_j) (GMIN included)."""
+    if d.v_breakdown is not None and np.any(np.asarray(x) < -d.v_breakdown):
+        raise SimulationError(f"a clamp diode is reverse-biased beyond its breakdown voltage BV = {d.v_breakdown:g} V "
+                              f"(card {d.card}): breakdown is not implemented")
+    if d.r_s == 0:
+        return shockley_current(x, d.i_s, d.n_vt)
+    x = np.asarray(x, dtype=np.float64)
+    rs, nvt = d.r_s, d.n_vt
+    hi = np.maximum(x, 0.0)              # f(hi) >= 0: r_s i(x) >= 0 for x >= 0, f(0) = -x > 0 for x < 0
+    lo = np.minimum(x, 0.0) - 1.0        # f(lo) = lo - x + r_s i(lo) < 0
+    # start at the junction voltage carrying all of x / r_s (an upper bound of the root for x > 0,
+    # up to GMIN): Newton then descends the convex exponential in a few steps
+    with np.errstate(invalid="ignore"):
+        xj = np.minimum(x, nvt * np.log1p(np.maximum(x, 0.0) / (rs * d.i_s)))
+    for _ in range(SERIES_MAX_ITERATIONS):
+        i, g = shockley_current(xj, d.i_s, nvt)
+        f = xj + rs * i - x
+        lo = np.where(f < 0, xj, lo)
+        hi = np.where(f > 0, xj, hi)
+        step = xj - f / (1.0 + rs * g)
+        bad = ~((step > lo) & (step < hi))
+        new = np.where(bad, 0.5 * (lo + hi), step)
+        done = np.all(np.abs(new - xj) <= 4.0 * np.finfo(np.float64).eps * np.maximum(np.abs(xj), nvt))
+        xj = new
+        if done:
+            break
+    i, g = shockley_current(xj, d.i_s, nvt)
+    return i, g / (1.0 + rs * g)
+
+
 def ideal_diode_current(x: np.ndarray, d: "DiodeParams") -> np.ndarray:
     """Piecewise-linear clamp diode current (A) at junction voltage x (V): x g_off below v_th,
     then v_th g_off + (x - v_th) g_on (continuous; the netlist's B-source)."""
@@ -92,7 +136,11 @@ class DiodeParams:
     """Clamp diode model.
 
     ``ideal``: piecewise-linear, i(x) = x/r_off for x < v_th, then slope 1/r_on (continuous).
-    ``shockley``: ngspice ``D`` model, i(x) = i_s*(exp(x/(n*Vt)) - 1) + GMIN*x at 27 C.
+    ``shockley``: ngspice ``D`` model, i(x) = i_s*(exp(x/(n*Vt)) - 1) + GMIN*x at 27 C, the
+    junction in series with ``r_s`` (ohm; the branch is solved implicitly, :func:`diode_branch`).
+    With ``lib`` (a SPICE model file) and ``card`` (a ``.model NAME D`` card in it) the card sets
+    i_s, n and r_s (:mod:`ebana.diode_card`; a card with a DC parameter the fast path does not
+    implement is refused) and the netlist ``.include``s the file and uses the card.
     """
 
     model: Literal["ideal", "shockley"] = "ideal"
@@ -101,9 +149,21 @@ class DiodeParams:
     r_off: float = 1e20     # ohm, ideal diode off-resistance
     i_s: float = 1e-14      # A, Shockley saturation current
     n: float = 1.0          # Shockley emission coefficient
+    r_s: float = 0.0        # ohm, Shockley series resistance
+    lib: str = ""           # SPICE model file with the diode card ("": the inline i_s, n, r_s)
+    card: str = ""          # name of the ``.model NAME D (...)`` card in ``lib``
+    v_breakdown: float | None = field(default=None, init=False, repr=False, compare=False)
+    """BV (V) of the ``lib`` card, or None: junctions reverse-biased beyond it are refused."""
 
     def __post_init__(self) -> None:
         check_fields(self, "circuit.diode")
+        if bool(self.lib) != bool(self.card):
+            raise ConfigError(f"circuit.diode.lib and circuit.diode.card go together, got lib={self.lib!r}, "
+                              f"card={self.card!r}")
+        if self.lib:
+            self._load_card()
+        if not self.r_s >= 0:
+            raise ConfigError(f"circuit.diode.r_s (series resistance) must be >= 0 ohm, got {self.r_s!r}")
         if self.model == "ideal" and not (0 < self.r_on < self.r_off):
             raise ConfigError(f"ideal diode needs 0 < circuit.diode.r_on < circuit.diode.r_off, got "
                               f"r_on={self.r_on!r}, r_off={self.r_off!r}")
@@ -112,6 +172,22 @@ class DiodeParams:
         if self.i_s <= 0 or self.n <= 0:
             raise ConfigError(f"Shockley diode needs circuit.diode.i_s > 0 and circuit.diode.n > 0, got "
                               f"i_s={self.i_s!r}, n={self.n!r}")
+
+    def _load_card(self) -> None:
+        """Set i_s, n, r_s (and v_breakdown) from the ``card`` of ``lib``."""
+        from ebana.diode_card import read_card
+        if self.model != "shockley":
+            raise ConfigError(f"circuit.diode.lib needs circuit.diode.model = 'shockley', got {self.model!r}")
+        if '"' in self.lib:
+            raise ConfigError(f"circuit.diode.lib must not contain a double quote (it is written into the "
+                              f"netlist's .include line), got {self.lib!r}")
+        if not re.fullmatch(r"[A-Za-z0-9_.+-]+", self.card):
+            raise ConfigError(f"circuit.diode.card must be a SPICE model name (letters, digits, _ . + -), "
+                              f"got {self.card!r}")
+        c = read_card(self.lib, self.card)
+        for k, v in c.dc_parameters().items():
+            object.__setattr__(self, k, v)
+        object.__setattr__(self, "v_breakdown", c.bv)
 
     @property
     def g_on(self) -> float:
@@ -333,7 +409,7 @@ class CompiledCircuit:
         d = p.diode
         if d.model == "ideal":
             return ideal_diode_current(x1, d) - ideal_diode_current(x2, d)
-        return shockley_current(x1, d.i_s, d.n_vt)[0] - shockley_current(x2, d.i_s, d.n_vt)[0]
+        return diode_branch(x1, d)[0] - diode_branch(x2, d)[0]
 
     def kcl_residual(self, x: np.ndarray, layers: Sequence[np.ndarray | None],
                      i_nudge: np.ndarray | None = None) -> list[np.ndarray | None]:

@@ -502,6 +502,37 @@ def report(run_dir, out_file):
     click.echo(f"wrote {path} ({len(pngs)} figures, also as PNG in {path.parent / 'report'})")
 
 
+@cli.command()
+@click.argument("config_file", type=click.Path(dir_okay=False))
+@click.option("--param", "params", multiple=True, required=True,
+              help="Search dimension KEY=LOW:HIGH, KEY=log:LOW:HIGH or KEY=int:LOW:HIGH (any dotted config key).")
+@click.option("--trials", type=int, default=20, show_default=True, help="Completed trials the study should hold.")
+@click.option("--metric", default="test_acc", show_default=True,
+              help="Last-epoch metric: test_acc | train_acc (maximised), test_loss | train_loss (minimised).")
+@click.option("--study", "study_dir", type=click.Path(file_okay=False), required=True,
+              help="Study directory: study.db (optuna SQLite), trial-NNNN run dirs, trials.csv, trials.png.")
+@click.option("--set", "sets", multiple=True, help="Override a base config key: --set epochs=5.")
+def tune(config_file, params, trials, metric, study_dir, sets):
+    """Hyperparameter search with optuna (pip install 'ebana[tune]'); rerunning continues the study.
+
+    Example: ebana tune experiments/tune/iris.toml --param lr=log:1e-8:1e-5 --param beta=log:1e-9:1e-7
+    --trials 20 --metric test_acc --study runs/tune-iris
+    """
+    from ebana.tune import parse_param, tune as run_tune
+    cfg = _resolve_config(None, config_file, {}, sets)
+    space = [parse_param(p) for p in params]
+
+    def echo(row):
+        click.echo(f"trial {row['trial']}: {row['state']} {metric} = {row['value']}")
+
+    rows = run_tune(cfg, space, trials=trials, metric=metric, study_dir=study_dir, on_trial=echo)
+    done = [r for r in rows if r["state"] == "COMPLETE"]
+    if done:
+        best = (max if metric.endswith("acc") else min)(done, key=lambda r: r["value"])
+        click.echo(f"best: trial {best['trial']} {metric} = {best['value']:.6g} "
+                   f"({', '.join(f'{p.key}={best[p.key]:.6g}' for p in space)}); table in {study_dir}/trials.csv")
+
+
 def _register_optional() -> None:
     try:
         from ebana.cli_devices import devices

@@ -90,7 +90,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ebana.circuit import CompiledCircuit, shockley_current
+from ebana.circuit import CompiledCircuit, diode_branch
 from ebana.errors import ConfigError
 from ebana.validation import check_fields
 
@@ -243,7 +243,7 @@ def _diode_branches(model: CompiledCircuit, q: int, v: np.ndarray) -> tuple[np.n
         dg = d.g_on - d.g_off
         return (x1, x1 * d.g_off + np.maximum(x1 - d.v_th, 0.0) * dg,
                 x2, x2 * d.g_off + np.maximum(x2 - d.v_th, 0.0) * dg)
-    return x1, shockley_current(x1, d.i_s, d.n_vt)[0], x2, shockley_current(x2, d.i_s, d.n_vt)[0]
+    return x1, diode_branch(x1, d)[0], x2, diode_branch(x2, d)[0]
 
 
 _STATIC: list = [None, None]

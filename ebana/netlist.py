@@ -139,8 +139,11 @@ def render(model: CompiledCircuit | Circuit, x: np.ndarray, i_nudge: np.ndarray 
     d = p.diode
     lines = [comment(title), f"* topology {t.describe()}; diode {d.model}; gain {p.gain}, cccs {p.alpha}",
              SPICE_OPTIONS.format(gmin=GMIN)]
-    if d.model == "shockley":
-        lines.append(f".model dclamp d(is={_f(d.i_s)} n={_f(d.n)})")
+    if d.lib:
+        lines.append(f'.include "{_include_path(d.lib)}"')
+    elif d.model == "shockley":
+        rs = f" rs={_f(d.r_s)}" if d.r_s else ""
+        lines.append(f".model dclamp d(is={_f(d.i_s)} n={_f(d.n)}{rs})")
 
     if norton:
         lines.append("* ---- layer 0: input wordlines folded into the Norton equivalents below "
@@ -247,10 +250,20 @@ def _line_crossbar(lr: LineResistance, spec: CrossbarSpec, rows: list[str], cols
     return out
 
 
+def _include_path(path: str) -> str:
+    """The absolute path of a diode model file for a quoted ``.include`` (the netlist may run in
+    another directory); refuses text that would end the quoted path or the line."""
+    from pathlib import Path
+    full = str(Path(path).resolve())
+    if any(c in full for c in '"\n\r') or any(ord(c) < 32 for c in full):
+        raise NetlistError(f"circuit.diode.lib path {path!r} cannot be written into a .include line")
+    return full
+
+
 def _diode(name: str, anode: str, cathode: str, d) -> list[str]:
     """One clamp diode from anode to cathode."""
     if d.model == "shockley":
-        return [f"D{name} {anode} {cathode} dclamp"]
+        return [f"D{name} {anode} {cathode} {d.card or 'dclamp'}"]
     v = f"v({anode},{cathode})"
     return [f"BD{name} {anode} {cathode} I = {v} < {_f(d.v_th)} ? {v}*{_f(d.g_off)} : "
             f"{_f(d.v_th * d.g_off)} + ({v}-{_f(d.v_th)})*{_f(d.g_on)}"]

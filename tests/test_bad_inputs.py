@@ -38,6 +38,7 @@ from tests.conftest import cli_env
 ROOT = Path(__file__).resolve().parents[1]
 SRC = os.environ.get("EBANA_SRC")
 IRIS_CSV = Path(SRC or ROOT) / "ebana" / "datasets" / "data" / "iris.csv"
+DIODE_LIB = Path(SRC or ROOT) / "device_models" / "diodes" / "test_card.lib"
 MNIST_DIR = Path(os.environ.get("EBANA_DATA_DIR", ROOT.parent / "shared" / "data"))
 HAVE_MNIST = any((MNIST_DIR / f"train-images-idx3-ubyte{s}").exists() for s in ("", ".gz"))
 IS_ROOT = os.geteuid() == 0
@@ -352,6 +353,18 @@ CASES = [
     C("bias_hidden-string", [*TRAIN, "--set", "circuit.bias_hidden=abc"], "circuit.bias_hidden", "abc"),
     C("diode-table-int", [*TRAIN, "--set", "circuit.diode=5"], "circuit.diode", "5"),
     C("diode-model-int", [*TRAIN, "--set", "circuit.diode.model=5"], "circuit.diode.model", "5"),
+    C("diode-lib-missing", [*TRAIN, "--set", "circuit.diode.model=shockley", "--set", "circuit.diode.lib=no.lib",
+                            "--set", "circuit.diode.card=d1"], "circuit.diode.lib", "no.lib"),
+    C("diode-lib-no-card", [*TRAIN, "--set", "circuit.diode.model=shockley", "--set", "circuit.diode.lib=x.lib"],
+      "circuit.diode.card", "x.lib"),
+    C("diode-card-unknown", [*TRAIN, "--set", "circuit.diode.model=shockley", "--set",
+                             f"circuit.diode.lib={DIODE_LIB}", "--set", "circuit.diode.card=nope"],
+      "circuit.diode.card", "nope"),
+    C("diode-card-ikf", [*TRAIN, "--set", "circuit.diode.model=shockley", "--set", f"circuit.diode.lib={DIODE_LIB}",
+                         "--set", "circuit.diode.card=DBAD"], "DBAD", "IKF"),
+    C("diode-lib-ideal", [*TRAIN, "--set", f"circuit.diode.lib={DIODE_LIB}", "--set", "circuit.diode.card=DTEST"],
+      "circuit.diode.model", "ideal"),
+    C("diode-r_s-negative", [*TRAIN, "--set", "circuit.diode.r_s=-1"], "circuit.diode.r_s", "-1"),
     C("init_high-inf", [*TRAIN, "--set", "init_high=inf"], "init_high", "inf"),
     C("max_sweeps-float", [*TRAIN, "--set", "max_sweeps=1.5"], "max_sweeps", "1.5"),
     C("verify_every-float", [*TRAIN, "--set", "verify_every=1.5"], "verify_every", "1.5"),

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ebana.circuit import shockley_current
+from ebana.circuit import diode_branch
 
 __all__ = ["NewtonSystem", "newton_refine", "NEWTON_MAX_NODES"]
 
@@ -65,6 +65,7 @@ class NewtonSystem:
     dg: float          # ideal: g_on - g_off (S)
     i_s: float
     n_vt: float
+    diode_params: object   # the circuit's DiodeParams (Shockley branch, series resistance included)
     elim: np.ndarray   # node indices of the eliminated (largest) layer
     rest: np.ndarray   # the others
 
@@ -83,7 +84,7 @@ class NewtonSystem:
             slope = self.dg * (above | below)
         else:
             x = np.concatenate([v - self.v_hi, self.v_lo - v])
-            i, g = shockley_current(x, self.i_s, self.n_vt)
+            i, g = diode_branch(x, self.diode_params)
             n = v.shape[0]
             cur, slope = i[:n] - i[n:], g[:n] + g[n:]
         cur = np.where(cl, cur, 0.0) * self.inv_k

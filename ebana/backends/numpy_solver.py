@@ -45,7 +45,7 @@ import numpy as np
 
 from ebana.backends.base import Solution
 from ebana.backends.newton import NewtonSystem, newton_refine
-from ebana.circuit import GMIN, Circuit, shockley_current
+from ebana.circuit import GMIN, Circuit, diode_branch, shockley_current
 from ebana.errors import ConfigError, ConvergenceError
 
 __all__ = ["NumpyBackend", "shockley_current", "shockley_node_solve", "SHOCKLEY_MAX_ITERATIONS", "NEWTON_AFTER"]
@@ -536,7 +536,7 @@ class NumpyBackend:
             self._newton = NewtonSystem(
                 sizes, offsets, pr, inv_k, clamped, ideal,
                 v_hi=p.v_clamp_high if ideal else p.v_bias_high, v_lo=p.v_clamp_low if ideal else p.v_bias_low,
-                dg=d.g_on - d.g_off, i_s=d.i_s, n_vt=d.n_vt, elim=idx[in_big], rest=idx[~in_big])
+                dg=d.g_on - d.g_off, i_s=d.i_s, n_vt=d.n_vt, diode_params=d, elim=idx[in_big], rest=idx[~in_big])
         return self._newton
 
     def _newton_step(self, v: list, base: dict, m: int, b: int,
@@ -635,7 +635,7 @@ class NumpyBackend:
                 dg = dm.g_on - dm.g_off
                 extra = dg * ((x1 - e > dm.v_th).astype(np.float64) + (x2 - e > dm.v_th))
             else:
-                extra = shockley_current(x1 - e, dm.i_s, dm.n_vt)[1] + shockley_current(x2 - e, dm.i_s, dm.n_vt)[1]
+                extra = diode_branch(x1 - e, dm)[1] + diode_branch(x2 - e, dm)[1]
             ratio[q] = 1.0 / (1.0 + extra * self._inv_k[q])       # K / (K + d)
         cert = self._layer_certificates(ratio, v[1].shape[0], max_sweeps)
         if cert is None:
@@ -685,7 +685,8 @@ def shockley_node_solve(k: np.ndarray, r: np.ndarray, p, start: np.ndarray | Non
     exponential regions take a few steps instead of one thermal voltage per step); elsewhere
     plain Newton; any step leaving the bracket bisects. A node is done when |F| is at the
     rounding level of its terms, its bracket is a few ulps wide, or its Newton step |F|/F' is
-    below ``xtol`` (V); it returns the last point where F was evaluated.
+    below ``xtol`` (V); it returns the last point where F was evaluated. With series resistance
+    (``p.diode.r_s`` > 0, :func:`~ebana.circuit.diode_branch`) the steps are plain Newton.
 
     Returns (v, max |F|/F' (V, the distance to the root), iterations); raises ConvergenceError
     if a node is not done after ``max_iterations``.
@@ -716,7 +717,7 @@ def shockley_node_solve(k: np.ndarray, r: np.ndarray, p, start: np.ndarray | Non
             va, ka, ra = v, kk[act], r[act]
             x1, x2 = va - vbh, vbl - va
             n_a = va.size
-            i12, g12 = shockley_current(np.concatenate([x1, x2]), i_s, nvt)  # both diodes in one pass
+            i12, g12 = diode_branch(np.concatenate([x1, x2]), d)  # both diodes in one pass
             i1, i2, g1, g2 = i12[:n_a], i12[n_a:], g12[:n_a], g12[n_a:]
             lin = ka * va - ra
             f = lin + i1 - i2
@@ -743,6 +744,10 @@ def shockley_node_solve(k: np.ndarray, r: np.ndarray, p, start: np.ndarray | Non
             lo[act], hi[act] = la, ha
             nvtfp = nvt * fp
             new = va - f / fp                                 # plain Newton
+            if d.r_s > 0:      # series resistance: the branch is not exponential in v; Newton + bisection
+                bad = ~((new > la) & (new < ha))
+                v = np.where(bad, 0.5 * (la + ha), new)
+                continue
             # lower diode dominant: Newton in its current; nvt g2 - i2 = i_s + GMIN (nvt - x2) exactly
             num2 = nvt * (ka + g1) + lin + i1 + i_s + GMIN * (nvt - x2)
             low = (g2 >= np.maximum(g1, ka)) & (x2 > -3.0 * nvt) & (num2 > 0)
