@@ -12,5 +12,5 @@ fi
 PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[test,tune]"
 echo "ebana installed in $(pwd)/.venv ($(.venv/bin/ebana --version))"
