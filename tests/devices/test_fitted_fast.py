@@ -60,3 +60,14 @@ def test_run_json_records_model_hash_and_resume_refuses_a_changed_file(tmp_path)
     r = CliRunner().invoke(cli, ["train", "--resume", "--out", str(run), "--override", "--set", "epochs=2", "--quiet"])
     assert r.exit_code != 0
     assert "fitted model file" in r.output and "changed" in r.output
+
+
+def test_devices_list_shows_fitted_model_files(tmp_path):
+    shutil.copy(MODEL, tmp_path / "mine.toml")
+    (tmp_path / "other.toml").write_text("x = 1\n")   # not a model file: skipped
+    r = CliRunner().invoke(cli, ["devices", "list", "--fitted-dir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert f"fitted:{(tmp_path / 'mine.toml').as_posix()}" in r.output and "other.toml" not in r.output
+    assert "fitted:PATH" in r.output
+    r = CliRunner().invoke(cli, ["devices", "list", "--fitted-dir", str(tmp_path / "none")])
+    assert r.exit_code == 0 and "(none)" in r.output
