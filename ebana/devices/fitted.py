@@ -33,7 +33,7 @@ obeys ``dx/dn = q(x; V)`` over ``n = t/t_pulse`` measured pulses; all devices ar
 by classic RK4 in n with ``m = clip(ceil(max |q(x0)|·n /`` :data:`DX_STEP` ``), 1,`` :data:`MAX_STEPS` ``)``
 common steps (step ``n/m`` per device), each side (SET, RESET) evaluating only its own response.
 The write energy rides along as a second RK4 component, ``E = |V|·k(|V|)·t_pulse·∫G'(x) dn``
-(G' linear in x, read-mapped). Error vs the adaptive integrator (rtol 1e-9): tests/test_fitted_fast.py
+(G' linear in x, read-mapped). Error vs the adaptive integrator (rtol 1e-9): tests/devices/test_fitted_fast.py
 (≤ 1e-6 of the step and of the energy; RK4's local error is O(Δx⁵) on smooth segments, O(Δx²)
 across the clip kinks at a condition's measured state range).
 
