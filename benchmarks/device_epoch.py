@@ -52,6 +52,9 @@ CONFIGS: list[tuple[str, dict]] = [
     _dev("linear_ion_drift", "pam"),
     _dev("nonlinear_ion_drift", "pwm"),
     _dev("nonlinear_ion_drift", "pam"),
+    # issue 20: a device fitted to measured pulse data (the shipped example FeFET)
+    _dev("fitted:device_models/measured/example_fefet.toml", "pwm"),
+    _dev("fitted:device_models/measured/example_fefet.toml", "pam"),
 ]
 """Rows of the table; ``--only`` selects by label substring."""
 

@@ -82,21 +82,46 @@ def devices() -> None:
     """Memristor device models: list them, draw I-V loops and pulse responses."""
 
 
-@devices.command("list")
-@_one_line
-def list_models() -> None:
-    """List the device models (name, class, thresholds, R_ON/R_OFF at 0.1 V, citation).
+FITTED_DIR = Path("device_models") / "measured"
+"""Where ``ebana devices list`` looks for fitted model files (relative to the working directory)."""
 
-    Example: ebana devices list
+
+@devices.command("list")
+@click.option("--fitted-dir", type=click.Path(file_okay=False, path_type=Path), default=FITTED_DIR,
+              show_default=True, help="Directory searched for fitted model files (*.toml of ebana devices fit).")
+@_one_line
+def list_models(fitted_dir: Path) -> None:
+    """List the device models (name, class, thresholds, R_ON/R_OFF at 0.1 V, citation), then the
+    fitted model files found in --fitted-dir (any other file trains as ``--device fitted:PATH``).
+
+    Example: ebana devices list --fitted-dir device_models/measured
     """
     from ebana import devices as dev
+    from ebana.devices.fitted import load_model
+    from ebana.errors import DeviceError
+
+    def row(name: str, m) -> str:
+        return (f"{name:20s} {m.kind:12s} {_fmt_v(m.v_th_set):>9s} {_fmt_v(m.v_th_reset):>10s} "
+                f"{float(m.r_on):11.5g} {float(m.r_off):12.6g}  {m.citation}")
 
     click.echo(f"{'name':20s} {'class':12s} {'v_th_set':>9s} {'v_th_reset':>10s} "
                f"{'R_ON (ohm)':>11s} {'R_OFF (ohm)':>12s}  citation")
     for name in dev.names():
+        click.echo(row(name, dev.create(name)))
+    click.echo(f"\nfitted models (--device fitted:PATH, PATH any model file of ebana devices fit; "
+               f"found in {fitted_dir}):")
+    found = 0
+    for path in sorted(fitted_dir.glob("*.toml")) if fitted_dir.is_dir() else []:
+        try:
+            load_model(path)
+        except DeviceError:
+            continue  # not a model file of ebana devices fit
+        name = f"fitted:{path.as_posix()}"
         m = dev.create(name)
-        click.echo(f"{name:20s} {m.kind:12s} {_fmt_v(m.v_th_set):>9s} {_fmt_v(m.v_th_reset):>10s} "
-                   f"{float(m.r_on):11.5g} {float(m.r_off):12.6g}  {m.citation}")
+        click.echo(row(name, m) + f" (widths: {', '.join(sorted(type(m).presets))}; default {m.t_op:g} s)")
+        found += 1
+    if not found:
+        click.echo("  (none)")
 
 
 _param_option = click.option("--param", "params", multiple=True, metavar="NAME=VALUE",

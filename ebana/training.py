@@ -30,6 +30,7 @@ from ebana import interrupts
 from ebana.augment import image_side, shift_images
 from ebana.builder import build, make_backend
 from ebana.checkpoint import checkpoint_config, network_arrays, read_npz
+from ebana.devices.fitted import model_sha256
 from ebana.energy import ENERGY_FIELDS, EnergyTally
 from ebana.config import TrainConfig, config_diff, dump_toml, from_dict, load_toml, to_dict
 from ebana.errors import CheckpointError, ConfigError, ConvergenceError, EbanaError, SimulationError
@@ -177,6 +178,8 @@ class Trainer:
         self._sweeps: list[int] = []          # free-phase sweeps of the batches of this epoch so far
         self.history: list[dict] = []
         self.elapsed = 0.0
+        dev = getattr(cfg, "device", None)
+        self.fitted_sha256 = model_sha256(dev.model) if dev is not None and dev.model else None  # issue 20
         self.verifier = NgspiceVerifier(cfg, self.circuit, self.loss, self.out) if cfg.verify_every else None
         self.dir.lock()
         try:
@@ -399,6 +402,8 @@ class Trainer:
             device_acc=np.array(json.dumps({"tally": asdict(self.tally), "e_write_total": self.e_write_total,
                                             "pulses_total": self.pulses_total})),
             energy_acc=np.array(json.dumps(asdict(self.energy))))
+        if self.fitted_sha256 is not None:
+            arrays["fitted_sha256"] = np.array(self.fitted_sha256)
         if self.recorder is not None:   # first: a checkpoint never runs ahead of the recording
             self.dir.save_npz("record.npz", self.recorder.arrays())
         self.dir.save_npz("checkpoint.npz", arrays)
@@ -429,6 +434,10 @@ class Trainer:
                 self.e_write_total, self.pulses_total = acc["e_write_total"], acc["pulses_total"]
             if "energy_acc" in z:
                 self.energy = EnergyTally(**json.loads(str(z["energy_acc"])))
+            if "fitted_sha256" in z and str(z["fitted_sha256"]) != self.fitted_sha256:
+                raise CheckpointError(f"cannot resume from {self.ckpt_path}: the fitted model file of device.model = "
+                                      f"{self.cfg.device.model!r} changed since the run started (sha256 "
+                                      f"{self.fitted_sha256} now, {str(z['fitted_sha256'])} in the checkpoint)")
         except (KeyError, ValueError, TypeError) as err:
             raise CheckpointError(f"cannot resume from {self.ckpt_path}: incomplete checkpoint ({err})") from None
         except EbanaError as err:
@@ -463,6 +472,8 @@ class Trainer:
                 "n_test": len(self.x_test), "train_seconds": round(self.elapsed, 3),
                 "epochs_done": self.epoch, "versions": self.versions(),
                 "final": self.history[-1] if self.history else None}
+        if self.fitted_sha256 is not None:
+            info["fitted_model"] = {"path": self.cfg.device.model[len("fitted:"):], "sha256": self.fitted_sha256}
         if error is not None:
             info["error"] = error
         if self.stopped is not None:
