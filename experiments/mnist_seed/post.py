@@ -139,7 +139,8 @@ def ratio_figure(rows: list[dict]) -> Figure:
         ax.grid(alpha=0.3)
     ax_err.set_yscale("log")
     ax_e.set_yscale("log")
-    ax_err.legend(fontsize=7)
+    if ax_err.lines:
+        ax_err.legend(fontsize=7)
     fig.suptitle("Full MNIST, 1568-100-20, 1 epoch, seed 0, PWM: test error and write energy vs R_OFF/R_ON "
                  "(dashed: thresholded)", fontsize=10)
     fig.tight_layout()
@@ -161,9 +162,10 @@ def pwm_pam_figure(rows: list[dict]) -> Figure:
     for ax, lab in ((ax_err, "test error (%)"), (ax_e, "write energy of the epoch (J)")):
         ax.set_xticks(range(len(models)), models, rotation=35, ha="right", fontsize=8)
         ax.set_ylabel(lab)
-        ax.set_yscale("log")
-        ax.legend()
+        if ax.patches:
+            ax.legend()
         ax.grid(alpha=0.3, axis="y")
+    ax_e.set_yscale("log")
     fig.suptitle("Full MNIST, 1 epoch, seed 0, R_OFF/R_ON = 100: PWM vs single-pulse PAM", fontsize=10)
     fig.tight_layout()
     return fig
@@ -184,7 +186,8 @@ def frequency_figure(rows: list[dict]) -> Figure:
         ax.set_ylabel(lab)
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    ax_err.legend(fontsize=8)
+    if ax_err.lines:
+        ax_err.legend(fontsize=8)
     fig.suptitle("Full MNIST, 1 epoch, seed 0, R_OFF/R_ON = 100, PAM: pulses per update, thresholded devices",
                  fontsize=10)
     fig.tight_layout()
