@@ -33,6 +33,9 @@ RATIOS = [2.0, 3.0, 10.0, 100.0, 1000.0]
 THRESHOLDED = ["vteam", "yakopcic", "soft_bounds_power", "team", "stanford_pku"]
 """Thresholded models of the PAM-frequency table (soft_bounds_linear/exp are thresholded too but not run there)."""
 PAM_PULSES = [1, 3, 10]
+KIND_THRESHOLDED = {"vteam", "yakopcic", "soft_bounds_linear", "soft_bounds_power", "soft_bounds_exp", "team",
+                    "stanford_pku"}
+"""Models ``ebana devices list`` classes as thresholded (dashed in the ratio figure)."""
 NOT_RUN = {"team": "no fast pulse path: adaptive ODE per device, one 256-sample batch did not finish in 300 s",
            "stanford_pku": "no fast pulse path: adaptive ODE per device, one 256-sample batch did not finish in 300 s"}
 """Why a model has no run (the README states the same); other missing rows read 'not run (time)'."""
@@ -129,7 +132,7 @@ def ratio_figure(rows: list[dict]) -> Figure:
     for m in MODELS:
         pts = [r for r in _done(rows) if r["model"] == m]
         if pts:
-            ls = "--" if m in THRESHOLDED else "-"
+            ls = "--" if m in KIND_THRESHOLDED else "-"
             ax_err.plot([r["r_ratio"] for r in pts], [r["test_err_pct"] for r in pts], ls, marker="o", label=m)
             ax_e.plot([r["r_ratio"] for r in pts], [r["e_write_total"] for r in pts], ls, marker="o", label=m)
     for ax, lab in ((ax_err, "test error (%)"), (ax_e, "write energy of the epoch (J)")):
