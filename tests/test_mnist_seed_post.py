@@ -1,0 +1,64 @@
+"""experiments/mnist_seed/post.py on a tiny fake set of sweep results: every configuration is a row,
+missing ones are marked 'not run', PWM/PAM and N = 1 rows are read from the sibling sweeps."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("mnist_seed_post", ROOT / "experiments" / "mnist_seed" / "post.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    path.mkdir(parents=True)
+    fields = ["run", "device.model", "device.r_ratio", "device.pam_pulses", "limit_train", "seed", "status",
+              "test_acc", "test_loss", "train_loss", "e_write_total", "pulses_total", "e_energy", "saturated",
+              "dg_ratio", "seconds"]
+    with open(path / "results.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        for i, r in enumerate(rows):
+            w.writerow({"run": f"r{i}", "seed": 0, "status": "done", "test_loss": 0.2, "train_loss": 0.1,
+                        "e_write_total": 1e-6, "pulses_total": 100, "e_energy": 1e-3, "saturated": 0.0,
+                        "dg_ratio": 1.0, "seconds": 10, **r})
+
+
+def test_tables_from_fake_sweeps(tmp_path):
+    mod = _module()
+    _write(tmp_path / "mnist_ratio", [
+        {"device.model": "vteam", "device.r_ratio": 100, "test_acc": 0.95, "e_write_total": 2e-9},
+        {"device.model": "vteam", "device.r_ratio": 2, "test_acc": 0.5},
+        {"device.model": "team", "device.r_ratio": 100, "test_acc": 0.8, "limit_train": 512},
+        {"device.model": "ideal", "device.r_ratio": 100, "test_acc": 0.9, "status": "failed"}])
+    _write(tmp_path / "mnist_pwm_pam", [{"device.model": "vteam", "device.r_ratio": 100, "test_acc": 0.9}])
+    _write(tmp_path / "mnist_pam_frequency", [
+        {"device.model": "vteam", "device.r_ratio": 100, "device.pam_pulses": 3, "test_acc": 0.97}])
+    tables = mod.write_all(tmp_path, tmp_path / "out")
+    ratio = {(r["model"], r["r_ratio"]): r for r in tables["ratio"]}
+    assert len(ratio) == len(mod.MODELS) * len(mod.RATIOS)
+    assert abs(ratio["vteam", 100.0]["test_err_pct"] - 5.0) < 1e-9
+    assert ratio["vteam", 100.0]["e_write_total"] == 2e-9 and ratio["vteam", 100.0]["train_samples"] == 60000
+    assert abs(ratio["vteam", 2.0]["test_err_pct"] - 50.0) < 1e-9
+    assert ratio["team", 100.0]["train_samples"] == 512
+    assert ratio["ideal", 100.0]["status"].startswith("not run")          # a failed run is not a result
+    assert ratio["stanford_pku", 100.0]["status"].startswith("not run (no fast pulse path")
+    pp = {(r["model"], r["scheme"]): r for r in tables["pwm_pam"]}
+    assert abs(pp["vteam", "pwm"]["test_err_pct"] - 5.0) < 1e-9           # PWM = the ratio sweep's run
+    assert abs(pp["vteam", "pam"]["test_err_pct"] - 10.0) < 1e-9
+    fq = {(r["model"], r["pam_pulses"]): r for r in tables["pam_frequency"]}
+    assert abs(fq["vteam", 1]["test_err_pct"] - 10.0) < 1e-9              # N = 1 = the PAM run
+    assert abs(fq["vteam", 3]["test_err_pct"] - 3.0) < 1e-9
+    assert fq["vteam", 10]["status"].startswith("not run")
+    for name in ("ratio", "pwm_pam", "pam_frequency"):
+        for ext in ("csv", "md", "png"):
+            assert (tmp_path / "out" / f"{name}.{ext}").stat().st_size > 0
+    md = (tmp_path / "out" / "ratio.md").read_text()
+    assert "| vteam | pwm | 100 | 5.00 |" in md and "2e-09" in md
