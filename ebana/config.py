@@ -79,6 +79,11 @@ class DeviceConfig:
     pam_pulses: int = 1
     """PAM: the update window is split into this many pulses of t_pam/N with a read between
     (write-verify); 1 = one open-loop pulse. Higher = the seed study's "higher frequency"."""
+    pam_frequency: float = 1.0
+    """PAM, open loop: the seed study's "higher frequency" as it ran it, shorter pulses at the same
+    amplitude with nothing read back. Every PAM pulse lasts t_pam/(pam_pulses·f) instead of
+    t_pam/pam_pulses (f >= 1; 1 = the calibrated window). Unlike ``pam_pulses`` (a read between
+    pulses), a device whose rate is linear in V then gets 1/f of its request."""
     pam_dg_ref: float | None = None
     """PAM: requested |ΔG| (S) that maps to v_set / v_reset; None: the run's lr (Adam: S/step)."""
     v_max: float | None = None
@@ -139,6 +144,12 @@ class DeviceConfig:
                               f"got {self.t_max!r}")
         if self.pam_pulses < 1:
             raise ConfigError(f"device.pam_pulses must be an integer >= 1, got {self.pam_pulses!r}")
+        if not (isinstance(self.pam_frequency, (int, float)) and 1 <= self.pam_frequency <= 1e6):
+            raise ConfigError(f"device.pam_frequency must be a number in [1, 1e6] (the PAM pulse width is "
+                              f"t_pam/f), got {self.pam_frequency!r}")
+        if self.pam_frequency != 1 and self.scheme != "pam":
+            raise ConfigError(f"device.pam_frequency = {self.pam_frequency!r} needs device.scheme = 'pam', "
+                              f"got {self.scheme!r}")
         if self.pam_dg_ref is not None and not self.pam_dg_ref > 0:
             raise ConfigError(f"device.pam_dg_ref must be > 0 S, got {self.pam_dg_ref!r}")
         for name in ("c2c", "d2d"):

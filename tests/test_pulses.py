@@ -137,3 +137,43 @@ def test_bad_amplitudes_are_device_errors():
         calibrate(m, 0.1, -0.3)                       # below v_th_set = 0.2 V
     with pytest.raises(DeviceError, match="v_set > 0"):
         calibrate(m, -0.1, -0.3)
+
+
+def test_open_loop_higher_frequency_delivers_one_fth_on_a_linear_device():
+    """pam_frequency f: one pulse of t_pam/f at the same amplitude, nothing read back; the ideal
+    (rate linear in V and t) device gets exactly dg/f, and f open-loop pulses of 1/f each would be
+    the single pulse again (the state equation is autonomous in time)."""
+    m = _model("ideal")
+    cal = calibrate(m, 1.0, -1.0)
+    x = np.random.default_rng(4).uniform(0.2, 0.8, 40)
+    dg = np.random.default_rng(5).normal(0, 2e-7, 40)
+    g0 = m.conductance(x)
+    for f in (1.0, 3.0, 10.0):
+        r = program(m, x, dg, cal, scheme="pam", dg_ref=2e-7, v_max=100.0, pam_frequency=f)
+        assert np.allclose(m.conductance(r.x) - g0, dg / f, rtol=1e-9, atol=1e-21), f
+        assert np.array_equal(r.n_pulses, (dg != 0).astype(np.int64))
+
+
+def test_open_loop_higher_frequency_shrinks_a_thresholded_overshoot():
+    m = _model("vteam")
+    cal = calibrate(m, m.demo.v_set, m.demo.v_reset)
+    dg_ref = 2e-7
+    x = np.full(3, 0.5)
+    dg = np.full(3, 1.2 * dg_ref)     # 1.2 v_set: one full-window pulse overshoots ~40x (saturates)
+    got = {}
+    for f in (1.0, 10.0):
+        r = program(m, x, dg, cal, scheme="pam", dg_ref=dg_ref, pam_frequency=f)
+        got[f] = float((m.conductance(r.x) - m.conductance(x))[0])
+        # the same pulse applied by hand: amplitude unchanged, width t_pam / f
+        t = dg_ref / cal.rate_set / f
+        ref = m.apply_pulse(x, np.full(3, 1.2 * cal.v_set), np.full(3, t))
+        assert np.allclose(r.x, ref.x, rtol=1e-12, atol=0)
+        assert np.allclose(r.energy, ref.energy, rtol=1e-9)
+    assert got[1.0] > 10 * dg[0] and got[10.0] < got[1.0] / 5
+
+
+def test_pam_frequency_below_one_is_refused():
+    m = _model("ideal")
+    cal = calibrate(m, 1.0, -1.0)
+    with pytest.raises(DeviceError, match="pam_frequency"):
+        program(m, np.full(2, 0.5), np.full(2, 1e-7), cal, scheme="pam", dg_ref=2e-7, pam_frequency=0.5)

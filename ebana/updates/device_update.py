@@ -345,7 +345,7 @@ class Programmer:
         passive = self.array.passive
         res = program(self.array.model, x, dg, self.array.cal, scheme=c.scheme, t_clock=c.t_clock, t_min=c.t_min,
                       t_max=c.t_max, pam_pulses=c.pam_pulses, dg_ref=self.dg_ref, v_max=c.v_max,
-                      pam_levels=c.pam_levels, energy=c.energy, rng=self.array.rng,
+                      pam_levels=c.pam_levels, energy=c.energy, pam_frequency=c.pam_frequency, rng=self.array.rng,
                       apply=None if passive is None else passive.write)
         self.array.add_write_time(res.t_write)
         return res.x, res.energy, res.n_pulses
@@ -355,7 +355,7 @@ class Programmer:
             return {}
         w = pam_width(self.array.cal, self.dg_ref)
         return {"pam_dg_ref": self.dg_ref, "t_pam_set": w[0], "t_pam_reset": w[1],
-                "pam_pulses": self.array.cfg.pam_pulses}
+                "pam_pulses": self.array.cfg.pam_pulses, "pam_frequency": self.array.cfg.pam_frequency}
 
 
 @dataclass

@@ -33,6 +33,12 @@ dependence (its nonlinearity) is what the study is about, so it is not compensat
   each pulse from the remaining request delivers only 1 - (1 - 1/N)^N >= 63 % on a linear
   device; ramping the amplitude to deliver the rest, N·remaining/(N - j), makes the last pulse
   cross a threshold at full amplitude and overshoot 20-200x.) N = 1 is open-loop PAM.
+* **Open-loop "higher frequency"** (``pam_frequency`` f, the seed study's remedy as it ran it:
+  shorter pulses, nothing read back; devices.md §7, t_p = 1/f): every pulse lasts t_pam/(N f) at the
+  same amplitude. A device whose rate is linear in V gets 1/f of its request (the nominal learning
+  rate in pulse terms drops by f); a thresholded device's overshoot shrinks by the same factor.
+  Splitting a pulse into f open-loop pulses of 1/f each at one amplitude would change nothing: the
+  state equations are autonomous in time, so f back-to-back pulses are one pulse of the total width.
 
 Energy is the device physics' ``∫V·I dt`` of every pulse (J, from
 :meth:`~ebana.devices.base.DeviceModel.apply_pulse`); reads between PAM pulses are not counted.
@@ -161,12 +167,13 @@ class Programmed:
 def program(model, x: np.ndarray, dg: np.ndarray, cal: Calibration, *, scheme: str = "pwm",
             t_clock: float = 0.0, t_min: float = 0.0, t_max: float | None = None,
             pam_pulses: int = 1, dg_ref: float | None = None, v_max: float | None = None,
-            pam_levels: int = 0, energy: bool = True,
+            pam_levels: int = 0, energy: bool = True, pam_frequency: float = 1.0,
             rng: np.random.Generator | None = None,
             apply: Callable[[np.ndarray, np.ndarray, np.ndarray], PulseResult] | None = None) -> Programmed:
     """Apply the pulses that request ``dg`` (S) to devices in states ``x`` (vectorised).
 
     ``scheme`` is ``"pwm"`` or ``"pam"`` (module docstring). Loops only over PAM pulse slots.
+    ``pam_frequency`` f >= 1: PAM pulses of t_pam/(N f) (open-loop higher frequency).
     ``apply(x, v, t)``: how the per-device pulses (V, s) reach the devices; None: each device on
     its own (``model.apply_pulse``); a passive array's writer
     (:meth:`ebana.updates.array_schemes.PassiveArray.write`) also returns the energy of the devices
@@ -193,7 +200,9 @@ def program(model, x: np.ndarray, dg: np.ndarray, cal: Calibration, *, scheme: s
     w_set, w_reset = pam_width(cal, dg_ref)
     up = dg > 0
     sign = np.sign(dg)
-    width = np.where(up, w_set, w_reset) / n
+    if not pam_frequency >= 1:
+        raise DeviceError(f"pam_frequency must be >= 1, got {pam_frequency!r}")
+    width = np.where(up, w_set, w_reset) / (n * pam_frequency)
     v_ref = np.where(up, cal.v_set, cal.v_reset)
     target = model.conductance(x) + dg if n > 1 else None  # only write-verify reads it
     a = pam_amplitude(np.abs(dg), v_ref, dg_ref, v_max, pam_levels)  # the single pulse's amplitude

@@ -1,18 +1,19 @@
-"""Tables and figures of the seed study (000) on full MNIST from its three sweep directories.
+"""Tables and figures of the seed study (000) on full MNIST from its four sweep directories.
 
 Usage (from the repository root, after the three sweeps named in the TOML files)::
 
     python experiments/mnist_seed/post.py [--root DIR] [--out DIR]
 
-``--root``: where the sweep directories ``mnist_ratio``, ``mnist_pwm_pam`` and
-``mnist_pam_frequency`` are (default experiments/); ``--out``: where ratio.*, pwm_pam.* and
-pam_frequency.* (CSV, md, PNG) go (default experiments/mnist_seed). Trains nothing.
+``--root``: where the sweep directories ``mnist_ratio``, ``mnist_pwm_pam``, ``mnist_pam_frequency``
+and ``mnist_pam_open_loop`` are (default experiments/); ``--out``: where ratio.*, pwm_pam.*,
+pam_frequency.* and pam_open_loop.* (CSV, md, PNG) go (default experiments/mnist_seed). Trains nothing.
 
 Every row: final test error (%), test and train loss, write energy of the run (J, ∫V·I dt of every
 pulse), pulses sent, chip energy of the epoch (J, :mod:`ebana.energy`), fraction of saturated
 devices, ΔG applied/requested, training samples and wall seconds. A configuration with no
 finished run is a row marked ``not run`` with the reason (:data:`NOT_RUN`), never left out silently.
-The PWM column of pwm_pam is mnist_ratio's ratio-100 run; pam_frequency's N = 1 is mnist_pwm_pam's PAM run.
+The PWM column of pwm_pam is mnist_ratio's ratio-100 run; pam_frequency's N = 1 and pam_open_loop's
+f = 1 are mnist_pwm_pam's PAM run (one pulse of the calibrated window).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ RATIOS = [2.0, 3.0, 10.0, 100.0, 1000.0]
 THRESHOLDED = ["vteam", "yakopcic", "soft_bounds_power", "team", "stanford_pku"]
 """Thresholded models of the PAM-frequency table (soft_bounds_linear/exp are thresholded too but not run there)."""
 PAM_PULSES = [1, 3, 10]
+"""Write-verified PAM pulses per update (``device.pam_pulses``)."""
+PAM_FREQUENCIES = [1, 3, 10]
+"""Open-loop PAM frequency factors (``device.pam_frequency``: one pulse of t_pam/f, nothing read back)."""
 KIND_THRESHOLDED = {"vteam", "yakopcic", "soft_bounds_linear", "soft_bounds_power", "soft_bounds_exp", "team",
                     "stanford_pku"}
 """Models ``ebana devices list`` classes as thresholded (dashed in the ratio figure)."""
@@ -94,12 +98,15 @@ def pwm_pam_table(ratio: list[dict], pam: list[dict]) -> list[dict]:
     return rows
 
 
-def frequency_table(pam: list[dict], freq: list[dict]) -> list[dict]:
+def frequency_table(pam: list[dict], freq: list[dict], key: str = "pam_pulses",
+                    values: list[int] = PAM_PULSES) -> list[dict]:
+    """Per thresholded model and value of ``key`` (``pam_pulses`` or ``pam_frequency``): its run in
+    ``freq``, value 1 being the single-pulse PAM run in ``pam``."""
     rows = []
     for m in THRESHOLDED:
-        for n in PAM_PULSES:
-            run = _find(pam, m) if n == 1 else _find(freq, m, **{"device.pam_pulses": float(n)})
-            rows.append(_row({"model": m, "scheme": "pam", "r_ratio": 100.0, "pam_pulses": n}, run))
+        for n in values:
+            run = _find(pam, m) if n == 1 else _find(freq, m, **{f"device.{key}": float(n)})
+            rows.append(_row({"model": m, "scheme": "pam", "r_ratio": 100.0, key: n}, run))
     return rows
 
 
@@ -108,7 +115,7 @@ def _g(v: float | None, fmt: str) -> str:
 
 
 def markdown(rows: list[dict], title: str) -> str:
-    keys = [k for k in ("model", "scheme", "r_ratio", "pam_pulses") if k in rows[0]]
+    keys = [k for k in ("model", "scheme", "r_ratio", "pam_pulses", "pam_frequency") if k in rows[0]]
     head = keys + ["test error %", "test loss", "write energy (J)", "pulses", "chip energy / epoch (J)",
                    "saturated", "ΔG applied/requested", "train samples", "wall s", "status"]
     lines = [f"# {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -174,38 +181,45 @@ def pwm_pam_figure(rows: list[dict]) -> Figure:
     return fig
 
 
-def frequency_figure(rows: list[dict]) -> Figure:
+def frequency_figure(rows: list[dict], key: str = "pam_pulses") -> Figure:
     fig = Figure(figsize=(12, 4.5))
     ax_err, ax_e = fig.subplots(1, 2)
     for m in THRESHOLDED:
         pts = [r for r in _done(rows) if r["model"] == m]
         if pts:
-            ax_err.plot([r["pam_pulses"] for r in pts], [r["test_err_pct"] for r in pts], marker="o", label=m)
-            ax_e.plot([r["pam_pulses"] for r in pts], [r["e_write_total"] for r in pts], marker="o", label=m)
+            ax_err.plot([r[key] for r in pts], [r["test_err_pct"] for r in pts], marker="o", label=m)
+            ax_e.plot([r[key] for r in pts], [r["e_write_total"] for r in pts], marker="o", label=m)
+    ticks = PAM_PULSES if key == "pam_pulses" else PAM_FREQUENCIES
     for ax, lab in ((ax_err, "test error (%)"), (ax_e, "write energy of the epoch (J)")):
         ax.set_xscale("log")
-        ax.set_xticks(PAM_PULSES, [str(n) for n in PAM_PULSES])
-        ax.set_xlabel("PAM pulses per update (calibrated write-verify)")
+        ax.set_xticks(ticks, [str(n) for n in ticks])
+        ax.set_xlabel("PAM pulses per update (calibrated write-verify)" if key == "pam_pulses" else
+                      "open-loop PAM frequency factor f (one pulse of t_pam / f, nothing read back)")
         ax.set_ylabel(lab)
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
     if ax_err.lines:
         ax_err.legend(fontsize=8)
-    fig.suptitle("Full MNIST, 1 epoch, seed 0, R_OFF/R_ON = 100, PAM: pulses per update, thresholded devices",
-                 fontsize=10)
+    what = "pulses per update" if key == "pam_pulses" else "open-loop frequency factor"
+    fig.suptitle(f"Full MNIST, 1 epoch, seed 0, R_OFF/R_ON = 100, PAM: {what}, thresholded devices", fontsize=10)
     fig.tight_layout()
     return fig
 
 
 def write_all(root: Path, out: Path) -> dict[str, list[dict]]:
-    """Read the three sweeps under ``root``, write the CSV, md and PNG of each table to ``out``."""
-    ratio, pam, freq = (load(root / n) for n in ("mnist_ratio", "mnist_pwm_pam", "mnist_pam_frequency"))
+    """Read the four sweeps under ``root``, write the CSV, md and PNG of each table to ``out``."""
+    ratio, pam, freq, open_loop = (load(root / n) for n in ("mnist_ratio", "mnist_pwm_pam", "mnist_pam_frequency",
+                                                            "mnist_pam_open_loop"))
     tables = {"ratio": (ratio_table(ratio), ratio_figure,
                         "Full MNIST, 1 epoch, seed 0, PWM: R_OFF/R_ON sweep per device model"),
               "pwm_pam": (pwm_pam_table(ratio, pam), pwm_pam_figure,
                           "Full MNIST, 1 epoch, seed 0, R_OFF/R_ON = 100: PWM vs PAM per device model"),
               "pam_frequency": (frequency_table(pam, freq), frequency_figure,
-                                "Full MNIST, 1 epoch, seed 0, R_OFF/R_ON = 100: PAM pulses per update")}
+                                "Full MNIST, 1 epoch, seed 0, R_OFF/R_ON = 100: PAM pulses per update"),
+              "pam_open_loop": (frequency_table(pam, open_loop, "pam_frequency", PAM_FREQUENCIES),
+                                lambda rows: frequency_figure(rows, "pam_frequency"),
+                                "Full MNIST, 1 epoch, seed 0, R_OFF/R_ON = 100: open-loop PAM, one pulse of "
+                                "t_pam/f per update")}
     out.mkdir(parents=True, exist_ok=True)
     for name, (rows, fig, title) in tables.items():
         write_csv(out / f"{name}.csv", rows)
