@@ -36,6 +36,8 @@ def test_tables_from_fake_sweeps(tmp_path):
     _write(tmp_path / "mnist_ratio", [
         {"device.model": "vteam", "device.r_ratio": 100, "test_acc": 0.95, "e_write_total": 2e-9},
         {"device.model": "vteam", "device.r_ratio": 2, "test_acc": 0.5},
+        {"device.model": "vteam", "device.r_ratio": 10, "test_acc": 0.9, "seed": 0},
+        {"device.model": "vteam", "device.r_ratio": 10, "test_acc": 0.8, "seed": 1, "e_write_total": 3e-6},
         {"device.model": "team", "device.r_ratio": 100, "test_acc": 0.8, "limit_train": 512},
         {"device.model": "ideal", "device.r_ratio": 100, "test_acc": 0.9, "status": "failed"}])
     _write(tmp_path / "mnist_pwm_pam", [{"device.model": "vteam", "device.r_ratio": 100, "test_acc": 0.9}])
@@ -48,6 +50,10 @@ def test_tables_from_fake_sweeps(tmp_path):
     assert ratio["vteam", 100.0]["e_write_total"] == 2e-9 and ratio["vteam", 100.0]["train_samples"] == 60000
     assert abs(ratio["vteam", 2.0]["test_err_pct"] - 50.0) < 1e-9
     assert ratio["team", 100.0]["train_samples"] == 512
+    two = ratio["vteam", 10.0]                                             # two seeds: mean, sd, seeds
+    assert abs(two["test_err_pct"] - 15.0) < 1e-9 and abs(two["test_err_sd"] - 50 ** 0.5) < 1e-9
+    assert two["seeds"] == "0 1" and abs(two["e_write_total"] - 2e-6) < 1e-18
+    assert ratio["vteam", 100.0]["test_err_sd"] is None and ratio["vteam", 100.0]["seeds"] == "0"
     assert ratio["ideal", 100.0]["status"].startswith("not run")          # a failed run is not a result
     assert ratio["stanford_pku", 100.0]["status"].startswith("not run (no fast pulse path")
     pp = {(r["model"], r["scheme"]): r for r in tables["pwm_pam"]}
@@ -57,8 +63,11 @@ def test_tables_from_fake_sweeps(tmp_path):
     assert abs(fq["vteam", 1]["test_err_pct"] - 10.0) < 1e-9              # N = 1 = the PAM run
     assert abs(fq["vteam", 3]["test_err_pct"] - 3.0) < 1e-9
     assert fq["vteam", 10]["status"].startswith("not run")
-    for name in ("ratio", "pwm_pam", "pam_frequency"):
+    fo = {(r["model"], r["pam_frequency"]): r for r in tables["pam_open_loop"]}
+    assert abs(fo["vteam", 1]["test_err_pct"] - 10.0) < 1e-9 and fo["vteam", 3]["status"].startswith("not run")
+    for name in ("ratio", "pwm_pam", "pam_frequency", "pam_open_loop"):
         for ext in ("csv", "md", "png"):
             assert (tmp_path / "out" / f"{name}.{ext}").stat().st_size > 0
     md = (tmp_path / "out" / "ratio.md").read_text()
-    assert "| vteam | pwm | 100 | 5.00 |" in md and "2e-09" in md
+    assert "| vteam | pwm | 100 | 5.00 | – | 0 |" in md and "2e-09" in md
+    assert "| vteam | pwm | 10 | 15.00 | 7.07 | 0 1 |" in md

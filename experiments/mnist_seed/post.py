@@ -8,7 +8,8 @@ Usage (from the repository root, after the three sweeps named in the TOML files)
 and ``mnist_pam_open_loop`` are (default experiments/); ``--out``: where ratio.*, pwm_pam.*,
 pam_frequency.* and pam_open_loop.* (CSV, md, PNG) go (default experiments/mnist_seed). Trains nothing.
 
-Every row: final test error (%), test and train loss, write energy of the run (J, ∫V·I dt of every
+Every row: final test error (%) averaged over the seeds that finished (its standard deviation over
+seeds and the seeds beside it; the other columns are seed means too), test and train loss, write energy of the run (J, ∫V·I dt of every
 pulse), pulses sent, chip energy of the epoch (J, :mod:`ebana.energy`), fraction of saturated
 devices, ΔG applied/requested, training samples and wall seconds. A configuration with no
 finished run is a row marked ``not run`` with the reason (:data:`NOT_RUN`), never left out silently.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import statistics
 from pathlib import Path
 
 from matplotlib.figure import Figure
@@ -63,25 +65,27 @@ def load(sweep: Path) -> list[dict]:
         return [r for r in csv.DictReader(fh) if r["status"] == "done"]
 
 
-def _find(rows: list[dict], model: str, **match: float) -> dict | None:
-    for r in rows:
-        if r["device.model"] == model and all(_f(r.get(k)) == v for k, v in match.items()):
-            return r
-    return None
+def _find(rows: list[dict], model: str, **match: float) -> list[dict]:
+    """Every finished run (one per seed) of ``model`` whose columns equal ``match``."""
+    return [r for r in rows if r["device.model"] == model and all(_f(r.get(k)) == v for k, v in match.items())]
 
 
-def _row(key: dict, run: dict | None) -> dict:
-    """One table row: ``key`` columns, then the run's metrics (test error in %) or a 'not run' note."""
+def _row(key: dict, runs: list[dict]) -> dict:
+    """One table row: ``key`` columns, then the runs' metrics averaged over their seeds (test error in %,
+    with its standard deviation over seeds and the seeds used) or a 'not run' note."""
     out = dict(key)
-    if run is None:
+    if not runs:
         out["status"] = "not run (" + NOT_RUN.get(key["model"], "time") + ")"
-        out.update({k: None for k in ["test_err_pct", *METRICS[1:], "train_samples"]})
+        out.update({k: None for k in ["test_err_pct", "test_err_sd", "seeds", *METRICS[1:], "train_samples"]})
         return out
+    err = [100 * (1 - _f(r["test_acc"])) for r in runs]
     out["status"] = "done"
-    out["test_err_pct"] = 100 * (1 - _f(run["test_acc"]))
-    out.update({k: _f(run.get(k)) for k in METRICS[1:]})
-    out["train_samples"] = int(_f(run["limit_train"])) if _f(run.get("limit_train")) == _f(run.get("limit_train")) \
-        else 60000
+    out["test_err_pct"] = sum(err) / len(err)
+    out["test_err_sd"] = statistics.stdev(err) if len(err) > 1 else None
+    out["seeds"] = " ".join(sorted((str(r.get("seed", "")) for r in runs), key=lambda v: (len(v), v)))
+    out.update({k: sum(_f(r.get(k)) for r in runs) / len(runs) for k in METRICS[1:]})
+    limit = _f(runs[0].get("limit_train"))
+    out["train_samples"] = int(limit) if limit == limit else 60000
     return out
 
 
@@ -116,12 +120,13 @@ def _g(v: float | None, fmt: str) -> str:
 
 def markdown(rows: list[dict], title: str) -> str:
     keys = [k for k in ("model", "scheme", "r_ratio", "pam_pulses", "pam_frequency") if k in rows[0]]
-    head = keys + ["test error %", "test loss", "write energy (J)", "pulses", "chip energy / epoch (J)",
+    head = keys + ["test error %", "sd over seeds", "seeds", "test loss", "write energy (J)", "pulses", "chip energy / epoch (J)",
                    "saturated", "ΔG applied/requested", "train samples", "wall s", "status"]
     lines = [f"# {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [f"{r[k]:g}" if isinstance(r[k], float) else str(r[k]) for k in keys]
-        cells += [_g(r["test_err_pct"], "{:.2f}"), _g(r["test_loss"], "{:.3f}"), _g(r["e_write_total"], "{:.3g}"),
+        cells += [_g(r["test_err_pct"], "{:.2f}"), _g(r["test_err_sd"], "{:.2f}"), r["seeds"] or "–",
+                  _g(r["test_loss"], "{:.3f}"), _g(r["e_write_total"], "{:.3g}"),
                   _g(r["pulses_total"], "{:.3g}"), _g(r["e_energy"], "{:.3g}"), _g(r["saturated"], "{:.3f}"),
                   _g(r["dg_ratio"], "{:.3g}"), str(r["train_samples"] or "–"), _g(r["seconds"], "{:.0f}"),
                   r["status"]]
@@ -140,7 +145,8 @@ def ratio_figure(rows: list[dict]) -> Figure:
         pts = [r for r in _done(rows) if r["model"] == m]
         if pts:
             ls = "--" if m in KIND_THRESHOLDED else "-"
-            ax_err.plot([r["r_ratio"] for r in pts], [r["test_err_pct"] for r in pts], ls, marker="o", label=m)
+            ax_err.errorbar([r["r_ratio"] for r in pts], [r["test_err_pct"] for r in pts], ls=ls, marker="o",
+                            yerr=[r["test_err_sd"] or 0.0 for r in pts], capsize=2, label=m)
             ax_e.plot([r["r_ratio"] for r in pts], [r["e_write_total"] for r in pts], ls, marker="o", label=m)
     for ax, lab in ((ax_err, "test error (%)"), (ax_e, "write energy of the epoch (J)")):
         ax.set_xscale("log")
@@ -151,8 +157,8 @@ def ratio_figure(rows: list[dict]) -> Figure:
     ax_e.set_yscale("log")
     if ax_err.lines:
         ax_err.legend(fontsize=7)
-    fig.suptitle("Full MNIST, 1568-100-20, 1 epoch, seed 0, PWM: test error and write energy vs R_OFF/R_ON "
-                 "(dashed: thresholded)", fontsize=10)
+    fig.suptitle("Full MNIST, 1568-100-20, 1 epoch, PWM: test error (mean ± sd over seeds) and write energy "
+                 "vs R_OFF/R_ON (dashed: thresholded)", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -211,9 +217,9 @@ def write_all(root: Path, out: Path) -> dict[str, list[dict]]:
     ratio, pam, freq, open_loop = (load(root / n) for n in ("mnist_ratio", "mnist_pwm_pam", "mnist_pam_frequency",
                                                             "mnist_pam_open_loop"))
     tables = {"ratio": (ratio_table(ratio), ratio_figure,
-                        "Full MNIST, 1 epoch, seed 0, PWM: R_OFF/R_ON sweep per device model"),
+                        "Full MNIST, 1 epoch, PWM: R_OFF/R_ON sweep per device model (mean over the seeds listed)"),
               "pwm_pam": (pwm_pam_table(ratio, pam), pwm_pam_figure,
-                          "Full MNIST, 1 epoch, seed 0, R_OFF/R_ON = 100: PWM vs PAM per device model"),
+                          "Full MNIST, 1 epoch, R_OFF/R_ON = 100: PWM vs PAM per device model (mean over the seeds listed)"),
               "pam_frequency": (frequency_table(pam, freq), frequency_figure,
                                 "Full MNIST, 1 epoch, seed 0, R_OFF/R_ON = 100: PAM pulses per update"),
               "pam_open_loop": (frequency_table(pam, open_loop, "pam_frequency", PAM_FREQUENCIES),
