@@ -9,7 +9,6 @@ the CLI with every scheme.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ from ebana.errors import ConfigError
 from ebana.training import METRIC_FIELDS, Trainer
 from ebana.updates import device_update
 from ebana.updates.algorithms import create_algorithm
+from tests import golden
 from ebana.updates.array_schemes import HALF_SELECT, PassiveArray, check_voltage_dependence, protected, row_phases
 
 
@@ -303,14 +303,7 @@ def test_standard_pulse_algorithms_go_through_the_array():
 
 
 # ---------------------------------------------------------------------- the selector default, bit for bit
-def _fp(arrs) -> str:
-    h = hashlib.sha256()
-    for a in arrs:
-        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
-    return h.hexdigest()[:16]
-
-
-GOLDEN = [   # computed with the code before device.array_scheme existed (commit 21aaa45); the linear ion
+GOLDEN = [   # legacy hashes (tests/golden.py) of the code before device.array_scheme existed (commit 21aaa45); the linear ion
              # drift and Yakopcic rows after the faster state inversion of the energyfast merge, which
              # moved their conductances by <= 5e-14 relative (checked against 21aaa45's arrays); the
              # Yakopcic row again after E1 by power series and the incremental inversion (ebana.devices.special,
@@ -326,7 +319,9 @@ GOLDEN = [   # computed with the code before device.array_scheme existed (commit
 
 @pytest.mark.parametrize("dev,alg,expect", GOLDEN, ids=[f"{d['model']}-{a.get('name', 'device')}" for d, a, _ in GOLDEN])
 @pytest.mark.parametrize("explicit", [False, True])
-def test_selector_default_is_bit_identical(dev, alg, expect, explicit):
+def test_selector_default_is_unchanged(dev, alg, expect, explicit):
+    """The selector scheme, default or explicit, gives the conductances of the code before array
+    schemes existed (stored arrays, rounding-level tolerance: tests/golden.py)."""
     rng = np.random.default_rng(3)
     shapes = [(5, 4), (4, 3)]
     g = [rng.uniform(2e-7, 9e-6, s) for s in shapes]
@@ -335,16 +330,19 @@ def test_selector_default_is_bit_identical(dev, alg, expect, explicit):
                           rng=np.random.default_rng(1))
     for _ in range(5):
         out = up.step([rng.standard_normal(s) for s in shapes], 2e-7)
-    assert _fp(out) == expect
+    name = f"selector-{dev['model']}-{alg.get('name', 'device')}"
+    golden.check(name, {f"g{k}": g for k, g in enumerate(out)}, legacy=expect, current=golden.fingerprint(out))
 
 
-def test_selector_training_is_bit_identical():
+def test_selector_training_is_unchanged():
     cfg = apply_overrides(preset("iris"), {"epochs": 2, "device.model": "vteam", "device.r_ratio": 100})
     with tempfile.TemporaryDirectory() as d:
         t = Trainer(cfg, d + "/r")
         t.run()
-    assert _fp(t.circuit.conductances) == "86e4b736ff571ee2"
-    assert t.history[-1]["test_loss"] == 0.1629501511920061
+    gs = t.circuit.conductances
+    golden.check("selector-training-vteam", {**{f"g{k}": g for k, g in enumerate(gs)},
+                                             "test_loss": t.history[-1]["test_loss"]},
+                 legacy="86e4b736ff571ee2", current=golden.fingerprint(gs))
     assert t.history[-1]["disturb"] == 0.0 and t.history[-1]["t_write"] > 0
 
 

@@ -40,6 +40,8 @@ def test_tables_from_fake_sweeps(tmp_path):
         {"device.model": "vteam", "device.r_ratio": 10, "test_acc": 0.8, "seed": 1, "e_write_total": 3e-6},
         {"device.model": "team", "device.r_ratio": 100, "test_acc": 0.8, "limit_train": 512},
         {"device.model": "ideal", "device.r_ratio": 100, "test_acc": 0.9, "status": "failed"}])
+    _write(tmp_path / "mnist_ratio_seeds", [{"device.model": "vteam", "device.r_ratio": 10, "test_acc": 0.85, "seed": 2,
+                                             "e_write_total": 2e-6}])
     _write(tmp_path / "mnist_pwm_pam", [{"device.model": "vteam", "device.r_ratio": 100, "test_acc": 0.9}])
     _write(tmp_path / "mnist_pam_frequency", [
         {"device.model": "vteam", "device.r_ratio": 100, "device.pam_pulses": 3, "test_acc": 0.97}])
@@ -50,9 +52,9 @@ def test_tables_from_fake_sweeps(tmp_path):
     assert ratio["vteam", 100.0]["e_write_total"] == 2e-9 and ratio["vteam", 100.0]["train_samples"] == 60000
     assert abs(ratio["vteam", 2.0]["test_err_pct"] - 50.0) < 1e-9
     assert ratio["team", 100.0]["train_samples"] == 512
-    two = ratio["vteam", 10.0]                                             # two seeds: mean, sd, seeds
-    assert abs(two["test_err_pct"] - 15.0) < 1e-9 and abs(two["test_err_sd"] - 50 ** 0.5) < 1e-9
-    assert two["seeds"] == "0 1" and abs(two["e_write_total"] - 2e-6) < 1e-18
+    three = ratio["vteam", 10.0]                        # three seeds, one from mnist_ratio_seeds: mean, sd, seeds
+    assert abs(three["test_err_pct"] - 15.0) < 1e-9 and abs(three["test_err_sd"] - 5.0) < 1e-9
+    assert three["seeds"] == "0 1 2" and abs(three["e_write_total"] - 2e-6) < 1e-18
     assert ratio["vteam", 100.0]["test_err_sd"] is None and ratio["vteam", 100.0]["seeds"] == "0"
     assert ratio["ideal", 100.0]["status"].startswith("not run")          # a failed run is not a result
     assert ratio["stanford_pku", 100.0]["status"].startswith("not run (no fast pulse path")
@@ -70,4 +72,4 @@ def test_tables_from_fake_sweeps(tmp_path):
             assert (tmp_path / "out" / f"{name}.{ext}").stat().st_size > 0
     md = (tmp_path / "out" / "ratio.md").read_text()
     assert "| vteam | pwm | 100 | 5.00 | – | 0 |" in md and "2e-09" in md
-    assert "| vteam | pwm | 10 | 15.00 | 7.07 | 0 1 |" in md
+    assert "| vteam | pwm | 10 | 15.00 | 5.00 | 0 1 2 |" in md

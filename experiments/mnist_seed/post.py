@@ -4,8 +4,8 @@ Usage (from the repository root, after the three sweeps named in the TOML files)
 
     python experiments/mnist_seed/post.py [--root DIR] [--out DIR]
 
-``--root``: where the sweep directories ``mnist_ratio``, ``mnist_pwm_pam``, ``mnist_pam_frequency``
-and ``mnist_pam_open_loop`` are (default experiments/); ``--out``: where ratio.*, pwm_pam.*,
+``--root``: where the sweep directories ``mnist_ratio`` (+ ``mnist_ratio_seeds``: more seeds of two
+ratios), ``mnist_pwm_pam``, ``mnist_pam_frequency`` and ``mnist_pam_open_loop`` are (default experiments/); ``--out``: where ratio.*, pwm_pam.*,
 pam_frequency.* and pam_open_loop.* (CSV, md, PNG) go (default experiments/mnist_seed). Trains nothing.
 
 Every row: final test error (%) averaged over the seeds that finished (its standard deviation over
@@ -214,8 +214,9 @@ def frequency_figure(rows: list[dict], key: str = "pam_pulses") -> Figure:
 
 def write_all(root: Path, out: Path) -> dict[str, list[dict]]:
     """Read the four sweeps under ``root``, write the CSV, md and PNG of each table to ``out``."""
-    ratio, pam, freq, open_loop = (load(root / n) for n in ("mnist_ratio", "mnist_pwm_pam", "mnist_pam_frequency",
-                                                            "mnist_pam_open_loop"))
+    ratio, pam, freq, open_loop, seeds = (load(root / n) for n in ("mnist_ratio", "mnist_pwm_pam", "mnist_pam_frequency",
+                                                                   "mnist_pam_open_loop", "mnist_ratio_seeds"))
+    ratio = ratio + seeds   # seeds 1, 2 at ratios 10 and 100 (mnist_ratio_seeds.toml) join those rows
     tables = {"ratio": (ratio_table(ratio), ratio_figure,
                         "Full MNIST, 1 epoch, PWM: R_OFF/R_ON sweep per device model (mean over the seeds listed)"),
               "pwm_pam": (pwm_pam_table(ratio, pam), pwm_pam_figure,
