@@ -1,8 +1,7 @@
-"""[nonideal] in whole runs: all off = bit-identical to before; resume; the netlist carries the faults."""
+"""[nonideal] in whole runs: all off = the runs of before (tests/golden.py); resume; the netlist carries the faults."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 
@@ -16,6 +15,7 @@ from ebana.cli import cli
 from ebana.config import apply_overrides, preset
 from ebana.netlist import input_source_name, node_names, resistor_name
 from ebana.training import Trainer
+from tests import golden
 from tests.conftest import interrupted_and_resumed
 from tests.test_netlist import needs_ngspice_binary, run_ngspice_batch
 
@@ -23,7 +23,7 @@ OFF = {f"nonideal.{k}": v for k, v in dict(d2d=0.0, c2c=0.0, stuck_on=0.0, stuck
                                             drift_nu=0.0, read_noise=0.0, t_read=0.0, t_batch=5.0,
                                             drift_t0=3.0).items()}
 
-# Fingerprints of short IRIS runs (final conductances and every epoch's losses, accuracies, write and
+# Legacy hashes (tests/golden.py) of short IRIS runs (final conductances and every epoch's losses, accuracies, write and
 # chip energy) computed with the code before [nonideal] existed (main at 115bdd1, the same at f7e0156)
 GOLDEN = [
     ({"epochs": 3}, "a1782c8e901d1c9f"),
@@ -33,27 +33,40 @@ GOLDEN = [
 ]
 
 
-def fingerprint(overrides: dict, tmp_path) -> str:
+METRIC_KEYS = ["train_loss", "train_acc", "test_loss", "test_acc", "e_write", "pulses", "e_energy"]
+
+
+def _run(overrides: dict, tmp_path) -> tuple[dict[str, np.ndarray], str]:
+    """A short IRIS run: (its final conductances and every epoch's metrics as arrays (None -> nan),
+    the hash of the same, :func:`fingerprint`)."""
     cfg = apply_overrides(preset("iris"), overrides)
     t = Trainer(cfg, tmp_path / f"run{len(list(tmp_path.iterdir()))}")
     h = t.run()
-    m = hashlib.sha256()
-    for g in t.updater.conductances():
-        m.update(np.ascontiguousarray(g, dtype=np.float64).tobytes())
-    keys = ["train_loss", "train_acc", "test_loss", "test_acc", "e_write", "pulses", "e_energy"]
-    m.update(json.dumps([[r.get(k) for k in keys] for r in h]).encode())
-    return m.hexdigest()[:16]
+    gs = t.updater.conductances()
+    rows = [[r.get(k) for k in METRIC_KEYS] for r in h]
+    values = {f"g{k}": g for k, g in enumerate(gs)}
+    values["metrics"] = np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=np.float64)
+    return values, golden.fingerprint(gs, json.dumps(rows).encode())
+
+
+def fingerprint(overrides: dict, tmp_path) -> str:
+    return _run(overrides, tmp_path)[1]
 
 
 @pytest.mark.parametrize("over,expect", GOLDEN, ids=["ideal", "vteam-c2c-d2d", "lid-pam"])
 @pytest.mark.parametrize("explicit", [False, True])
-def test_everything_off_is_bit_identical_to_before(over, expect, explicit, tmp_path):
-    assert fingerprint({**over, **(OFF if explicit else {})}, tmp_path) == expect
+def test_everything_off_is_unchanged(over, expect, explicit, tmp_path):
+    """All of [nonideal] off, by default or explicitly: the run of the code before [nonideal]
+    existed (stored arrays, rounding-level tolerance: tests/golden.py)."""
+    values, fp = _run({**over, **(OFF if explicit else {})}, tmp_path)
+    name = ["ideal", "vteam-c2c-d2d", "lid-pam"][[g[1] for g in GOLDEN].index(expect)]
+    golden.check(f"nonideal-off-{name}", values, legacy=expect, current=fp)
 
 
 def test_nonideal_d2d_c2c_are_the_device_keys(tmp_path):
     over = {"epochs": 3, "device.model": "vteam", "nonideal.c2c": 0.1, "nonideal.d2d": 0.1}
-    assert fingerprint(over, tmp_path) == GOLDEN[1][1]
+    values, fp = _run(over, tmp_path)
+    golden.check("nonideal-off-vteam-c2c-d2d", values, legacy=GOLDEN[1][1], current=fp)
 
 
 def test_effects_change_the_run(tmp_path):
