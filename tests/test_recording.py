@@ -195,6 +195,7 @@ BRANCH_CASES = {
     "ideal": dict(hidden=(3,)),
     "shockley-output-diodes": dict(hidden=(3,), diode="shockley", output_diodes=True),
     "two-hidden-skip": dict(hidden=(3, 2), skips=((0, 2),)),
+    "line-resistance": dict(hidden=(3,), r_wordline=200.0, r_bitline=300.0, r_driver=1e3, r_sense=500.0),
     "reciprocal-hidden-skip": dict(hidden=(3, 2), cccs_gain=4.0, skips=((1, 3),), v_clamp_low=0.58, v_clamp_high=0.62),
 }
 
