@@ -128,3 +128,14 @@ def test_trains_to_exact_match(tmp_path):
     assert last["test_acc"] == pytest.approx(np.all(ok, axis=1).mean(), abs=1e-12)
     for k in range(3):
         assert last[f"test_label_acc{k}"] == pytest.approx(ok[:, k].mean(), abs=1e-12)
+
+
+def test_multi_label_run_resumes_exactly(tmp_path):
+    from tests.conftest import interrupted_and_resumed
+    synthetic_csv(tmp_path / "m.csv", n=100)
+    cfg = apply_overrides(preset("iris"), {"dataset": str(tmp_path / "m.csv"), "label_columns": "a,b,c",
+                                           "loss": "bce", "epochs": 2})
+    ref, resumed = interrupted_and_resumed(cfg, tmp_path, (1, 3))
+    keep = [k for k in ref.history[-1] if k != "seconds"]
+    assert "test_hamming" in keep and "test_label_acc2" in keep
+    assert [{k: r[k] for k in keep} for r in ref.history] == [{k: r[k] for k in keep} for r in resumed.history]
