@@ -99,7 +99,8 @@ def build(cfg: TrainConfig) -> RunParts:
     of its device states, which the circuit is built with).
     """
     data = datasets.load(cfg.dataset, seed=cfg.seed, test_fraction=cfg.test_fraction, data_dir=cfg.data_dir,
-                         label_column=cfg.label_column, limit_train=cfg.limit_train, limit_test=cfg.limit_test)
+                         label_column=cfg.label_column, label_columns=cfg.label_names, limit_train=cfg.limit_train,
+                         limit_test=cfg.limit_test)
     encoder = Encoder.fit(cfg.encoding, data.x_train)
     rng = np.random.default_rng(cfg.seed)
     circuit = build_circuit(cfg, data.n_features, data.n_classes, rng)

@@ -144,7 +144,7 @@ TRAIN_OPTIONS = {
     "epochs": "epochs", "batch_size": "batch_size",
     "beta": "beta", "lr": "lr", "loss": "loss", "optimizer": "optimizer", "centered": "centered", "backend": "backend",
     "norton": "norton", "seed": "seed", "verify_every": "verify_every", "data_dir": "data_dir",
-    "augment_shift": "augment_shift", "record": "record",
+    "augment_shift": "augment_shift", "record": "record", "label_columns": "label_columns",
     "device_model": "device.model", "scheme": "device.scheme", "pam_pulses": "device.pam_pulses",
     "r_ratio": "device.r_ratio", "algorithm": "algorithm.name", "reference": "algorithm.reference",
     "gamma": "algorithm.gamma", "transfer_rate": "algorithm.transfer_rate", "threshold": "algorithm.threshold",
@@ -190,6 +190,8 @@ TRAIN_OPTIONS = {
               help="Residual learning: fraction β of P written to W per transfer, in (0, 1] (default 0.01; keep "
                    "β ≪ γ²·α·h/4 so W + γP does not oscillate; long runs want ≈ 0.001).")
 @click.option("--threshold", type=float, help="Mixed precision / residual_v2: write threshold (S, >= one pulse step).")
+@click.option("--label-columns", help="CSV: several 0/1 label columns, e.g. a,b,c: multi-label outputs "
+              "(needs --loss bce; config key label_columns).")
 @click.option("--record", help="Training sample ids, e.g. 0,5,7: every phase's node voltages to record.npz.")
 @click.option("--set", "sets", multiple=True, help="Override any config key: --set circuit.gain=10.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,

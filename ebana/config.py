@@ -253,6 +253,9 @@ class TrainConfig:
     dataset: str = "iris"                   # registered name or path to a .csv file
     data_dir: str | None = None             # IDX files (default $EBANA_DATA_DIR)
     label_column: str | None = None         # CSV label column (default: last)
+    label_columns: str = ""
+    """CSV multi-label outputs: several 0/1 label columns, ``"a,b,c"`` (each an independent binary
+    output, trained with ``loss = "bce"``; metrics add per-label accuracy and hamming loss); "" : off."""
     test_fraction: float = 0.3
     limit_train: int | None = None
     limit_test: int | None = None
@@ -358,6 +361,7 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be a positive conductance (S), got {v!r}")
         from ebana.recording import parse_record
         parse_record(self.record)
+        self._check_label_columns()
         if self.data_dir is not None and not self.data_dir:
             raise ConfigError("data_dir must be a directory path, got ''")
         if not self.dataset:
@@ -367,6 +371,26 @@ class TrainConfig:
         if self.conv:
             self._check_conv()
         self._check_nonideal()
+
+    @property
+    def label_names(self) -> tuple[str, ...] | None:
+        """The multi-label columns of ``label_columns`` (None: single-label)."""
+        return tuple(c.strip() for c in self.label_columns.split(",")) if self.label_columns.strip() else None
+
+    def _check_label_columns(self) -> None:
+        """``label_columns``: named, distinct, at least 2; with loss = "bce"; not with label_column."""
+        names = self.label_names
+        if names is None:
+            return
+        if any(not c for c in names) or len(set(names)) != len(names) or len(names) < 2:
+            raise ConfigError(f"label_columns {self.label_columns!r}: expected 2 or more distinct column names "
+                              f"like a,b,c")
+        if self.label_column is not None:
+            raise ConfigError(f"label_columns {self.label_columns!r} and label_column {self.label_column!r}: "
+                              f"give one of them")
+        if self.loss != "bce":
+            raise ConfigError(f"label_columns {self.label_columns!r} (multi-label outputs) needs loss = 'bce', "
+                              f"got loss = {self.loss!r}")
 
     def _check_conv(self) -> None:
         """``conv``: readable layer items; no residual skips, device models or line resistance."""

@@ -14,7 +14,7 @@ from ebana.errors import ConfigError
 from ebana.registry import Registry
 
 __all__ = ["Loss", "MSE", "CrossEntropy", "BinaryCrossEntropy", "Sparsemax", "sparsemax", "LOSSES", "create_loss",
-           "accuracy"]
+           "accuracy", "label_correct"]
 
 LOSSES: Registry = Registry("loss", ConfigError)
 
@@ -174,6 +174,13 @@ def accuracy(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
     if y.ndim == 2:
         return np.all((pred > 0) == (y > 0.5), axis=1)
     return pred.argmax(1) == y
+
+
+def label_correct(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Multi-hot targets (B, K) of 0/1: per sample and label, whether the output's decision
+    pred_k > 0 V (p_k > 1/2) equals y_k (bool, (B, K)). Its mean over a label's column is that
+    label's accuracy; 1 - its overall mean is the hamming loss; all of a row: exact match."""
+    return (pred > 0) == (np.asarray(y) > 0.5)
 
 
 def create_loss(name: str, **params: float) -> Loss:

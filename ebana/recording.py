@@ -10,13 +10,26 @@ order the samples were trained:
   interleaved V+, V- per class). Centered nudging: a at +beta, b at -beta; one-sided: a at +beta,
   b is the free phase. ``beta_a``, ``beta_b`` (scalars, A per unit dL/dpred) say which.
 - ``i_nudge`` (R, n_out) A: the nudge currents of phase a (b: their negative, or 0).
-- with ``record_currents = true``: ``free_i{c}``, ``a_i{c}``, ``b_i{c}`` (R, rows, cols) A, c the
-  crossbar index (:attr:`Topology.crossbars` order): the current through every device from its
-  row into its column, G (row - column) (with line resistance: across the device's own cell nodes).
+- with ``record_currents = true``, every branch current (A) of each phase ``{p}`` in free, a, b
+  (:mod:`ebana.branches` for the signs and the ngspice element each one is):
+
+  - ``{p}_i{c}`` (R, rows, cols), c the crossbar index (:attr:`Topology.crossbars` order): the
+    current through every device from its row into its column, G (row - column) (with line
+    resistance: across the device's own cell nodes);
+  - ``{p}_i_diode_up_l{q}``, ``{p}_i_diode_low_l{q}`` (R, n_q), clamped layers: the upper diode
+    (node -> V_BH) and the lower diode (V_BL -> node);
+  - ``{p}_i_amp_out_l{q}``, ``{p}_i_amp_in_l{q}`` (R, n_q), hidden layers: the amplifier's output
+    current I_out into its wordlines and the current alpha I_out its CCCS draws from the neuron;
+  - ``{p}_i_vin`` (R, 2*n_inputs), ``{p}_i_vbias{c}`` (R, n_bias), ``{p}_i_vbh_l{q}``,
+    ``{p}_i_vbl_l{q}`` (R,): the current each voltage source (wordline drivers, bias rows of
+    crossbar c, clamp biases of layer q) drives out of its + terminal (ngspice's ``i(V...)`` is
+    its negative).
+
+  At every neuron node these sum to zero with the nudge current (``i_nudge`` in phase a; in
+  phase b times beta_b / beta_a), :func:`ebana.branches.kcl_at_neurons`.
 
 The node voltages are the operating points the gradient was computed from, before the batch's
 update. The file is written with every checkpoint; on resume rows after the checkpoint are dropped.
-Diode, amplifier and source branch currents are not recorded.
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ebana.branches import branch_currents
 from ebana.errors import ConfigError
 
 __all__ = ["parse_record", "Recorder"]
@@ -71,10 +85,8 @@ class Recorder:
                 row[f"{name}_l{q}"] = np.asarray(v, dtype=np.float64)[where]
             if model is not None:
                 layers = [None] + [row[f"{name}_l{q}"] for q in range(1, len(sol.layers))]
-                for spec in model.topology.crossbars:
-                    rows = model.circuit.row_voltages(spec, row["wordlines"], layers)
-                    drops = model.device_drops(spec, rows, layers[spec.dst])
-                    row[f"{name}_i{spec.index}"] = model.conductances[spec.index] * drops
+                for key, cur in branch_currents(model, row["wordlines"], layers).items():
+                    row[f"{name}_{key}"] = cur
         self.rows.append(row)
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -34,14 +34,14 @@ from ebana.devices.fitted import model_sha256
 from ebana.energy import ENERGY_FIELDS, EnergyTally
 from ebana.config import TrainConfig, config_diff, dump_toml, from_dict, load_toml, to_dict
 from ebana.errors import CheckpointError, ConfigError, ConvergenceError, EbanaError, SimulationError
-from ebana.losses import accuracy
+from ebana.losses import accuracy, label_correct
 from ebana.recording import Recorder, parse_record
 from ebana.phases import PhaseController, PhaseResult, check_nudging
 from ebana.rundir import RunDir
 from ebana.updates import DeviceTally, DeviceUpdate
 from ebana.verify import NgspiceVerifier
 
-__all__ = ["Trainer", "Progress", "EpochCallback", "MetricsCSV", "METRIC_FIELDS", "metric_fields"]
+__all__ = ["Trainer", "Progress", "EpochCallback", "MetricsCSV", "METRIC_FIELDS", "MULTI_LABEL_FIELDS", "metric_fields"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +59,22 @@ with ``energy.enabled = false``)."""
 
 
 def metric_fields(history: list[dict]) -> list[str]:
-    """The columns of metrics.csv: :data:`METRIC_FIELDS`, the energy fields, the per-layer energies."""
-    layers = sorted({k for r in history for k in r if k.startswith("e_read_l")}, key=lambda k: int(k[8:]))
-    return METRIC_FIELDS + ENERGY_FIELDS + layers
+    """The columns of metrics.csv: :data:`METRIC_FIELDS`, the energy fields, the per-layer energies,
+    and for multi-label runs :data:`MULTI_LABEL_FIELDS` and ``{train,test}_label_acc{k}`` per label."""
+    keys = {k for r in history for k in r}
+    layers = sorted((k for k in keys if k.startswith("e_read_l")), key=lambda k: int(k[8:]))
+    multi = []
+    if "test_hamming" in keys:
+        multi = MULTI_LABEL_FIELDS + [f"{part}_label_acc{k}" for part in ("train", "test")
+                                      for k in range(sum(1 for n in keys if n.startswith(f"{part}_label_acc")))]
+    return METRIC_FIELDS + ENERGY_FIELDS + layers + multi
+
+
+MULTI_LABEL_FIELDS = ["train_hamming", "test_hamming"]
+"""Multi-label runs (``label_columns``): mean hamming loss, the fraction of wrong label decisions
+(pred_k > 0 V vs the 0/1 label) over samples and labels. ``train_acc``/``test_acc`` are then the
+exact-match accuracy (every label right), and ``{train,test}_label_acc{k}`` the accuracy of label k
+(k in ``label_columns`` order)."""
 
 EVAL_CHUNK = 1000
 """Samples per free-phase solve in evaluation."""
@@ -368,6 +381,7 @@ class Trainer:
         out = {}
         for name, x, y in (("train", self.x_train, self.data.y_train), ("test", self.x_test, self.data.y_test)):
             losses, correct = [], 0
+            per_label = np.zeros(y.shape[1]) if y.ndim == 2 else None   # multi-label: right decisions per label
             for k in range(0, len(x), EVAL_CHUNK):
                 interrupts.check()
                 sl = slice(k, k + EVAL_CHUNK)
@@ -375,6 +389,11 @@ class Trainer:
                 pred = self.circuit.prediction(sol.output)
                 losses.append(self.loss.value(pred, y[sl]))
                 correct += int(np.sum(accuracy(pred, y[sl])))
+                if per_label is not None:
+                    per_label += label_correct(pred, y[sl]).sum(axis=0)
+            if per_label is not None:
+                out[f"{name}_hamming"] = 1.0 - float(per_label.sum()) / y.size
+                out.update({f"{name}_label_acc{k}": float(c) / len(x) for k, c in enumerate(per_label)})
             out[f"{name}_loss"] = float(np.concatenate(losses).mean())
             if not math.isfinite(out[f"{name}_loss"]):
                 raise SimulationError(f"the {name} loss is {out[f'{name}_loss']} after epoch {self.epoch + 1}: "

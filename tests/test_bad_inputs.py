@@ -286,6 +286,8 @@ def C(id: str, argv, *expect, **kw) -> Case:
 
 
 TRAIN = ["train", "iris", "--epochs", "1", "--quiet"]
+ML_CSV = "f0,f1,a,b\n0.1,0.2,0,1\n0.3,0.1,1,1\n0.5,0.9,0,0\n0.7,0.4,1,2\n"
+"""A multi-label table whose label column b holds a 2 on line 5."""
 DEV = [*TRAIN, "--device", "ideal"]
 NETLIST = ["netlist", "--phase", "nudged", "--out", "a.cir"]
 R_RATIO = ("r_ratio", "r-ratio")
@@ -480,6 +482,12 @@ CASES = [
     C("r-ratio-nan", [*TRAIN, "--r-ratio", "nan"], R_RATIO, "nan"),
     C("dataset-is-directory", ["train", "adir.csv", "--epochs", "1", "--quiet"], "adir.csv",
       ("directory", "not a file"), setup=mkdir("adir.csv")),
+    # --- multi-label CSV outputs (label_columns)
+    *(C(f"label-columns-{k}", ["train", "m.csv", "--loss", "bce", "--label-columns", cols, "--epochs", "1",
+                                "--quiet"], "label_columns", value, setup=write("m.csv", ML_CSV))
+      for k, cols, value in (("not-binary", "a,b", "'2'"), ("missing", "a,zz", "'zz'"), ("one", "a", "'a'"))),
+    C("label-columns-needs-bce", ["train", "m.csv", "--label-columns", "a,b", "--epochs", "1", "--quiet"],
+      "label_columns", "loss", "'ce'", setup=write("m.csv", ML_CSV)),
 
     # --- bad checkpoints: --resume, netlist --checkpoint, inspect
     *(C(f"resume-checkpoint-{k}", ["train", "--resume", "--out", "r"], CKPT,

@@ -10,10 +10,10 @@ ROOT = Path(__file__).resolve().parents[1] / "ebana"
 LAYERS = {
     0: ["errors", "registry", "allocator", "rawfile", "validation", "interrupts", "rundir"],
     1: ["devices", "datasets", "diode_card", "encoding", "augment", "losses", "local", "topology", "plots",  # plots: data in, Figure out
-        "nonideal", "recording"],
-    2: ["rungs", "lines", "circuit", "netlist"],
+        "nonideal"],
+    2: ["rungs", "lines", "circuit", "branches", "netlist"],
     3: ["backends"],
-    4: ["phases", "gradients", "updates", "energy", "config", "measurement"],
+    4: ["phases", "gradients", "updates", "energy", "config", "measurement", "recording"],
     5: ["builder", "checkpoint", "verify", "training"],
     6: ["experiments", "sweep", "doctor", "report", "tune"],
     7: ["cli", "cli_devices"],

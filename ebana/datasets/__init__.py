@@ -48,6 +48,7 @@ def load(
     test_fraction: float = 0.3,
     data_dir: str | os.PathLike[str] | None = None,
     label_column: str | None = None,
+    label_columns: tuple[str, ...] | None = None,
     limit_train: int | None = None,
     limit_test: int | None = None,
 ) -> Dataset:
@@ -66,6 +67,8 @@ def load(
         default ``$EBANA_DATA_DIR``, else ``./data``.
     label_column
         CSV only: name of the label column; default: the last column.
+    label_columns
+        CSV only: names of several 0/1 label columns (multi-label, ``y`` of shape (n, k)).
     limit_train, limit_test
         Keep only the first n training / test samples (after the split).
 
@@ -79,6 +82,10 @@ def load(
         if label_column is not None:
             raise DatasetError(
                 f"label_column={label_column!r} applies only to .csv files, not to dataset {spec!r}"
+            )
+        if label_columns:
+            raise DatasetError(
+                f"label_columns={','.join(label_columns)!r} applies only to .csv files, not to dataset {spec!r}"
             )
         return DATASETS.get(spec)(
             seed=seed,
@@ -94,6 +101,7 @@ def load(
             seed=seed,
             test_fraction=test_fraction,
             label_column=label_column,
+            label_columns=label_columns,
             limit_train=limit_train,
             limit_test=limit_test,
         )

@@ -49,29 +49,35 @@ class Dataset:
     x_train: NDArray[np.floating]
     """Training features, shape ``(n_train, n_features)``, float64 (float32 for IDX images)."""
     y_train: NDArray[np.int64]
-    """Training class indices in ``0 .. n_classes - 1``, shape ``(n_train,)``, int64."""
+    """Training class indices in ``0 .. n_classes - 1``, shape ``(n_train,)``, int64; multi-label
+    sets (:attr:`multi_label`): 0/1 per label, shape ``(n_train, n_classes)``."""
     x_test: NDArray[np.floating]
     """Test features, shape ``(n_test, n_features)``."""
     y_test: NDArray[np.int64]
-    """Test class indices, shape ``(n_test,)``."""
+    """Test class indices, shape ``(n_test,)`` (multi-label: ``(n_test, n_classes)`` of 0/1)."""
     class_names: tuple[str, ...]
-    """Name of each class; ``class_names[k]`` is the label of class index ``k``."""
+    """Name of each class; ``class_names[k]`` is the label of class index ``k`` (multi-label: the
+    name of label column ``k``, one independent binary output each)."""
     feature_names: tuple[str, ...]
     """Name of each feature column."""
 
     def __post_init__(self) -> None:
         for part in ("train", "test"):
             x, y = getattr(self, f"x_{part}"), getattr(self, f"y_{part}")
-            if x.ndim != 2 or y.ndim != 1 or x.shape[0] != y.shape[0]:
+            k = len(self.class_names)
+            if x.ndim != 2 or y.ndim not in (1, 2) or x.shape[0] != y.shape[0] or (y.ndim == 2 and y.shape[1] != k):
                 raise DatasetError(
                     f"dataset {self.name!r}: {part} arrays have shapes x={x.shape}, y={y.shape}; "
-                    "need x (n, d) and y (n,)"
+                    f"need x (n, d) and y (n,) (multi-label: (n, {k}))"
                 )
             if not np.issubdtype(y.dtype, np.integer):
                 raise DatasetError(
                     f"dataset {self.name!r}: y_{part} has dtype {y.dtype}, need int64"
                 )
-            if y.size and (y.min() < 0 or y.max() >= len(self.class_names)):
+            if y.ndim == 2:
+                if y.size and (y.min() < 0 or y.max() > 1):
+                    raise DatasetError(f"dataset {self.name!r}: multi-label y_{part} has values other than 0/1")
+            elif y.size and (y.min() < 0 or y.max() >= len(self.class_names)):
                 raise DatasetError(
                     f"dataset {self.name!r}: y_{part} has labels outside 0..{len(self.class_names) - 1}"
                 )
@@ -88,8 +94,13 @@ class Dataset:
 
     @property
     def n_classes(self) -> int:
-        """Number of classes ``k``."""
+        """Number of classes ``k`` (multi-label: of labels, each a binary output)."""
         return len(self.class_names)
+
+    @property
+    def multi_label(self) -> bool:
+        """True when ``y_*`` are (n, k) 0/1 label rows rather than class indices."""
+        return self.y_train.ndim == 2
 
 
 class Loader(Protocol):
@@ -210,11 +221,13 @@ def split_dataset(
     limit_train: int | None,
     limit_test: int | None,
 ) -> Dataset:
-    """Build a :class:`Dataset` from one table by a seeded :func:`stratified_split`."""
+    """Build a :class:`Dataset` from one table by a seeded :func:`stratified_split` (multi-label
+    ``y`` (n, k): stratified by the label combination of each row)."""
     check_limit("limit_train", limit_train)
     check_limit("limit_test", limit_test)
+    strata = y if y.ndim == 1 else np.unique(y, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
     train_idx, test_idx = stratified_split(
-        y, test_fraction, np.random.default_rng(seed)
+        strata, test_fraction, np.random.default_rng(seed)
     )
     ds = Dataset(
         name=name,

@@ -9,6 +9,11 @@ feature; the label column (by name, default: the last column) holds strings or i
 The sorted unique labels become classes ``0 .. k-1`` (integers sort numerically), and
 their text is kept as the class names. Every malformed input raises a one-line
 :class:`~ebana.errors.DatasetError` naming the file, the 1-based line number and the column.
+
+Multi-label tables (``label_columns``, config key ``label_columns = "a,b,c"``): several label
+columns, each holding 0 or 1 (an independent binary output per column, trained with BCE); every
+other column is a feature. ``y`` is then ``(n, k)`` int64 of 0/1 and the class names are the
+label columns' names, in the order given.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ class Table(NamedTuple):
     x: NDArray[np.float64]
     """Features, shape ``(n, d)``."""
     y: NDArray[np.int64]
-    """Class indices, shape ``(n,)``."""
+    """Class indices, shape ``(n,)``; multi-label: 0/1, shape ``(n, k)``."""
     feature_names: tuple[str, ...]
     class_names: tuple[str, ...]
 
@@ -120,6 +125,34 @@ def _header(
     return names, seen[label_column]
 
 
+def _label_indices(source: str, line: int, names: list[str], label_columns: tuple[str, ...]) -> list[int]:
+    """Indices of the multi-label columns in the header (each named once, at least 2, a feature left)."""
+    if len(label_columns) < 2:
+        raise DatasetError(f"label_columns {','.join(label_columns)!r}: need at least 2 label columns "
+                           f"(one label column: label_column)")
+    if len(set(label_columns)) != len(label_columns):
+        raise DatasetError(f"label_columns {','.join(label_columns)!r}: a column is named twice")
+    for c in label_columns:
+        if c not in names:
+            raise DatasetError(f"{source}, line {line}: label_columns names {c!r}, which is not a column; "
+                               f"columns: {', '.join(names)}")
+    if len(label_columns) >= len(names):
+        raise DatasetError(f"{source}, line {line}: label_columns {','.join(label_columns)!r} leave no feature column")
+    return [names.index(c) for c in label_columns]
+
+
+def _binary_labels(source: str, lines: NDArray[np.int64], cells: NDArray[np.str_],
+                   cols: list[int], names: list[str]) -> NDArray[np.int64]:
+    """0/1 label cells (n, k) -> int64; anything else names the line, column and value."""
+    labels = np.char.strip(cells)
+    ok = (labels == "0") | (labels == "1")
+    if not ok.all():
+        i, k = np.argwhere(~ok)[0]
+        raise DatasetError(f"{source}, line {lines[i]}, column {cols[k] + 1} {names[cols[k]]!r}: label_columns "
+                           f"value {_show(str(cells[i, k]))} is not 0 or 1")
+    return (labels == "1").astype(np.int64)
+
+
 def _labels(
     source: str, lines: NDArray[np.int64], cells: NDArray[np.str_], column: str
 ) -> tuple:
@@ -149,7 +182,8 @@ def _labels(
 
 
 def parse_csv(
-    text: str, source: str = "<csv>", label_column: str | None = None
+    text: str, source: str = "<csv>", label_column: str | None = None,
+    label_columns: tuple[str, ...] | None = None,
 ) -> Table:
     """Parse CSV text into a classification :class:`Table`.
 
@@ -161,6 +195,8 @@ def parse_csv(
         Name used in error messages (usually the file path).
     label_column
         Name of the label column; default: the last column.
+    label_columns
+        Names of several 0/1 label columns (multi-label; excludes ``label_column``).
 
     Raises
     ------
@@ -172,7 +208,11 @@ def parse_csv(
     if not rows:
         raise DatasetError(f"{source}: empty file; need a header row and data rows")
     header_line, header_row = rows[0]
+    if label_columns and label_column is not None:
+        raise DatasetError(f"label_column {label_column!r} and label_columns {','.join(label_columns)!r}: "
+                           f"give one of them")
     names, label_idx = _header(source, header_line, header_row, label_column)
+    label_cols = _label_indices(source, header_line, names, label_columns) if label_columns else [label_idx]
     data = rows[1:]
     if not data:
         raise DatasetError(
@@ -187,7 +227,7 @@ def parse_csv(
 
     lines = np.array([line for line, _ in data], dtype=np.int64)
     cells = np.array([row for _, row in data], dtype=str).reshape(len(data), n_cols)
-    feature_cols = [j for j in range(n_cols) if j != label_idx]
+    feature_cols = [j for j in range(n_cols) if j not in label_cols]
     feature_cells = cells[:, feature_cols]
     try:  # fast path: numpy parses the whole block at once
         x = feature_cells.astype(np.float64)
@@ -207,13 +247,18 @@ def parse_csv(
             "unreachable: numpy rejected a cell that float() accepts"
         )  # pragma: no cover
 
-    column = f"{label_idx + 1} {names[label_idx]!r}"
-    y, class_names = _labels(source, lines, cells[:, label_idx], column)
+    if label_columns:
+        y = _binary_labels(source, lines, cells[:, label_cols], label_cols, names)
+        class_names = tuple(label_columns)
+    else:
+        column = f"{label_idx + 1} {names[label_idx]!r}"
+        y, class_names = _labels(source, lines, cells[:, label_idx], column)
     feature_names = tuple(names[j] for j in feature_cols)
     return Table(np.ascontiguousarray(x), y, feature_names, class_names)
 
 
-def read_table(path: str | os.PathLike[str], label_column: str | None = None) -> Table:
+def read_table(path: str | os.PathLike[str], label_column: str | None = None,
+               label_columns: tuple[str, ...] | None = None) -> Table:
     """Read and parse a CSV file (UTF-8, optional BOM) into a :class:`Table`."""
     source = str(path)
     try:
@@ -228,7 +273,7 @@ def read_table(path: str | os.PathLike[str], label_column: str | None = None) ->
         ) from None
     except OSError as err:
         raise DatasetError(f"{source}: cannot read ({err.strerror or err})") from None
-    return parse_csv(text, source, label_column)
+    return parse_csv(text, source, label_column, label_columns)
 
 
 def load_csv(
@@ -237,15 +282,17 @@ def load_csv(
     seed: int = 0,
     test_fraction: float = 0.3,
     label_column: str | None = None,
+    label_columns: tuple[str, ...] | None = None,
     limit_train: int | None = None,
     limit_test: int | None = None,
 ) -> Dataset:
-    """Load a CSV classification table and split it (seeded, stratified).
+    """Load a CSV classification table and split it (seeded, stratified; multi-label: by the
+    rows' label combinations).
 
     The data set is named after the file's stem. See :func:`parse_csv` for the format
     and :func:`ebana.datasets.load` for the arguments.
     """
-    table = read_table(path, label_column)
+    table = read_table(path, label_column, label_columns)
     logger.debug(
         "csv %s: %d rows, %d features, %d classes",
         path,
