@@ -177,7 +177,7 @@ def render(model: CompiledCircuit | Circuit, x: np.ndarray, i_nudge: np.ndarray 
                 continue
             rows = [row_node(circuit, spec, i) for i in range(spec.shape[0])]
             mask = t.mask(spec.index)
-            if mask is not None:        # locally connected: a resistor only inside the receptive fields
+            if mask is not None:        # locally connected / graph: a resistor only where there is a device
                 lines += _local_crossbar(t, spec, rows, names, model.conductances[spec.index], mask)
                 continue
             res = model.resistances(spec.index)
@@ -218,9 +218,12 @@ def _local_crossbar(t, spec: CrossbarSpec, rows: list[str], cols: list[str], g: 
     """A locally connected / convolutional / pooling crossbar, unrolled: one resistor per device
     (absent cells are open circuits and are not written)."""
     layer = t.local_layer(spec.index)
-    out = [f"* {layer.kind} {layer.text}: {'x'.join(map(str, layer.in_shape))} -> "
-           f"{'x'.join(map(str, layer.out_shape))}, {int(mask.sum())} devices of {mask.size} cells"
-           + (", copies of a kernel weight programmed alike" if layer.kind == "conv" else "")]
+    if layer is None:           # a graph network's crossbar: the blocks of its edges
+        out = [f"* graph connectivity: {int(mask.sum())} devices of {mask.size} cells"]
+    else:
+        out = [f"* {layer.kind} {layer.text}: {'x'.join(map(str, layer.in_shape))} -> "
+               f"{'x'.join(map(str, layer.out_shape))}, {int(mask.sum())} devices of {mask.size} cells"
+               + (", copies of a kernel weight programmed alike" if layer.kind == "conv" else "")]
     for i, j in zip(*np.nonzero(mask)):
         out.append(f"{resistor_name(spec.index, i, j)} {rows[i]} {cols[j]} {_f(1.0 / g[i, j])}")
     return out

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1] / "ebana"
 
 LAYERS = {
     0: ["errors", "registry", "allocator", "rawfile", "validation", "interrupts", "rundir"],
-    1: ["devices", "datasets", "diode_card", "encoding", "augment", "losses", "local", "topology", "plots",  # plots: data in, Figure out
+    1: ["devices", "datasets", "diode_card", "encoding", "augment", "losses", "local", "topology", "graphnet", "plots",  # plots: data in, Figure out
         "nonideal", "recording"],
     2: ["rungs", "lines", "circuit", "netlist"],
     3: ["backends"],
