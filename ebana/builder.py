@@ -31,7 +31,8 @@ from ebana.updates import IdealUpdate, Updater, pair_index
 from ebana.updates.algorithms import create_algorithm
 from ebana.updates.faults import with_faults
 
-__all__ = ["RunParts", "build", "build_circuit", "graph_layout", "graph_loss", "graph_classes", "make_backend", "estimate_memory", "BYTES_PER_DEVICE"]
+__all__ = ["RunParts", "build", "build_circuit", "graph_layout", "graph_loss", "graph_classes",
+           "make_backend", "estimate_memory", "BYTES_PER_DEVICE"]
 
 BYTES_PER_DEVICE = 64
 """Memory per crossbar device of a training run (B): G, its gradient, optimiser moments and

@@ -130,7 +130,8 @@ class GraphConfig:
             cls = _as_names(f"graph.heads.{name}.classes", [str(c) for c in v["classes"]]
                             if isinstance(v["classes"], (list, tuple)) else v["classes"])
             if len(cls) < 2 or len(set(cls)) != len(cls):
-                raise ConfigError(f"graph.heads.{name}.classes = {list(cls)!r}: a head needs at least 2 distinct classes")
+                raise ConfigError(f"graph.heads.{name}.classes = {list(cls)!r}: a head needs at least 2 distinct "
+                                  f"classes")
             out["classes"] = cls
         return out
 
@@ -172,9 +173,10 @@ class GraphConfig:
                 if n not in g:
                     raise ConfigError(f"graph.edges[{k}] = {text!r}: unknown node {n!r}; nodes: {', '.join(g)}")
             if g.nodes[b]["kind"] == "input":
-                raise ConfigError(f"graph.edges[{k}] = {text!r}: {b!r} is an input group (inputs feed, never are fed)")
+                raise ConfigError(f"graph.edges[{k}] = {text!r}: {b!r} is an input group (inputs feed, are never "
+                                  f"fed)")
             if g.nodes[a]["kind"] == "head":
-                raise ConfigError(f"graph.edges[{k}] = {text!r}: {a!r} is a head (heads are outputs, they feed nothing)")
+                raise ConfigError(f"graph.edges[{k}] = {text!r}: {a!r} is a head (heads are outputs)")
             if g.has_edge(a, b):
                 raise ConfigError(f"graph.edges[{k}] = {text!r}: the edge is listed twice")
             g.add_edge(a, b)

@@ -47,8 +47,9 @@ logger = logging.getLogger(__name__)
 METRIC_FIELDS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds",
                  "mean_sweeps", "verify_max_dv", "e_write", "pulses", "saturated", "dg_ratio", "dg_error",
                  "t_write", "t_update", "disturb", "dg_cos"]
-"""Per-epoch metrics (graph networks add ``{head}_train_loss``, ``{head}_train_acc``, ``{head}_test_loss``,
-``{head}_test_acc`` per head, after the energy columns). Device runs add: write energy of the epoch (J), pulses sent, fraction of
+"""Per-epoch metrics (graph networks add ``{head}_train_loss``, ``{head}_train_acc``,
+``{head}_test_loss``, ``{head}_test_acc`` per head, after the energy columns). Device runs add: write
+energy of the epoch (J), pulses sent, fraction of
 devices at a state bound at the end of the epoch, sum|achieved ΔG| / sum|requested ΔG| and
 sum|achieved - requested| / sum|requested| over the epoch, the epoch's write time ``t_write`` (s)
 and its mean per update ``t_update`` (s) under ``device.array_scheme``, ``disturb`` (mean |Δx| per
