@@ -364,12 +364,12 @@ class TrainConfig:
         self._check_nonideal()
 
     def _check_graph(self) -> None:
-        """``[graph]``: a .csv data set; not with the layered-network keys, device models, lines, Norton."""
+        """``[graph]``: a .csv data set; not with the layered-network keys, device models, line resistance."""
         if not self.dataset.lower().endswith(".csv"):
             raise ConfigError(f"[graph] reads its input and head columns from a .csv file; dataset = {self.dataset!r}")
         for what, bad in (("skips", bool(self.skips)), ("residual = true", self.residual), ("conv", bool(self.conv)),
                           ("label_column (each head names its column)", self.label_column is not None),
-                          ("device.model", self.device.model is not None), ("norton = true", self.norton),
+                          ("device.model", self.device.model is not None),
                           ("line resistance", self.circuit.lines.on)):
             if bad:
                 raise ConfigError(f"[graph] does not support {what} yet (ideal updates and wires only)")

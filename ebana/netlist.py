@@ -46,7 +46,7 @@ from ebana.lines import LineResistance, col_cell, row_cell
 from ebana.topology import CrossbarSpec
 
 __all__ = ["render", "node_names", "row_node", "comment", "summarize", "control_blocks", "SPICE_OPTIONS",
-           "resistor_name", "norton_names", "input_source_name", "nudge_source_name", "cell_nodes"]
+           "resistor_name", "norton_names", "norton_columns", "input_source_name", "nudge_source_name", "cell_nodes"]
 
 SPICE_OPTIONS = ".options reltol=1e-9 vntol=1e-12 abstol=1e-15 gmin={gmin:g}"
 
@@ -84,6 +84,13 @@ def cell_nodes(lines: LineResistance, spec: CrossbarSpec, rows: list[str], cols:
 def norton_names(crossbar: int, j: int) -> tuple[str, str]:
     """(source, resistor) of the Norton/Thevenin equivalent of column j of an input crossbar."""
     return f"VN{crossbar}_{j}", f"RN{crossbar}_{j}"
+
+
+def norton_columns(topology, spec) -> np.ndarray:
+    """Columns of an input crossbar that have a Norton equivalent: those with a device (a masked
+    crossbar of a graph network may leave a column unconnected: no source, no resistor)."""
+    mask = topology.mask(spec.index)
+    return np.arange(spec.n_cols) if mask is None else np.flatnonzero(mask.any(axis=0))
 
 
 def input_source_name(i: int, positive: bool) -> str:
@@ -170,7 +177,8 @@ def render(model: CompiledCircuit | Circuit, x: np.ndarray, i_nudge: np.ndarray 
                     lines.append(f"VB{spec.index}_{k} b{spec.index}_{k} 0 dc {_f(vb)}")
             if norton and spec.src == 0:
                 veq, req = model.norton_equivalent(spec, u)
-                for j, nj in enumerate(names):
+                for j in norton_columns(t, spec):
+                    nj = names[j]
                     vn, rn = norton_names(spec.index, j)
                     lines.append(f"{vn} n{spec.index}_{j} 0 dc {_f(veq[j])}")
                     lines.append(f"{rn} n{spec.index}_{j} {nj} {_f(req[j])}")

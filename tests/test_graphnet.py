@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from ebana.backends import create
 from ebana.circuit import Circuit, CircuitParams, DiodeParams
 from ebana.cli import cli
-from ebana.config import TrainConfig, dump_toml, from_dict, load_toml, to_dict
+from ebana.config import DeviceConfig, TrainConfig, dump_toml, from_dict, load_toml, to_dict
 from ebana.errors import ConfigError, DatasetError
 from ebana.gradients import finite_difference_gradients
 from ebana.graphnet import GraphConfig
@@ -84,7 +84,8 @@ def test_bad_graph_names_key_and_value(change, words):
 def test_graph_with_layered_keys_or_non_csv_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"\[graph\].*dataset = 'iris'"):
         TrainConfig(dataset="iris", graph=_g())
-    for kw, what in ((dict(skips=((0, 2),)), "skips"), (dict(norton=True), "norton"), (dict(conv="conv2k3"), "conv")):
+    for kw, what in ((dict(skips=((0, 2),)), "skips"), (dict(conv="conv2k3"), "conv"),
+                     (dict(device=DeviceConfig(model="vteam")), "device.model")):
         with pytest.raises(ConfigError, match=what):
             TrainConfig(dataset="x.csv", graph=_g(), **kw)
 
@@ -179,8 +180,9 @@ def test_multihead_loss_sums_heads_and_its_gradient_is_exact(rng):
 # ----------------------------------------------------------------------------- netlist parity
 @pytest.mark.ngspice
 @needs_ngspice_binary
+@pytest.mark.parametrize("norton", [False, True])
 @pytest.mark.parametrize("diode", ["ideal", "shockley"])
-def test_graph_netlist_matches_numpy_free_and_nudged(tmp_path, rng, diode):
+def test_graph_netlist_matches_numpy_free_and_nudged(tmp_path, rng, diode, norton):
     c, _ = rich_circuit(rng, diode)
     t = c.topology
     text = render(c, np.zeros(3))
@@ -194,7 +196,7 @@ def test_graph_netlist_matches_numpy_free_and_nudged(tmp_path, rng, diode):
         x = rng.uniform(-2, 2, 3)
         i_nudge = rng.normal(0, 2e-7, 10) if phase == "nudged" else None
         path = tmp_path / f"{phase}.cir"
-        path.write_text(render(c, x, i_nudge))
+        path.write_text(render(c, x, i_nudge, norton=norton))
         spice = run_ngspice_batch(path, tmp_path)
         sol = backend.solve(x[None], None if i_nudge is None else i_nudge[None])
         for q in range(1, t.n_layers):
@@ -203,16 +205,23 @@ def test_graph_netlist_matches_numpy_free_and_nudged(tmp_path, rng, diode):
 
 
 @pytest.mark.ngspice
-def test_graph_through_the_ngspice_backend(rng):
+@pytest.mark.parametrize("norton", [False, True])
+def test_graph_through_the_ngspice_backend(rng, norton):
+    """The shared-library backend (alter, then .op), free and nudged, before and after new G; with
+    Norton the q head's columns of the input skip crossbar b -> q are the only ones with sources."""
     c, _ = rich_circuit(rng)
     x = rng.uniform(-2, 2, (2, 3))
     i_nudge = rng.normal(0, 2e-7, (2, 10))
-    spice, ref = create("ngspice", c), create("numpy", c)
+    spice, ref = create("ngspice", c, norton=norton), create("numpy", c)
     try:
-        for inj in (None, i_nudge):
-            a, b = spice.solve(x, inj), ref.solve(x, inj)
-            for q in range(1, c.topology.n_layers):
-                assert np.max(np.abs(a.layers[q] - b.layers[q])) < 1e-9
+        for _ in range(2):
+            for inj in (None, i_nudge):
+                a, b = spice.solve(x, inj), ref.solve(x, inj)
+                for q in range(1, c.topology.n_layers):
+                    assert np.max(np.abs(a.layers[q] - b.layers[q])) < 1e-9
+            gs = [g * rng.uniform(0.5, 1.5, g.shape) for g in c.conductances]   # 0 S stays 0 S
+            spice.load(gs)
+            ref.load(gs)
     finally:
         spice.close()
 
@@ -282,3 +291,56 @@ def test_logic_gates_reach_100_percent_on_every_head(tmp_path, monkeypatch):
     assert {"or_train_acc", "and_test_loss", "xor_test_acc"} <= set(header)
     written = load_toml(tmp_path / "run" / "config.toml")
     assert written["graph"]["edges"][0] == "a -> h" and written["graph"]["heads"]["xor"]["loss"] == "mse"
+
+
+SPLIT = ROOT / "experiments" / "logic_gates" / "gates_split.toml"
+
+
+def test_graph_run_interrupt_and_resume_equals_uninterrupted(tmp_path, monkeypatch):
+    from dataclasses import replace
+    from tests.conftest import interrupted_and_resumed
+    monkeypatch.chdir(ROOT)
+    cfg = replace(from_dict(load_toml(SPLIT)), epochs=2)
+    ref, resumed = interrupted_and_resumed(cfg, tmp_path, (1, 1))
+    for a, b in zip(ref.updater.conductances(), resumed.updater.conductances()):
+        assert np.array_equal(a, b)
+    assert [r["xor_test_loss"] for r in ref.history] == [r["xor_test_loss"] for r in resumed.history]
+
+
+@pytest.mark.ngspice
+def test_graph_training_verified_by_ngspice_every_batch(tmp_path, monkeypatch):
+    """The masked graph trained on the fast path, every batch re-solved by ngspice: <= 1e-9 V."""
+    from dataclasses import replace
+    from ebana.training import Trainer
+    monkeypatch.chdir(ROOT)
+    cfg = replace(from_dict(load_toml(SPLIT)), epochs=1, verify_every=1)
+    hist = Trainer(cfg, tmp_path / "run").run()
+    assert 0 < hist[0]["verify_max_dv"] < 1e-9
+
+
+@pytest.mark.ngspice
+@needs_ngspice_binary
+def test_cli_graph_netlist_runs_and_matches(tmp_path, monkeypatch):
+    """``ebana netlist --checkpoint RUN`` of a trained masked graph (the README command) in stock
+    ngspice = the numpy fast path, free and nudged."""
+    from ebana.checkpoint import load_checkpoint_circuit
+    monkeypatch.chdir(ROOT)
+    run = tmp_path / "run"
+    res = CliRunner().invoke(cli, ["train", "--config", str(SPLIT), "--epochs", "2", "--out", str(run), "--quiet"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "g.cir"
+    for phase in ("free", "nudged"):
+        res = CliRunner().invoke(cli, ["netlist", "--checkpoint", str(run), "--sample", "1", "--phase", phase,
+                                       "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        spice = run_ngspice_batch(out, tmp_path)
+        assert "graph connectivity" in out.read_text()
+        if phase == "free":
+            from ebana.builder import build
+            cfg, c = load_checkpoint_circuit(run)
+            parts = build(cfg)
+            x = parts.x_test[1:2]
+            sol = create("numpy", c).solve(x)
+            for q in range(1, c.topology.n_layers):
+                got = np.array([spice[n] for n in node_names(c, q)])
+                assert np.max(np.abs(got - sol.layers[q][0])) < 1e-9
