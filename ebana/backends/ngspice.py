@@ -202,7 +202,8 @@ class NgspiceBackend:
             g = new.conductances[s.index]
             if self.norton and s.src == 0:
                 r_eq = new.norton_equivalent(s, np.zeros(s.n_rows))[1]
-                cmds += [f"alter {norton_names(s.index, j)[1]} = {_f(r_eq[j])}" for j in norton_columns(new.topology, s)]
+                cmds += [f"alter {norton_names(s.index, j)[1]} = {_f(r_eq[j])}"
+                         for j in norton_columns(new.topology, s)]
                 continue
             changed = g != old.conductances[s.index] if old is not None else np.ones(g.shape, bool)
             mask = new.topology.mask(s.index)     # locally connected: no resistor off the mask
