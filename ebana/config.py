@@ -373,6 +373,14 @@ class TrainConfig:
                           ("line resistance", self.circuit.lines.on)):
             if bad:
                 raise ConfigError(f"[graph] does not support {what} yet (ideal updates and wires only)")
+        c = self.circuit
+        skips = self.graph.hidden_skips()
+        if skips and c.cccs_gain is not None and c.cccs_gain != c.gain:
+            k, text = skips[0]
+            raise ConfigError(f"graph.edges[{k}] = {text!r} skips from a hidden layer past the next layer: it "
+                              f"needs reciprocal amplifiers, circuit.cccs_gain = circuit.gain; got circuit.cccs_gain = "
+                              f"{c.cccs_gain!r} with circuit.gain = {c.gain!r} (leave cccs_gain unset: it follows "
+                              f"gain)")
 
     def _check_conv(self) -> None:
         """``conv``: readable layer items; no residual skips, device models or line resistance."""
@@ -434,11 +442,11 @@ class TrainConfig:
     @property
     def circuit_params(self) -> CircuitParams:
         """The circuit the run builds: ``circuit``, with reciprocal amplifiers (cccs_gain = gain)
-        when ``residual`` leaves cccs_gain unset. Reciprocal means the amplifier is an ideal
-        transformer (V_out = g V_in, I_in = g I_out, power in = power out), so every layer has
+        when ``residual`` (or a ``[graph]`` skip from a hidden layer) leaves cccs_gain unset. Reciprocal
+        means the amplifier is an ideal transformer (V_out = g V_in, I_in = g I_out, power in = power out), so every layer has
         energy weight 1 and every skip from a hidden layer keeps the circuit energy-based."""
         c = self.circuit
-        if self.residual and c.cccs_gain is None:
+        if (self.residual or (self.graph.on and self.graph.hidden_skips())) and c.cccs_gain is None:
             return replace(c, cccs_gain=c.gain)
         return c
 

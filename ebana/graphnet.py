@@ -29,7 +29,8 @@ The graph is compiled onto the layered circuit of :mod:`ebana.topology` (no new 
 
 Every node of level l + 1 has a predecessor at level l, so every dense crossbar l -> l + 1 has at
 least one block. Skips that leave a hidden layer need reciprocal amplifiers (``cccs_gain = gain``,
-:meth:`ebana.circuit.Circuit._layer_weights`). The training loss is the sum of the heads' losses
+:meth:`ebana.circuit.Circuit._layer_weights`): the run sets them when ``circuit.cccs_gain`` is
+unset, as ``residual`` does, and refuses another value. The training loss is the sum of the heads' losses
 (:class:`ebana.losses.MultiHead`); each head is nudged by its own loss with the common beta.
 """
 
@@ -192,6 +193,30 @@ class GraphConfig:
                 raise ConfigError(f"graph.{key}.{n}: feeds nothing (no edge '{n} -> ...' in graph.edges)")
         return g
 
+    def levels(self) -> dict[str, int]:
+        """Circuit layer of every node: inputs 0, a hidden node its longest path from an input,
+        the heads one past the deepest hidden node."""
+        g = self.graph()
+        level: dict[str, int] = {}
+        for n in nx.topological_sort(g):
+            preds = list(g.predecessors(n))
+            level[n] = 1 + max(level[p] for p in preds) if preds else 0
+        depth = 1 + max([level[h] for h in self.hidden] or [0])
+        for h in self.heads:
+            level[h] = depth
+        return level
+
+    def hidden_skips(self) -> list[tuple[int, str]]:
+        """(index, text) of the edges that leave a hidden node for a layer beyond the next one:
+        skips from a hidden layer, which need reciprocal amplifiers (``cccs_gain = gain``)."""
+        level = self.levels()
+        out = []
+        for k, text in enumerate(self.edges):
+            a, b = parse_edge(k, text)
+            if a in self.hidden and level[b] > level[a] + 1:
+                out.append((k, text))
+        return out
+
     def layout(self, head_classes: dict[str, int], n_bias_input: int, n_bias_hidden: int) -> "GraphLayout":
         """The layered circuit of this graph with ``head_classes[name]`` classes per head."""
         return GraphLayout.build(self, head_classes, n_bias_input, n_bias_hidden)
@@ -215,13 +240,8 @@ class GraphLayout:
     def build(cls, gc: GraphConfig, head_classes: dict[str, int], n_bias_input: int,
               n_bias_hidden: int) -> "GraphLayout":
         g = gc.graph()
-        level: dict[str, int] = {}
-        for n in nx.topological_sort(g):
-            preds = list(g.predecessors(n))
-            level[n] = 1 + max(level[p] for p in preds) if preds else 0
+        level = gc.levels()
         depth = 1 + max([level[h] for h in gc.hidden] or [0])
-        for h in gc.heads:
-            level[h] = depth
         slices: dict[str, tuple[int, int, int]] = {}
         off = 0
         for name, cols in gc.inputs.items():

@@ -90,6 +90,16 @@ def test_graph_with_layered_keys_or_non_csv_is_refused(tmp_path):
             TrainConfig(dataset="x.csv", graph=_g(), **kw)
 
 
+def test_hidden_skip_sets_reciprocal_amplifiers_or_is_refused():
+    cfg = TrainConfig(dataset="x.csv", graph=_g())
+    assert cfg.graph.hidden_skips() == [(5, "h1 -> p"), (6, "h2 -> q")]
+    assert cfg.circuit_params.cccs_gain == cfg.circuit.gain
+    plain = _g(hidden={"h1": 3}, edges=["a -> h1", "b -> h1", "h1 -> p", "h1 -> q", "b -> q"])   # input skip only
+    assert plain.hidden_skips() == [] and TrainConfig(dataset="x.csv", graph=plain).circuit_params.cccs_gain is None
+    with pytest.raises(ConfigError, match=r"graph.edges\[5\] = 'h1 -> p'.*cccs_gain = 0.25"):
+        TrainConfig(dataset="x.csv", graph=_g(), circuit=CircuitParams(cccs_gain=0.25))
+
+
 def test_cli_bad_graph_is_one_line(tmp_path):
     toml = tmp_path / "g.toml"
     toml.write_text(GATES.read_text().replace('"h -> xor"', '"h -> xor", "xor -> h"'))
