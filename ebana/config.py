@@ -442,9 +442,10 @@ class TrainConfig:
     @property
     def circuit_params(self) -> CircuitParams:
         """The circuit the run builds: ``circuit``, with reciprocal amplifiers (cccs_gain = gain)
-        when ``residual`` (or a ``[graph]`` skip from a hidden layer) leaves cccs_gain unset. Reciprocal
-        means the amplifier is an ideal transformer (V_out = g V_in, I_in = g I_out, power in = power out), so every layer has
-        energy weight 1 and every skip from a hidden layer keeps the circuit energy-based."""
+        when ``residual`` (or a ``[graph]`` skip from a hidden layer) leaves cccs_gain unset.
+        Reciprocal means the amplifier is an ideal transformer (V_out = g V_in, I_in = g I_out,
+        power in = power out), so every layer has energy weight 1 and every skip from a hidden
+        layer keeps the circuit energy-based."""
         c = self.circuit
         if (self.residual or (self.graph.on and self.graph.hidden_skips())) and c.cccs_gain is None:
             return replace(c, cccs_gain=c.gain)
