@@ -21,7 +21,9 @@ from ebana.config import TrainConfig
 from ebana.encoding import Encoder
 from ebana.errors import ConfigError
 from ebana.local import parse_local
-from ebana.losses import Loss, create_loss
+from ebana.datasets.base import split_dataset
+from ebana.graphnet import GraphLayout
+from ebana.losses import Loss, MultiHead, create_loss
 from ebana.measurement import Readout, make_readout
 from ebana.nonideal import dac_features, dac_grid_low
 from ebana.topology import Topology
@@ -29,7 +31,8 @@ from ebana.updates import IdealUpdate, Updater, pair_index
 from ebana.updates.algorithms import create_algorithm
 from ebana.updates.faults import with_faults
 
-__all__ = ["RunParts", "build", "build_circuit", "make_backend", "estimate_memory", "BYTES_PER_DEVICE"]
+__all__ = ["RunParts", "build", "build_circuit", "graph_layout", "graph_loss", "graph_classes",
+           "make_backend", "estimate_memory", "BYTES_PER_DEVICE"]
 
 BYTES_PER_DEVICE = 64
 """Memory per crossbar device of a training run (B): G, its gradient, optimiser moments and
@@ -64,6 +67,11 @@ def build_circuit(cfg: TrainConfig, n_inputs: int, n_classes: int, rng: np.rando
     available memory, before allocating it.
     """
     p = cfg.circuit_params
+    if cfg.graph.on:
+        topo = graph_layout(cfg).topology
+        if topo.n_inputs != n_inputs:
+            raise ConfigError(f"[graph]: the input groups have {topo.n_inputs} features, the data {n_inputs}")
+        return Circuit.random(topo, p, rng, low=cfg.init_low, high=cfg.init_high, init=cfg.init)
     local = parse_local(cfg.conv, n_inputs) if cfg.conv else []
     topo = Topology(n_inputs, tuple(lay.n_out for lay in local) + cfg.hidden, n_classes, skips=cfg.all_skips,
                     n_bias_input=len(p.bias_input), n_bias_hidden=len(p.bias_hidden),
@@ -92,19 +100,67 @@ class RunParts:
     readout: Readout | None = None   # what the periphery measures (read noise, ADC); None: exact
 
 
+def _graph_table(cfg: TrainConfig):
+    """x, per-head class indices and labels of the ``[graph]`` columns of ``cfg.dataset``."""
+    from ebana.datasets.csv import _read_text, parse_columns
+    gc = cfg.graph
+    targets = {f"graph.heads.{h.name}.column": (h.column, h.classes) for h in gc.head_list}
+    return parse_columns(_read_text(cfg.dataset), cfg.dataset, {f"graph.inputs.{k}": v for k, v in gc.inputs.items()},
+                         targets)
+
+
+def graph_classes(cfg: TrainConfig) -> dict[str, tuple[str, ...]]:
+    """Class labels of every head: given (``classes``), else the distinct labels of its column."""
+    heads = cfg.graph.head_list
+    if all(h.classes is not None for h in heads):
+        return {h.name: h.classes for h in heads}
+    _, _, labels = _graph_table(cfg)
+    return {h.name: lab for h, lab in zip(heads, labels)}
+
+
+def graph_layout(cfg: TrainConfig) -> GraphLayout:
+    """Where the nodes of ``cfg.graph`` sit in the layered circuit (:mod:`ebana.graphnet`)."""
+    p = cfg.circuit_params
+    return cfg.graph.layout({k: len(v) for k, v in graph_classes(cfg).items()}, len(p.bias_input),
+                            len(p.bias_hidden))
+
+
+def graph_loss(cfg: TrainConfig) -> MultiHead:
+    """The summed loss of the heads, each with its own loss (default ``cfg.loss``) and classes."""
+    classes = graph_classes(cfg)
+    return MultiHead([(h.name, len(classes[h.name]), create_loss(h.loss or cfg.loss, tau=cfg.tau,
+                                                                    target_scale=cfg.target_scale))
+                      for h in cfg.graph.head_list])
+
+
+def _graph_data(cfg: TrainConfig, loss: MultiHead) -> datasets.Dataset:
+    """The ``[graph]`` data set: input-group features, joint head targets (:class:`MultiHead`)."""
+    x, ys, labels = _graph_table(cfg)
+    y = loss.join(ys)
+    names = tuple(",".join(f"{h}={lab[k]}" for (h, _, _), lab, k in zip(loss.heads, labels, idx))
+                  for idx in np.ndindex(*[len(lab) for lab in labels]))
+    return split_dataset(os.path.splitext(os.path.basename(cfg.dataset))[0], x, y, names, cfg.graph.input_columns,
+                         seed=cfg.seed, test_fraction=cfg.test_fraction, limit_train=cfg.limit_train,
+                         limit_test=cfg.limit_test)
+
+
 def build(cfg: TrainConfig) -> RunParts:
     """Load and encode the data, draw the circuit, make the loss and the updater (seeded by cfg.seed).
 
     The updater owns the conductances from here on (ideal: the drawn ones; a device model: those
     of its device states, which the circuit is built with).
     """
-    data = datasets.load(cfg.dataset, seed=cfg.seed, test_fraction=cfg.test_fraction, data_dir=cfg.data_dir,
-                         label_column=cfg.label_column, label_columns=cfg.label_names, limit_train=cfg.limit_train,
-                         limit_test=cfg.limit_test)
+    if cfg.graph.on:
+        loss: Loss = graph_loss(cfg)
+        data = _graph_data(cfg, loss)
+    else:
+        data = datasets.load(cfg.dataset, seed=cfg.seed, test_fraction=cfg.test_fraction, data_dir=cfg.data_dir,
+                             label_column=cfg.label_column, label_columns=cfg.label_names,
+                             limit_train=cfg.limit_train, limit_test=cfg.limit_test)
+        loss = create_loss(cfg.loss, tau=cfg.tau, target_scale=cfg.target_scale)
     encoder = Encoder.fit(cfg.encoding, data.x_train)
     rng = np.random.default_rng(cfg.seed)
     circuit = build_circuit(cfg, data.n_features, data.n_classes, rng)
-    loss = create_loss(cfg.loss, tau=cfg.tau, target_scale=cfg.target_scale)
     if cfg.device.model is None:
         t = circuit.topology
         frozen = [None if t.mask(c.index) is None else (~t.mask(c.index) if t.trainable(c.index) else

@@ -396,8 +396,9 @@ class CompiledCircuit:
                               "the columns)")
         g = self.conductances[spec.index]
         gs = g.sum(axis=0)
-        veq = (np.asarray(u) @ g[: spec.n_rows] + self.circuit.bias_voltages(spec) @ g[spec.n_rows:]) / gs
-        return veq, 1.0 / gs
+        with np.errstate(divide="ignore", invalid="ignore"):   # a column with no device (graph masks): nan, inf
+            veq = (np.asarray(u) @ g[: spec.n_rows] + self.circuit.bias_voltages(spec) @ g[spec.n_rows:]) / gs
+            return veq, 1.0 / gs
 
     def diode_currents(self, layer: int, v: np.ndarray) -> np.ndarray:
         """Net current (A) the clamp diodes draw out of the nodes of ``layer`` at voltages v:

@@ -17,6 +17,7 @@ from typing import Any
 from ebana.circuit import INITS, CircuitParams
 from ebana.energy import EnergyConfig
 from ebana.errors import ConfigError, did_you_mean
+from ebana.graphnet import GraphConfig
 from ebana.nonideal import NonIdealConfig, device_spread, pulse_device_config
 from ebana.topology import MIN_RESIDUAL_HIDDEN, residual_skips
 from ebana.validation import check_fields
@@ -304,6 +305,9 @@ class TrainConfig:
     """Energy model of the chip (:mod:`ebana.energy`): phase settle time, converter and amplifier figures."""
     nonideal: NonIdealConfig = field(default_factory=NonIdealConfig)
     """Imperfect devices and periphery (:mod:`ebana.nonideal`); every effect off by default."""
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    """Graph network (:mod:`ebana.graphnet`): named input groups, hidden layers, heads and edges;
+    empty (the default): the layered network of ``hidden``/``skips``."""
     beta_is_default: bool = field(default=False, init=False, repr=False, compare=False)
     """True when ``beta`` was not given and came from :data:`BETA_DEFAULTS` (not a config key:
     overrides that change ``centered`` or ``dataset`` then pick that mode's default again)."""
@@ -370,6 +374,8 @@ class TrainConfig:
             self._check_residual()
         if self.conv:
             self._check_conv()
+        if self.graph.on:
+            self._check_graph()
         self._check_nonideal()
 
     @property
@@ -391,6 +397,25 @@ class TrainConfig:
         if self.loss != "bce":
             raise ConfigError(f"label_columns {self.label_columns!r} (multi-label outputs) needs loss = 'bce', "
                               f"got loss = {self.loss!r}")
+    def _check_graph(self) -> None:
+        """``[graph]``: a .csv data set; not with the layered-network keys, device models, line resistance."""
+        if not self.dataset.lower().endswith(".csv"):
+            raise ConfigError(f"[graph] reads its input and head columns from a .csv file; dataset = {self.dataset!r}")
+        for what, bad in (("skips", bool(self.skips)), ("residual = true", self.residual), ("conv", bool(self.conv)),
+                          ("label_column (each head names its column)", self.label_column is not None),
+                          ("label_columns (each head names its column)", self.label_names is not None),
+                          ("device.model", self.device.model is not None),
+                          ("line resistance", self.circuit.lines.on)):
+            if bad:
+                raise ConfigError(f"[graph] does not support {what} yet (ideal updates and wires only)")
+        c = self.circuit
+        skips = self.graph.hidden_skips()
+        if skips and c.cccs_gain is not None and c.cccs_gain != c.gain:
+            k, text = skips[0]
+            raise ConfigError(f"graph.edges[{k}] = {text!r} skips from a hidden layer past the next layer: it "
+                              f"needs reciprocal amplifiers, circuit.cccs_gain = circuit.gain; got circuit.cccs_gain = "
+                              f"{c.cccs_gain!r} with circuit.gain = {c.gain!r} (leave cccs_gain unset: it follows "
+                              f"gain)")
 
     def _check_conv(self) -> None:
         """``conv``: readable layer items; no residual skips, device models or line resistance."""
@@ -452,11 +477,12 @@ class TrainConfig:
     @property
     def circuit_params(self) -> CircuitParams:
         """The circuit the run builds: ``circuit``, with reciprocal amplifiers (cccs_gain = gain)
-        when ``residual`` leaves cccs_gain unset. Reciprocal means the amplifier is an ideal
-        transformer (V_out = g V_in, I_in = g I_out, power in = power out), so every layer has
-        energy weight 1 and every skip from a hidden layer keeps the circuit energy-based."""
+        when ``residual`` (or a ``[graph]`` skip from a hidden layer) leaves cccs_gain unset.
+        Reciprocal means the amplifier is an ideal transformer (V_out = g V_in, I_in = g I_out,
+        power in = power out), so every layer has energy weight 1 and every skip from a hidden
+        layer keeps the circuit energy-based."""
         c = self.circuit
-        if self.residual and c.cccs_gain is None:
+        if (self.residual or (self.graph.on and self.graph.hidden_skips())) and c.cccs_gain is None:
             return replace(c, cccs_gain=c.gain)
         return c
 
@@ -533,6 +559,8 @@ def to_dict(obj: Any, *, defaults: bool = True) -> dict[str, Any]:
         if not defaults and f.name == "beta" and getattr(obj, "beta_is_default", False):
             continue
         v = getattr(obj, f.name)
+        if isinstance(v, GraphConfig) and not v.on:
+            continue     # no [graph]: the layered network (config files stay as they were)
         if dataclasses.is_dataclass(v):
             out[f.name] = to_dict(v)
         elif v is None:

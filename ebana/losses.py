@@ -14,7 +14,7 @@ from ebana.errors import ConfigError
 from ebana.registry import Registry
 
 __all__ = ["Loss", "MSE", "CrossEntropy", "BinaryCrossEntropy", "Sparsemax", "sparsemax", "LOSSES", "create_loss",
-           "accuracy", "label_correct"]
+           "accuracy", "label_correct", "MultiHead"]
 
 LOSSES: Registry = Registry("loss", ConfigError)
 
@@ -35,6 +35,10 @@ class Loss:
         """Typical size of |dL/dpred| (loss units per V) before training: what a nudge current
         beta * dL/dpred is made of (used to bound one-sided nudging, :mod:`ebana.phases`)."""
         raise NotImplementedError
+
+    def correct(self, pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Per-sample correctness (bool, (B,)): :func:`accuracy`."""
+        return accuracy(pred, y)
 
 
 def _onehot(y: np.ndarray, k: int) -> np.ndarray:
@@ -185,3 +189,68 @@ def label_correct(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def create_loss(name: str, **params: float) -> Loss:
     return LOSSES.get(name)(**params)
+
+
+class MultiHead(Loss):
+    """The summed loss of several output heads (graph networks, :mod:`ebana.graphnet`).
+
+    Head h owns the scores ``pred[:, k0_h:k0_h + K_h]`` and its own :class:`Loss`; L = sum_h L_h,
+    so dL/dpred is the heads' gradients side by side and each head is nudged by its own loss.
+    A target is one joint class index (B,) over the heads' class combinations, mixed radix with
+    the first head most significant: y = (...(y_1 K_2 + y_2) K_3 + ...) (the data set's classes;
+    :meth:`split` returns the per-head indices). A sample is correct when every head is.
+    """
+
+    name = "multihead"
+
+    def __init__(self, heads: list[tuple[str, int, Loss]]) -> None:
+        if not heads:
+            raise ConfigError("a multi-head loss needs at least one head")
+        self.heads = [(name, int(k), loss) for name, k, loss in heads]
+        self.offsets = np.cumsum([0] + [k for _, k, _ in self.heads])
+
+    @property
+    def n_joint(self) -> int:
+        """Number of joint classes: the product of the heads' class counts."""
+        return int(np.prod([k for _, k, _ in self.heads]))
+
+    def split(self, y: np.ndarray) -> list[np.ndarray]:
+        """Per-head class indices of joint targets y (B,)."""
+        y = np.asarray(y, dtype=np.int64)
+        out = []
+        for _, k, _ in reversed(self.heads):
+            y, r = np.divmod(y, k)
+            out.append(r)
+        return out[::-1]
+
+    def join(self, per_head: list[np.ndarray]) -> np.ndarray:
+        """Joint class indices from per-head ones (the inverse of :meth:`split`)."""
+        y = np.zeros_like(np.asarray(per_head[0], dtype=np.int64))
+        for (_, k, _), yh in zip(self.heads, per_head):
+            y = y * k + np.asarray(yh, dtype=np.int64)
+        return y
+
+    def _parts(self, pred: np.ndarray, y: np.ndarray):
+        if pred.shape[1] != self.offsets[-1]:
+            raise ConfigError(f"multi-head loss: {pred.shape[1]} scores, the heads have {self.offsets[-1]} classes")
+        for (name, _, loss), a, b, yh in zip(self.heads, self.offsets[:-1], self.offsets[1:], self.split(y)):
+            yield name, loss, pred[:, a:b], yh
+
+    def value(self, pred, y):
+        return sum(loss.value(p, yh) for _, loss, p, yh in self._parts(pred, y))
+
+    def grad(self, pred, y):
+        return np.concatenate([loss.grad(p, yh) for _, loss, p, yh in self._parts(pred, y)], axis=1)
+
+    @property
+    def grad_scale(self) -> float:
+        """The largest head's |dL_h/dpred| (1/V or V, per head loss)."""
+        return max(loss.grad_scale for _, _, loss in self.heads)
+
+    def correct(self, pred, y):
+        """Every head's argmax equal to its target."""
+        return np.logical_and.reduce([loss.correct(p, yh) for _, loss, p, yh in self._parts(pred, y)])
+
+    def per_head(self, pred: np.ndarray, y: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """head name -> (per-sample loss (B,), per-sample correctness (B,))."""
+        return {name: (loss.value(p, yh), loss.correct(p, yh)) for name, loss, p, yh in self._parts(pred, y)}

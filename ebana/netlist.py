@@ -46,7 +46,7 @@ from ebana.lines import LineResistance, col_cell, row_cell
 from ebana.topology import CrossbarSpec
 
 __all__ = ["render", "node_names", "row_node", "comment", "summarize", "control_blocks", "SPICE_OPTIONS",
-           "resistor_name", "norton_names", "input_source_name", "nudge_source_name", "cell_nodes"]
+           "resistor_name", "norton_names", "norton_columns", "input_source_name", "nudge_source_name", "cell_nodes"]
 
 SPICE_OPTIONS = ".options reltol=1e-9 vntol=1e-12 abstol=1e-15 gmin={gmin:g}"
 
@@ -84,6 +84,13 @@ def cell_nodes(lines: LineResistance, spec: CrossbarSpec, rows: list[str], cols:
 def norton_names(crossbar: int, j: int) -> tuple[str, str]:
     """(source, resistor) of the Norton/Thevenin equivalent of column j of an input crossbar."""
     return f"VN{crossbar}_{j}", f"RN{crossbar}_{j}"
+
+
+def norton_columns(topology, spec) -> np.ndarray:
+    """Columns of an input crossbar that have a Norton equivalent: those with a device (a masked
+    crossbar of a graph network may leave a column unconnected: no source, no resistor)."""
+    mask = topology.mask(spec.index)
+    return np.arange(spec.n_cols) if mask is None else np.flatnonzero(mask.any(axis=0))
 
 
 def input_source_name(i: int, positive: bool) -> str:
@@ -170,14 +177,15 @@ def render(model: CompiledCircuit | Circuit, x: np.ndarray, i_nudge: np.ndarray 
                     lines.append(f"VB{spec.index}_{k} b{spec.index}_{k} 0 dc {_f(vb)}")
             if norton and spec.src == 0:
                 veq, req = model.norton_equivalent(spec, u)
-                for j, nj in enumerate(names):
+                for j in norton_columns(t, spec):
+                    nj = names[j]
                     vn, rn = norton_names(spec.index, j)
                     lines.append(f"{vn} n{spec.index}_{j} 0 dc {_f(veq[j])}")
                     lines.append(f"{rn} n{spec.index}_{j} {nj} {_f(req[j])}")
                 continue
             rows = [row_node(circuit, spec, i) for i in range(spec.shape[0])]
             mask = t.mask(spec.index)
-            if mask is not None:        # locally connected: a resistor only inside the receptive fields
+            if mask is not None:        # locally connected / graph: a resistor only where there is a device
                 lines += _local_crossbar(t, spec, rows, names, model.conductances[spec.index], mask)
                 continue
             res = model.resistances(spec.index)
@@ -218,9 +226,12 @@ def _local_crossbar(t, spec: CrossbarSpec, rows: list[str], cols: list[str], g: 
     """A locally connected / convolutional / pooling crossbar, unrolled: one resistor per device
     (absent cells are open circuits and are not written)."""
     layer = t.local_layer(spec.index)
-    out = [f"* {layer.kind} {layer.text}: {'x'.join(map(str, layer.in_shape))} -> "
-           f"{'x'.join(map(str, layer.out_shape))}, {int(mask.sum())} devices of {mask.size} cells"
-           + (", copies of a kernel weight programmed alike" if layer.kind == "conv" else "")]
+    if layer is None:           # a graph network's crossbar: the blocks of its edges
+        out = [f"* graph connectivity: {int(mask.sum())} devices of {mask.size} cells"]
+    else:
+        out = [f"* {layer.kind} {layer.text}: {'x'.join(map(str, layer.in_shape))} -> "
+               f"{'x'.join(map(str, layer.out_shape))}, {int(mask.sum())} devices of {mask.size} cells"
+               + (", copies of a kernel weight programmed alike" if layer.kind == "conv" else "")]
     for i, j in zip(*np.nonzero(mask)):
         out.append(f"{resistor_name(spec.index, i, j)} {rows[i]} {cols[j]} {_f(1.0 / g[i, j])}")
     return out

@@ -18,7 +18,7 @@ import numpy as np
 from ebana.errors import TopologyError
 from ebana.local import LocalLayer
 
-__all__ = ["Topology", "CrossbarSpec", "residual_skips", "MIN_RESIDUAL_HIDDEN", "LocalLayer"]
+__all__ = ["Topology", "CrossbarSpec", "residual_skips", "MIN_RESIDUAL_HIDDEN", "LocalLayer", "connectivity_ties"]
 
 MIN_RESIDUAL_HIDDEN = 3
 """Fewest hidden layers a residual network can have: one block p -> p+1 -> p+2 of hidden layers."""
@@ -84,6 +84,9 @@ class Topology:
     local : ``(q, LocalLayer)`` pairs: the crossbar q-1 -> q into hidden layer q is locally
         connected / convolutional / pooling (:mod:`ebana.local`); its fixed mask and weight ties
         are ``ties[crossbar]``.
+    masks : ``(p, q, mask)`` triples: crossbar p -> q has devices only where ``mask`` (bool, rows
+        incl. bias x cols) is true, every device its own parameter (graph networks,
+        :mod:`ebana.graphnet`: the blocks of the edges between named node groups of two layers).
     """
 
     n_inputs: int
@@ -93,6 +96,7 @@ class Topology:
     n_bias_input: int = 0
     n_bias_hidden: int = 0
     local: tuple[tuple[int, LocalLayer], ...] = ()
+    masks: tuple[tuple[int, int, np.ndarray], ...] = field(default=(), compare=False, repr=False)
     ties: dict = field(init=False, repr=False, compare=False)
     """crossbar index -> (rows, cols) int64 parameter index per device, -1: no device (local crossbars only)."""
     graph: nx.DiGraph = field(init=False, repr=False, compare=False)
@@ -158,6 +162,13 @@ class Topology:
             tie = layer.ties(spec.n_bias)
             tie.setflags(write=False)
             ties[spec.index] = tie
+        for p, q, mask in self.masks:
+            spec = next((c for c in self.crossbars if c.src == p and c.dst == q), None)
+            if spec is None:
+                raise TopologyError(f"connectivity mask for crossbar {p}->{q}: the network has no such crossbar")
+            if spec.index in ties:
+                raise TopologyError(f"{spec.label} has two connectivity masks")
+            ties[spec.index] = connectivity_ties(spec, mask)
         return ties
 
     def mask(self, crossbar: int) -> np.ndarray | None:
@@ -204,4 +215,19 @@ class Topology:
         s = "-".join(parts)
         if self.skips:
             s += " skips " + ",".join(f"{p}->{q}" for p, q in self.skips)
+        if self.masks:
+            s += " masked " + ",".join(f"{p}->{q}" for p, q, _ in self.masks)
         return s
+
+
+def connectivity_ties(spec: CrossbarSpec, mask: np.ndarray) -> np.ndarray:
+    """The tie array (rows, cols) int64 of a masked crossbar: every device its own parameter
+    (its flat cell index), -1 where ``mask`` (bool, ``spec.shape``) has no device."""
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != spec.shape:
+        raise TopologyError(f"connectivity mask of {spec.label} has shape {mask.shape}, the crossbar {spec.shape}")
+    if not mask.any():
+        raise TopologyError(f"connectivity mask of {spec.label} has no device")
+    tie = np.where(mask, np.arange(mask.size).reshape(mask.shape), -1).astype(np.int64)
+    tie.setflags(write=False)
+    return tie

@@ -34,7 +34,7 @@ from ebana.devices.fitted import model_sha256
 from ebana.energy import ENERGY_FIELDS, EnergyTally
 from ebana.config import TrainConfig, config_diff, dump_toml, from_dict, load_toml, to_dict
 from ebana.errors import CheckpointError, ConfigError, ConvergenceError, EbanaError, SimulationError
-from ebana.losses import accuracy, label_correct
+from ebana.losses import label_correct
 from ebana.recording import Recorder, parse_record
 from ebana.phases import PhaseController, PhaseResult, check_nudging
 from ebana.rundir import RunDir
@@ -48,7 +48,9 @@ logger = logging.getLogger(__name__)
 METRIC_FIELDS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds",
                  "mean_sweeps", "verify_max_dv", "e_write", "pulses", "saturated", "dg_ratio", "dg_error",
                  "t_write", "t_update", "disturb", "dg_cos"]
-"""Per-epoch metrics. Device runs add: write energy of the epoch (J), pulses sent, fraction of
+"""Per-epoch metrics (graph networks add ``{head}_train_loss``, ``{head}_train_acc``,
+``{head}_test_loss``, ``{head}_test_acc`` per head, after the energy columns). Device runs add: write
+energy of the epoch (J), pulses sent, fraction of
 devices at a state bound at the end of the epoch, sum|achieved ΔG| / sum|requested ΔG| and
 sum|achieved - requested| / sum|requested| over the epoch, the epoch's write time ``t_write`` (s)
 and its mean per update ``t_update`` (s) under ``device.array_scheme``, ``disturb`` (mean |Δx| per
@@ -60,14 +62,18 @@ with ``energy.enabled = false``)."""
 
 def metric_fields(history: list[dict]) -> list[str]:
     """The columns of metrics.csv: :data:`METRIC_FIELDS`, the energy fields, the per-layer energies,
-    and for multi-label runs :data:`MULTI_LABEL_FIELDS` and ``{train,test}_label_acc{k}`` per label."""
+    for multi-label runs :data:`MULTI_LABEL_FIELDS` and ``{train,test}_label_acc{k}`` per label, and for
+    graph networks every head's ``{head}_{train|test}_{loss|acc}``."""
     keys = {k for r in history for k in r}
     layers = sorted((k for k in keys if k.startswith("e_read_l")), key=lambda k: int(k[8:]))
     multi = []
     if "test_hamming" in keys:
         multi = MULTI_LABEL_FIELDS + [f"{part}_label_acc{k}" for part in ("train", "test")
                                       for k in range(sum(1 for n in keys if n.startswith(f"{part}_label_acc")))]
-    return METRIC_FIELDS + ENERGY_FIELDS + layers + multi
+    known = set(METRIC_FIELDS + ENERGY_FIELDS + layers + multi)
+    ends = ("_train_loss", "_train_acc", "_test_loss", "_test_acc")     # graph heads: {head}_{train|test}_{loss|acc}
+    heads = [k for k in (history[0] if history else {}) if k not in known and k.endswith(ends)]
+    return METRIC_FIELDS + ENERGY_FIELDS + layers + multi + heads
 
 
 MULTI_LABEL_FIELDS = ["train_hamming", "test_hamming"]
@@ -285,7 +291,7 @@ class Trainer:
                 res = self._train_batch(idx)
                 seen += len(idx)
                 run_loss += float(res.loss.sum())
-                run_acc += float(np.sum(accuracy(res.pred, self.data.y_train[idx])))
+                run_acc += float(np.sum(self.loss.correct(res.pred, self.data.y_train[idx])))
                 if not math.isfinite(run_loss):
                     raise SimulationError(f"non-finite training loss in batch {self.batch} of epoch {self.epoch + 1}: "
                                           f"the circuit's node voltages are not finite")
@@ -379,21 +385,29 @@ class Trainer:
     def evaluate(self) -> dict:
         """Free-phase loss and accuracy on the training and test sets."""
         out = {}
+        heads = getattr(self.loss, "per_head", None)   # graph networks: every head's loss and accuracy too
         for name, x, y in (("train", self.x_train, self.data.y_train), ("test", self.x_test, self.data.y_test)):
             losses, correct = [], 0
             per_label = np.zeros(y.shape[1]) if y.ndim == 2 else None   # multi-label: right decisions per label
+            per_head: dict[str, list] = {}
             for k in range(0, len(x), EVAL_CHUNK):
                 interrupts.check()
                 sl = slice(k, k + EVAL_CHUNK)
                 sol = self.phases.free(x[sl], ids=list(range(k, min(k + EVAL_CHUNK, len(x)))))
                 pred = self.circuit.prediction(sol.output)
                 losses.append(self.loss.value(pred, y[sl]))
-                correct += int(np.sum(accuracy(pred, y[sl])))
+                correct += int(np.sum(self.loss.correct(pred, y[sl])))
                 if per_label is not None:
                     per_label += label_correct(pred, y[sl]).sum(axis=0)
+                if heads is not None:
+                    for h, (lv, ok) in heads(pred, y[sl]).items():
+                        per_head.setdefault(h, []).append((lv, ok))
             if per_label is not None:
                 out[f"{name}_hamming"] = 1.0 - float(per_label.sum()) / y.size
                 out.update({f"{name}_label_acc{k}": float(c) / len(x) for k, c in enumerate(per_label)})
+            for h, parts in per_head.items():
+                out[f"{h}_{name}_loss"] = float(np.concatenate([lv for lv, _ in parts]).mean())
+                out[f"{h}_{name}_acc"] = float(np.concatenate([ok for _, ok in parts]).mean())
             out[f"{name}_loss"] = float(np.concatenate(losses).mean())
             if not math.isfinite(out[f"{name}_loss"]):
                 raise SimulationError(f"the {name} loss is {out[f'{name}_loss']} after epoch {self.epoch + 1}: "

@@ -25,7 +25,8 @@ from ebana import interrupts
 from ebana.backends.base import Solution
 from ebana.circuit import Circuit
 from ebana.errors import ConvergenceError, NgspiceMissingError, SimulationError
-from ebana.netlist import _f, input_source_name, node_names, norton_names, nudge_source_name, render, resistor_name
+from ebana.netlist import (_f, input_source_name, node_names, norton_columns, norton_names, nudge_source_name, render,
+                           resistor_name)
 
 __all__ = ["NgspiceBackend", "ngspice_shared", "run_op", "INSTALL_HINT"]
 
@@ -201,7 +202,8 @@ class NgspiceBackend:
             g = new.conductances[s.index]
             if self.norton and s.src == 0:
                 r_eq = new.norton_equivalent(s, np.zeros(s.n_rows))[1]
-                cmds += [f"alter {norton_names(s.index, j)[1]} = {_f(r_eq[j])}" for j in range(s.n_cols)]
+                cmds += [f"alter {norton_names(s.index, j)[1]} = {_f(r_eq[j])}"
+                         for j in norton_columns(new.topology, s)]
                 continue
             changed = g != old.conductances[s.index] if old is not None else np.ones(g.shape, bool)
             mask = new.topology.mask(s.index)     # locally connected: no resistor off the mask
@@ -244,7 +246,7 @@ class NgspiceBackend:
         for s in t.crossbars:
             if s.src == 0:  # Thevenin voltage of each column: sum_i G_ij u_i / sum_i G_ij
                 veq = m.norton_equivalent(s, u)[0]
-                cmds += [f"alter {norton_names(s.index, j)[0]} dc = {_f(veq[j])}" for j in range(s.n_cols)]
+                cmds += [f"alter {norton_names(s.index, j)[0]} dc = {_f(veq[j])}" for j in norton_columns(t, s)]
         return cmds
 
     def solve(self, x: np.ndarray, i_nudge: np.ndarray | None = None, *, phase: str = "free",

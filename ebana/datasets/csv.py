@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from ebana.datasets.base import Dataset, split_dataset
 from ebana.errors import DatasetError
 
-__all__ = ["MISSING_TOKENS", "Table", "load_csv", "parse_csv"]
+__all__ = ["MISSING_TOKENS", "Table", "load_csv", "parse_csv", "parse_columns"]
 
 logger = logging.getLogger(__name__)
 
@@ -260,6 +260,11 @@ def parse_csv(
 def read_table(path: str | os.PathLike[str], label_column: str | None = None,
                label_columns: tuple[str, ...] | None = None) -> Table:
     """Read and parse a CSV file (UTF-8, optional BOM) into a :class:`Table`."""
+    return parse_csv(_read_text(path), str(path), label_column, label_columns)
+
+
+def _read_text(path: str | os.PathLike[str]) -> str:
+    """The text of a CSV file (UTF-8, optional BOM), or a one-line DatasetError."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
@@ -273,7 +278,7 @@ def read_table(path: str | os.PathLike[str], label_column: str | None = None,
         ) from None
     except OSError as err:
         raise DatasetError(f"{source}: cannot read ({err.strerror or err})") from None
-    return parse_csv(text, source, label_column, label_columns)
+    return text
 
 
 def load_csv(
@@ -310,3 +315,63 @@ def load_csv(
         limit_train=limit_train,
         limit_test=limit_test,
     )
+
+
+def parse_columns(
+    text: str, source: str, features: dict[str, tuple[str, ...]],
+    targets: dict[str, tuple[str, tuple[str, ...] | None]],
+) -> tuple[NDArray[np.float64], list[NDArray[np.int64]], list[tuple[str, ...]]]:
+    """Named feature and target columns of a CSV table (graph networks, :mod:`ebana.graphnet`).
+
+    ``features``: config key -> feature column names (numeric); ``targets``: config key ->
+    (column, class labels or None: the sorted distinct labels, integers numerically). Other
+    columns are ignored. Returns x (n, d) in the order given, per target the class indices (n,)
+    and the class labels. Errors name the file, line, column and the config key.
+    """
+    rows = _read_rows(text, source)
+    if not rows:
+        raise DatasetError(f"{source}: empty file; need a header row and data rows")
+    header_line, header_row = rows[0]
+    names, _ = _header(source, header_line, header_row, None)
+    data = rows[1:]
+    if not data:
+        raise DatasetError(f"{source}, line {header_line}: empty file: no data rows after the header")
+    for line, row in data:
+        if len(row) != len(names):
+            raise DatasetError(f"{source}, line {line}: ragged row with {len(row)} fields; the header has {len(names)}")
+    index = {n: j for j, n in enumerate(names)}
+    wanted = [(key, c) for key, cols in features.items() for c in cols] + [(key, c) for key, (c, _) in targets.items()]
+    for key, c in wanted:
+        if c not in index:
+            raise DatasetError(f"{source}: {key} names column {c!r}, which the file does not have; "
+                               f"columns: {', '.join(names)}")
+    lines = np.array([line for line, _ in data], dtype=np.int64)
+    cells = np.array([row for _, row in data], dtype=str).reshape(len(data), len(names))
+    x = np.empty((len(data), sum(len(v) for v in features.values())))
+    k = 0
+    for key, cols in features.items():
+        for c in cols:
+            j = index[c]
+            for i, cell in enumerate(cells[:, j]):
+                problem = _cell_problem(str(cell))
+                if problem:
+                    raise DatasetError(f"{source}, line {lines[i]}, column {j + 1} {c!r} ({key}): {problem}")
+            x[:, k] = cells[:, j].astype(np.float64)
+            k += 1
+    ys, labels = [], []
+    for key, (c, classes) in targets.items():
+        j = index[c]
+        col = f"{j + 1} {c!r} ({key})"
+        if classes is None:
+            y, names_k = _labels(source, lines, cells[:, j], col)
+        else:
+            pos = {lab: n for n, lab in enumerate(classes)}
+            got = np.char.strip(cells[:, j])
+            bad = [i for i, v in enumerate(got) if str(v) not in pos]
+            if bad:
+                raise DatasetError(f"{source}, line {lines[bad[0]]}, column {col}: label {_show(str(got[bad[0]]))} "
+                                   f"is not one of the classes {list(classes)}")
+            y, names_k = np.array([pos[str(v)] for v in got], dtype=np.int64), tuple(classes)
+        ys.append(y)
+        labels.append(names_k)
+    return x, ys, labels

@@ -1,0 +1,290 @@
+"""Graph networks: named input groups, hidden layers and output heads joined by edges ``"a -> b"``.
+
+The ``[graph]`` section (:class:`GraphConfig`), as the Keras-style wiring of the EBANA framework::
+
+    [graph]
+    edges = ["a -> h", "b -> h", "h -> or", "h -> and", "h -> xor"]
+    [graph.inputs]          # group -> feature columns of the CSV file
+    a = ["x1"]
+    b = ["x2"]
+    [graph.hidden]          # layer -> neurons
+    h = 10
+    [graph.heads]           # head -> its target column (optional: loss, classes)
+    or = {column = "or"}
+    xor = {column = "xor", loss = "mse", classes = ["0", "1"]}
+
+The graph is compiled onto the layered circuit of :mod:`ebana.topology` (no new solver):
+
+* every input group is a block of the input layer 0 (features in group order, each feature two
+  wordlines x+ and x-, as always);
+* a hidden node sits at circuit layer ``level`` = the longest path from an input; the hidden nodes
+  of one level are concatenated into one layer (declared order);
+* every head sits in the output layer (level = deepest hidden level + 1), head after head, each
+  with its own classes (two nodes V+, V- per class) and loss;
+* every edge u -> v is the block (rows of u) x (columns of v) of the crossbar layer(u) -> layer(v):
+  a dense crossbar between adjacent levels or a skip crossbar between others; cells of no edge hold
+  no device (a connectivity mask, :func:`ebana.topology.connectivity_ties`: 0 S, no resistor, no
+  gradient). The bias rows of a crossbar reach the columns it feeds. Concatenation (a node fed by
+  several nodes) is a column fed by several blocks or crossbars, summing their currents.
+
+Every node of level l + 1 has a predecessor at level l, so every dense crossbar l -> l + 1 has at
+least one block. Skips that leave a hidden layer need reciprocal amplifiers (``cccs_gain = gain``,
+:meth:`ebana.circuit.Circuit._layer_weights`): the run sets them when ``circuit.cccs_gain`` is
+unset, as ``residual`` does, and refuses another value. The training loss is the sum of the heads' losses
+(:class:`ebana.losses.MultiHead`); each head is nudged by its own loss with the common beta.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+from ebana.errors import ConfigError
+from ebana.topology import Topology
+
+__all__ = ["GraphConfig", "GraphHead", "GraphLayout", "parse_edge", "HEAD_KEYS"]
+
+HEAD_KEYS = ("column", "loss", "classes")
+"""Keys of one ``[graph.heads]`` entry: its target column (required), loss and class labels."""
+
+
+def parse_edge(k: int, text: object) -> tuple[str, str]:
+    """``"a -> b"`` -> ("a", "b"); ConfigError naming ``graph.edges[k]`` and the text."""
+    parts = text.split("->") if isinstance(text, str) else []
+    if len(parts) != 2 or not all(p.strip() for p in parts):
+        raise ConfigError(f"graph.edges[{k}] = {text!r}: expected 'source -> target'")
+    return parts[0].strip(), parts[1].strip()
+
+
+@dataclass(frozen=True, slots=True)
+class GraphHead:
+    """One output head: its target column, loss name ("": the run's ``loss``) and class labels
+    (None: the sorted distinct values of the column)."""
+
+    name: str
+    column: str
+    loss: str = ""
+    classes: tuple[str, ...] | None = None
+
+
+def _as_names(key: str, v: object) -> tuple[str, ...]:
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, (list, tuple)) or not v or not all(isinstance(e, str) and e for e in v):
+        raise ConfigError(f"{key} = {v!r}: expected a non-empty list of column names")
+    return tuple(v)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GraphConfig:
+    """``[graph]``: a network of named nodes (empty: off, the layered ``hidden`` network).
+
+    inputs : group -> feature columns (CSV column names).
+    hidden : layer name -> neurons.
+    heads : head name -> ``{column, loss, classes}`` (:data:`HEAD_KEYS`; loss default: the run's).
+    edges : ``"source -> target"`` texts.
+    """
+
+    inputs: dict = field(default_factory=dict)
+    hidden: dict = field(default_factory=dict)
+    heads: dict = field(default_factory=dict)
+    edges: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("inputs", "hidden", "heads"):
+            v = getattr(self, name)
+            if not isinstance(v, dict):
+                raise ConfigError(f"graph.{name} must be a table (name = value), got {v!r}")
+        if not isinstance(self.edges, (list, tuple)):
+            raise ConfigError(f"graph.edges must be a list of 'source -> target' texts, got {self.edges!r}")
+        object.__setattr__(self, "edges", tuple(self.edges))
+        object.__setattr__(self, "inputs", {k: _as_names(f"graph.inputs.{k}", v) for k, v in self.inputs.items()})
+        for k, v in self.hidden.items():
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"graph.hidden.{k} = {v!r}: a hidden layer needs an integer number of neurons >= 1")
+        object.__setattr__(self, "heads", {k: self._head(k, v) for k, v in self.heads.items()})
+        if self.on:
+            self.graph()
+
+    @staticmethod
+    def _head(name: str, v: object) -> dict:
+        """The canonical entry of a head (what config.toml holds)."""
+        if isinstance(v, str):
+            v = {"column": v}
+        if not isinstance(v, dict):
+            raise ConfigError(f"graph.heads.{name} = {v!r}: expected {{column = ..., loss = ..., classes = [...]}}")
+        for k in v:
+            if k not in HEAD_KEYS:
+                raise ConfigError(f"graph.heads.{name}.{k}: unknown key; known: {', '.join(HEAD_KEYS)}")
+        if not isinstance(v.get("column"), str) or not v["column"]:
+            raise ConfigError(f"graph.heads.{name}.column = {v.get('column')!r}: a head needs its target column")
+        out = {"column": v["column"]}
+        if v.get("loss"):
+            from ebana.losses import LOSSES
+            if v["loss"] not in LOSSES.names():
+                raise ConfigError(f"graph.heads.{name}.loss = {v['loss']!r}: unknown loss; known: "
+                                  f"{', '.join(LOSSES.names())}")
+            out["loss"] = v["loss"]
+        if "classes" in v:
+            cls = _as_names(f"graph.heads.{name}.classes", [str(c) for c in v["classes"]]
+                            if isinstance(v["classes"], (list, tuple)) else v["classes"])
+            if len(cls) < 2 or len(set(cls)) != len(cls):
+                raise ConfigError(f"graph.heads.{name}.classes = {list(cls)!r}: a head needs at least 2 distinct "
+                                  f"classes")
+            out["classes"] = cls
+        return out
+
+    @property
+    def on(self) -> bool:
+        return bool(self.inputs or self.hidden or self.heads or self.edges)
+
+    @property
+    def head_list(self) -> list[GraphHead]:
+        return [GraphHead(k, v["column"], v.get("loss", ""), v.get("classes")) for k, v in self.heads.items()]
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        """Feature columns of the input layer, group after group."""
+        return tuple(c for cols in self.inputs.values() for c in cols)
+
+    def graph(self) -> nx.DiGraph:
+        """The validated node graph (node attribute ``kind``: input, hidden, head)."""
+        if not self.inputs or not self.heads:
+            raise ConfigError(f"graph: needs at least one input group (graph.inputs) and one head (graph.heads), got "
+                              f"inputs = {list(self.inputs)}, heads = {list(self.heads)}")
+        g = nx.DiGraph()
+        for kind, names in (("input", self.inputs), ("hidden", self.hidden), ("head", self.heads)):
+            for name in names:
+                if name in g:
+                    raise ConfigError(f"graph.{kind if kind != 'head' else 'heads'}.{name}: duplicate name "
+                                      f"(also a {g.nodes[name]['kind']} node)")
+                g.add_node(name, kind=kind)
+        seen_cols: dict[str, str] = {}
+        for key, cols in [(f"graph.inputs.{k}", v) for k, v in self.inputs.items()] + \
+                         [(f"graph.heads.{h.name}.column", (h.column,)) for h in self.head_list]:
+            for c in cols:
+                if c in seen_cols:
+                    raise ConfigError(f"{key}: column {c!r} is used twice (also {seen_cols[c]})")
+                seen_cols[c] = key
+        for k, text in enumerate(self.edges):
+            a, b = parse_edge(k, text)
+            for n in (a, b):
+                if n not in g:
+                    raise ConfigError(f"graph.edges[{k}] = {text!r}: unknown node {n!r}; nodes: {', '.join(g)}")
+            if g.nodes[b]["kind"] == "input":
+                raise ConfigError(f"graph.edges[{k}] = {text!r}: {b!r} is an input group (inputs feed, are never "
+                                  f"fed)")
+            if g.nodes[a]["kind"] == "head":
+                raise ConfigError(f"graph.edges[{k}] = {text!r}: {a!r} is a head (heads are outputs)")
+            if g.has_edge(a, b):
+                raise ConfigError(f"graph.edges[{k}] = {text!r}: the edge is listed twice")
+            g.add_edge(a, b)
+        if not nx.is_directed_acyclic_graph(g):
+            cycle = [u for u, _ in nx.find_cycle(g)]
+            raise ConfigError(f"graph.edges: the graph has a cycle {' -> '.join(cycle + cycle[:1])}")
+        for n, kind in g.nodes(data="kind"):
+            if kind != "input" and g.in_degree(n) == 0:
+                raise ConfigError(f"graph.{'heads' if kind == 'head' else 'hidden'}.{n}: no path from an input "
+                                  f"(no edge '... -> {n}' in graph.edges)")
+            if kind != "head" and g.out_degree(n) == 0:
+                key = "inputs" if kind == "input" else "hidden"
+                raise ConfigError(f"graph.{key}.{n}: feeds nothing (no edge '{n} -> ...' in graph.edges)")
+        return g
+
+    def levels(self) -> dict[str, int]:
+        """Circuit layer of every node: inputs 0, a hidden node its longest path from an input,
+        the heads one past the deepest hidden node."""
+        g = self.graph()
+        level: dict[str, int] = {}
+        for n in nx.topological_sort(g):
+            preds = list(g.predecessors(n))
+            level[n] = 1 + max(level[p] for p in preds) if preds else 0
+        depth = 1 + max([level[h] for h in self.hidden] or [0])
+        for h in self.heads:
+            level[h] = depth
+        return level
+
+    def hidden_skips(self) -> list[tuple[int, str]]:
+        """(index, text) of the edges that leave a hidden node for a layer beyond the next one:
+        skips from a hidden layer, which need reciprocal amplifiers (``cccs_gain = gain``)."""
+        level = self.levels()
+        out = []
+        for k, text in enumerate(self.edges):
+            a, b = parse_edge(k, text)
+            if a in self.hidden and level[b] > level[a] + 1:
+                out.append((k, text))
+        return out
+
+    def layout(self, head_classes: dict[str, int], n_bias_input: int, n_bias_hidden: int) -> "GraphLayout":
+        """The layered circuit of this graph with ``head_classes[name]`` classes per head."""
+        return GraphLayout.build(self, head_classes, n_bias_input, n_bias_hidden)
+
+
+@dataclass(frozen=True)
+class GraphLayout:
+    """Where every node sits in the layered circuit, and the topology with its masks.
+
+    ``slices[name]`` = (layer, first node, nodes) in circuit-node units (an input group of f
+    features: the nodes of its x+ rows, its x- rows follow at offset n_inputs); ``head_slices``
+    = (name, first class, classes) of the heads in the output scores V+ - V-.
+    """
+
+    topology: Topology
+    slices: dict
+    head_slices: tuple[tuple[str, int, int], ...]
+    levels: dict
+
+    @classmethod
+    def build(cls, gc: GraphConfig, head_classes: dict[str, int], n_bias_input: int,
+              n_bias_hidden: int) -> "GraphLayout":
+        g = gc.graph()
+        level = gc.levels()
+        depth = 1 + max([level[h] for h in gc.hidden] or [0])
+        slices: dict[str, tuple[int, int, int]] = {}
+        off = 0
+        for name, cols in gc.inputs.items():
+            slices[name] = (0, off, len(cols))
+            off += len(cols)
+        n_inputs = off
+        hidden = []
+        for lvl in range(1, depth):
+            at, size = [n for n in gc.hidden if level[n] == lvl], 0
+            for n in at:
+                slices[n] = (lvl, size, gc.hidden[n])
+                size += gc.hidden[n]
+            hidden.append(size)
+        heads, k0 = [], 0
+        for h in gc.heads:
+            k = int(head_classes[h])
+            if k < 2:
+                raise ConfigError(f"graph.heads.{h}: its column {gc.heads[h]['column']!r} has {k} class; a head "
+                                  f"needs at least 2")
+            slices[h] = (depth, 2 * k0, 2 * k)
+            heads.append((h, k0, k))
+            k0 += k
+        pairs = sorted({(level[a], level[b]) for a, b in g.edges})
+        missing = [(p, p + 1) for p in range(depth) if (p, p + 1) not in pairs]
+        if missing:  # pragma: no cover - excluded by the longest-path levels
+            raise ConfigError(f"graph: no edge between levels {missing[0]}")
+        skips = tuple((p, q) for p, q in pairs if q > p + 1)
+        dense = Topology(n_inputs, tuple(hidden), k0, skips=skips, n_bias_input=n_bias_input,
+                         n_bias_hidden=n_bias_hidden)
+        masks = []
+        for spec in dense.crossbars:
+            mask = np.zeros(spec.shape, dtype=bool)
+            for a, b in g.edges:
+                if (level[a], level[b]) != (spec.src, spec.dst):
+                    continue
+                _, ra, na = slices[a]
+                _, cb, nb = slices[b]
+                rows = np.r_[ra:ra + na, n_inputs + ra:n_inputs + ra + na] if spec.src == 0 else np.r_[ra:ra + na]
+                mask[rows, cb:cb + nb] = True
+            mask[spec.n_rows:, mask[:spec.n_rows].any(axis=0)] = True   # bias rows reach the columns fed
+            if not mask.all():
+                mask.setflags(write=False)
+                masks.append((spec.src, spec.dst, mask))
+        topo = Topology(n_inputs, tuple(hidden), k0, skips=skips, n_bias_input=n_bias_input,
+                        n_bias_hidden=n_bias_hidden, masks=tuple(masks))
+        return cls(topo, slices, tuple(heads), level)
