@@ -339,8 +339,9 @@ def test_selector_training_is_unchanged():
     with tempfile.TemporaryDirectory() as d:
         t = Trainer(cfg, d + "/r")
         t.run()
-    gs = t.circuit.conductances
+    gs = t.circuit.conductances          # the circuit built from the initial device states (the legacy hash)
     golden.check("selector-training-vteam", {**{f"g{k}": g for k, g in enumerate(gs)},
+                                             **{f"trained_g{k}": g for k, g in enumerate(t.backend.model.conductances)},
                                              "test_loss": t.history[-1]["test_loss"]},
                  legacy="86e4b736ff571ee2", current=golden.fingerprint(gs))
     assert t.history[-1]["disturb"] == 0.0 and t.history[-1]["t_write"] > 0
