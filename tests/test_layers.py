@@ -13,7 +13,7 @@ LAYERS = {
         "nonideal", "recording"],
     2: ["rungs", "lines", "circuit", "netlist"],
     3: ["backends"],
-    4: ["phases", "gradients", "updates", "energy", "config", "measurement"],
+    4: ["phases", "gradients", "updates", "energy", "config", "measurement", "cparams"],
     5: ["builder", "checkpoint", "verify", "training"],
     6: ["experiments", "sweep", "doctor", "report", "tune"],
     7: ["cli", "cli_devices"],
