@@ -16,20 +16,34 @@ from typing import Sequence
 import numpy as np
 
 from ebana.builder import build_circuit
-from ebana.circuit import Circuit
+from ebana.circuit import Circuit, CircuitParams
+from ebana.cparams import TRAINABLE, param_keys, param_values, with_values
 from ebana.config import TrainConfig, from_dict, to_dict
 from ebana.errors import CheckpointError, ConfigError, EbanaError
 
-__all__ = ["network_arrays", "read_npz", "checkpoint_file", "checkpoint_config", "load_checkpoint_circuit"]
+__all__ = ["network_arrays", "trained_params", "read_npz", "checkpoint_file", "checkpoint_config",
+           "load_checkpoint_circuit"]
 
 
 def network_arrays(cfg: TrainConfig, conductances: Sequence[np.ndarray], n_inputs: int,
-                   n_classes: int) -> dict[str, np.ndarray]:
-    """What :func:`load_checkpoint_circuit` needs: conductances g0.. (S), sizes, the resolved config."""
+                   n_classes: int, params: CircuitParams | None = None) -> dict[str, np.ndarray]:
+    """What :func:`load_checkpoint_circuit` needs: conductances g0.. (S), sizes, the resolved config,
+    and with ``train.trainable`` the trained circuit values ``param_<key>`` (V, V/V) of ``params``."""
     arrays = {f"g{k}": np.asarray(g) for k, g in enumerate(conductances)}
+    if params is not None and cfg.train.trainable:
+        names = cfg.train.trainable
+        arrays.update({f"param_{k}": np.array(v) for k, v in zip(param_keys(names), param_values(params, names))})
     arrays.update(n_crossbars=np.array(len(arrays)), config_json=np.array(json.dumps(to_dict(cfg))),
                   n_inputs=np.array(n_inputs), n_classes=np.array(n_classes))
     return arrays
+
+
+def trained_params(z: dict[str, np.ndarray], params: CircuitParams) -> CircuitParams:
+    """``params`` with the trained circuit values ``param_<key>`` a checkpoint holds (none: unchanged)."""
+    names = [n for n, keys in TRAINABLE.items() if all(f"param_{k}" in z for k in keys)]
+    if not names:
+        return params
+    return with_values(params, names, [float(z[f"param_{k}"]) for k in param_keys(names)])
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -85,7 +99,7 @@ def load_checkpoint_circuit(path: str | os.PathLike) -> tuple[TrainConfig, Circu
         raise CheckpointError(f"{p} is not a complete ebana checkpoint (missing {err})") from None
     drawn = build_circuit(cfg, n_in, n_cls, np.random.default_rng(0))
     try:
-        circuit = Circuit(drawn.topology, drawn.params, gs)
+        circuit = Circuit(drawn.topology, trained_params(z, drawn.params), gs)
     except ConfigError as err:
         raise CheckpointError(f"{p}: {err}") from None
     return cfg, circuit

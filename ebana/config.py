@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ebana.circuit import INITS, CircuitParams
+from ebana.cparams import ParamTrainConfig
 from ebana.energy import EnergyConfig
 from ebana.errors import ConfigError, did_you_mean
 from ebana.nonideal import NonIdealConfig, device_spread, pulse_device_config
@@ -290,6 +291,9 @@ class TrainConfig:
     """Energy model of the chip (:mod:`ebana.energy`): phase settle time, converter and amplifier figures."""
     nonideal: NonIdealConfig = field(default_factory=NonIdealConfig)
     """Imperfect devices and periphery (:mod:`ebana.nonideal`); every effect off by default."""
+    train: ParamTrainConfig = field(default_factory=ParamTrainConfig)
+    """Trainable circuit parameters (clamp-diode biases, gain), per-crossbar learning rates and freezing
+    (:mod:`ebana.cparams`); nothing by default."""
     beta_is_default: bool = field(default=False, init=False, repr=False, compare=False)
     """True when ``beta`` was not given and came from :data:`BETA_DEFAULTS` (not a config key:
     overrides that change ``centered`` or ``dataset`` then pick that mode's default again)."""

@@ -37,20 +37,89 @@ Units: dL/dv_clamp_* per volt, dL/dg per unit of gain (the loss is dimensionless
 
 from __future__ import annotations
 
-from dataclasses import replace
+import re
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
 
 from ebana.circuit import GMIN, Circuit, CircuitParams, CompiledCircuit, DiodeParams, diode_branch
 from ebana.energy import _crossbar_power
-from ebana.errors import ConfigError
+from ebana.errors import ConfigError, SimulationError, did_you_mean
+from ebana.validation import check_fields
 
-__all__ = ["TRAINABLE", "param_keys", "param_values", "with_values", "check_trainable", "diode_cocontent",
-           "energy_derivatives", "parameter_gradients"]
+__all__ = ["ParamTrainConfig", "TRAINABLE", "param_keys", "param_values", "with_values", "check_trainable",
+           "diode_cocontent", "energy_derivatives", "parameter_gradients", "ParamUpdate"]
 
 TRAINABLE: dict[str, tuple[str, ...]] = {"diode_bias": ("v_clamp_high", "v_clamp_low"), "gain": ("gain",)}
 """Trainable parameter names (``train.trainable``) -> the :class:`CircuitParams` keys they train."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParamTrainConfig:
+    """What trains besides the conductances, and per-crossbar learning rates (``[train]`` in TOML).
+
+    Defaults train nothing more and change nothing: every existing run is unchanged."""
+
+    trainable: tuple[str, ...] = ()
+    """Circuit parameters trained by EqProp with the conductances: ``diode_bias``, ``gain`` (:data:`TRAINABLE`)."""
+    lr_diode_bias: float = 1e-3
+    """Learning rate of the clamp levels (adam: V per step; sgd / momentum: V^2 per unit loss); the
+    run's ``lr_schedule`` applies to it as to ``lr``."""
+    lr_gain: float = 1e-2
+    """Learning rate of the amplifier gain (adam: V/V per step; sgd / momentum: (V/V)^2 per unit loss)."""
+    layer_lr: tuple[float, ...] = ()
+    """Per crossbar (index as in ``ebana inspect``), a factor (>= 0) on ``lr``; () : every factor 1."""
+    freeze: tuple[str, ...] = ()
+    """Held fixed: crossbars ``"crossbar<k>"`` (their conductances do not change) and trainable
+    parameters by name (the freeze switch: listed in ``trainable`` but not updated)."""
+
+    def __post_init__(self) -> None:
+        check_fields(self, "train")
+        for name in self.trainable:
+            if name not in TRAINABLE:
+                raise ConfigError(f"unknown train.trainable {name!r}{did_you_mean(name, list(TRAINABLE))}; "
+                                  f"known: {', '.join(TRAINABLE)}")
+        if len(set(self.trainable)) != len(self.trainable):
+            raise ConfigError(f"train.trainable lists a parameter twice: {list(self.trainable)}")
+        for name in ("lr_diode_bias", "lr_gain"):
+            v = getattr(self, name)
+            if not v > 0:
+                raise ConfigError(f"train.{name} must be > 0, got {v!r}")
+        for k, f in enumerate(self.layer_lr):
+            if not f >= 0:
+                raise ConfigError(f"train.layer_lr[{k}] must be a factor >= 0, got {f!r}")
+        for item in self.freeze:
+            if item not in TRAINABLE and not re.fullmatch(r"crossbar[0-9]+", item):
+                raise ConfigError(f"train.freeze entry {item!r} is neither 'crossbar<k>' (e.g. 'crossbar0') nor a "
+                                  f"trainable parameter ({', '.join(TRAINABLE)})")
+
+    @property
+    def active(self) -> tuple[str, ...]:
+        """The trainable parameters that are updated (``trainable`` less ``freeze``)."""
+        return tuple(n for n in self.trainable if n not in self.freeze)
+
+    def lr_of(self, key: str) -> float:
+        """Learning rate of one circuit key of :func:`param_keys`."""
+        return self.lr_gain if key == "gain" else self.lr_diode_bias
+
+    def crossbar_scales(self, n_crossbars: int) -> list[float]:
+        """Per crossbar the factor on ``lr`` (0 for a frozen crossbar); ConfigError naming the key when
+        ``layer_lr`` or ``freeze`` does not fit a network of ``n_crossbars`` crossbars."""
+        if self.layer_lr and len(self.layer_lr) != n_crossbars:
+            raise ConfigError(f"train.layer_lr has {len(self.layer_lr)} factors, the network has {n_crossbars} "
+                              f"crossbars: {list(self.layer_lr)}")
+        scale = list(self.layer_lr) if self.layer_lr else [1.0] * n_crossbars
+        for item in self.freeze:
+            if item.startswith("crossbar"):
+                k = int(item[len("crossbar"):])
+                if k >= n_crossbars:
+                    raise ConfigError(f"train.freeze entry {item!r}: the network has crossbars 0..{n_crossbars - 1}")
+                scale[k] = 0.0
+        return scale
+
+    def frozen_crossbars(self) -> set[int]:
+        return {int(i[len("crossbar"):]) for i in self.freeze if i.startswith("crossbar")}
 
 
 def param_keys(names: Sequence[str]) -> tuple[str, ...]:
@@ -197,3 +266,48 @@ def parameter_gradients(model: CompiledCircuit, sol_a, sol_b, beta_a: float, bet
     da = energy_derivatives(model, sol_a.inputs(), sol_a.layers, names)
     db = energy_derivatives(model, sol_b.inputs(), sol_b.layers, names)
     return (da - db).sum(axis=0) / ((beta_a - beta_b) * sol_a.batch)
+
+
+class ParamUpdate:
+    """The optimiser of the trainable circuit parameters (``train.trainable`` less ``train.freeze``).
+
+    theta <- theta - lr_k * factor * scale * direction(grad) per key k (the run's optimiser, its own
+    moments); ``factor`` is the run's learning-rate schedule relative to ``lr``. The clamp levels
+    must stay ordered (v_clamp_low < v_clamp_high) and the gain > 0: a step that breaks either is a
+    :class:`~ebana.errors.SimulationError` naming the value (lower the learning rate)."""
+
+    def __init__(self, cfg: ParamTrainConfig, optimizer: str, params: CircuitParams) -> None:
+        from ebana.updates.ideal import OPTIMIZERS
+        self.names = cfg.active
+        self.keys = param_keys(self.names)
+        self.lrs = np.array([cfg.lr_of(k) for k in self.keys])
+        self.opt = OPTIMIZERS.get(optimizer)([(1,)] * len(self.keys))
+        self.values = param_values(params, self.names)
+
+    def step(self, grads: np.ndarray, factor: float) -> np.ndarray:
+        """New values (n_keys,) after one update with the gradients ``grads`` (n_keys,)."""
+        scale = self.opt.scale()
+        new = np.array([v - lr * factor * scale * float(self.opt.direction(k, np.array([g]))[0])
+                        for k, (v, lr, g) in enumerate(zip(self.values, self.lrs, grads))])
+        self.opt.tick()
+        got = dict(zip(self.keys, new))
+        if "gain" in got and not got["gain"] > 0:
+            raise SimulationError(f"train.trainable 'gain': an update set circuit.gain = {got['gain']!r} (must "
+                                  f"stay > 0); lower train.lr_gain")
+        if "v_clamp_high" in got and not got["v_clamp_low"] < got["v_clamp_high"]:
+            raise SimulationError(f"train.trainable 'diode_bias': an update crossed the clamp levels (circuit."
+                                  f"v_clamp_low = {got['v_clamp_low']!r} V, v_clamp_high = {got['v_clamp_high']!r} V);"
+                                  f" lower train.lr_diode_bias")
+        self.values = new
+        return new
+
+    def apply(self, params: CircuitParams) -> CircuitParams:
+        """``params`` with the present values."""
+        return with_values(params, self.names, self.values)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"values": self.values.copy(), **{f"opt_{k}": v for k, v in self.opt.state_dict().items()}}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.values = np.array(state["values"], dtype=np.float64)
+        self.opt.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("opt_")})
