@@ -30,11 +30,11 @@ def network_arrays(cfg: TrainConfig, conductances: Sequence[np.ndarray], n_input
     """What :func:`load_checkpoint_circuit` needs: conductances g0.. (S), sizes, the resolved config,
     and with ``train.trainable`` the trained circuit values ``param_<key>`` (V, V/V) of ``params``."""
     arrays = {f"g{k}": np.asarray(g) for k, g in enumerate(conductances)}
+    arrays.update(n_crossbars=np.array(len(arrays)), config_json=np.array(json.dumps(to_dict(cfg))),
+                  n_inputs=np.array(n_inputs), n_classes=np.array(n_classes))
     if params is not None and cfg.train.trainable:
         names = cfg.train.trainable
         arrays.update({f"param_{k}": np.array(v) for k, v in zip(param_keys(names), param_values(params, names))})
-    arrays.update(n_crossbars=np.array(len(arrays)), config_json=np.array(json.dumps(to_dict(cfg))),
-                  n_inputs=np.array(n_inputs), n_classes=np.array(n_classes))
     return arrays
 
 
