@@ -239,9 +239,13 @@ def test_nothing_trainable_is_bit_identical_to_before(tmp_path):
             "--set", "limit_train=40"]
     outs = {}
     for name, src in (("old", old), ("new", ROOT)):
+        check = subprocess.run([sys.executable, "-c", "import ebana.cparams"], env={**cli_env(), "PYTHONPATH": str(src)},
+                               cwd=tmp_path, capture_output=True)
+        assert (check.returncode == 0) == (name == "new")    # each run imports its own tree
         env = {**cli_env(), "PYTHONPATH": str(src)}
         out = tmp_path / f"run_{name}"
-        subprocess.run([sys.executable, *args, "--out", str(out)], env=env, check=True, capture_output=True)
+        subprocess.run([sys.executable, *args, "--out", str(out)], env=env, check=True, capture_output=True,
+                       cwd=tmp_path)   # not the repository: python -c puts the working directory first
         with np.load(out / "conductances.npz") as z:
             gs = [z[f"g{k}"] for k in range(int(z["n_crossbars"]))]
         rows = [{k: v for k, v in r.items() if k != "seconds"}
