@@ -149,6 +149,17 @@ def test_freeze_keeps_values_bit_exact(tmp_path):
     assert tr.cparams.keys == ("v_clamp_high", "v_clamp_low")
 
 
+def test_freeze_in_a_device_run_sends_no_pulse_to_the_crossbar(tmp_path):
+    from ebana.training import Trainer
+    cfg = apply_overrides(preset("iris"), {"epochs": 1, "limit_train": 40, "device.model": "vteam",
+                                           "device.r_ratio": 100, "train.freeze": ["crossbar1"]})
+    tr = Trainer(cfg, tmp_path / "run")
+    g0 = [g.copy() for g in tr.backend.model.conductances]
+    tr.run()
+    g1 = tr.backend.model.conductances
+    assert np.array_equal(g0[1], g1[1]) and not np.array_equal(g0[0], g1[0])
+
+
 def test_layer_lr_scales_the_crossbar_steps(tmp_path):
     from ebana.training import Trainer
     runs = {}
