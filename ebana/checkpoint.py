@@ -28,12 +28,15 @@ __all__ = ["network_arrays", "trained_params", "read_npz", "checkpoint_file", "c
 def network_arrays(cfg: TrainConfig, conductances: Sequence[np.ndarray], n_inputs: int,
                    n_classes: int, params: CircuitParams | None = None) -> dict[str, np.ndarray]:
     """What :func:`load_checkpoint_circuit` needs: conductances g0.. (S), sizes, the resolved config,
-    and with ``train.trainable`` the trained circuit values ``param_<key>`` (V, V/V) of ``params``."""
+    and the trained circuit values ``param_<key>`` (V, V/V) of ``params`` (those of ``train.trainable``
+    and any that differ from the config's circuit; none for a run that trains none)."""
     arrays = {f"g{k}": np.asarray(g) for k, g in enumerate(conductances)}
     arrays.update(n_crossbars=np.array(len(arrays)), config_json=np.array(json.dumps(to_dict(cfg))),
                   n_inputs=np.array(n_inputs), n_classes=np.array(n_classes))
-    if params is not None and cfg.train.trainable:
-        names = cfg.train.trainable
+    if params is not None:   # trained now, or trained before a resume that stopped training them
+        base = cfg.circuit_params
+        names = [n for n in TRAINABLE if n in cfg.train.trainable
+                 or not np.array_equal(param_values(params, [n]), param_values(base, [n]))]
         arrays.update({f"param_{k}": np.array(v) for k, v in zip(param_keys(names), param_values(params, names))})
     return arrays
 

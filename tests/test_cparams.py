@@ -264,3 +264,20 @@ def test_nothing_trainable_is_bit_identical_to_before(tmp_path):
         outs[name] = (gs, rows)
     assert all(np.array_equal(a, b) for a, b in zip(outs["old"][0], outs["new"][0]))
     assert outs["old"][1] == outs["new"][1]
+
+
+def test_trained_values_survive_a_resume_that_stops_training_them(tmp_path):
+    """Resume with train.trainable emptied: the trained values stay in the circuit and in every later checkpoint."""
+    from ebana.checkpoint import load_checkpoint_circuit
+    from ebana.training import Trainer
+    cfg = _cfg(epochs=1, **{"train.trainable": ["gain"]})
+    tr = Trainer(cfg, tmp_path / "run")
+    tr.run()
+    gain = tr.circuit.params.gain
+    assert gain != cfg.circuit.gain
+    more = apply_overrides(tr.cfg, {"epochs": 2, "train.trainable": []})
+    tr2 = Trainer(more, tmp_path / "run", resume=True)
+    assert tr2.circuit.params.gain == gain and tr2.cparams is None
+    tr2.run()
+    assert tr2.circuit.params.gain == gain
+    assert load_checkpoint_circuit(tmp_path / "run")[1].params.gain == gain
