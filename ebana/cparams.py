@@ -8,7 +8,7 @@ EqProp for any parameter theta of the energy whose stationary point is the DC op
 the partial derivative taken at the solved node voltages v_a, v_b of two nudged states (centered:
 +-beta; one-sided: +beta and free), averaged over the batch, as :mod:`ebana.gradients` does for G.
 E = sum_q w_q E_q (:mod:`ebana.circuit`): E_q holds the co-content of the crossbars into layer q
-(1/2 sum G dV^2, J = V A) and of its clamp diodes; the nudge term of the output layer is
+(1/2 sum G dV^2, W = V A: half a resistor's power) and of its clamp diodes; the nudge term of the output layer is
 beta C after dividing by w_out and does not depend on theta.
 
 Parameters (``train.trainable``; :data:`TRAINABLE` maps each name to its circuit keys):
@@ -16,7 +16,7 @@ Parameters (``train.trainable``; :data:`TRAINABLE` maps each name to its circuit
 * ``diode_bias``: the clamp levels ``circuit.v_clamp_high``, ``circuit.v_clamp_low`` (V) shared by
   every clamped neuron; the bias sources V_BH = v_clamp_high - v_th and V_BL = v_clamp_low + v_th
   move with them (dV_BH / dv_clamp_high = 1). The upper diode carries i_up = i_D(x1) out of the node
-  at x1 = v - V_BH, co-content D(x1) = int_0^x1 i_D dx; dD/dV_BH = -i_D(x1) = -i_up (A = J/V). The
+  at x1 = v - V_BH, co-content D(x1) = int_0^x1 i_D dx; dD/dV_BH = -i_D(x1) = -i_up (A = W/V). The
   lower diode carries i_low = i_D(x2) into the node at x2 = V_BL - v: dD(x2)/dV_BL = +i_low. So
   dF/dv_clamp_high = -sum_q (w_q / w_out) sum_nodes i_up and dF/dv_clamp_low = +sum_q (w_q / w_out)
   sum_nodes i_low (A).
@@ -32,7 +32,8 @@ Parameters (``train.trainable``; :data:`TRAINABLE` maps each name to its circuit
   dF/dg = sum_q (w_q / w_out) [(d_q - d_out) dln r/dg E_q + sum_(c: hidden -> q) dE_c/dg].
   E_q needs the diode co-content itself (:func:`diode_cocontent`).
 
-Units: dL/dv_clamp_* per volt, dL/dg per unit of gain (the loss is dimensionless).
+Units: dL/dv_clamp_* per volt, dL/dg per unit of gain (the loss is dimensionless). The ideal
+(piecewise-linear) diode has a knee: the derivative holds away from it (no node exactly at v_th).
 """
 
 from __future__ import annotations
