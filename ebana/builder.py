@@ -161,17 +161,22 @@ def build(cfg: TrainConfig) -> RunParts:
     encoder = Encoder.fit(cfg.encoding, data.x_train)
     rng = np.random.default_rng(cfg.seed)
     circuit = build_circuit(cfg, data.n_features, data.n_classes, rng)
+    tr = cfg.train
+    lr_scale = tr.crossbar_scales(len(circuit.topology.crossbars)) if (tr.layer_lr or tr.freeze) else None
     if cfg.device.model is None:
         t = circuit.topology
         frozen = [None if t.mask(c.index) is None else (~t.mask(c.index) if t.trainable(c.index) else
                                                        np.ones(c.shape, bool)) for c in t.crossbars]
+        for k in tr.frozen_crossbars():     # train.freeze: every cell of the crossbar keeps its G
+            frozen[k] = np.ones(t.crossbars[k].shape, bool)
         updater: Updater = IdealUpdate(cfg.optimizer, circuit.conductances, cfg.circuit.g_min, cfg.circuit.g_max,
-                                       frozen=frozen)
-    else:
+                                       lr_scale=lr_scale, frozen=frozen)
+    else:   # device runs: a frozen crossbar gets lr factor 0 (no change requested, no pulse)
         updater = create_algorithm(cfg.device_used, cfg.algorithm, cfg.optimizer, circuit.conductances,
                                    cfg.circuit.g_min, cfg.circuit.g_max, lr_ref=cfg.lr,
                                    pairs=pair_index(circuit.topology),
-                                   rng=np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(1)[0]))
+                                   rng=np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(1)[0]),
+                                   lr_scale=lr_scale)
         circuit = Circuit(circuit.topology, circuit.params, updater.conductances())
     ni = cfg.nonideal
     if ni.faulty:   # stuck devices and retention drift: the circuit is built with the pinned conductances

@@ -16,20 +16,37 @@ from typing import Sequence
 import numpy as np
 
 from ebana.builder import build_circuit
-from ebana.circuit import Circuit
+from ebana.circuit import Circuit, CircuitParams
+from ebana.cparams import TRAINABLE, param_keys, param_values, with_values
 from ebana.config import TrainConfig, from_dict, to_dict
 from ebana.errors import CheckpointError, ConfigError, EbanaError
 
-__all__ = ["network_arrays", "read_npz", "checkpoint_file", "checkpoint_config", "load_checkpoint_circuit"]
+__all__ = ["network_arrays", "trained_params", "read_npz", "checkpoint_file", "checkpoint_config",
+           "load_checkpoint_circuit"]
 
 
 def network_arrays(cfg: TrainConfig, conductances: Sequence[np.ndarray], n_inputs: int,
-                   n_classes: int) -> dict[str, np.ndarray]:
-    """What :func:`load_checkpoint_circuit` needs: conductances g0.. (S), sizes, the resolved config."""
+                   n_classes: int, params: CircuitParams | None = None) -> dict[str, np.ndarray]:
+    """What :func:`load_checkpoint_circuit` needs: conductances g0.. (S), sizes, the resolved config,
+    and the trained circuit values ``param_<key>`` (V, V/V) of ``params`` (those of ``train.trainable``
+    and any that differ from the config's circuit; none for a run that trains none)."""
     arrays = {f"g{k}": np.asarray(g) for k, g in enumerate(conductances)}
     arrays.update(n_crossbars=np.array(len(arrays)), config_json=np.array(json.dumps(to_dict(cfg))),
                   n_inputs=np.array(n_inputs), n_classes=np.array(n_classes))
+    if params is not None:   # trained now, or trained before a resume that stopped training them
+        base = cfg.circuit_params
+        names = [n for n in TRAINABLE if n in cfg.train.trainable
+                 or not np.array_equal(param_values(params, [n]), param_values(base, [n]))]
+        arrays.update({f"param_{k}": np.array(v) for k, v in zip(param_keys(names), param_values(params, names))})
     return arrays
+
+
+def trained_params(z: dict[str, np.ndarray], params: CircuitParams) -> CircuitParams:
+    """``params`` with the trained circuit values ``param_<key>`` a checkpoint holds (none: unchanged)."""
+    names = [n for n, keys in TRAINABLE.items() if all(f"param_{k}" in z for k in keys)]
+    if not names:
+        return params
+    return with_values(params, names, [float(z[f"param_{k}"]) for k in param_keys(names)])
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -85,7 +102,7 @@ def load_checkpoint_circuit(path: str | os.PathLike) -> tuple[TrainConfig, Circu
         raise CheckpointError(f"{p} is not a complete ebana checkpoint (missing {err})") from None
     drawn = build_circuit(cfg, n_in, n_cls, np.random.default_rng(0))
     try:
-        circuit = Circuit(drawn.topology, drawn.params, gs)
+        circuit = Circuit(drawn.topology, trained_params(z, drawn.params), gs)
     except ConfigError as err:
         raise CheckpointError(f"{p}: {err}") from None
     return cfg, circuit

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ebana.circuit import INITS, CircuitParams
+from ebana.cparams import ParamTrainConfig
 from ebana.energy import EnergyConfig
 from ebana.errors import ConfigError, did_you_mean
 from ebana.graphnet import GraphConfig
@@ -308,6 +309,9 @@ class TrainConfig:
     graph: GraphConfig = field(default_factory=GraphConfig)
     """Graph network (:mod:`ebana.graphnet`): named input groups, hidden layers, heads and edges;
     empty (the default): the layered network of ``hidden``/``skips``."""
+    train: ParamTrainConfig = field(default_factory=ParamTrainConfig)
+    """Trainable circuit parameters (clamp-diode biases, gain), per-crossbar learning rates and freezing
+    (:mod:`ebana.cparams`); nothing by default."""
     beta_is_default: bool = field(default=False, init=False, repr=False, compare=False)
     """True when ``beta`` was not given and came from :data:`BETA_DEFAULTS` (not a config key:
     overrides that change ``centered`` or ``dataset`` then pick that mode's default again)."""

@@ -29,7 +29,9 @@ import ebana
 from ebana import interrupts
 from ebana.augment import image_side, shift_images
 from ebana.builder import build, make_backend
-from ebana.checkpoint import checkpoint_config, network_arrays, read_npz
+from ebana.checkpoint import checkpoint_config, network_arrays, read_npz, trained_params
+from ebana.circuit import Circuit
+from ebana.cparams import ParamUpdate, check_trainable, param_keys, parameter_gradients
 from ebana.devices.fitted import model_sha256
 from ebana.energy import ENERGY_FIELDS, EnergyTally
 from ebana.config import TrainConfig, config_diff, dump_toml, from_dict, load_toml, to_dict
@@ -62,7 +64,7 @@ with ``energy.enabled = false``)."""
 
 def metric_fields(history: list[dict]) -> list[str]:
     """The columns of metrics.csv: :data:`METRIC_FIELDS`, the energy fields, the per-layer energies,
-    for multi-label runs :data:`MULTI_LABEL_FIELDS` and ``{train,test}_label_acc{k}`` per label, and for
+    the trained circuit parameters ``param_*`` (``train.trainable``), for multi-label runs :data:`MULTI_LABEL_FIELDS` and ``{train,test}_label_acc{k}`` per label, and for
     graph networks every head's ``{head}_{train|test}_{loss|acc}``."""
     keys = {k for r in history for k in r}
     layers = sorted((k for k in keys if k.startswith("e_read_l")), key=lambda k: int(k[8:]))
@@ -70,10 +72,11 @@ def metric_fields(history: list[dict]) -> list[str]:
     if "test_hamming" in keys:
         multi = MULTI_LABEL_FIELDS + [f"{part}_label_acc{k}" for part in ("train", "test")
                                       for k in range(sum(1 for n in keys if n.startswith(f"{part}_label_acc")))]
-    known = set(METRIC_FIELDS + ENERGY_FIELDS + layers + multi)
+    params = sorted(k for k in keys if k.startswith("param_"))   # train.trainable values
+    known = set(METRIC_FIELDS + ENERGY_FIELDS + layers + multi + params)
     ends = ("_train_loss", "_train_acc", "_test_loss", "_test_acc")     # graph heads: {head}_{train|test}_{loss|acc}
     heads = [k for k in (history[0] if history else {}) if k not in known and k.endswith(ends)]
-    return METRIC_FIELDS + ENERGY_FIELDS + layers + multi + heads
+    return METRIC_FIELDS + ENERGY_FIELDS + layers + params + multi + heads
 
 
 MULTI_LABEL_FIELDS = ["train_hamming", "test_hamming"]
@@ -200,6 +203,10 @@ class Trainer:
         dev = getattr(cfg, "device", None)
         self.fitted_sha256 = model_sha256(dev.model) if dev is not None and dev.model else None  # issue 20
         self.verifier = NgspiceVerifier(cfg, self.circuit, self.loss, self.out) if cfg.verify_every else None
+        if cfg.train.trainable:
+            check_trainable(self.circuit, cfg.train.trainable)
+        self.cparams = ParamUpdate(cfg.train, cfg.optimizer, self.circuit.params) if cfg.train.active else None
+        """Optimiser of the trained circuit parameters (train.trainable less train.freeze), or None."""
         self.dir.lock()
         try:
             if resume:
@@ -322,14 +329,31 @@ class Trainer:
         if self.verifier is not None and self.batch % self.cfg.verify_every == 0:
             self.verifier(self.backend.model, x, y, res, idx, self.epoch, self.batch)
         grads = self.phases.gradients(res)
+        p_grads = None
+        if self.cparams is not None:   # the circuit parameters' gradient, from the states just solved
+            a, b = (res.a, res.b) if res.measured is None else res.measured
+            p_grads = parameter_gradients(self.backend.model, a, b, res.beta_a, res.beta_b, self.cparams.names)
         if self.cfg.nonideal.t_read > 0:   # read disturb: the phases moved the device states
             self.backend.load(self.updater.read_disturb(self.circuit, self._phase_order(res)), validate=False)
         self.backend.load(self.updater.step(grads, self.lr_at(self.epoch, self.batch)),
                           validate=False)   # the updater clips to [g_min, g_max]
+        if p_grads is not None:
+            self.cparams.step(p_grads, self.lr_at(self.epoch, self.batch) / self.cfg.lr)
+            self._set_params(self.cparams.apply(self.circuit.params))
         self._account(getattr(self.updater, "report", None))
         self.batch += 1
         self._sweeps.append(int(res.free.sweeps))
         return res
+
+    def _set_params(self, params) -> None:
+        """Rebuild the circuit (and its backend) with new circuit parameters, the present conductances."""
+        self.circuit = Circuit(self.circuit.topology, params, self.updater.conductances())
+        if hasattr(self, "backend"):
+            self.backend.close()
+            self.backend = make_backend(self.cfg, self.circuit, self.out / "failures", self.updater.conductances())
+            self.phases.backend = self.backend
+        if self.verifier is not None:
+            self.verifier.circuit, self.verifier._backend = self.circuit, None
 
     def _phase_order(self, res: PhaseResult) -> list:
         """The batch's exact operating points in the order each sample holds them: free, +beta(, -beta)."""
@@ -345,6 +369,8 @@ class Trainer:
                    verify_max_dv=self.verifier.max_dv if self.verifier is not None else None)
         if cfg.device.model is not None:
             row.update(self.tally.metrics())
+        if cfg.train.trainable:
+            row.update({f"param_{k}": float(getattr(self.circuit.params, k)) for k in param_keys(cfg.train.trainable)})
         if cfg.energy.enabled:
             row.update(self.energy.metrics(self.backend.model, cfg.energy, row.get("e_write"), cfg.batch_size,
                                            row.get("t_write")))
@@ -418,12 +444,14 @@ class Trainer:
     # ------------------------------------------------------------------ files
     def _network_arrays(self) -> dict[str, np.ndarray]:
         return network_arrays(self.cfg, self.backend.model.conductances, self.data.n_features,
-                              self.data.n_classes)
+                              self.data.n_classes, self.circuit.params)
 
     def save_checkpoint(self) -> None:
         """Write checkpoint.npz atomically: the state after the last finished batch."""
         arrays = self._network_arrays()
         arrays.update({f"opt_{k}": v for k, v in self.updater.state_dict().items()})
+        if self.cparams is not None:
+            arrays.update({f"cpopt_{k}": v for k, v in self.cparams.state_dict().items()})
         arrays.update(
             epoch=np.array(self.epoch),
             batch=np.array(self.batch), perm=np.array([] if self.perm is None else self.perm, dtype=np.int64),
@@ -451,6 +479,14 @@ class Trainer:
                                       f"{[g.shape for g in gs]}, the configuration needs "
                                       f"{[g.shape for g in self.circuit.conductances]}")
             self.updater.load_state_dict({k[4:]: z[k] for k in z if k.startswith("opt_")}, gs)
+            params = trained_params(z, self.circuit.params)
+            if params != self.circuit.params:
+                self._set_params(params)
+            if self.cparams is not None:
+                if "cpopt_values" in z:
+                    self.cparams.load_state_dict({k[6:]: z[k] for k in z if k.startswith("cpopt_")})
+                else:   # the checkpoint's run did not update them (frozen): start from its values
+                    self.cparams = ParamUpdate(self.cfg.train, self.cfg.optimizer, self.circuit.params)
             self.epoch, self.batch = int(z["epoch"]), int(z["batch"])
             self.perm = z["perm"].copy() if bool(z["has_perm"]) else None
             self.elapsed = float(z["elapsed"])

@@ -303,6 +303,12 @@ CASES = [
       setup=copy_run("irun", "irun")),
     C("resume-changed-lr", ["train", "--resume", "--out", "irun", "--lr", "1e-3"], "lr",
       setup=copy_run("irun", "irun")),
+    # --- the [train] section (trainable circuit parameters, per-crossbar lr and freezing)
+    C("train-trainable-unknown", [*TRAIN, "--set", 'train.trainable=["bias"]'], "train.trainable", "bias"),
+    C("train-trainable-not-a-list", [*TRAIN, "--set", "train.trainable=gain"], "train.trainable", "gain"),
+    C("train-layer-lr-length", [*TRAIN, "--set", "train.layer_lr=[1.0]"], "train.layer_lr", "[1.0]"),
+    C("train-freeze-crossbar-beyond", [*TRAIN, "--set", 'train.freeze=["crossbar9"]'], "train.freeze", "crossbar9"),
+    C("train-lr-gain-negative", [*TRAIN, "--set", "train.lr_gain=-1"], "train.lr_gain", "-1"),
     C("resume-changed-seed", ["train", "--resume", "--out", "irun", "--seed", "5"], "seed",
       setup=copy_run("irun", "irun")),
     C("resume-changed-set", ["train", "--resume", "--out", "irun", "--set", "circuit.gain=10"], "circuit.gain",

@@ -13,7 +13,7 @@ LAYERS = {
         "plots", "nonideal"],  # plots: data in, Figure out
     2: ["rungs", "lines", "circuit", "branches", "netlist"],
     3: ["backends"],
-    4: ["phases", "gradients", "updates", "energy", "config", "measurement", "recording"],
+    4: ["phases", "gradients", "updates", "energy", "config", "measurement", "recording", "cparams"],
     5: ["builder", "checkpoint", "verify", "training"],
     6: ["experiments", "sweep", "doctor", "report", "tune"],
     7: ["cli", "cli_devices"],
