@@ -64,7 +64,8 @@ with ``energy.enabled = false``)."""
 
 def metric_fields(history: list[dict]) -> list[str]:
     """The columns of metrics.csv: :data:`METRIC_FIELDS`, the energy fields, the per-layer energies,
-    the trained circuit parameters ``param_*`` (``train.trainable``), for multi-label runs :data:`MULTI_LABEL_FIELDS` and ``{train,test}_label_acc{k}`` per label, and for
+    the trained circuit parameters ``param_*`` (``train.trainable``), for multi-label runs
+    :data:`MULTI_LABEL_FIELDS` and ``{train,test}_label_acc{k}`` per label, and for
     graph networks every head's ``{head}_{train|test}_{loss|acc}``."""
     keys = {k for r in history for k in r}
     layers = sorted((k for k in keys if k.startswith("e_read_l")), key=lambda k: int(k[8:]))
