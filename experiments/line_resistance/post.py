@@ -137,7 +137,8 @@ def figure(rows: list[dict], dataset: str = "iris", title: str = "") -> Figure:
             ax.fill_between(x, lo, hi, alpha=0.15)
         if ideal:
             ax.axhline(ideal[0][f"{m}_mean"] * scale, color="k", lw=0.8, ls=":", label="ideal wires (mean)")
-        ax.set_xscale("log")
+        if any(r["r_ohm"] > 0 for r in rows):
+            ax.set_xscale("log")
         ax.set_xlabel(f"total line resistance / R_ON = {path_segments(dataset)} r / R_ON")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
