@@ -487,6 +487,26 @@ def doctor(data_dir):
 
 
 @cli.command()
+@click.argument("checkpoint", type=click.Path(exists=True))
+@click.option("--set", "sets", multiple=True,
+              help="Change a config key of the deployed circuit: --set circuit.r_wordline=500.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Directory of the IDX files (default: the run's).")
+@click.option("--split", type=click.Choice(["test", "train", "both"]), default="test", show_default=True)
+def evaluate(checkpoint, sets, data_dir, split):
+    """Evaluate a trained network's conductances on a changed circuit (free phase only, no training).
+
+    Example: ebana evaluate runs/iris-seed0 --set circuit.r_wordline=500 --set circuit.line_compensation=row_drive
+    """
+    from ebana.deploy import evaluate_checkpoint
+    changes = _changes({"data_dir": data_dir}, sets)
+    splits = ("train", "test") if split == "both" else (split,)
+    m = evaluate_checkpoint(checkpoint, changes, splits)
+    what = ", ".join(f"{k}={v}" for k, v in changes.items() if k != "data_dir") or "the trained circuit"
+    click.echo("; ".join(f"{s} accuracy {100 * m[f'{s}_acc']:.2f}%, {s} loss {m[f'{s}_loss']:.4f}" for s in splits)
+               + f" ({what})")
+
+
+@cli.command()
 @click.argument("run_dir", type=click.Path())
 @click.option("--out", "out_file", type=click.Path(dir_okay=False),
               help="HTML file to write (default RUN_DIR/report.html; the PNGs go to report/ beside it).")

@@ -15,7 +15,7 @@ LAYERS = {
     3: ["backends"],
     4: ["phases", "gradients", "updates", "energy", "config", "measurement", "recording", "cparams"],
     5: ["builder", "checkpoint", "verify", "training"],
-    6: ["experiments", "sweep", "doctor", "report", "tune"],
+    6: ["experiments", "sweep", "doctor", "report", "tune", "deploy"],
     7: ["cli", "cli_devices"],
 }
 LEVEL = {name: lvl for lvl, names in LAYERS.items() for name in names}

@@ -2,11 +2,12 @@
 
 Usage (from the repository root, after ``ebana sweep experiments/passive_array/passive_array.toml``)::
 
-    python experiments/passive_array/post.py [--sweep DIR] [--out DIR]
+    python experiments/passive_array/post.py [--sweep DIR] [--out DIR] [--dataset NAME]
 
 DIR: the sweep directory (default experiments/passive_array/passive_array, the sweep's default
 ``--out``); ``--out``: where table.csv, table.md and passive_array.png go (default
-experiments/passive_array).
+experiments/passive_array); ``--dataset``: the name in the figure's title (default IRIS; ``mnist.toml``:
+``--dataset mnist``). The figure shows the schemes the sweep ran.
 
 Per run, from curves.csv (the runs' metrics.csv): final test accuracy and loss; over all epochs
 (every epoch has the same number of updates): the mean per-update write time ``t_update`` (s),
@@ -103,18 +104,19 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def figure(rows: list[dict]) -> Figure:
+def figure(rows: list[dict], title: str = "IRIS through a passive array: 3 seeds") -> Figure:
     fig = Figure(figsize=(13, 4.6), layout="constrained")
     axes = fig.subplots(1, 3)
     devs = list(dict.fromkeys(r["device"] for r in rows))
+    schemes = [s for s in SCHEMES if any(r["array_scheme"] == s for r in rows)]
     width = 0.8 / max(len(devs), 1)
-    x = np.arange(len(SCHEMES))
+    x = np.arange(len(schemes))
     for k, d in enumerate(devs):
         rs = {r["array_scheme"]: r for r in rows if r["device"] == d}
         for ax, m, scale in ((axes[0], "test_acc", 100.0), (axes[1], "disturb", 1.0), (axes[2], "t_update", 1.0)):
-            mean = np.array([rs[s][f"{m}_mean"] * scale if s in rs else np.nan for s in SCHEMES])
-            lo = np.array([rs[s][f"{m}_min"] * scale if s in rs else np.nan for s in SCHEMES])
-            hi = np.array([rs[s][f"{m}_max"] * scale if s in rs else np.nan for s in SCHEMES])
+            mean = np.array([rs[s][f"{m}_mean"] * scale if s in rs else np.nan for s in schemes])
+            lo = np.array([rs[s][f"{m}_min"] * scale if s in rs else np.nan for s in schemes])
+            hi = np.array([rs[s][f"{m}_max"] * scale if s in rs else np.nan for s in schemes])
             if m == "disturb":   # zero disturb drawn at the floor of the log axis
                 mean, lo, hi = (np.maximum(a, 1e-9) for a in (mean, lo, hi))
             ax.bar(x + (k - (len(devs) - 1) / 2) * width, mean, width, yerr=[mean - lo, hi - mean],
@@ -126,11 +128,11 @@ def figure(rows: list[dict]) -> Figure:
     axes[2].set_ylabel("write time per update (s)")
     axes[2].set_yscale("log")
     for ax in axes:
-        ax.set_xticks(x, SCHEMES, rotation=30, ha="right")
+        ax.set_xticks(x, schemes, rotation=30, ha="right")
         ax.grid(axis="y", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=len(devs), fontsize=9)
-    fig.suptitle("IRIS through a passive array: 3 seeds, bars = mean, whiskers = min-max (disturb 0 drawn at 1e-9)")
+    fig.suptitle(f"{title}, bars = mean, whiskers = min-max (disturb 0 drawn at 1e-9)")
     return fig
 
 
@@ -138,12 +140,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sweep", type=Path, default=HERE / "passive_array")
     ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--dataset", default="iris", help="dataset name for the figure's title")
     args = ap.parse_args()
-    rows = table(load(args.sweep))
+    data = load(args.sweep)
+    rows = table(data)
+    n = max((len(v["test_acc"]) for v in data.values()), default=0)
+    title = f"{args.dataset.upper()} through a passive array: {n} seed{'s' if n != 1 else ''}"
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "table.csv", rows)
     (args.out / "table.md").write_text(markdown(rows))
-    figure(rows).savefig(args.out / "passive_array.png", dpi=120)
+    figure(rows, title).savefig(args.out / "passive_array.png", dpi=120)
     print(markdown(rows))
 
 
