@@ -21,8 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ebana.devices.base import Demo, DeviceModel, DeviceParams
+from ebana.devices.base import Demo, DeviceParams
+from ebana.devices.batch_integrate import INTEGRATORS, BatchIntegrated
 from ebana.devices.registry import register
+from ebana.errors import DeviceError
 
 __all__ = ["StanfordParams", "StanfordPKU", "Q_E", "K_B"]
 
@@ -70,16 +72,22 @@ class StanfordParams(DeviceParams):
     gate_width: float = 1e-3
     """Relative field width of the gate ramp above F_min (–)."""
 
+    integrator: str = "fast"
+    """Pulse integration: ``fast`` (per-device adaptive RK, :mod:`ebana.devices.batch_integrate`) or
+    ``adaptive`` (the shared-step reference integrator, rtol 1e-9)."""
+
     def validate(self) -> None:
         self.positive("i0", "g0", "v0", "vel0", "gamma0", "g1", "e_a", "a0", "t_ox", "f_min",
                       "t0", "g_min", "gate_width")
         self._check(np.asarray(self.r_th) >= 0, "r_th", self.r_th, ">= 0 K/W")
         self.above("g_max", "g_min", "m")
         self._check(np.asarray(self.beta) >= 0, "beta", self.beta, ">= 0")
+        if self.integrator not in INTEGRATORS:
+            raise DeviceError(f"{self.model}: integrator={self.integrator!r} must be fast or adaptive")
 
 
 @register("stanford_pku")
-class StanfordPKU(DeviceModel):
+class StanfordPKU(BatchIntegrated):
     """Stanford-PKU RRAM gap model (deterministic)."""
 
     kind = "thresholded"

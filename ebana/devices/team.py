@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ebana.devices.base import Demo, DeviceModel, DeviceParams
+from ebana.devices.base import Demo, DeviceParams
+from ebana.devices.batch_integrate import INTEGRATORS, BatchIntegrated
 from ebana.devices.registry import register
 from ebana.devices.vteam import IV_FORMS, resistance, spice_resistance
 from ebana.errors import DeviceError
@@ -59,6 +60,10 @@ class TEAMParams(DeviceParams):
     window: str = "kvatinsky"
     """kvatinsky or none."""
 
+    integrator: str = "fast"
+    """Pulse integration: ``fast`` (per-device adaptive RK, :mod:`ebana.devices.batch_integrate`) or
+    ``adaptive`` (the shared-step reference integrator, rtol 1e-9)."""
+
     def validate(self) -> None:
         self.positive("r_on", "k_off", "alpha_on", "alpha_off", "i_off", "w_c")
         self.above("r_off", "r_on", "ohm")
@@ -69,10 +74,12 @@ class TEAMParams(DeviceParams):
             raise DeviceError(f"{self.model}: iv={self.iv!r} must be linear or exponential")
         if self.window not in ("kvatinsky", "none"):
             raise DeviceError(f"{self.model}: window={self.window!r} must be kvatinsky or none")
+        if self.integrator not in INTEGRATORS:
+            raise DeviceError(f"{self.model}: integrator={self.integrator!r} must be fast or adaptive")
 
 
 @register("team")
-class TEAM(DeviceModel):
+class TEAM(BatchIntegrated):
     """Threshold adaptive memristor model (current thresholds)."""
 
     kind = "thresholded"
