@@ -33,7 +33,7 @@ from ebana.devices.base import DeviceModel
 from ebana.devices.integrate import integrate_pulse
 from ebana.errors import DeviceError
 
-__all__ = ["RTOL", "ATOL", "MAX_ITER", "INTEGRATORS", "integrate_each", "BatchIntegrated"]
+__all__ = ["RTOL", "ATOL", "MAX_ITER", "MARGIN", "INTEGRATORS", "integrate_each", "BatchIntegrated"]
 
 RTOL = 1e-7
 """Relative tolerance per step on state and energy (–)."""
@@ -44,6 +44,8 @@ MAX_ITER = 5000
 INTEGRATORS = ("fast", "adaptive")
 """Values of the models' ``integrator`` parameter: this module, or the reference integrator."""
 _H0_DX = 0.02  # first step: a state change of about this much (–)
+MARGIN = 0.02
+"""How far past a bound (fraction of the state range) a Runge-Kutta stage may look (–)."""
 
 # Dormand & Prince (1980); row 7 equals the 5th-order weights (first same as last).
 _A = (
@@ -66,9 +68,12 @@ def integrate_each(make: Factory, s0: np.ndarray, lo: float, hi: float, rtol: fl
     """(state, energy) at τ = 1 of every device (flat arrays), each on its own step size.
 
     ``make(idx)`` builds the right-hand side of the devices ``idx`` in normalised time (rates
-    already multiplied by each device's pulse width, already bound-gated); ``lo``/``hi`` clip
-    every stage. Energy is in the units of ``make``'s second component (J). NaN: a rate or
-    power not finite at s0 (the caller integrates those devices by other means).
+    already multiplied by each device's pulse width, *not* bound-gated: stages may look up to
+    :data:`MARGIN` past a bound). A step that crosses a bound ends the device there: the
+    crossing time comes from the cubic Hermite interpolant of the step (state and energy), and
+    the rest of the pulse dissipates ``P(bound)`` at rest. Energy is in the units of ``make``'s
+    second component (J). NaN: a rate or power not finite at s0 (the caller integrates those
+    devices by other means).
     """
     s0 = np.asarray(s0, dtype=float).ravel()
     out_s, out_e = s0.copy(), np.zeros(s0.shape)
@@ -77,7 +82,8 @@ def integrate_each(make: Factory, s0: np.ndarray, lo: float, hi: float, rtol: fl
     r, p = f(s0)
     bad = ~(np.isfinite(r) & np.isfinite(p))
     out_s[bad] = out_e[bad] = np.nan
-    rest = (r == 0) & ~bad  # never moves: dissipates P(s0) for the whole pulse
+    # never moves (no drive, or pushed against its bound): dissipates P(s0) for the whole pulse
+    rest = ((r == 0) | ((s0 >= hi) & (r > 0)) | ((s0 <= lo) & (r < 0))) & ~bad
     out_e[rest] = p[rest]
     go = ~(bad | rest)
     idx, s, r, p = idx[go], s0[go], r[go], p[go]
@@ -88,6 +94,7 @@ def integrate_each(make: Factory, s0: np.ndarray, lo: float, hi: float, rtol: fl
     tau = np.zeros(idx.size)
     h = np.minimum(1.0, _H0_DX / np.abs(r))
     run = np.ones(idx.size, dtype=bool)  # working-set devices still integrating
+    a_lo, a_hi = lo - MARGIN * (hi - lo), hi + MARGIN * (hi - lo)
     for _ in range(MAX_ITER):
         h = np.minimum(h, 1.0 - tau)
         ks, kp = [r], [p]
@@ -96,10 +103,10 @@ def integrate_each(make: Factory, s0: np.ndarray, lo: float, hi: float, rtol: fl
             for a, k in zip(row, ks):
                 if a:
                     si += (h * a) * k
-            ri, pi = f(np.clip(si, lo, hi))
+            ri, pi = f(np.clip(si, a_lo, a_hi))
             ks.append(ri)
             kp.append(pi)
-        s5 = np.clip(s + h * sum(a * k for a, k in zip(_A[6], ks) if a), lo, hi)
+        s5 = s + h * sum(a * k for a, k in zip(_A[6], ks) if a)
         e5 = e + h * sum(a * k for a, k in zip(_A[6], kp) if a)
         err_s = h * sum(c * k for c, k in zip(_E, ks) if c)
         err_e = h * sum(c * k for c, k in zip(_E, kp) if c)
@@ -107,20 +114,31 @@ def integrate_each(make: Factory, s0: np.ndarray, lo: float, hi: float, rtol: fl
             norm = np.maximum(np.abs(err_s) / (atol + rtol * np.maximum(np.abs(s), np.abs(s5))),
                               np.abs(err_e) / (rtol * (np.maximum(np.abs(e), np.abs(e5)) + np.abs(h * p))
                                                + 1e-300))
-            norm = np.where(np.isfinite(norm), norm, np.inf)
+            norm = np.where(np.isfinite(norm) & np.isfinite(s5), norm, np.inf)
             ok = run & ((norm <= 1.0) | (h <= 1e-15))
             grow = np.where(norm == 0, 5.0, np.clip(0.9 * norm ** -0.2, 0.2, 5.0))
             shrink = np.clip(0.9 * norm ** -0.25, 0.1, 0.9)
+        cross = ok & np.where(r > 0, s5 >= hi, s5 <= lo)
+        if cross.any():  # ends on its bound: crossing time by the step's Hermite interpolant
+            c = np.flatnonzero(cross)
+            bound = np.where(r[c] > 0, hi, lo)
+            th = _crossing(s[c], s5[c], h[c] * r[c], h[c] * ks[6][c], bound)
+            e_c = _hermite(th, e[c], e5[c], h[c] * p[c], h[c] * kp[6][c])
+            p_b = f(np.where(cross, np.where(r > 0, hi, lo), s))[1][c]
+            out_s[idx[c]] = bound
+            out_e[idx[c]] = e_c + (1.0 - tau[c] - th * h[c]) * p_b
+            run &= ~cross
+            ok &= ~cross
         tau = np.where(ok & (h >= 1.0 - tau), 1.0, np.where(ok, tau + h, tau))
         s = np.where(ok, s5, s)
         e = np.where(ok, e5, e)
         r = np.where(ok, ks[6], r)
         p = np.where(ok, kp[6], p)
         h = h * np.where(ok, grow, shrink)
-        stop = ok & (r == 0)  # reached a bound or a fixed point: rests to the end, exactly
+        stop = ok & (r == 0)  # reached a fixed point: rests to the end, exactly
         e = np.where(stop, e + (1.0 - tau) * p, e)
-        done = run & ((tau >= 1.0) | stop)
-        if done.any():
+        done = ok & ((tau >= 1.0) | stop)
+        if done.any() or cross.any():
             out_s[idx[done]], out_e[idx[done]] = s[done], e[done]
             run &= ~done
             n = int(run.sum())
@@ -131,6 +149,23 @@ def integrate_each(make: Factory, s0: np.ndarray, lo: float, hi: float, rtol: fl
                 run = np.ones(n, dtype=bool)
                 f = make(idx)
     raise DeviceError(f"device fast integrator: {int(run.sum())} devices not done after {MAX_ITER} steps")
+
+
+def _hermite(th, y0, y1, d0, d1):
+    """Cubic Hermite interpolant at θ ∈ [0, 1] of a step from y0 to y1 with slopes d0, d1 (per step)."""
+    return (y0 + th * (d0 + th * (3 * (y1 - y0) - 2 * d0 - d1 + th * (2 * (y0 - y1) + d0 + d1))))
+
+
+def _crossing(s0, s1, d0, d1, bound, iters: int = 60):
+    """θ ∈ [0, 1] where the step's Hermite interpolant meets ``bound`` (bisection; s0 and s1 lie
+    on either side of it)."""
+    a, b = np.zeros(s0.shape), np.ones(s0.shape)
+    side = np.sign(s1 - s0)
+    for _ in range(iters):
+        m = 0.5 * (a + b)
+        past = (_hermite(m, s0, s1, d0, d1) - bound) * side >= 0
+        a, b = np.where(past, a, m), np.where(past, m, b)
+    return 0.5 * (a + b)
 
 
 class BatchIntegrated(DeviceModel):
@@ -152,10 +187,13 @@ class BatchIntegrated(DeviceModel):
 
         def make(idx):
             m = self.restrict(idx, shape)
-            v, w = vf[idx], tf[idx]
+            w = tf[idx]
+            rhs = m._pulse_rhs(vf[idx])
 
             def f(s):
-                return w * m._gated_rate(v, s), w * m._power(v, s)
+                with np.errstate(all="ignore"):
+                    r, pw = rhs(s)
+                return w * r, w * pw
 
             return f
 
@@ -167,6 +205,22 @@ class BatchIntegrated(DeviceModel):
         s1, e = s1.reshape(shape), e.reshape(shape)
         self._memo = (x, vn, t, e)
         return s1
+
+    def _pulse_rhs(self, vn: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """``s -> (ds/dt (1/s, not bound-gated), V·I (W, read-mapped))`` at the fixed native
+        voltages vn (V) of the devices; models override it to precompute what does not depend
+        on s (the default evaluates :meth:`_rate` and :meth:`_power`)."""
+        return lambda s: (self._rate(vn, s), self._power(vn, s))
+
+    def _read_map(self) -> tuple[np.ndarray | float, np.ndarray | float]:
+        """(a (S), b (–)) with read-mapped ``G'(s) = a + b·G(s)``, G the native read conductance
+        (module docstring of :mod:`ebana.devices.base`); (0, 1) for a native device."""
+        p = self.params
+        if p.range_r_on is None:
+            return 0.0, 1.0
+        g0, g1 = self._native_read_g(np.float64(0.0)), self._native_read_g(np.float64(1.0))
+        b = (1.0 / p.range_r_on - 1.0 / p.range_r_off) / (g1 - g0)
+        return 1.0 / p.range_r_off - b * g0, b
 
     def _closed_energy(self, x, vn, t, x1):
         m = getattr(self, "_memo", None)
