@@ -15,7 +15,7 @@ pass. Two exact short cuts of an autonomous 1-D ODE:
 
 * a device whose rate is 0 (below threshold, or pushed against a hard bound) never moves
   again: its state is kept and the rest of the pulse dissipates ``(1 - τ)·t·P(s)`` exactly;
-* finished devices leave the working set (compacted when fewer than half remain), so the
+* finished devices leave the working set (rebuilt when 10 % of it have finished), so the
   cost follows the devices still integrating.
 
 Devices whose rate or power is not finite at their initial state get NaN; the caller sends
@@ -46,6 +46,8 @@ INTEGRATORS = ("fast", "adaptive")
 _H0_DX = 0.02  # first step: a state change of about this much (–)
 MARGIN = 0.02
 """How far past a bound (fraction of the state range) a Runge-Kutta stage may look (–)."""
+COMPACT = 0.9
+"""The working set is rebuilt when at most this fraction of it is still integrating (–)."""
 
 # Dormand & Prince (1980); row 7 equals the 5th-order weights (first same as last).
 _A = (
@@ -144,7 +146,7 @@ def integrate_each(make: Factory, s0: np.ndarray, lo: float, hi: float, rtol: fl
             n = int(run.sum())
             if not n:
                 return out_s, out_e
-            if 2 * n <= run.size:  # compact: the cost follows the devices still running
+            if n <= COMPACT * run.size:  # compact: the cost follows the devices still running
                 idx, s, e, tau, h, r, p = (a[run] for a in (idx, s, e, tau, h, r, p))
                 run = np.ones(n, dtype=bool)
                 f = make(idx)
