@@ -94,6 +94,8 @@ class StanfordPKU(BatchIntegrated):
     citation = ("Jiang et al., SISPAD 2014 and IEEE TED 63(5):1884 (2016), Stanford-PKU RRAM "
                 "model v1.0.0 (nanoHUB); defaults as in MemTorch Stanford_PKU")
     Params = StanfordParams
+    presets = {"adaptive": {"integrator": "adaptive"}}
+    """``adaptive``: the shared-step reference integrator for every pulse (as before the fast path)."""
     d2d_fields = ("i0", "vel0", "g_min", "g_max", "f_min")
     demo = Demo(amplitude=1.5, frequency=1e5, v_set=1.3, v_reset=-1.3, t_pulse=20e-9, x0=0.1)
 

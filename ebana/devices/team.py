@@ -97,6 +97,8 @@ class TEAM(BatchIntegrated):
                 "(2011 report) with i_on sign fixed, R from Xyce MemristorTEAM")
     Params = TEAMParams
     polarity = -1
+    presets = {"adaptive": {"integrator": "adaptive"}}
+    """``adaptive``: the shared-step reference integrator for every pulse (as before the fast path)."""
     d2d_fields = ("r_on", "r_off", "k_on", "k_off", "i_on", "i_off")
     demo = Demo(amplitude=1.0, frequency=100.0, v_set=1.0, v_reset=-1.0, t_pulse=1.5e-5, x0=0.1)
 

@@ -126,11 +126,16 @@ def test_programming_schemes_match_the_adaptive_integrator(name, scheme, n):
         assert np.mean(a.n_pulses == b.n_pulses) > 0.99
 
 
-def test_adaptive_is_the_old_path_bit_for_bit():
+@pytest.mark.parametrize("name", MODELS)
+def test_adaptive_is_the_old_path_bit_for_bit(name):
+    # preset "adaptive" (device.preset in a run): every pulse through the reference integrator
+    m = devices.create(name)
     x = np.linspace(0.1, 0.9, 5)
-    old = devices.create("team", integrator="adaptive").apply_pulse(x, 1.0, 1e-5)
-    ref = devices.create("team").apply_pulse(x, 1.0, 1e-5, reference=True)
+    old = devices.create(name, preset="adaptive").apply_pulse(x, m.demo.v_set, m.demo.t_pulse)
+    ref = m.apply_pulse(x, m.demo.v_set, m.demo.t_pulse, reference=True)
+    fast = m.apply_pulse(x, m.demo.v_set, m.demo.t_pulse)
     assert np.array_equal(old.x, ref.x) and np.array_equal(old.energy, ref.energy)
+    assert not np.array_equal(fast.x, ref.x)          # the default is the fast path
 
 
 @pytest.mark.parametrize("name", MODELS)
