@@ -1,7 +1,7 @@
 """Per-device adaptive Runge-Kutta for constant pulses: the fast path of non-separable models.
 
 Public API: :func:`integrate_each`, :class:`BatchIntegrated`, :data:`RTOL`, :data:`ATOL`,
-:data:`MAX_ITER`, :data:`INTEGRATORS`.
+:data:`MAX_ITER`, :data:`MARGIN`, :data:`INTEGRATORS`.
 
 Under a constant pulse a device's state obeys an *autonomous* ODE ``ds/dt = F(s; V)`` (TEAM:
 the threshold is on the current V/R(s); Stanford-PKU: temperature and field enhancement depend
@@ -11,10 +11,14 @@ on the gap), so no closed form exists but every device can be integrated on its 
 integrator, :func:`ebana.devices.integrate.integrate_pulse`, shares one step size over all
 devices at rtol 1e-9, so the slowest device sets the work of every other one). The write
 energy ``E = ∫ V·I dt`` (J) is a second solution component, error-controlled in the same
-pass. Two exact short cuts of an autonomous 1-D ODE:
+pass. What an autonomous 1-D ODE allows:
 
-* a device whose rate is 0 (below threshold, or pushed against a hard bound) never moves
-  again: its state is kept and the rest of the pulse dissipates ``(1 - τ)·t·P(s)`` exactly;
+* a device whose rate is 0 (below threshold, pushed against the bound it sits on, or at a
+  fixed point) never moves again: its state is kept and the rest of the pulse dissipates
+  ``(1 - τ)·t·P(s)`` exactly;
+* the rate is evaluated without bound gating (stages may look :data:`MARGIN` past a bound), so
+  a step that crosses a hard bound stays smooth; the crossing time comes from the step's cubic
+  Hermite interpolant of state and energy, and the device rests on the bound from there;
 * finished devices leave the working set (rebuilt when 10 % of it have finished), so the
   cost follows the devices still integrating.
 
