@@ -132,12 +132,13 @@ def _done(rows: list[dict]) -> list[dict]:
 def ratio_figure(rows: list[dict]) -> Figure:
     fig = Figure(figsize=(12, 4.5))
     ax_err, ax_e = fig.subplots(1, 2)
-    for m in MODELS:
+    for i, m in enumerate(MODELS):
         pts = [r for r in _done(rows) if r["model"] == m]
         if pts:
             ls = "--" if m in KIND_THRESHOLDED else "-"
-            ax_err.plot([r["r_ratio"] for r in pts], [r["test_err_pct"] for r in pts], ls, marker="o", label=m)
-            ax_e.plot([r["r_ratio"] for r in pts], [r["e_write_total"] for r in pts], ls, marker="o", label=m)
+            style = dict(marker="o", label=m, color=f"C{i}" if i < 10 else "black")  # 11 models, 10 cycle colours
+            ax_err.plot([r["r_ratio"] for r in pts], [r["test_err_pct"] for r in pts], ls, **style)
+            ax_e.plot([r["r_ratio"] for r in pts], [r["e_write_total"] for r in pts], ls, **style)
     for ax, lab in ((ax_err, "test error (%)"), (ax_e, "write energy of the epoch (J)")):
         ax.set_xscale("log")
         ax.set_xlabel("R_OFF / R_ON")
