@@ -1,8 +1,8 @@
 """MNIST 1568-100-20 epoch slice: ideal updates vs device updates with write energy on (issue 17).
 
 One run, side by side: the ``mnist`` preset with ``limit_train`` samples (default 2048) and one
-epoch, for ideal updates and every device model with a fast (closed-form or quadrature) pulse
-and write energy, PWM and PAM (``device.energy`` true, the default; :data:`CONFIGS`). Each
+epoch, for ideal updates and every device model with a fast (closed-form, quadrature or per-device
+adaptive) pulse and write energy, PWM and PAM (``device.energy`` true, the default; :data:`CONFIGS`). Each
 row alternates ``--repeats`` ideal and device epochs (the epoch seconds that metrics.csv
 records) and divides the best device epoch by the best ideal epoch beside it, so both see the
 same machine load (shared, noisy VM). The table is written to ``benchmarks/device_epoch.md``.
@@ -55,8 +55,13 @@ CONFIGS: list[tuple[str, dict]] = [
     # issue 20: a device fitted to measured pulse data (the shipped example FeFET)
     _dev("fitted:device_models/measured/example_fefet.toml", "pwm"),
     _dev("fitted:device_models/measured/example_fefet.toml", "pam"),
+    # not separable: per-device adaptive Dormand-Prince (ebana.devices.batch_integrate)
+    _dev("team", "pwm"),
+    _dev("team", "pam"),
+    _dev("stanford_pku", "pwm"),
+    _dev("stanford_pku", "pam"),
 ]
-"""Rows of the table; ``--only`` selects by label substring."""
+"""Rows of the table; ``--only`` selects by label prefix."""
 
 
 class _CPUClock:
@@ -94,14 +99,14 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="epoch seconds as wall time (metrics.csv) or this process's CPU time")
-    ap.add_argument("--only", nargs="*", default=None, help="label substrings of the rows to run")
+    ap.add_argument("--only", nargs="*", default=None, help="label prefixes of the rows to run ('team PWM' is not 'vteam PWM')")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "device_epoch.md"))
     a = ap.parse_args()
     data = os.environ.get("EBANA_DATA_DIR", "../shared/data")
     load0 = os.getloadavg()[0]
     rows = []
     ideal_all: list[float] = []
-    configs = [c for c in CONFIGS if c[0] != "ideal" and (a.only is None or any(o in c[0] for o in a.only))]
+    configs = [c for c in CONFIGS if c[0] != "ideal" and (a.only is None or any(c[0].startswith(o) for o in a.only))]
     for name, ov in configs:
         # alternate ideal and device epochs so both see the same machine load
         ideal_t, dev_t, e = [], [], float("nan")

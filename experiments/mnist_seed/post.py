@@ -5,8 +5,10 @@ Usage (from the repository root, after the three sweeps named in the TOML files)
     python experiments/mnist_seed/post.py [--root DIR] [--out DIR]
 
 ``--root``: where the sweep directories ``mnist_ratio`` (+ ``mnist_ratio_seeds``: more seeds of two
-ratios), ``mnist_pwm_pam``, ``mnist_pam_frequency`` and ``mnist_pam_open_loop`` are (default experiments/); ``--out``: where ratio.*, pwm_pam.*,
-pam_frequency.* and pam_open_loop.* (CSV, md, PNG) go (default experiments/mnist_seed). Trains nothing.
+ratios), ``mnist_pwm_pam``, ``mnist_pam_frequency``, ``mnist_pam_open_loop`` and ``mnist_nonseparable``
+(TEAM and Stanford-PKU in the first three tables) are (default experiments/); ``--out``: where ratio.*,
+pwm_pam.*, pam_frequency.* and pam_open_loop.* (CSV, md, PNG) go (default experiments/mnist_seed).
+Trains nothing.
 
 Every row: final test error (%) averaged over the seeds that finished (its standard deviation over
 seeds and the seeds beside it; the other columns are seed means too), test and train loss, write energy of the run (J, ∫V·I dt of every
@@ -42,9 +44,11 @@ PAM_FREQUENCIES = [1, 3, 10]
 KIND_THRESHOLDED = {"vteam", "yakopcic", "soft_bounds_linear", "soft_bounds_power", "soft_bounds_exp", "team",
                     "stanford_pku"}
 """Models ``ebana devices list`` classes as thresholded (dashed in the ratio figure)."""
-NOT_RUN = {"team": "no fast pulse path: adaptive ODE per device, one 256-sample batch did not finish in 300 s",
-           "stanford_pku": "no fast pulse path: adaptive ODE per device, one 256-sample batch did not finish in 300 s"}
-"""Why a model has no run (the README states the same); other missing rows read 'not run (time)'."""
+NOT_RUN: dict[str, str] = {}
+"""Why a model has no run (the README states the same); other missing rows read 'not run (time)'.
+(TEAM and Stanford-PKU were listed here until they got a fast pulse path: mnist_nonseparable.toml.)"""
+NONSEPARABLE = "mnist_nonseparable"
+"""Sweep of TEAM and Stanford-PKU in all three experiments; its rows join the three tables."""
 METRICS = ["test_acc", "test_loss", "train_loss", "e_write_total", "pulses_total", "e_energy", "saturated",
            "dg_ratio", "seconds"]
 
@@ -141,13 +145,14 @@ def _done(rows: list[dict]) -> list[dict]:
 def ratio_figure(rows: list[dict]) -> Figure:
     fig = Figure(figsize=(12, 4.5))
     ax_err, ax_e = fig.subplots(1, 2)
-    for m in MODELS:
+    for i, m in enumerate(MODELS):
         pts = [r for r in _done(rows) if r["model"] == m]
         if pts:
             ls = "--" if m in KIND_THRESHOLDED else "-"
-            ax_err.errorbar([r["r_ratio"] for r in pts], [r["test_err_pct"] for r in pts], ls=ls, marker="o",
-                            yerr=[r["test_err_sd"] or 0.0 for r in pts], capsize=2, label=m)
-            ax_e.plot([r["r_ratio"] for r in pts], [r["e_write_total"] for r in pts], ls, marker="o", label=m)
+            style = dict(marker="o", label=m, color=f"C{i}" if i < 10 else "black")  # 11 models, 10 cycle colours
+            ax_err.errorbar([r["r_ratio"] for r in pts], [r["test_err_pct"] for r in pts], ls=ls,
+                            yerr=[r["test_err_sd"] or 0.0 for r in pts], capsize=2, **style)
+            ax_e.plot([r["r_ratio"] for r in pts], [r["e_write_total"] for r in pts], ls, **style)
     for ax, lab in ((ax_err, "test error (%)"), (ax_e, "write energy of the epoch (J)")):
         ax.set_xscale("log")
         ax.set_xlabel("R_OFF / R_ON")
@@ -213,10 +218,16 @@ def frequency_figure(rows: list[dict], key: str = "pam_pulses") -> Figure:
 
 
 def write_all(root: Path, out: Path) -> dict[str, list[dict]]:
-    """Read the four sweeps under ``root``, write the CSV, md and PNG of each table to ``out``."""
+    """Read the sweeps under ``root``, write the CSV, md and PNG of each table to ``out``."""
     ratio, pam, freq, open_loop, seeds = (load(root / n) for n in ("mnist_ratio", "mnist_pwm_pam", "mnist_pam_frequency",
                                                                    "mnist_pam_open_loop", "mnist_ratio_seeds"))
     ratio = ratio + seeds   # seeds 1, 2 at ratios 10 and 100 (mnist_ratio_seeds.toml) join those rows
+    extra = load(root / NONSEPARABLE)
+    pulses = [(r.get("device.scheme", "pwm"), _f(r.get("device.pam_pulses")) if r.get("device.pam_pulses") else 1.0)
+              for r in extra]
+    ratio = ratio + [r for r, (sch, _) in zip(extra, pulses) if sch == "pwm"]
+    pam = pam + [r for r, (sch, n) in zip(extra, pulses) if sch == "pam" and n == 1]
+    freq = freq + [r for r, (sch, n) in zip(extra, pulses) if sch == "pam" and n > 1]
     tables = {"ratio": (ratio_table(ratio), ratio_figure,
                         "Full MNIST, 1 epoch, PWM: R_OFF/R_ON sweep per device model (mean over the seeds listed)"),
               "pwm_pam": (pwm_pam_table(ratio, pam), pwm_pam_figure,
