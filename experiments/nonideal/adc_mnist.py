@@ -48,6 +48,9 @@ from ebana.training import Trainer
 
 HERE = Path(__file__).resolve().parent
 DEVICES = ("vteam", "linear_ion_drift")
+COMMANDS = {"adc_mnist_full": "`python experiments/nonideal/adc_mnist.py --limit-train 60000 --bits 8 "
+                              "--full-scales 0:0 1:0.005 --name adc_mnist_full` (~40 min of one core)"}
+"""The command of each committed result set (default: the plain command)."""
 STATS = ("same_1", "same_2", "v99_1", "v99_2", "dv_1", "dv_2", "lsb_1", "lsb_2", "clip_1", "clip_2", "clipn_1", "clipn_2", "cos_0", "cos_1",
          "nz_0", "nz_1", "pred_ok")
 
@@ -150,13 +153,13 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
-def write_md(summary: list[dict], path: Path, limit_train: str) -> None:
+def write_md(summary: list[dict], path: Path, limit_train: str, name: str = "adc_mnist") -> None:
     lines = [f"MNIST, first {limit_train} training images, 1 epoch, full 10k test set, PWM, R_OFF/R_ON = 100, "
              f"seeds 0-2. Accuracy: mean ± sd (min–max) over the seeds. ADC columns: means over the epoch's "
              f"batches and the seeds; layer 1 = hidden (default full scale: the clamp window ±5 mV), layer 2 = "
              f"output (default: the free-phase drive span ±50 mV); crossbar 0 = input→hidden, 1 = hidden→output. "
              f"'wider': the ADC full scale widened at both ends (a control set by the script). "
-             f"Regenerate: `python experiments/nonideal/adc_mnist.py`.", "",
+             f"Regenerate: {COMMANDS.get(name, '`python experiments/nonideal/adc_mnist.py`')}.", "",
              "| device | ADC bits | full scale | test accuracy % | test loss | LSB hidden / output (mV) | "
              "±β readings clipped hidden / output | same code ±β (unclipped) hidden / output | "
              "cos(measured, exact) grad 0 / 1 | nonzero grad entries 0 / 1 |",
@@ -174,7 +177,7 @@ def write_md(summary: list[dict], path: Path, limit_train: str) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def plot(rows: list[dict], summary: list[dict], path: Path) -> None:
+def plot(rows: list[dict], summary: list[dict], path: Path, limit_train: int = 12000) -> None:
     fig = Figure(figsize=(15, 4), layout="constrained")
     axs = fig.subplots(1, 4)
     settings = sorted({s["fs"] for s in summary if s["adc_bits"] != "none"})
@@ -202,7 +205,7 @@ def plot(rows: list[dict], summary: list[dict], path: Path) -> None:
     axs[0].legend(fontsize=6)
     for ax in axs:
         ax.grid(alpha=0.3)
-    fig.suptitle("MNIST 12k images, 1 epoch, 3 seeds: ADC of the measured phases")
+    fig.suptitle(f"MNIST {limit_train // 1000}k images, 1 epoch, 3 seeds: ADC of the measured phases")
     fig.savefig(path, dpi=110)
 
 
@@ -216,9 +219,10 @@ def main() -> None:
                     help="OUT:HID, the output / hidden layers' ADC full scale widened by these (V) at both ends")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--no-baseline", action="store_true", help="skip the runs without ADC")
-    ap.add_argument("--plot", action="store_true", help="only redo table and figure from adc_mnist.csv")
+    ap.add_argument("--plot", action="store_true", help="only redo table and figure from NAME.csv")
+    ap.add_argument("--name", default="adc_mnist", help="output files NAME.csv, NAME.md, NAME.png (beside this file)")
     a = ap.parse_args()
-    csv_path = HERE / "adc_mnist.csv"
+    csv_path = HERE / f"{a.name}.csv"
     if a.plot:
         with open(csv_path, newline="") as fh:
             rows = list(csv.DictReader(fh))
@@ -235,8 +239,8 @@ def main() -> None:
                         w.writeheader()
                         w.writerows(rows)
     summary = summarise(rows)
-    write_md(summary, HERE / "adc_mnist.md", str(a.limit_train))
-    plot(rows, summary, HERE / "adc_mnist.png")
+    write_md(summary, HERE / f"{a.name}.md", str(a.limit_train), a.name)
+    plot(rows, summary, HERE / f"{a.name}.png", a.limit_train)
 
 
 if __name__ == "__main__":
