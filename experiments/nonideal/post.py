@@ -50,7 +50,8 @@ def load(sweep: Path) -> dict[tuple[str, str, float], dict[str, list[float]]]:
             effect, strength = "preset", 1.0
         else:
             effect, strength = set_keys[0][9:], float(r[set_keys[0]])
-        rec = out.setdefault((r["device.model"], effect, strength), {})
+        dev = r["device.model"] + (f" ({r['limit_train']} train images)" if r.get("limit_train") else "")
+        rec = out.setdefault((dev, effect, strength), {})
         for m in ("test_acc", "test_loss"):
             rec.setdefault(m, []).append(float(r[m]))
     return out
