@@ -49,7 +49,7 @@ from ebana.training import Trainer
 HERE = Path(__file__).resolve().parent
 DEVICES = ("vteam", "linear_ion_drift")
 COMMANDS = {"adc_mnist_full": "`python experiments/nonideal/adc_mnist.py --limit-train 60000 --bits 8 "
-                              "--full-scales 0:0 1:0.005 --name adc_mnist_full` (~40 min of one core)"}
+                              "--full-scales 0:0 1:0.005 --name adc_mnist_full` (~10 min of one core)"}
 """The command of each committed result set (default: the plain command)."""
 STATS = ("same_1", "same_2", "v99_1", "v99_2", "dv_1", "dv_2", "lsb_1", "lsb_2", "clip_1", "clip_2", "clipn_1", "clipn_2", "cos_0", "cos_1",
          "nz_0", "nz_1", "pred_ok")
