@@ -48,7 +48,10 @@ from ebana.training import Trainer
 
 HERE = Path(__file__).resolve().parent
 DEVICES = ("vteam", "linear_ion_drift")
-COMMANDS = {"adc_mnist_full": "`python experiments/nonideal/adc_mnist.py --limit-train 60000 --bits 8 "
+COMMANDS = {"adc_chip": "`python experiments/nonideal/adc_mnist.py --set nonideal.preset=realistic_chip --bits 9 "
+                        "--full-scales 0:0 1:0.005 --no-baseline --name adc_chip` (the realistic_chip preset, "
+                        "whose ADC has 9 bits; ~5 min of one core)",
+            "adc_mnist_full": "`python experiments/nonideal/adc_mnist.py --limit-train 60000 --bits 8 "
                               "--full-scales 0:0 1:0.005 --name adc_mnist_full` (~10 min of one core)"}
 """The command of each committed result set (default: the plain command)."""
 STATS = ("same_1", "same_2", "v99_1", "v99_2", "dv_1", "dv_2", "lsb_1", "lsb_2", "clip_1", "clip_2", "clipn_1", "clipn_2", "cos_0", "cos_1",
@@ -96,7 +99,7 @@ class Probe:
 
 
 def run_one(device: str, bits: int | None, seed: int, limit_train: int, data_dir: str | None,
-            margin: float = 0.0, hmargin: float = 0.0) -> dict:
+            margin: float = 0.0, hmargin: float = 0.0, extra: dict | None = None) -> dict:
     """One run; ``margin`` (V): the output layer's ADC full scale widened by this much at both ends
     (0: ebana's default, the free-phase drive span); ``hmargin`` (V): the hidden layers' full scale
     (default: the clamp window) likewise. Controls the library has no key for."""
@@ -106,6 +109,7 @@ def run_one(device: str, bits: int | None, seed: int, limit_train: int, data_dir
         over["nonideal.adc_bits"] = bits
     if data_dir:
         over["data_dir"] = data_dir
+    over.update(extra or {})
     cfg = apply_overrides(preset("mnist"), over)
     with tempfile.TemporaryDirectory() as out:
         t = Trainer(cfg, out)
@@ -219,6 +223,8 @@ def main() -> None:
                     help="OUT:HID, the output / hidden layers' ADC full scale widened by these (V) at both ends")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--no-baseline", action="store_true", help="skip the runs without ADC")
+    ap.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
+                    help="a further config override of every run, e.g. nonideal.preset=realistic_chip")
     ap.add_argument("--plot", action="store_true", help="only redo table and figure from NAME.csv")
     ap.add_argument("--name", default="adc_mnist", help="output files NAME.csv, NAME.md, NAME.png (beside this file)")
     a = ap.parse_args()
@@ -228,12 +234,13 @@ def main() -> None:
             rows = list(csv.DictReader(fh))
     else:
         rows = []
+        extra = dict(kv.split("=", 1) for kv in a.extra)
         for dev in a.devices:
             fss = [tuple(float(v) for v in f.split(":")) for f in a.full_scales]
             cells = ([] if a.no_baseline else [(None, (0.0, 0.0))]) + [(b, f) for f in fss for b in a.bits]
             for bits, (out, hid) in cells:
                 for seed in a.seeds:
-                    rows.append(run_one(dev, bits, seed, a.limit_train, a.data_dir, out, hid))
+                    rows.append(run_one(dev, bits, seed, a.limit_train, a.data_dir, out, hid, extra))
                     with open(csv_path, "w", newline="") as fh:   # after every run: a killed job keeps its rows
                         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
                         w.writeheader()
