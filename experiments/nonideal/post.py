@@ -85,7 +85,7 @@ def figure(rows: list[dict], title: str = "IRIS, 20 epochs, 3 seeds") -> Figure:
     effects = [e for e in EFFECTS if any(r["effect"] == e for r in rows)]
     ncol = min(5, max(1, len(effects)))
     nrow = math.ceil(len(effects) / ncol)
-    fig = Figure(figsize=(3 * ncol, 6 * nrow))
+    fig = Figure(figsize=(max(3 * ncol, 9), 6 * nrow))
     grid = np.atleast_2d(fig.subplots(2 * nrow, ncol, squeeze=False))
     devs = sorted({r["device"] for r in rows}, key=lambda d: d != "vteam")
     for part, (metric, scale, label) in enumerate((("test_acc", 100, "test accuracy (%)"), ("test_loss", 1, "test loss"))):
