@@ -434,13 +434,15 @@ class TrainConfig:
         """``[nonideal]`` against the rest: device-side effects need a model; one d2d/c2c place."""
         ni = self.nonideal
         if self.device.model is None:
-            for name in ("d2d", "c2c", "t_read"):
+            for name in ("d2d", "c2c", "t_read", "t_read_eval"):
                 if getattr(ni, name):
                     raise ConfigError(f"nonideal.{name} = {getattr(ni, name)!r} needs a device model (device.model; "
                                       f"'ideal' is the linear device): the ideal update has no device parameters")
-        if ni.t_read and self.circuit.lines.on:
-            raise ConfigError(f"nonideal.t_read = {ni.t_read!r} s with line resistance (circuit.r_wordline/r_bitline/"
-                              f"r_driver/r_sense) is not implemented: the devices' own cell voltages are not read out")
+        for name in ("t_read", "t_read_eval"):
+            if getattr(ni, name) and self.circuit.lines.on:
+                raise ConfigError(f"nonideal.{name} = {getattr(ni, name)!r} s with line resistance (circuit.r_wordline/"
+                                  f"r_bitline/r_driver/r_sense) is not implemented: the devices' own cell voltages "
+                                  f"are not read out")
         device_spread(self.device.d2d, self.device.c2c, ni)
         pulse_device_config(self.device, ni)
 

@@ -16,7 +16,12 @@ this section (nothing below is even constructed). Where each effect acts:
   device's last programming (:func:`power_law_factor`) (:mod:`ebana.updates.faults`).
 * ``t_read`` (read disturb, needs ``device.model``): every training phase of every sample holds
   its operating point for ``t_read`` s and each device's state integrates its own drop
-  V_row - V_col through the model (:meth:`ebana.updates.faults.FaultyUpdate.read_disturb`).
+  V_row - V_col through the model (:meth:`ebana.updates.faults.FaultyUpdate.read_disturb`);
+  residual learning's P devices too (read with the same row and column voltages as W).
+* ``t_read_eval`` (read disturb at inference, needs ``device.model``): every evaluation free phase
+  of every sample (train and test sets after each epoch) holds its operating point for
+  ``t_read_eval`` s, with the same device integration; the moved states are the ones training
+  continues from.
 * ``read_noise``, ``adc_bits``, ``adc_v_min``, ``adc_v_max`` (measurement side, one place:
   :mod:`ebana.measurement`): Gaussian noise (V) on every node voltage the periphery reads in
   training, then an ``adc_bits`` ADC over [adc_v_min, adc_v_max] (V; default each layer's span).
@@ -95,6 +100,10 @@ class NonIdealConfig:
     t_read: float = 0.0
     """Read disturb: time (s) each training phase (free, nudged) holds its voltages on the devices,
     whose states move through the device model meanwhile (0: off, states frozen); needs a model."""
+    t_read_eval: float = 0.0
+    """Read disturb at inference: time (s) each evaluation free phase (train and test accuracy after
+    every epoch) holds its voltages on the devices, which move as under ``t_read`` and stay moved
+    (0: off, evaluation leaves the states alone); needs a model."""
     read_noise: float = 0.0
     """Standard deviation (V) of Gaussian noise on every node voltage read in training (0: off)."""
     adc_bits: int | None = None
@@ -127,10 +136,11 @@ class NonIdealConfig:
         if self.stuck_on + self.stuck_off > 1.0:
             raise ConfigError(f"nonideal.stuck_on + nonideal.stuck_off must be <= 1, got {self.stuck_on!r} + "
                               f"{self.stuck_off!r}")
-        for name in ("d2d", "c2c", "read_noise", "retention_tau", "drift_nu", "t_read"):
+        for name in ("d2d", "c2c", "read_noise", "retention_tau", "drift_nu", "t_read", "t_read_eval"):
             _need(name, getattr(self, name), getattr(self, name) >= 0, ">= 0 (0: off)")
         _need("d2d", self.d2d, self.d2d <= 3.0, "<= 3 (a lognormal sigma; e^3 = 20x spread)")
-        _need("t_read", self.t_read, self.t_read <= 1.0, "<= 1 s (0: off)")
+        for name in ("t_read", "t_read_eval"):
+            _need(name, getattr(self, name), getattr(self, name) <= 1.0, "<= 1 s (0: off)")
         for name in ("t_batch", "drift_t0"):
             _need(name, getattr(self, name), 0 < getattr(self, name) <= 1e9, "a time in (0, 1e9] s")
         for name in ("adc_bits", "dac_bits", "dac_pulse_bits"):
@@ -150,7 +160,7 @@ class NonIdealConfig:
     def faulty(self) -> bool:
         """An updater-side effect is on (stuck devices or retention drift)."""
         return (self.stuck_on > 0 or self.stuck_off > 0 or self.retention_tau > 0 or self.drift_nu > 0
-                or self.t_read > 0)
+                or self.t_read > 0 or self.t_read_eval > 0)
 
 
 def _need(name: str, value, ok: bool, want: str) -> None:

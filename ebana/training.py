@@ -410,17 +410,26 @@ class Trainer:
         self.pulses_total += rep.n_pulses
 
     def evaluate(self) -> dict:
-        """Free-phase loss and accuracy on the training and test sets."""
+        """Free-phase loss and accuracy on the training and test sets.
+
+        With ``nonideal.t_read_eval`` the samples are read in chunks of ``batch_size`` (as in
+        training) and each chunk's free phase disturbs the devices before the next chunk is read
+        (:meth:`~ebana.updates.faults.FaultyUpdate.read_disturb`); the training set first, then the
+        test set, so the test accuracy is that of a chip the training-set reads already disturbed."""
         out = {}
         heads = getattr(self.loss, "per_head", None)   # graph networks: every head's loss and accuracy too
+        t_eval = self.cfg.nonideal.t_read_eval
+        chunk = self.cfg.batch_size if t_eval > 0 else EVAL_CHUNK
         for name, x, y in (("train", self.x_train, self.data.y_train), ("test", self.x_test, self.data.y_test)):
             losses, correct = [], 0
             per_label = np.zeros(y.shape[1]) if y.ndim == 2 else None   # multi-label: right decisions per label
             per_head: dict[str, list] = {}
-            for k in range(0, len(x), EVAL_CHUNK):
+            for k in range(0, len(x), chunk):
                 interrupts.check()
-                sl = slice(k, k + EVAL_CHUNK)
-                sol = self.phases.free(x[sl], ids=list(range(k, min(k + EVAL_CHUNK, len(x)))))
+                sl = slice(k, k + chunk)
+                sol = self.phases.free(x[sl], ids=list(range(k, min(k + chunk, len(x)))))
+                if t_eval > 0:   # inference read disturb: the chunk's reads moved the states (the next chunk sees it)
+                    self.backend.load(self.updater.read_disturb(self.circuit, [sol], t_eval), validate=False)
                 pred = self.circuit.prediction(sol.output)
                 losses.append(self.loss.value(pred, y[sl]))
                 correct += int(np.sum(self.loss.correct(pred, y[sl])))

@@ -21,7 +21,7 @@ from ebana.phases import PhaseController
 from tests.conftest import make_circuit
 
 KEYS = ["d2d", "c2c", "stuck_on", "stuck_off", "t_batch", "retention_tau", "retention_x_rest", "drift_nu",
-        "drift_t0", "t_read", "read_noise", "adc_bits", "adc_v_min", "adc_v_max", "dac_bits", "dac_pulse_bits"]
+        "drift_t0", "t_read", "t_read_eval", "read_noise", "adc_bits", "adc_v_min", "adc_v_max", "dac_bits", "dac_pulse_bits"]
 
 
 def cfg_with(**kv):
@@ -35,14 +35,14 @@ def test_every_effect_off_by_default_and_written_to_config_toml():
     d = to_dict(preset("iris"))["nonideal"]
     assert set(d) == {k for k in KEYS if getattr(ni, k) is not None}
     assert all(d[k] == 0 for k in ("d2d", "c2c", "stuck_on", "stuck_off", "retention_tau", "drift_nu", "read_noise",
-                                   "t_read"))
+                                   "t_read", "t_read_eval"))
     cfg = cfg_with(stuck_on=0.1, adc_bits=8, read_noise=1e-3, adc_v_min=0.4)
     back = from_dict(tomllib.loads(dump_toml(to_dict(cfg))))
     assert back.nonideal == cfg.nonideal and back.nonideal.adc_bits == 8
 
 
 BAD = [("stuck_on", 1.5), ("stuck_off", -0.1), ("retention_x_rest", 2.0), ("d2d", -0.1), ("c2c", -1.0),
-       ("read_noise", -1e-3), ("retention_tau", -1.0), ("t_read", -1e-6), ("t_batch", 0.0), ("t_batch", -1.0), ("drift_t0", -2.0),
+       ("read_noise", -1e-3), ("retention_tau", -1.0), ("t_read", -1e-6), ("t_read_eval", -1e-6), ("t_read_eval", 2.0), ("t_batch", 0.0), ("t_batch", -1.0), ("drift_t0", -2.0),
        ("drift_nu", -0.1), ("adc_bits", 0), ("dac_bits", -3), ("dac_pulse_bits", 0), ("adc_bits", 2.5),
        ("read_noise", float("nan")), ("stuck_on", float("nan")), ("t_batch", float("inf")), ("adc_bits", 33)]
 

@@ -94,3 +94,82 @@ def test_stuck_devices_are_not_disturbed():
 
 def test_linear_ion_drift_default_window_is_what_runs():
     assert devices.create("linear_ion_drift").params.window == "biolek"   # the oracle test swaps in window none
+
+
+def _hand_drops(c, s):
+    """Every device's drop of solution ``s`` by hand: wordlines / amplifier outputs / bias rows minus the column."""
+    xv = c.input_voltages(s.inputs())
+    per = []
+    for spec in c.topology.crossbars:
+        rows = xv if spec.src == 0 else c.amplifier_out(s.layers[spec.src])
+        rows = np.concatenate([rows, np.broadcast_to(c.bias_voltages(spec), (rows.shape[0], spec.shape[0] -
+                                                                           rows.shape[1]))], axis=1)
+        per.append(rows[:, :, None] - s.layers[spec.dst][:, None, :])
+    return per
+
+
+def test_residual_learnings_p_devices_are_disturbed_like_their_w_devices():
+    """P is read with W's row and column voltages: each P device integrates the same drop (HP closed form)."""
+    t = 2e-5
+    cfg = apply_overrides(preset("iris"), {"device.model": "linear_ion_drift", "algorithm.name": "residual",
+                                           "nonideal.t_read": t})
+    parts, sols = _batch(cfg)
+    up, c = parts.updater, parts.circuit
+    res = up.inner.residual
+    up.inner.array.model = hp_none().with_range(1 / c.params.g_max, 1 / c.params.g_min)
+    rng = np.random.default_rng(3)
+    up.inner.array.x = rng.uniform(0.3, 0.7, up.array.x.size)
+    res.x_p = rng.uniform(0.3, 0.7, res.x_p.size)
+    want_w, want_p = up.array.x.copy(), res.x_p.copy()
+    drops = [_hand_drops(c, s) for s in sols]
+    for b in range(sols[0].batch):
+        for per in drops:
+            v = np.concatenate([d[b].ravel() for d in per])
+            want_w, want_p = hp_exact(want_w, v, t), hp_exact(want_p, v, t)
+    p0 = res.x_p.copy()
+    g = up.read_disturb(c, sols)
+    np.testing.assert_allclose(res.x_p, want_p, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(up.array.x, want_w, rtol=1e-12, atol=1e-15)
+    assert np.max(np.abs(res.x_p - p0)) > 1e-4
+    mixed = res.mix(up.array.model.conductance(want_w), up.array, up.request.trained)   # the circuit sees W + γP
+    np.testing.assert_allclose(np.concatenate([x.ravel() for x in g]), mixed, rtol=1e-12)
+
+
+def test_inference_read_disturb_moves_devices_chunk_by_chunk(tmp_path):
+    """t_read_eval: evaluation reads batch-size chunks (train, then test); each chunk's free phase moves
+    every device by the HP closed form before the next chunk is solved."""
+    t = 2e-6
+    cfg = apply_overrides(preset("iris"), {"device.model": "linear_ion_drift", "nonideal.t_read_eval": t})
+    tr, ref = Trainer(cfg, tmp_path / "run"), build(cfg)
+    x0 = np.random.default_rng(4).uniform(0.3, 0.7, tr.updater.array.x.size)
+    for up in (tr.updater, ref.updater):
+        up.inner.array.model = hp_none().with_range(1 / tr.circuit.params.g_max, 1 / tr.circuit.params.g_min)
+        up.inner.array.x = x0.copy()
+    tr.backend.load(tr.updater.conductances(), validate=False)
+    want, c, n = x0.copy(), ref.circuit, cfg.batch_size
+    for xs in (ref.x_train, ref.x_test):
+        for k in range(0, len(xs), n):
+            ref.updater.inner.array.x = want
+            sol = create("numpy", c, conductances=ref.updater.conductances()).solve(xs[k:k + n], None)
+            per = _hand_drops(c, sol)
+            for b in range(sol.batch):
+                want = hp_exact(want, np.concatenate([d[b].ravel() for d in per]), t)
+    tr.evaluate()
+    np.testing.assert_allclose(tr.updater.array.x, want, rtol=1e-12, atol=1e-15)
+    assert np.max(np.abs(tr.updater.array.x - x0)) > 1e-5   # it did move
+    assert len(ref.x_train) > n                             # more than one chunk: the feedback is tested
+
+
+def test_inference_read_disturb_off_leaves_evaluation_alone_and_needs_a_device(tmp_path):
+    base = {"epochs": 2, "device.model": "linear_ion_drift"}
+    tr = Trainer(apply_overrides(preset("iris"), base), tmp_path / "a")
+    x0 = tr.updater.array.x.copy()
+    tr.evaluate()
+    assert np.array_equal(tr.updater.array.x, x0)
+    a = Trainer(apply_overrides(preset("iris"), base), tmp_path / "b").run()
+    b = Trainer(apply_overrides(preset("iris"), {**base, "nonideal.t_read_eval": 1e-2}), tmp_path / "c").run()
+    assert a[0]["test_loss"] != b[0]["test_loss"] and a[1]["test_loss"] != b[1]["test_loss"]
+    with pytest.raises(ConfigError, match="nonideal.t_read_eval.*device model"):
+        apply_overrides(preset("iris"), {"nonideal.t_read_eval": 1e-6})
+    with pytest.raises(ConfigError, match=r"nonideal.t_read_eval.*-1\.0"):
+        apply_overrides(preset("iris"), {**base, "nonideal.t_read_eval": -1.0})

@@ -19,8 +19,9 @@ Wraps an :class:`~ebana.updates.ideal.IdealUpdate` or a
   the time since each device's last programming (a device whose G changed in an update restarts
   at t0; ideal: of G; devices: of each device's G, whose state is re-inverted, clipped at
   G(lower state bound); residual learning's P devices drift too, each with its own clock).
-* **Read disturb** (``t_read``): :meth:`FaultyUpdate.read_disturb`, called by the training loop
-  after a batch's phases and before its update.
+* **Read disturb** (``t_read``, ``t_read_eval``): :meth:`FaultyUpdate.read_disturb`, called by
+  the training loop after a batch's phases and before its update, and (``t_read_eval``) after every
+  evaluation chunk's free phase; residual learning's P devices are disturbed with their W devices.
 
 Public API: :class:`FaultyUpdate`, :func:`with_faults`.
 """
@@ -153,22 +154,32 @@ class FaultyUpdate:
         floor = model.conductance(np.full(x.size, model.bounds[0]))
         return state_for_conductance(model, np.maximum(model.conductance(x) * factor, floor))
 
-    def read_disturb(self, circuit, solutions: Sequence) -> list[np.ndarray]:
+    def read_disturb(self, circuit, solutions: Sequence, t_read: float | None = None) -> list[np.ndarray]:
         """Move the devices through the phases they were just read in; the new conductances (S).
 
-        ``solutions``: the batch's phases in time order per sample (free, then the nudged ones).
-        Sample b's phases come one after the other, each holding every device at its drop
-        V_row - V_col (V; the row is the device's + terminal) for ``t_read`` s, integrated by the
-        device model (its closed form or adaptive integrator; thresholded models below threshold
-        do not move). Stuck devices stay put; residual learning: the W devices."""
-        arr, t = self.inner.array, self.cfg.t_read
+        ``solutions``: the batch's phases in time order per sample (free, then the nudged ones; at
+        evaluation the free phase alone). Sample b's phases come one after the other, each holding
+        every device at its drop V_row - V_col (V; the row is the device's + terminal) for
+        ``t_read`` s (default ``nonideal.t_read``), integrated by the device model (its closed form
+        or adaptive integrator; thresholded models below threshold do not move). Stuck devices stay
+        put. Residual learning: the W devices and the P devices, each P read with the same row and
+        column voltages as its W (the periphery weights P's column current by γ), so it sees the
+        same drop."""
+        arr = self.inner.array
+        t = self.cfg.t_read if t_read is None else t_read
+        res = self._residual
         drops = [device_drops(circuit, s) for s in solutions]
         x = arr.x
+        x_p = None if res is None else res.x_p
         for b in range(solutions[0].batch):
             for phase in drops:
                 v = np.concatenate([d[b].ravel() for d in phase])
                 x = arr.model.apply_pulse(x, v, np.full(x.size, t), rng=arr.rng, energy=False).x
+                if x_p is not None:
+                    x_p = arr.model.apply_pulse(x_p, v, np.full(x_p.size, t), rng=arr.rng, energy=False).x
         arr.x = x
+        if res is not None:
+            res.x_p = x_p
         self._pin_states()
         return self.conductances()
 

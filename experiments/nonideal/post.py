@@ -30,11 +30,11 @@ from matplotlib.figure import Figure
 from ebana.sweep import write_csv
 HERE = Path(__file__).resolve().parent
 EFFECTS = ["stuck_on", "stuck_off", "d2d", "c2c", "read_noise", "adc_bits", "dac_bits", "retention_tau",
-           "drift_nu", "t_read", "preset"]
+           "drift_nu", "t_read", "t_read_eval", "preset"]
 UNITS = {"stuck_on": "fraction", "stuck_off": "fraction", "d2d": "lognormal σ", "c2c": "relative σ",
          "read_noise": "V", "adc_bits": "bits", "dac_bits": "bits", "retention_tau": "s (t_batch = 1 s)",
-         "drift_nu": "ν", "t_read": "s per phase", "preset": "realistic_chip (1 = on)"}
-LOG_X = {"read_noise", "retention_tau", "t_read"}
+         "drift_nu": "ν", "t_read": "s per phase", "t_read_eval": "s per evaluation read", "preset": "realistic_chip (1 = on)"}
+LOG_X = {"read_noise", "retention_tau", "t_read", "t_read_eval"}
 
 
 def load(sweep: Path) -> dict[tuple[str, str, float], dict[str, list[float]]]:
@@ -50,7 +50,8 @@ def load(sweep: Path) -> dict[tuple[str, str, float], dict[str, list[float]]]:
             effect, strength = "preset", 1.0
         else:
             effect, strength = set_keys[0][9:], float(r[set_keys[0]])
-        rec = out.setdefault((r["device.model"], effect, strength), {})
+        dev = r["device.model"] + (f" ({r['limit_train']} train images)" if r.get("limit_train") else "")
+        rec = out.setdefault((dev, effect, strength), {})
         for m in ("test_acc", "test_loss"):
             rec.setdefault(m, []).append(float(r[m]))
     return out
@@ -79,14 +80,19 @@ def write_tables(rows: list[dict], out: Path) -> None:
     (out / "table.md").write_text("\n".join(lines) + "\n")
 
 
-def figure(rows: list[dict]) -> Figure:
-    """Accuracy (top two rows) and loss (bottom two rows, log) vs each effect's strength."""
-    fig = Figure(figsize=(15, 12))
-    grid = fig.subplots(4, 5)
+def figure(rows: list[dict], title: str = "IRIS, 20 epochs, 3 seeds") -> Figure:
+    """Accuracy (top half) and loss (bottom half, log) vs each effect's strength (effects that were run)."""
+    effects = [e for e in EFFECTS if any(r["effect"] == e for r in rows)]
+    ncol = min(5, max(1, len(effects)))
+    nrow = math.ceil(len(effects) / ncol)
+    fig = Figure(figsize=(max(3 * ncol, 9), 6 * nrow))
+    grid = np.atleast_2d(fig.subplots(2 * nrow, ncol, squeeze=False))
     devs = sorted({r["device"] for r in rows}, key=lambda d: d != "vteam")
     for part, (metric, scale, label) in enumerate((("test_acc", 100, "test accuracy (%)"), ("test_loss", 1, "test loss"))):
-        axes = grid[2 * part:2 * part + 2].ravel()
-        for ax, eff in zip(axes, EFFECTS):
+        axes = grid[part * nrow:(part + 1) * nrow].ravel()
+        for ax in axes[len(effects):]:
+            ax.set_visible(False)
+        for ax, eff in zip(axes, effects):
             for k, dev in enumerate(devs):
                 base = [r for r in rows if r["device"] == dev and r["effect"] == "none"]
                 pts = [r for r in rows if r["device"] == dev and r["effect"] == eff]
@@ -107,10 +113,10 @@ def figure(rows: list[dict]) -> Figure:
             ax.set_title(eff, fontsize=10)
             ax.set_xlabel(UNITS[eff], fontsize=8)
             ax.grid(alpha=0.3)
-        axes[0].set_ylabel(label)
-        axes[5].set_ylabel(label)
+        for row in range(nrow):
+            axes[row * ncol].set_ylabel(label)
     grid[0, 0].legend(fontsize=8, loc="lower left")
-    fig.suptitle("IRIS, 20 epochs, 3 seeds (mean ± std): each non-ideality alone; dashed: every effect off")
+    fig.suptitle(f"{title} (mean ± std): each non-ideality alone; dashed: every effect off")
     fig.tight_layout()
     return fig
 
@@ -183,6 +189,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE)
     ap.add_argument("--algorithms", action="store_true", help="the algorithms sweep instead")
     ap.add_argument("--chip", action="store_true", help="the realistic_chip sweep instead")
+    ap.add_argument("--title", default="IRIS, 20 epochs, 3 seeds", help="the figure's data set and runs")
     args = ap.parse_args()
     if args.chip:
         chip(args.sweep or HERE / "realistic_chip", args.out)
@@ -194,8 +201,9 @@ def main() -> None:
     rows = table(load(args.sweep))
     if not rows:
         raise SystemExit(f"no finished runs in {args.sweep / 'results.csv'}")
+    args.out.mkdir(parents=True, exist_ok=True)
     write_tables(rows, args.out)
-    figure(rows).savefig(args.out / "nonideal.png", dpi=110)
+    figure(rows, args.title).savefig(args.out / "nonideal.png", dpi=110)
     nan = [r for r in rows if not math.isfinite(r["test_loss_mean"])]
     print(f"wrote {args.out / 'table.md'} ({len(rows)} rows, {len(nan)} with a non-finite loss) and nonideal.png")
 
