@@ -52,6 +52,17 @@ def best_of(fn, reps: int = 5) -> float:
     return min(times)
 
 
+def write_section(md: Path, begin: str, end: str, text: str) -> None:
+    """Replace the part of ``md`` between the markers ``begin`` and ``end`` (both included in ``text``)
+    by ``text``, or append it when the markers are absent."""
+    old = md.read_text()
+    if begin in old:
+        old = old[:old.index(begin)] + text + old[old.index(end) + len(end):]
+    else:
+        old = old.rstrip("\n") + "\n\n" + text + "\n"
+    md.write_text(old)
+
+
 def gemm_bound_per_batch(b: int, n_in: int, n_h: int, n_out: int, sweeps_free: float,
                          sweeps_nudged: float, reps: int = 50) -> float:
     """Seconds per batch for the GEMMs a training step cannot avoid (same shapes and dtypes)."""

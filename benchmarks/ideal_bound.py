@@ -24,7 +24,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fast_path import gemm_bound_per_batch  # noqa: E402
+from fast_path import gemm_bound_per_batch, write_section  # noqa: E402
 
 from ebana.allocator import tune_malloc  # noqa: E402
 from ebana.config import apply_overrides, preset  # noqa: E402
@@ -65,10 +65,4 @@ if __name__ == "__main__":
                       f"MNIST {res['samples']} samples, 1568-100-20, batch {res['batch']}, float32, "
                       f"{sweeps:.2f} mean free sweeps; {repeats} alternating epochs per mode, the bound measured "
                       f"after each epoch ({len(bounds)} times).", "", *rows, "", END])
-    md = HERE / "results.md"
-    old = md.read_text()
-    if BEGIN in old:
-        old = old[:old.index(BEGIN)] + text + old[old.index(END) + len(END):]
-    else:
-        old = old.rstrip("\n") + "\n\n" + text + "\n"
-    md.write_text(old)
+    write_section(HERE / "results.md", BEGIN, END, text)

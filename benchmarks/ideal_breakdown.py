@@ -25,7 +25,7 @@ from collections import defaultdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fast_path import gemm_bound_per_batch  # noqa: E402
+from fast_path import gemm_bound_per_batch, write_section  # noqa: E402
 
 from ebana.allocator import tune_malloc  # noqa: E402
 from ebana.config import apply_overrides, preset  # noqa: E402
@@ -103,11 +103,5 @@ if __name__ == "__main__":
         f"epochs (epochs {', '.join(f'{e:.3f}' for e, _ in runs)} s), the bound the least of {len(bounds)} "
         "measurements. Each part is the wall time of the method that does it, summed over the epoch's batches.",
         "", *rows, "", END])
-    md = HERE / "results.md"
-    old = md.read_text()
-    if BEGIN in old:
-        old = old[:old.index(BEGIN)] + text + old[old.index(END) + len(END):]
-    else:
-        old = old.rstrip("\n") + "\n\n" + text + "\n"
-    md.write_text(old)
+    write_section(HERE / "results.md", BEGIN, END, text)
     print(text)
