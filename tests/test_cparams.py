@@ -246,12 +246,16 @@ def test_nothing_trainable_is_bit_identical_to_before(tmp_path):
     old = _tree_before_feature(tmp_path / "old")
     if old is None:
         pytest.skip("not a git checkout with the commit before ebana/cparams.py")
-    args = ["-c", "from ebana.cli import main; main()", "train", "iris", "--epochs", "2", "--quiet",
+    # an editable install's import hook (setuptools' __editable__ finder on sys.meta_path) would serve the
+    # checkout's ebana.* submodules that the old tree lacks: drop it so that PYTHONPATH alone decides
+    own_tree = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path "
+                "if not getattr(f, '__module__', '').startswith('__editable__')]; ")
+    args = ["-c", own_tree + "from ebana.cli import main; main()", "train", "iris", "--epochs", "2", "--quiet",
             "--set", "limit_train=40"]
     outs = {}
     for name, src in (("old", old), ("new", ROOT)):
-        check = subprocess.run([sys.executable, "-c", "import ebana.cparams"], env={**cli_env(), "PYTHONPATH": str(src)},
-                               cwd=tmp_path, capture_output=True)
+        check = subprocess.run([sys.executable, "-c", own_tree + "import ebana.cparams"],
+                               env={**cli_env(), "PYTHONPATH": str(src)}, cwd=tmp_path, capture_output=True)
         assert (check.returncode == 0) == (name == "new")    # each run imports its own tree
         env = {**cli_env(), "PYTHONPATH": str(src)}
         out = tmp_path / f"run_{name}"
