@@ -13,17 +13,13 @@ import math
 import os
 from typing import Any, Sequence
 
-import numpy as np
-
-from ebana import interrupts
 from ebana.builder import build, make_backend
 from ebana.checkpoint import load_checkpoint_circuit
 from ebana.circuit import Circuit
 from ebana.config import apply_overrides
 from ebana.errors import CheckpointError, ConfigError, SimulationError
-from ebana.losses import accuracy
 from ebana.phases import PhaseController
-from ebana.training import EVAL_CHUNK
+from ebana.training import split_metrics
 
 __all__ = ["SPLITS", "evaluate_checkpoint"]
 
@@ -52,18 +48,8 @@ def evaluate_checkpoint(path: str | os.PathLike, changes: dict[str, Any] | None 
     data = {"train": (parts.x_train, parts.data.y_train), "test": (parts.x_test, parts.data.y_test)}
     out: dict[str, float] = {}
     for name in splits:
-        x, y = data[name]
-        losses, correct = [], 0
-        for k in range(0, len(x), EVAL_CHUNK):
-            interrupts.check()
-            sl = slice(k, k + EVAL_CHUNK)
-            sol = phases.free(x[sl], ids=list(range(k, min(k + EVAL_CHUNK, len(x)))))
-            pred = circuit.prediction(sol.output)
-            losses.append(parts.loss.value(pred, y[sl]))
-            correct += int(np.sum(accuracy(pred, y[sl])))
-        out[f"{name}_loss"] = float(np.concatenate(losses).mean())
+        out.update(split_metrics(name, *data[name], phases, circuit, parts.loss))
         if not math.isfinite(out[f"{name}_loss"]):
             raise SimulationError(f"the {name} loss of {path} is {out[f'{name}_loss']}: the node voltages are "
                                   f"not finite (check the changed circuit parameters)")
-        out[f"{name}_acc"] = correct / len(x)
     return out

@@ -90,6 +90,43 @@ EVAL_CHUNK = 1000
 """Samples per free-phase solve in evaluation."""
 
 
+def split_metrics(name: str, x: np.ndarray, y: np.ndarray, phases: PhaseController, circuit, loss,
+                  chunk: int = EVAL_CHUNK, after=None) -> dict[str, float]:
+    """Free-phase metrics of one split, solved ``chunk`` samples at a time: ``{name}_loss`` and
+    ``{name}_acc`` (the loss's own correctness: exact match for multi-label targets, every head for
+    a graph), for multi-label targets ``{name}_hamming`` and ``{name}_label_acc{k}``, for graph heads
+    ``{head}_{name}_loss`` / ``_acc``. ``after(solution)`` runs after each chunk's solve, before the
+    next (read disturb at inference). The caller checks that the loss is finite."""
+    heads = getattr(loss, "per_head", None)   # graph networks: every head's loss and accuracy too
+    losses, correct = [], 0
+    per_label = np.zeros(y.shape[1]) if y.ndim == 2 else None   # multi-label: right decisions per label
+    per_head: dict[str, list] = {}
+    for k in range(0, len(x), chunk):
+        interrupts.check()
+        sl = slice(k, k + chunk)
+        sol = phases.free(x[sl], ids=list(range(k, min(k + chunk, len(x)))))
+        if after is not None:
+            after(sol)
+        pred = circuit.prediction(sol.output)
+        losses.append(loss.value(pred, y[sl]))
+        correct += int(np.sum(loss.correct(pred, y[sl])))
+        if per_label is not None:
+            per_label += label_correct(pred, y[sl]).sum(axis=0)
+        if heads is not None:
+            for h, (lv, ok) in heads(pred, y[sl]).items():
+                per_head.setdefault(h, []).append((lv, ok))
+    out: dict[str, float] = {}
+    if per_label is not None:
+        out[f"{name}_hamming"] = 1.0 - float(per_label.sum()) / y.size
+        out.update({f"{name}_label_acc{k}": float(c) / len(x) for k, c in enumerate(per_label)})
+    for h, parts in per_head.items():
+        out[f"{h}_{name}_loss"] = float(np.concatenate([lv for lv, _ in parts]).mean())
+        out[f"{h}_{name}_acc"] = float(np.concatenate([ok for _, ok in parts]).mean())
+    out[f"{name}_loss"] = float(np.concatenate(losses).mean())
+    out[f"{name}_acc"] = correct / len(x)
+    return out
+
+
 @dataclass
 class Progress:
     """What the loop reports after every batch (for progress bars)."""
@@ -416,39 +453,19 @@ class Trainer:
         training) and each chunk's free phase disturbs the devices before the next chunk is read
         (:meth:`~ebana.updates.faults.FaultyUpdate.read_disturb`); the training set first, then the
         test set, so the test accuracy is that of a chip the training-set reads already disturbed."""
-        out = {}
-        heads = getattr(self.loss, "per_head", None)   # graph networks: every head's loss and accuracy too
         t_eval = self.cfg.nonideal.t_read_eval
-        chunk = self.cfg.batch_size if t_eval > 0 else EVAL_CHUNK
+
+        def disturb(sol) -> None:   # inference read disturb: the chunk moved the states (the next chunk sees it)
+            self.backend.load(self.updater.read_disturb(self.circuit, [sol], t_eval), validate=False)
+
+        out = {}
         for name, x, y in (("train", self.x_train, self.data.y_train), ("test", self.x_test, self.data.y_test)):
-            losses, correct = [], 0
-            per_label = np.zeros(y.shape[1]) if y.ndim == 2 else None   # multi-label: right decisions per label
-            per_head: dict[str, list] = {}
-            for k in range(0, len(x), chunk):
-                interrupts.check()
-                sl = slice(k, k + chunk)
-                sol = self.phases.free(x[sl], ids=list(range(k, min(k + chunk, len(x)))))
-                if t_eval > 0:   # inference read disturb: the chunk's reads moved the states (the next chunk sees it)
-                    self.backend.load(self.updater.read_disturb(self.circuit, [sol], t_eval), validate=False)
-                pred = self.circuit.prediction(sol.output)
-                losses.append(self.loss.value(pred, y[sl]))
-                correct += int(np.sum(self.loss.correct(pred, y[sl])))
-                if per_label is not None:
-                    per_label += label_correct(pred, y[sl]).sum(axis=0)
-                if heads is not None:
-                    for h, (lv, ok) in heads(pred, y[sl]).items():
-                        per_head.setdefault(h, []).append((lv, ok))
-            if per_label is not None:
-                out[f"{name}_hamming"] = 1.0 - float(per_label.sum()) / y.size
-                out.update({f"{name}_label_acc{k}": float(c) / len(x) for k, c in enumerate(per_label)})
-            for h, parts in per_head.items():
-                out[f"{h}_{name}_loss"] = float(np.concatenate([lv for lv, _ in parts]).mean())
-                out[f"{h}_{name}_acc"] = float(np.concatenate([ok for _, ok in parts]).mean())
-            out[f"{name}_loss"] = float(np.concatenate(losses).mean())
+            out.update(split_metrics(name, x, y, self.phases, self.circuit, self.loss,
+                                     self.cfg.batch_size if t_eval > 0 else EVAL_CHUNK,
+                                     disturb if t_eval > 0 else None))
             if not math.isfinite(out[f"{name}_loss"]):
                 raise SimulationError(f"the {name} loss is {out[f'{name}_loss']} after epoch {self.epoch + 1}: "
                                       f"the circuit's node voltages are not finite (check the circuit parameters)")
-            out[f"{name}_acc"] = correct / len(x)
         return out
 
     # ------------------------------------------------------------------ files
