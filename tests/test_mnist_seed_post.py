@@ -19,8 +19,8 @@ def _module():
 
 def _write(path: Path, rows: list[dict]) -> None:
     path.mkdir(parents=True)
-    fields = ["run", "device.model", "device.r_ratio", "device.pam_pulses", "limit_train", "seed", "status",
-              "test_acc", "test_loss", "train_loss", "e_write_total", "pulses_total", "e_energy", "saturated",
+    fields = ["run", "device.model", "device.r_ratio", "device.scheme", "device.pam_pulses", "limit_train", "seed",
+              "status", "test_acc", "test_loss", "train_loss", "e_write_total", "pulses_total", "e_energy", "saturated",
               "dg_ratio", "seconds"]
     with open(path / "results.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
@@ -83,18 +83,7 @@ def test_nonseparable_sweep_joins_the_three_tables(tmp_path):
              "test_acc": acc} for q, acc in ((100, 0.9), (2, 0.7))]
     rows += [{"device.model": "stanford_pku", "device.r_ratio": 100, "device.scheme": "pam", "device.pam_pulses": n,
               "test_acc": acc} for n, acc in ((1, 0.8), (3, 0.85))]
-    path = tmp_path / "mnist_nonseparable"
-    path.mkdir()
-    fields = ["run", "device.model", "device.r_ratio", "device.scheme", "device.pam_pulses", "seed", "status",
-              "test_acc", "test_loss", "train_loss", "e_write_total", "pulses_total", "e_energy", "saturated",
-              "dg_ratio", "seconds"]
-    with open(path / "results.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
-        w.writeheader()
-        for i, r in enumerate(rows):
-            w.writerow({"run": f"n{i}", "seed": 0, "status": "done", "test_loss": 0.2, "train_loss": 0.1,
-                        "e_write_total": 1e-6, "pulses_total": 100, "e_energy": 1e-3, "saturated": 0.0,
-                        "dg_ratio": 1.0, "seconds": 10, **r})
+    _write(tmp_path / "mnist_nonseparable", rows)
     tables = mod.write_all(tmp_path, tmp_path / "out")
     ratio = {(r["model"], r["r_ratio"]): r for r in tables["ratio"]}
     assert abs(ratio["team", 100.0]["test_err_pct"] - 10.0) < 1e-9
