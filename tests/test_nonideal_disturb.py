@@ -173,3 +173,69 @@ def test_inference_read_disturb_off_leaves_evaluation_alone_and_needs_a_device(t
         apply_overrides(preset("iris"), {"nonideal.t_read_eval": 1e-6})
     with pytest.raises(ConfigError, match=r"nonideal.t_read_eval.*-1\.0"):
         apply_overrides(preset("iris"), {**base, "nonideal.t_read_eval": -1.0})
+
+
+def _joglekar_batch(t, **model_kw):
+    """IRIS batch of 3 under read disturb, every device a Joglekar (p = 1) HP device inside (0.2, 0.8)."""
+    cfg = apply_overrides(preset("iris"), {"device.model": "linear_ion_drift", "device.preset": "memtorch_joglekar",
+                                           "nonideal.t_read": t})
+    parts, sols = _batch(cfg)
+    up, c = parts.updater, parts.circuit
+    assert up.array.model.params.window == "joglekar"
+    if model_kw:
+        up.inner.array.model = devices.create("linear_ion_drift", window="joglekar", **model_kw).with_range(
+            1 / c.params.g_max, 1 / c.params.g_min)
+    up.inner.array.x = np.random.default_rng(5).uniform(0.2, 0.8, up.array.x.size)
+    return up, c, sols
+
+
+def _reads(c, sols):
+    """The batch's reads in time order (sample by sample, its phases in turn): one drop vector each."""
+    drops = [_hand_drops(c, s) for s in sols]
+    return [np.concatenate([d[b].ravel() for d in per]) for b in range(sols[0].batch) for per in drops]
+
+
+def test_flux_controlled_device_moves_by_the_flux_of_the_whole_batch():
+    """Joglekar p = 1: f = 4x(1 - x), dΦ/dt = k·V with Φ(x) = (R_OFF ln x - R_ON ln(1 - x))/4 (partial
+    fractions of R(x)/f(x)); after the batch Φ has grown by k·t·Σ V over its 9 reads, whatever their order."""
+    t = 1e-3
+    up, c, sols = _joglekar_batch(t)
+    assert up.array.model.flux_controlled and up._one_hold(up.array.model)
+    p = up.array.model.params
+    x0 = up.array.x.copy()
+    up.read_disturb(c, sols)
+    phi = lambda x: (p.r_off * np.log(x) - p.r_on * np.log1p(-x)) / 4   # noqa: E731
+    flux = t * np.sum(_reads(c, sols), axis=0)
+    np.testing.assert_allclose(phi(up.array.x) - phi(x0), p.k * flux, rtol=1e-9, atol=1e-9)
+    assert np.max(np.abs(up.array.x - x0)) > 1e-3
+
+
+def test_one_hold_equals_the_read_by_read_integration():
+    """The batch as one hold of N·t at the mean drop gives the states the N reads give one by one."""
+    t = 1e-3
+    up, c, sols = _joglekar_batch(t)
+    want = up.array.x.copy()
+    for v in _reads(c, sols):
+        want = up.array.model.apply_pulse(want, v, t, energy=False).x
+    up.read_disturb(c, sols)
+    np.testing.assert_allclose(up.array.x, want, rtol=1e-10, atol=1e-14)
+
+
+def test_c2c_noise_keeps_one_draw_per_read():
+    """With c2c noise every read draws its own noise: no one-hold shortcut, the rng stream is read by read."""
+    t = 1e-3
+    up, c, sols = _joglekar_batch(t, c2c=0.1)
+    assert up.array.model.flux_controlled and not up._one_hold(up.array.model)
+    rng = np.random.default_rng()
+    rng.bit_generator.state = up.array.rng.bit_generator.state
+    want = up.array.x.copy()
+    for v in _reads(c, sols):
+        want = up.array.model.apply_pulse(want, v, t, rng=rng, energy=False).x
+    up.read_disturb(c, sols)
+    np.testing.assert_array_equal(up.array.x, want)
+
+
+def test_only_symmetric_windows_that_vanish_at_both_bounds_are_flux_controlled():
+    for window, want in (("joglekar", True), ("prodromakis", True), ("biolek", False), ("none", False)):
+        assert devices.create("linear_ion_drift", window=window).flux_controlled is want
+    assert not devices.create("vteam").flux_controlled and not devices.create("ideal").flux_controlled

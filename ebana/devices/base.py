@@ -163,6 +163,15 @@ class DeviceModel:
     from the native one (:meth:`_rescaled_energy`)."""
     demo: ClassVar[Demo]
 
+    @property
+    def flux_controlled(self) -> bool:
+        """True when the state is a function of the flux φ = ∫V dt alone (Chua's flux-controlled
+        memristor): ``dx/dt = V·h(x)`` with the same h for both polarities and no bound reached
+        from inside (h vanishes at both). Holds at V_k for t_k then move x exactly as one hold of
+        Σ V_k·t_k (dx/dφ = h(x)), in any order; read disturb uses it
+        (:meth:`ebana.updates.faults.FaultyUpdate.read_disturb`). Default False."""
+        return False
+
     def __init__(self, params: DeviceParams | None = None, /, *, preset: str | None = None,
                  **overrides: Any) -> None:
         if params is None:

@@ -96,6 +96,7 @@ class LinearIonDrift(SeparableModel):
         "memtorch": {},
         "technion_2011": {"r_on": 100.0, "r_off": 200e3, "d": 3e-9, "mu_v": 1e-15},
         "biolek_2009": {"r_on": 1e3, "r_off": 100e3, "d": 10e-9, "mu_v": 1e-14},
+        "memtorch_joglekar": {"window": "joglekar"},
     }
     demo = Demo(amplitude=1.0, frequency=0.5, v_set=1.0, v_reset=-1.0, t_pulse=2e-2, x0=0.1)
 
@@ -108,6 +109,12 @@ class LinearIonDrift(SeparableModel):
         if self.params.window in STICKY:
             return X_MIN, X_MAX
         return self.edge, 1.0 - self.edge
+
+    @property
+    def flux_controlled(self) -> bool:  # type: ignore[override]
+        """Joglekar and Prodromakis: dx/dt = k·V·f(x)/R(x), f alike for both polarities and zero
+        at both bounds. Biolek's f depends on the current's sign; ``none`` clips at hard bounds."""
+        return self.params.window in STICKY
 
     def _jog_int(self) -> bool:
         """Joglekar with an integer p > 1 (partial-fraction closed form)."""
