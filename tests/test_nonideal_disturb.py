@@ -200,7 +200,7 @@ def test_flux_controlled_device_moves_by_the_flux_of_the_whole_batch():
     fractions of R(x)/f(x)); after the batch Φ has grown by k·t·Σ V over its 9 reads, whatever their order."""
     t = 1e-3
     up, c, sols = _joglekar_batch(t)
-    assert up.array.model.flux_controlled and up._one_hold(up.array.model)
+    assert up.array.model.flux_controlled
     p = up.array.model.params
     x0 = up.array.x.copy()
     up.read_disturb(c, sols)
@@ -222,10 +222,9 @@ def test_one_hold_equals_the_read_by_read_integration():
 
 
 def test_c2c_noise_keeps_one_draw_per_read():
-    """With c2c noise every read draws its own noise: no one-hold shortcut, the rng stream is read by read."""
+    """With c2c noise every read draws its own noise: no shortcut, the rng stream is read by read."""
     t = 1e-3
     up, c, sols = _joglekar_batch(t, c2c=0.1)
-    assert up.array.model.flux_controlled and not up._one_hold(up.array.model)
     rng = np.random.default_rng()
     rng.bit_generator.state = up.array.rng.bit_generator.state
     want = up.array.x.copy()

@@ -126,9 +126,12 @@ class VTEAM(SeparableModel):
     def _drift(self, vn):
         p = self.params
         d = p.x_off - p.x_on
-        off = p.k_off * np.maximum(vn / p.v_off - 1, 0.0) ** p.alpha_off
-        on = p.k_on * np.maximum(vn / p.v_on - 1, 0.0) ** p.alpha_on
-        dxdt = np.where(vn > p.v_off, off, np.where(vn < p.v_on, on, 0.0))
+        m_off, m_on = vn > p.v_off, vn < p.v_on
+        shape = np.broadcast(vn, p.k_off, p.k_on, p.v_off, p.v_on, p.alpha_off, p.alpha_on).shape
+        # the power only above threshold (where its base is > 0): a read leaves most devices below
+        off = p.k_off * np.power(vn / p.v_off - 1, p.alpha_off, out=np.zeros(shape), where=m_off)
+        on = p.k_on * np.power(vn / p.v_on - 1, p.alpha_on, out=np.zeros(shape), where=m_on)
+        dxdt = np.where(m_off, off, np.where(m_on, on, 0.0))
         return -dxdt / d
 
     def _f(self, x, up):

@@ -166,39 +166,40 @@ class FaultyUpdate:
         column voltages as its W (the periphery weights P's column current by γ), so it sees the
         same drop.
 
-        A flux-controlled model without c2c noise (:attr:`~ebana.devices.base.DeviceModel.flux_controlled`,
-        e.g. linear ion drift with the Joglekar window) takes the batch's N reads as one hold of
-        N·t at their mean drop: the same state (x depends on Σ V·t alone), one model call
-        instead of N."""
+        Without c2c noise a separable model takes the batch's reads at once
+        (:meth:`~ebana.devices.base.SeparableModel.apply_holds`: exact, consecutive holds that
+        drive a device the same way add their drive integrals); with c2c noise every read is a
+        pulse of its own, with its own noise draw."""
         arr = self.inner.array
         t = self.cfg.t_read if t_read is None else t_read
         res = self._residual
-        x = arr.x
+        lines = [line_voltages(circuit, s) for s in solutions]
+
+        def reads():   # in time order: sample by sample, its phases in turn; one drop vector (V) each
+            for b in range(solutions[0].batch):
+                for phase in lines:
+                    yield np.concatenate([(rows[b][:, None] - cols[b][None, :]).ravel() for rows, cols in phase])
+
+        model, x = arr.model, arr.x
         x_p = None if res is None else res.x_p
-        if self._one_hold(arr.model):
-            n = solutions[0].batch * len(solutions)
-            total = np.sum([np.concatenate([d.ravel() for d in summed_drops(circuit, s)]) for s in solutions], axis=0)
-            reads = [(total / n, n * t)]
-        else:
-            drops = [device_drops(circuit, s) for s in solutions]
-            reads = ((np.concatenate([d[b].ravel() for d in phase]), t)
-                     for b in range(solutions[0].batch) for phase in drops)
-        for v, hold in reads:
-            x = arr.model.apply_pulse(x, v, np.full(x.size, hold), rng=arr.rng, energy=False).x
+        c2c = model.params.c2c
+        held = None
+        if c2c is None or not np.any(np.asarray(c2c) > 0):
+            held = model.apply_holds(x, reads(), t)
+        if held is not None:
+            x = held
             if x_p is not None:
-                x_p = arr.model.apply_pulse(x_p, v, np.full(x_p.size, hold), rng=arr.rng, energy=False).x
+                x_p = model.apply_holds(x_p, reads(), t)
+        else:
+            for v in reads():
+                x = model.apply_pulse(x, v, np.full(x.size, t), rng=arr.rng, energy=False).x
+                if x_p is not None:
+                    x_p = model.apply_pulse(x_p, v, np.full(x_p.size, t), rng=arr.rng, energy=False).x
         arr.x = x
         if res is not None:
             res.x_p = x_p
         self._pin_states()
         return self.conductances()
-
-    @staticmethod
-    def _one_hold(model) -> bool:
-        """Reads collapse into one hold: a flux-controlled model with no c2c noise (whose draws,
-        one per read, would change)."""
-        c2c = model.params.c2c
-        return model.flux_controlled and (c2c is None or not np.any(np.asarray(c2c) > 0))
 
     def state_dict(self) -> dict[str, np.ndarray]:
         d = dict(self.inner.state_dict())
@@ -217,19 +218,15 @@ class FaultyUpdate:
         self._pin_states()
 
 
+def line_voltages(circuit, sol) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per crossbar: its row voltages (B, rows) and column voltages (B, cols) (V) in solution ``sol``."""
+    xv = sol.wordlines(circuit)
+    return [(circuit.row_voltages(spec, xv, sol.layers), sol.layers[spec.dst]) for spec in circuit.topology.crossbars]
+
+
 def device_drops(circuit, sol) -> list[np.ndarray]:
     """Voltage (V) across every crossbar device, row minus column, (B, rows, cols) per crossbar."""
-    xv = sol.wordlines(circuit)
-    return [circuit.row_voltages(spec, xv, sol.layers)[:, :, None] - sol.layers[spec.dst][:, None, :]
-            for spec in circuit.topology.crossbars]
-
-
-def summed_drops(circuit, sol) -> list[np.ndarray]:
-    """Σ over the batch of :func:`device_drops` (V), (rows, cols) per crossbar: row sums minus
-    column sums, without the (B, rows, cols) arrays."""
-    xv = sol.wordlines(circuit)
-    return [circuit.row_voltages(spec, xv, sol.layers).sum(axis=0)[:, None] - sol.layers[spec.dst].sum(axis=0)[None, :]
-            for spec in circuit.topology.crossbars]
+    return [rows[:, :, None] - cols[:, None, :] for rows, cols in line_voltages(circuit, sol)]
 
 
 def with_faults(updater, cfg: NonIdealConfig, g_min: float, g_max: float, seed: int):
