@@ -210,8 +210,6 @@ def check_trainable(circuit: Circuit, names: Sequence[str]) -> None:
                           "circuit.output_diodes = true), the network has none")
     if "gain" in names and not any(s.src > 0 for s in t.crossbars):
         raise ConfigError("train.trainable = 'gain' needs a hidden layer (amplifiers), the network has none")
-    if "bias_current" in names and p.i_bias is not None and not circuit.has_bias_currents:
-        raise ConfigError("train.trainable = 'bias_current': the circuit has no bias current sources")
 
 
 def _shockley_cocontent(x: np.ndarray, i_s: float, n_vt: float) -> np.ndarray:
