@@ -6,7 +6,7 @@ amplifier port and voltage source of the circuit (:mod:`ebana.circuit`, names as
 :mod:`ebana.netlist`). Every current is a function of the node voltages alone; at an operating
 point they satisfy Kirchhoff's current law at every neuron node (:func:`kcl_at_neurons`):
 
-    sum_(c -> q) sum_i I_dev[c][i, j] - I_up[j] + I_low[j] - I_amp_in[j] + I_nudge[j] = 0.
+    sum_(c -> q) sum_i I_dev[c][i, j] - I_up[j] + I_low[j] - I_amp_in[j] + I_nudge[j] + I_b[j] = 0.
 
 Sign conventions (keys of the returned dict; ``q`` a layer >= 1, ``c`` a crossbar index):
 
@@ -26,6 +26,8 @@ Sign conventions (keys of the returned dict; ``q`` a layer >= 1, ``c`` a crossba
   (ngspice ``i(VB{c}_{k})`` is its negative).
 - ``i_vbh_l{q}``, ``i_vbl_l{q}`` (B,): the clamp bias sources of layer q, out of their + terminal:
   -sum_j I_up and +sum_j I_low (ngspice ``i(VBH{q})``, ``i(VBL{q})``: their negatives).
+- ``i_bias_l{q}`` (B, n_q), only with ``circuit.i_bias``: the bias current source into each node
+  (ngspice ``IB{q}_{j}``, from ground into the node).
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ def branch_currents(model: CompiledCircuit, wordlines: np.ndarray,
             up, low = _diodes(model, layers[q])
             out[f"i_diode_up_l{q}"], out[f"i_diode_low_l{q}"] = up, low
             out[f"i_vbh_l{q}"], out[f"i_vbl_l{q}"] = -up.sum(axis=1), low.sum(axis=1)
+        if circuit.has_bias_currents:
+            out[f"i_bias_l{q}"] = np.broadcast_to(circuit.bias_currents(q), (b, t.layer_size(q))).copy()
         if q in amp_out:
             out[f"i_amp_out_l{q}"] = amp_out[q]
             out[f"i_amp_in_l{q}"] = p.alpha * amp_out[q]
@@ -98,6 +102,8 @@ def kcl_at_neurons(model: CompiledCircuit, currents: dict[str, np.ndarray],
             other += [-currents[f"i_diode_up_l{q}"], currents[f"i_diode_low_l{q}"]]
         if f"i_amp_in_l{q}" in currents:
             other.append(-currents[f"i_amp_in_l{q}"])
+        if f"i_bias_l{q}" in currents:
+            other.append(currents[f"i_bias_l{q}"])
         if q == t.output_layer and i_nudge is not None:
             other.append(np.asarray(i_nudge, dtype=np.float64))
         out.append((sum(terms + other), scale + sum(np.abs(x) for x in other)))

@@ -17,7 +17,7 @@ import numpy as np
 
 from ebana.builder import build_circuit
 from ebana.circuit import Circuit, CircuitParams
-from ebana.cparams import TRAINABLE, param_keys, param_values, with_values
+from ebana.cparams import TRAINABLE, param_arrays, param_keys, param_values, with_values
 from ebana.config import TrainConfig, from_dict, to_dict
 from ebana.errors import CheckpointError, ConfigError, EbanaError
 
@@ -28,8 +28,9 @@ __all__ = ["network_arrays", "trained_params", "read_npz", "checkpoint_file", "c
 def network_arrays(cfg: TrainConfig, conductances: Sequence[np.ndarray], n_inputs: int,
                    n_classes: int, params: CircuitParams | None = None) -> dict[str, np.ndarray]:
     """What :func:`load_checkpoint_circuit` needs: conductances g0.. (S), sizes, the resolved config,
-    and the trained circuit values ``param_<key>`` (V, V/V) of ``params`` (those of ``train.trainable``
-    and any that differ from the config's circuit; none for a run that trains none)."""
+    and the trained circuit values ``param_<key>`` (V, V/V; ``param_i_bias``: A per neuron node) of
+    ``params`` (those of ``train.trainable`` and any that differ from the config's circuit; none for a
+    run that trains none)."""
     arrays = {f"g{k}": np.asarray(g) for k, g in enumerate(conductances)}
     arrays.update(n_crossbars=np.array(len(arrays)), config_json=np.array(json.dumps(to_dict(cfg))),
                   n_inputs=np.array(n_inputs), n_classes=np.array(n_classes))
@@ -37,7 +38,7 @@ def network_arrays(cfg: TrainConfig, conductances: Sequence[np.ndarray], n_input
         base = cfg.circuit_params
         names = [n for n in TRAINABLE if n in cfg.train.trainable
                  or not np.array_equal(param_values(params, [n]), param_values(base, [n]))]
-        arrays.update({f"param_{k}": np.array(v) for k, v in zip(param_keys(names), param_values(params, names))})
+        arrays.update({f"param_{k}": v for k, v in param_arrays(params, names).items()})
     return arrays
 
 
@@ -46,7 +47,8 @@ def trained_params(z: dict[str, np.ndarray], params: CircuitParams) -> CircuitPa
     names = [n for n, keys in TRAINABLE.items() if all(f"param_{k}" in z for k in keys)]
     if not names:
         return params
-    return with_values(params, names, [float(z[f"param_{k}"]) for k in param_keys(names)])
+    return with_values(params, names, np.concatenate([np.ravel(np.asarray(z[f"param_{k}"], dtype=np.float64))
+                                                      for k in param_keys(names)]))
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:

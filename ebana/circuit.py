@@ -19,7 +19,9 @@ The circuit (all values SI: V, A, S, ohm):
 * a hidden neuron drives the next crossbars through a bidirectional amplifier: a VCVS
   ``w = v_cm + gain*(v - v_cm)`` and a CCCS drawing ``cccs_gain * I_out`` out of the node;
 * the output layer has two nodes per class (interleaved +, -); prediction ``V+ - V-``;
-  a current source on every output node injects the nudging current (0 when free).
+  a current source on every output node injects the nudging current (0 when free);
+* with ``i_bias`` (``CircuitParams``) an ideal DC current source injects I_b into every hidden
+  neuron and output node (KCL gains +I_b, the energy -I_b v; :mod:`ebana.cparams` trains them).
 
 The DC operating point minimises the energy
 ``E = sum_layers w_q [sum_in 1/2 G dV^2 + diode co-contents - sum I v]`` with layer
@@ -66,6 +68,8 @@ GMIN = 1e-12
 MAX_VOLTS = 1e3
 """Largest |voltage| (V) a circuit parameter may have: far beyond any crossbar, small enough
 that squared drops and diode currents stay finite in float64."""
+MAX_AMPS = 1.0
+"""Largest |current| (A) of a bias current source (``circuit.i_bias``): far beyond any crossbar's."""
 _E = np.e
 
 
@@ -266,6 +270,10 @@ class CircuitParams:
     """Neuron-level compensation of line resistance (:func:`row_drive_factors`): "none", or
     "row_drive" (each input wordline's signal amplitude scaled by its row's ideal-wire over
     line-resistance transconductance). Without line resistance every factor is 1."""
+    i_bias: tuple[float, ...] | None = None
+    """A, DC bias current sources: one ideal current source into every hidden neuron and output
+    node, in layer order (layer 1 first, output nodes as :meth:`Circuit.nudge_currents` orders them).
+    None: no source in the circuit (``train.trainable = ["bias_current"]`` starts them at 0 A)."""
 
     def __post_init__(self) -> None:
         check_fields(self, "circuit")
@@ -290,6 +298,9 @@ class CircuitParams:
         for name, v in volts:
             if v is not None and abs(v) > MAX_VOLTS:
                 raise ConfigError(f"circuit.{name} must be within +-{MAX_VOLTS:g} V, got {v!r}")
+        for k, i in enumerate(self.i_bias or ()):
+            if not abs(i) <= MAX_AMPS:
+                raise ConfigError(f"circuit.i_bias[{k}] (bias current) must be within +-{MAX_AMPS:g} A, got {i!r}")
 
     @property
     def lines(self) -> LineResistance:
@@ -602,6 +613,9 @@ def _compile(circuit: "Circuit", conductances: Sequence[np.ndarray]) -> Compiled
             fwd.setflags(write=False)
             bwd.setflags(write=False)
             couplings.append(Coupling(s.index, s.src, s.dst, fwd, bwd))
+    if p.i_bias is not None:   # bias current sources: +I_b into each node (nothing added without them)
+        for q in range(1, t.n_layers):
+            const[q] = const[q] + circuit.bias_currents(q)
     layers: list[LayerStamp | None] = [None]
     for q in range(1, t.n_layers):
         k[q].setflags(write=False)
@@ -635,6 +649,34 @@ class Circuit:
         self.row_drive = row_drive_factors(topology, params)
         """Signal factors (2 n_inputs,) of the input wordlines (:func:`row_drive_factors`; 1: none)."""
         self.row_drive.setflags(write=False)
+        self._i_bias = self._bias_current_layers()
+
+    def _bias_current_layers(self) -> list[np.ndarray] | None:
+        """``params.i_bias`` split per layer (index 0 empty), or None without bias current sources."""
+        t, i_bias = self.topology, self.params.i_bias
+        if i_bias is None:
+            return None
+        n = sum(t.layer_size(q) for q in range(1, t.n_layers))
+        if len(i_bias) != n:
+            raise ConfigError(f"circuit.i_bias has {len(i_bias)} currents, the network has {n} neuron nodes "
+                              f"(hidden neurons and output nodes, in layer order)")
+        flat = np.array(i_bias, dtype=np.float64)
+        ends = np.cumsum([0] + [t.layer_size(q) for q in range(1, t.n_layers)])
+        out = [np.zeros(0)] + [flat[a:b] for a, b in zip(ends[:-1], ends[1:])]
+        for v in out:
+            v.setflags(write=False)
+        return out
+
+    @property
+    def has_bias_currents(self) -> bool:
+        """The circuit has bias current sources (``circuit.i_bias`` set)."""
+        return self._i_bias is not None
+
+    def bias_currents(self, layer: int) -> np.ndarray:
+        """The bias currents (A, (n_layer,)) into the nodes of ``layer`` (>= 1); zeros without sources."""
+        if self._i_bias is None:
+            return np.zeros(self.topology.layer_size(layer))
+        return self._i_bias[layer]
 
     # ----------------------------------------------------------------- construction
     @classmethod

@@ -1,4 +1,5 @@
-"""Trainable circuit parameters other than the conductances: clamp-diode biases and amplifier gain.
+"""Trainable circuit parameters other than the conductances: clamp-diode biases, amplifier gain and
+per-neuron DC bias currents.
 
 EqProp for any parameter theta of the energy whose stationary point is the DC operating point
 (Scellier & Bengio 2017): with F(v, theta) = E(v, theta) / w_out + beta C(v) (the nudge),
@@ -30,9 +31,16 @@ Parameters (``train.trainable``; :data:`TRAINABLE` maps each name to its circuit
   d(w_q / w_out)/dg = (w_q / w_out) (d_q - d_out) dln r/dg with dln r/dg = -2/g (alpha = 1/g),
   0 (alpha = g) or -1/g (fixed alpha), and
   dF/dg = sum_q (w_q / w_out) [(d_q - d_out) dln r/dg E_q + sum_(c: hidden -> q) dE_c/dg].
-  E_q needs the diode co-content itself (:func:`diode_cocontent`).
+  E_q needs the diode co-content itself (:func:`diode_cocontent`) and the bias currents' -I_b v.
+* ``bias_current``: one ideal DC current source I_b (A) into every hidden neuron and output node
+  (``circuit.i_bias``, its own value per node, 0 A to start). KCL at node j of layer q gains +I_b,j;
+  the layer's energy gains -I_b,j v_j (dE/dv_j is w_q times the current out of the node, -I_b,j), so
+  dF/dI_b,j = -(w_q / w_out) v_j (V) and the EqProp estimate is
+  dL/dI_b,j = -(w_q / w_out) [v_j(beta_a) - v_j(beta_b)] / (beta_a - beta_b), batch mean: a node
+  that the nudge raises gets more current (w_q = w_out = 1 for the output layer and with reciprocal
+  amplifiers).
 
-Units: dL/dv_clamp_* per volt, dL/dg per unit of gain (the loss is dimensionless). The ideal
+Units: dL/dv_clamp_* per volt, dL/dg per unit of gain, dL/dI_b per ampere (the loss is dimensionless). The ideal
 (piecewise-linear) diode has a knee: the derivative holds away from it (no node exactly at v_th).
 """
 
@@ -44,16 +52,21 @@ from typing import Sequence
 
 import numpy as np
 
-from ebana.circuit import GMIN, Circuit, CircuitParams, CompiledCircuit, DiodeParams, diode_branch
+from ebana.circuit import GMIN, MAX_AMPS, Circuit, CircuitParams, CompiledCircuit, DiodeParams, diode_branch
 from ebana.energy import _crossbar_power
 from ebana.errors import ConfigError, SimulationError, did_you_mean
 from ebana.validation import check_fields
 
-__all__ = ["ParamTrainConfig", "TRAINABLE", "param_keys", "param_values", "with_values", "check_trainable",
-           "diode_cocontent", "energy_derivatives", "parameter_gradients", "ParamUpdate"]
+__all__ = ["ParamTrainConfig", "TRAINABLE", "VECTOR_KEYS", "param_keys", "param_values", "param_arrays",
+           "with_values", "with_bias_currents", "param_metrics", "check_trainable", "diode_cocontent",
+           "energy_derivatives", "parameter_gradients", "ParamUpdate"]
 
-TRAINABLE: dict[str, tuple[str, ...]] = {"diode_bias": ("v_clamp_high", "v_clamp_low"), "gain": ("gain",)}
+TRAINABLE: dict[str, tuple[str, ...]] = {"diode_bias": ("v_clamp_high", "v_clamp_low"), "gain": ("gain",),
+                                         "bias_current": ("i_bias",)}
 """Trainable parameter names (``train.trainable``) -> the :class:`CircuitParams` keys they train."""
+
+VECTOR_KEYS = ("i_bias",)
+"""Keys holding one value per neuron node (a tuple); the others are scalars."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,12 +76,16 @@ class ParamTrainConfig:
     Defaults train nothing more and change nothing: every existing run is unchanged."""
 
     trainable: tuple[str, ...] = ()
-    """Circuit parameters trained by EqProp with the conductances: ``diode_bias``, ``gain`` (:data:`TRAINABLE`)."""
+    """Circuit parameters trained by EqProp with the conductances: ``diode_bias``, ``gain``,
+    ``bias_current`` (:data:`TRAINABLE`)."""
     lr_diode_bias: float = 1e-3
     """Learning rate of the clamp levels (adam: V per step; sgd / momentum: V^2 per unit loss); the
     run's ``lr_schedule`` applies to it as to ``lr``."""
     lr_gain: float = 1e-2
     """Learning rate of the amplifier gain (adam: V/V per step; sgd / momentum: (V/V)^2 per unit loss)."""
+    lr_bias_current: float = 1e-7
+    """Learning rate of the bias currents (adam: A per step, 0.1 uA: ~1 % of a crossbar column's
+    current at the default conductances; sgd / momentum: A^2 per unit loss)."""
     layer_lr: tuple[float, ...] = ()
     """Per crossbar (index as in ``ebana inspect``), a factor (>= 0) on ``lr``; () : every factor 1."""
     freeze: tuple[str, ...] = ()
@@ -83,7 +100,7 @@ class ParamTrainConfig:
                                   f"known: {', '.join(TRAINABLE)}")
         if len(set(self.trainable)) != len(self.trainable):
             raise ConfigError(f"train.trainable lists a parameter twice: {list(self.trainable)}")
-        for name in ("lr_diode_bias", "lr_gain"):
+        for name in ("lr_diode_bias", "lr_gain", "lr_bias_current"):
             v = getattr(self, name)
             if not v > 0:
                 raise ConfigError(f"train.{name} must be > 0, got {v!r}")
@@ -102,7 +119,7 @@ class ParamTrainConfig:
 
     def lr_of(self, key: str) -> float:
         """Learning rate of one circuit key of :func:`param_keys`."""
-        return self.lr_gain if key == "gain" else self.lr_diode_bias
+        return {"gain": self.lr_gain, "i_bias": self.lr_bias_current}.get(key, self.lr_diode_bias)
 
     def crossbar_scales(self, n_crossbars: int) -> list[float]:
         """Per crossbar the factor on ``lr`` (0 for a frozen crossbar); ConfigError naming the key when
@@ -128,18 +145,61 @@ def param_keys(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(k for n in TRAINABLE if n in names for k in TRAINABLE[n])
 
 
+def param_arrays(params: CircuitParams, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Per key of :func:`param_keys` of ``names`` its present value (V, V/V: shape (); A: one per
+    neuron node, (n,); empty when ``params.i_bias`` is unset)."""
+    out = {}
+    for k in param_keys(names):
+        v = getattr(params, k)
+        out[k] = np.array(v or (), dtype=np.float64) if k in VECTOR_KEYS else np.array(float(v))
+    return out
+
+
 def param_values(params: CircuitParams, names: Sequence[str]) -> np.ndarray:
-    """The present values (V or V/V) of the keys :func:`param_keys` of ``names``."""
-    return np.array([float(getattr(params, k)) for k in param_keys(names)])
+    """The present values of the keys :func:`param_keys` of ``names``, one flat array (V, V/V, A)."""
+    arrays = param_arrays(params, names).values()
+    return np.concatenate([np.ravel(a) for a in arrays]) if arrays else np.zeros(0)
 
 
 def with_values(params: CircuitParams, names: Sequence[str], values: Sequence[float]) -> CircuitParams:
-    """``params`` with the keys of ``names`` set to ``values``; a reciprocal CCCS (cccs_gain == gain)
+    """``params`` with the keys of ``names`` set to the flat ``values`` (:func:`param_values` order:
+    a scalar key takes one value, ``i_bias`` the rest); a reciprocal CCCS (cccs_gain == gain)
     follows a new gain (an unset cccs_gain follows it as 1/g by itself)."""
-    new = dict(zip(param_keys(names), (float(v) for v in values)))
+    keys = param_keys(names)
+    values = np.asarray(values, dtype=np.float64).ravel()
+    n_vec = values.size - sum(1 for k in keys if k not in VECTOR_KEYS)
+    new, at = {}, 0
+    for k in keys:
+        n = n_vec if k in VECTOR_KEYS else 1
+        part = values[at:at + n]
+        new[k] = tuple(float(v) for v in part) if k in VECTOR_KEYS else float(part[0])
+        at += n
     if "gain" in new and params.cccs_gain is not None and params.cccs_gain == params.gain:
         new["cccs_gain"] = new["gain"]
     return replace(params, **new)
+
+
+def with_bias_currents(circuit: Circuit, names: Sequence[str]) -> CircuitParams:
+    """The circuit's parameters, with bias current sources at 0 A on every neuron node when
+    ``bias_current`` is in ``names`` and the circuit has none yet (else unchanged)."""
+    p = circuit.params
+    if "bias_current" not in names or p.i_bias is not None:
+        return p
+    t = circuit.topology
+    return replace(p, i_bias=(0.0,) * sum(t.layer_size(q) for q in range(1, t.n_layers)))
+
+
+def param_metrics(params: CircuitParams, names: Sequence[str]) -> dict[str, float]:
+    """metrics.csv columns of the trained values: ``param_<key>`` per scalar key (V, V/V), and for
+    the bias currents their summary ``param_i_bias_rms`` and ``param_i_bias_max`` (max |I_b|) (A)."""
+    out = {}
+    for k, v in param_arrays(params, names).items():
+        if k in VECTOR_KEYS:
+            out[f"param_{k}_rms"] = float(np.sqrt(np.mean(v * v))) if v.size else 0.0
+            out[f"param_{k}_max"] = float(np.abs(v).max()) if v.size else 0.0
+        else:
+            out[f"param_{k}"] = float(v)
+    return out
 
 
 def check_trainable(circuit: Circuit, names: Sequence[str]) -> None:
@@ -202,14 +262,24 @@ def _depths(circuit: Circuit) -> np.ndarray:
 def energy_derivatives(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.ndarray | None],
                        names: Sequence[str]) -> np.ndarray:
     """dF/dtheta (B, n_keys) per sample at node voltages ``layers`` (V) and features ``x`` (B, n_in),
-    F = E / w_out without the nudge term, for the keys :func:`param_keys` of ``names`` (A for the
-    diode biases, W per unit gain for the gain)."""
+    F = E / w_out without the nudge term, for the flat values :func:`param_values` of ``names`` (A for
+    the diode biases, W per unit gain for the gain, V for each bias current)."""
     circuit, t, p = model.circuit, model.topology, model.params
     keys = param_keys(names)
     b = np.asarray(layers[t.output_layer]).shape[0]
-    out = np.zeros((b, len(keys)))
+    n_nodes = sum(t.layer_size(q) for q in range(1, t.n_layers))
+    out = np.zeros((b, len(keys) + (n_nodes - 1 if "i_bias" in keys else 0)))
     w = circuit.layer_weights / circuit.layer_weights[t.output_layer]     # w_q / w_out
     d = p.diode
+    if "bias_current" in names:
+        if not circuit.has_bias_currents:
+            raise ConfigError("train.trainable = 'bias_current': the circuit has no bias current sources "
+                              "(circuit.i_bias; cparams.with_bias_currents adds them at 0 A)")
+        at = keys.index("i_bias")      # i_bias is the last key (TRAINABLE order): its n_nodes columns
+        for q in range(1, t.n_layers):
+            n = t.layer_size(q)
+            out[:, at:at + n] = -w[q] * np.asarray(layers[q], dtype=np.float64)    # dF/dI_b = -(w_q / w_out) v
+            at += n
     if "diode_bias" in names:
         kh, kl = keys.index("v_clamp_high"), keys.index("v_clamp_low")
         for q in range(1, t.n_layers):
@@ -256,13 +326,15 @@ def _gain_derivative(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.
             v = layers[q]
             e_q[q] += (diode_cocontent(v - p.v_bias_high, p.diode) + diode_cocontent(p.v_bias_low - v, p.diode)
                        ).sum(axis=1)
+        if circuit.has_bias_currents:      # the bias current sources' -I_b v
+            e_q[q] -= np.asarray(layers[q], dtype=np.float64) @ circuit.bias_currents(q)
         de += w[q] * (depth[q] - depth[out]) * slope * e_q[q]
     return de
 
 
 def parameter_gradients(model: CompiledCircuit, sol_a, sol_b, beta_a: float, beta_b: float,
                         names: Sequence[str]) -> np.ndarray:
-    """EqProp estimate of d(mean loss)/dtheta (n_keys,) for the keys of ``names`` from two nudged
+    """EqProp estimate of d(mean loss)/dtheta (flat, :func:`param_values` order) for ``names`` from two nudged
     states ``sol_a``, ``sol_b`` (:class:`~ebana.backends.base.Solution`) at beta_a, beta_b (A)."""
     da = energy_derivatives(model, sol_a.inputs(), sol_a.layers, names)
     db = energy_derivatives(model, sol_b.inputs(), sol_b.layers, names)
@@ -273,25 +345,41 @@ class ParamUpdate:
     """The optimiser of the trainable circuit parameters (``train.trainable`` less ``train.freeze``).
 
     theta <- theta - lr_k * factor * scale * direction(grad) per key k (the run's optimiser, its own
-    moments); ``factor`` is the run's learning-rate schedule relative to ``lr``. The clamp levels
-    must stay ordered (v_clamp_low < v_clamp_high) and the gain > 0: a step that breaks either is a
-    :class:`~ebana.errors.SimulationError` naming the value (lower the learning rate)."""
+    moments; elementwise for the bias currents); ``factor`` is the run's learning-rate schedule
+    relative to ``lr``. The clamp levels must stay ordered (v_clamp_low < v_clamp_high), the gain
+    > 0 and the bias currents within +-:data:`~ebana.circuit.MAX_AMPS`: a step that breaks one is a
+    :class:`~ebana.errors.SimulationError` naming the value (lower the learning rate). ``params``
+    must hold the bias currents when they train (:func:`with_bias_currents`)."""
 
     def __init__(self, cfg: ParamTrainConfig, optimizer: str, params: CircuitParams) -> None:
         from ebana.updates.ideal import OPTIMIZERS
         self.names = cfg.active
         self.keys = param_keys(self.names)
+        arrays = param_arrays(params, self.names)
+        self.sizes = [int(arrays[k].size) for k in self.keys]
         self.lrs = np.array([cfg.lr_of(k) for k in self.keys])
-        self.opt = OPTIMIZERS.get(optimizer)([(1,)] * len(self.keys))
+        self.opt = OPTIMIZERS.get(optimizer)([(1,) if k not in VECTOR_KEYS else (n,)
+                                              for k, n in zip(self.keys, self.sizes)])
         self.values = param_values(params, self.names)
 
     def step(self, grads: np.ndarray, factor: float) -> np.ndarray:
-        """New values (n_keys,) after one update with the gradients ``grads`` (n_keys,)."""
+        """New flat values after one update with the gradients ``grads`` (same layout)."""
         scale = self.opt.scale()
-        new = np.array([v - lr * factor * scale * float(self.opt.direction(k, np.array([g]))[0])
-                        for k, (v, lr, g) in enumerate(zip(self.values, self.lrs, grads))])
+        ends = np.cumsum([0] + self.sizes)
+        new = np.concatenate([self.values[a:b] - lr * factor * scale * np.asarray(
+            self.opt.direction(k, np.array(grads[a:b], dtype=np.float64)), dtype=np.float64)
+                              for k, (a, b, lr) in enumerate(zip(ends[:-1], ends[1:], self.lrs))]) \
+            if self.keys else np.zeros(0)
         self.opt.tick()
-        got = dict(zip(self.keys, new))
+        got = {k: new[a] for k, a in zip(self.keys, ends[:-1]) if k not in VECTOR_KEYS}
+        if "i_bias" in self.keys:
+            a = ends[self.keys.index("i_bias")]
+            i_b = new[a:]
+            if not np.all(np.abs(i_b) <= MAX_AMPS):
+                j = int(np.argmax(~(np.abs(i_b) <= MAX_AMPS)))
+                raise SimulationError(f"train.trainable 'bias_current': an update set circuit.i_bias[{j}] = "
+                                      f"{i_b[j]!r} A (must stay within +-{MAX_AMPS:g} A); lower "
+                                      f"train.lr_bias_current")
         if "gain" in got and not got["gain"] > 0:
             raise SimulationError(f"train.trainable 'gain': an update set circuit.gain = {got['gain']!r} (must "
                                   f"stay > 0); lower train.lr_gain")

@@ -9,8 +9,9 @@
   x2 = V_BL - v (lower diode), i_D the diode model of the circuit (GMIN included for Shockley);
 - what the sources deliver (:func:`delivered_power`): the input wordline sources ``u I_row``, the
   bias rows ``V_b I_row``, the clamp bias sources ``-V_BH i_up + V_BL i_low``, the nudging current
-  sources ``v I_nudge`` and the amplifiers ``(w - alpha v) I_out`` (VCVS output w = cm + g (v - cm)
-  driving I_out into its crossbar rows, CCCS drawing alpha I_out from the neuron).
+  sources ``v I_nudge``, the bias current sources ``v I_b`` (``circuit.i_bias``) and the amplifiers
+  ``(w - alpha v) I_out`` (VCVS output w = cm + g (v - cm) driving I_out into its crossbar rows,
+  CCCS drawing alpha I_out from the neuron).
 
 By Tellegen's theorem the dissipated power (devices + wires + diodes) equals the delivered power at
 any operating point that satisfies KCL; ``tests/test_energy.py`` checks it on the numpy backend's
@@ -354,7 +355,7 @@ def _diode_power(model: CompiledCircuit, v: np.ndarray) -> np.ndarray:
             + (d.g_on - d.g_off) * (ein("bj,bj->b", x1, on1) + ein("bj,bj->b", x2, on2)))
 
 
-SOURCE_KINDS = ("inputs", "bias", "clamp", "nudge", "amplifiers")
+SOURCE_KINDS = ("inputs", "bias", "clamp", "nudge", "amplifiers", "bias_current")
 """Kinds of sources, as :func:`source_powers` groups them."""
 
 
@@ -380,7 +381,8 @@ def source_powers(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.nda
     ``bias``: each bias row of each crossbar (the crossbar's destination layer); ``clamp``: V_BH
     and V_BL of each clamped layer (one pair per layer, shared by its diodes; V_BH absorbs the
     upper diodes' current); ``nudge``: the output nodes' current sources; ``amplifiers``: per hidden
-    neuron its output stage (VCVS + offset, w I_out) and its CCCS (-alpha v I_out), in that order.
+    neuron its output stage (VCVS + offset, w I_out) and its CCCS (-alpha v I_out), in that order;
+    ``bias_current``: each node's bias current source, v I_b (none without ``circuit.i_bias``).
     A negative entry is power the source absorbs. ``inputs=False`` leaves out the wordline sources
     of the input crossbars with ideal wires (their currents cost a GEMM; :func:`absorbed_power`
     finds the few that can absorb without it)."""
@@ -426,6 +428,9 @@ def source_powers(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.nda
     if i_nudge is not None:
         v = np.asarray(layers[-1], dtype=np.float64)
         out["nudge"].append((t.output_layer, v * np.asarray(i_nudge, dtype=np.float64)))
+    if circuit.has_bias_currents:
+        for q in range(1, t.n_layers):
+            out["bias_current"].append((q, np.asarray(layers[q], dtype=np.float64) * circuit.bias_currents(q)))
     return out
 
 
@@ -614,6 +619,9 @@ def phase_power(model: CompiledCircuit, x: np.ndarray, layers: Sequence[np.ndarr
         absorb(q, np.stack([-p.v_bias_high * i1.sum(axis=1), p.v_bias_low * i2.sum(axis=1)], axis=1))
     if i_nudge is not None:
         absorb(t.output_layer, v[-1] * np.asarray(i_nudge, dtype=np.float64))
+    if circuit.has_bias_currents:
+        for q in range(1, t.n_layers):
+            absorb(q, v[q] * circuit.bias_currents(q))
     return per, absorbed
 
 

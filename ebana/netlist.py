@@ -11,6 +11,7 @@ Names are deterministic and readable (all lower-case in ngspice):
 ``a{l}_{j}``           amplifier output of hidden neuron (l, j)
 ``R{c}_{i}_{j}``       crossbar device, row i -> column j of crossbar c
 ``bh{l} / bl{l}``      clamp bias nodes of layer l (sources ``VBH{l}``, ``VBL{l}``)
+``IB{l}_{j}``          bias current source into neuron node j of layer l (``circuit.i_bias``)
 =====================  ==========================================================
 
 With line resistance (``circuit.r_wordline``, ``r_bitline``, ``r_driver``, ``r_sense``; see
@@ -46,7 +47,8 @@ from ebana.lines import LineResistance, col_cell, row_cell
 from ebana.topology import CrossbarSpec
 
 __all__ = ["render", "node_names", "row_node", "comment", "summarize", "control_blocks", "SPICE_OPTIONS",
-           "resistor_name", "norton_names", "norton_columns", "input_source_name", "nudge_source_name", "cell_nodes"]
+           "resistor_name", "bias_source_name",
+           "norton_names", "norton_columns", "input_source_name", "nudge_source_name", "cell_nodes"]
 
 SPICE_OPTIONS = ".options reltol=1e-9 vntol=1e-12 abstol=1e-15 gmin={gmin:g}"
 
@@ -101,6 +103,11 @@ def input_source_name(i: int, positive: bool) -> str:
 def nudge_source_name(k: int) -> str:
     """Nudging current source of output node k (interleaved V+, V- per class)."""
     return f"INUDGE{k // 2}{'PN'[k % 2]}"
+
+
+def bias_source_name(layer: int, j: int) -> str:
+    """DC bias current source into neuron node j of ``layer`` (only with ``circuit.i_bias``)."""
+    return f"IB{layer}_{j}"
 
 
 def node_names(circuit: Circuit, layer: int) -> list[str]:
@@ -203,6 +210,11 @@ def render(model: CompiledCircuit | Circuit, x: np.ndarray, i_nudge: np.ndarray 
             for j, nj in enumerate(names):
                 lines += _diode(f"H{layer}_{j}", nj, f"bh{layer}", d)
                 lines += _diode(f"L{layer}_{j}", f"bl{layer}", nj, d)
+        if circuit.has_bias_currents:
+            lines.append(f"* ---- {kind} {layer}: bias current sources (A into each node)")
+            i_b = circuit.bias_currents(layer)
+            for j, nj in enumerate(names):
+                lines.append(f"{bias_source_name(layer, j)} 0 {nj} dc {_f(i_b[j])}")
         if not is_out:
             lines.append(f"* ---- hidden layer {layer}: bidirectional amplifiers, "
                          f"w = {p.cm} + {p.gain}*(v - {p.cm}), back-current x{p.alpha}")

@@ -23,7 +23,9 @@ order the samples were trained:
   - ``{p}_i_vin`` (R, 2*n_inputs), ``{p}_i_vbias{c}`` (R, n_bias), ``{p}_i_vbh_l{q}``,
     ``{p}_i_vbl_l{q}`` (R,): the current each voltage source (wordline drivers, bias rows of
     crossbar c, clamp biases of layer q) drives out of its + terminal (ngspice's ``i(V...)`` is
-    its negative).
+    its negative);
+  - ``{p}_i_bias_l{q}`` (R, n_q), only with bias current sources (``circuit.i_bias``): each node's
+    bias current I_b, from ground into the node.
 
   At every neuron node these sum to zero with the nudge current (``i_nudge`` in phase a; in
   phase b times beta_b / beta_a), :func:`ebana.branches.kcl_at_neurons`.

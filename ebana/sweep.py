@@ -710,6 +710,13 @@ def _hashable(v: Any) -> Any:
     return tuple(_hashable(e) for e in v) if isinstance(v, list) else v
 
 
+def _tick_label(v: Any) -> str:
+    """A categorical x value as a tick label: a list (tuple) as its items joined by "+", () as "none"."""
+    if isinstance(v, tuple):
+        return " + ".join(_tick_label(e) for e in v) if v else "none"
+    return str(v)
+
+
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -783,7 +790,10 @@ def figure(rows: list[dict], spec: dict[str, Any]):
         if spec.get("logx") and numeric:
             ax.set_xscale("log")
         if not numeric:
-            ax.set_xticks(range(len(xs_all)), [str(v) for v in xs_all])
+            labels = [_tick_label(v) for v in xs_all]
+            long = sum(map(len, labels)) > 40      # would overlap side by side: slant them
+            ax.set_xticks(range(len(xs_all)), labels, rotation=20 if long else 0, ha="right" if long else "center",
+                          fontsize=8 if long else None)
         if spec.get("logy"):
             ax.set_yscale("log")
         ax.set_xlabel(spec.get("xlabel", x_key))

@@ -31,7 +31,7 @@ from ebana.augment import image_side, shift_images
 from ebana.builder import build, make_backend
 from ebana.checkpoint import checkpoint_config, network_arrays, read_npz, trained_params
 from ebana.circuit import Circuit
-from ebana.cparams import ParamUpdate, check_trainable, param_keys, parameter_gradients
+from ebana.cparams import ParamUpdate, check_trainable, param_metrics, parameter_gradients, with_bias_currents
 from ebana.devices.fitted import model_sha256
 from ebana.energy import ENERGY_FIELDS, EnergyTally
 from ebana.config import TrainConfig, config_diff, dump_toml, from_dict, load_toml, to_dict
@@ -243,6 +243,9 @@ class Trainer:
         self.verifier = NgspiceVerifier(cfg, self.circuit, self.loss, self.out) if cfg.verify_every else None
         if cfg.train.trainable:
             check_trainable(self.circuit, cfg.train.trainable)
+            params = with_bias_currents(self.circuit, cfg.train.trainable)   # bias currents: sources at 0 A
+            if params is not self.circuit.params:
+                self._set_params(params)
         self.cparams = ParamUpdate(cfg.train, cfg.optimizer, self.circuit.params) if cfg.train.active else None
         """Optimiser of the trained circuit parameters (train.trainable less train.freeze), or None."""
         self.dir.lock()
@@ -408,7 +411,7 @@ class Trainer:
         if cfg.device.model is not None:
             row.update(self.tally.metrics())
         if cfg.train.trainable:
-            row.update({f"param_{k}": float(getattr(self.circuit.params, k)) for k in param_keys(cfg.train.trainable)})
+            row.update(param_metrics(self.circuit.params, cfg.train.trainable))
         if cfg.energy.enabled:
             row.update(self.energy.metrics(self.backend.model, cfg.energy, row.get("e_write"), cfg.batch_size,
                                            row.get("t_write")))

@@ -285,3 +285,228 @@ def test_trained_values_survive_a_resume_that_stops_training_them(tmp_path):
     tr2.run()
     assert tr2.circuit.params.gain == gain
     assert load_checkpoint_circuit(tmp_path / "run")[1].params.gain == gain
+
+
+# ---------------------------------------------------------------------- bias currents (circuit.i_bias)
+ALL = ("diode_bias", "gain", "bias_current")
+
+
+def _with_bias_currents(rng, c, scale=2e-6):
+    """``c`` with a random bias current (A) into every hidden and output node."""
+    from dataclasses import replace
+    n = sum(c.topology.layer_size(q) for q in range(1, c.topology.n_layers))
+    return Circuit(c.topology, replace(c.params, i_bias=tuple(rng.uniform(-scale, scale, n))), c.conductances)
+
+
+def _loss_all(c, x, y, loss, backend="numpy"):
+    def f(values):
+        cc = Circuit(c.topology, cp.with_values(c.params, ALL, values), c.conductances)
+        b = create(backend, cc)
+        try:
+            return loss.value(cc.prediction(b.solve(x).output), y).mean()
+        finally:
+            b.close()
+    return f
+
+
+def _central_steps(f, v0, h):
+    out = []
+    for k in range(len(v0)):
+        e = np.zeros(len(v0))
+        e[k] = h[k]
+        out.append((f(v0 + e) - f(v0 - e)) / (2 * h[k]))
+    return np.array(out)
+
+
+def _eqprop_all(c, x, y, loss, beta, backend="numpy", centered=True):
+    be = create(backend, c)
+    try:
+        r = PhaseController(be, loss, beta, centered=centered).run(x, y)
+        return cp.parameter_gradients(be.model, r.a, r.b, r.beta_a, r.beta_b, ALL)
+    finally:
+        be.close()
+
+
+def _steps(c):
+    """Finite-difference steps: 1e-5 V (clamps), 1e-5 (gain), 1e-10 A (each bias current)."""
+    return np.array([1e-5, 1e-5, 1e-5] + [1e-10] * len(c.params.i_bias))
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bias_current_gradients_match_finite_differences(rng, name):
+    """dL/dI_b per node (and the clamps and gain of a circuit with bias currents) vs central differences."""
+    c, x, y, loss = _case(rng, name)
+    c = _with_bias_currents(rng, c)
+    v0 = cp.param_values(c.params, ALL)
+    assert v0.size == 3 + len(c.params.i_bias)
+    fd = _central_steps(_loss_all(c, x, y, loss), v0, _steps(c))
+    est = _eqprop_all(c, x, y, loss, 1e-10)
+    n_hidden = sum(c.topology.layer_size(q) for q in range(1, c.topology.n_layers - 1))
+    assert np.sum(np.abs(fd[3:3 + n_hidden]) > 1e2) >= 2 and np.sum(np.abs(fd[3 + n_hidden:]) > 1e2) >= 2, fd
+    live = np.abs(fd) * np.concatenate([[1.0, 1.0, 1.0], 1e-6 * np.ones(v0.size - 3)]) > 1e-4   # per V or per uA
+    assert np.all(np.abs(est - fd)[live] <= 1e-3 * np.abs(fd[live])), (est, fd)
+    if c.params.diode.model == "ideal":
+        return
+    e1, e2 = (np.abs((_eqprop_all(c, x, y, loss, b) - fd)[live] / fd[live]).max() for b in (1e-8, 1e-7))
+    assert 30 < e2 / e1 < 300      # centered nudging: O(beta^2)
+
+
+def test_bias_current_gradient_is_minus_the_weighted_voltage_response(rng):
+    """The closed form: dL/dI_b,j = -(w_q / w_out) (v_a - v_b) / (beta_a - beta_b), batch mean."""
+    c, x, y, loss = _case(rng, "fixed-cccs")
+    c = _with_bias_currents(rng, c)
+    be = create("numpy", c)
+    r = PhaseController(be, loss, 1e-9, centered=True).run(x, y)
+    g = cp.parameter_gradients(be.model, r.a, r.b, r.beta_a, r.beta_b, ["bias_current"])
+    w = c.layer_weights / c.layer_weights[-1]
+    assert w[1] != 1.0
+    want = np.concatenate([-w[q] * (r.a.layers[q] - r.b.layers[q]).mean(axis=0) / (r.beta_a - r.beta_b)
+                           for q in range(1, c.topology.n_layers)])
+    np.testing.assert_allclose(g, want, rtol=1e-12, atol=0)
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("name", ["shockley", "lines"])
+def test_bias_current_gradients_through_ngspice(rng, name):
+    c, x, y, loss = _case(rng, name)
+    c = _with_bias_currents(rng, c)
+    x, y = x[:3], y[:3]
+    fd = _central_steps(_loss_all(c, x, y, loss, "ngspice"), cp.param_values(c.params, ALL), _steps(c))
+    est = _eqprop_all(c, x, y, loss, 1e-9, backend="ngspice")
+    live = np.abs(fd) * np.concatenate([[1.0, 1.0, 1.0], 1e-6 * np.ones(fd.size - 3)]) > 1e-6
+    assert live[3:].sum() >= 4
+    assert np.all(np.abs(est - fd)[live] <= 1e-3 * np.abs(fd[live])), (est, fd)
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("name", ["shockley-2hidden", "ideal", "lines", "output-diodes"])
+def test_bias_current_sources_in_ngspice_match_numpy(rng, name):
+    """One I element per neuron node; stock ngspice solves the netlist as the numpy solver (1e-9 V)."""
+    from ebana.netlist import render
+    c, x, _, _ = _case(rng, name)
+    c = _with_bias_currents(rng, c)
+    text = render(c.compile(), x[0], None)
+    n = len(c.params.i_bias)
+    assert sum(1 for line in text.splitlines() if line.startswith("IB")) == n
+    assert "IB1_0 0 h1_0 dc " + repr(c.params.i_bias[0]) in text
+    sols = [create(b, c).solve(x[:4]) for b in ("numpy", "ngspice")]
+    assert max(np.abs(a - b).max() for a, b in zip(sols[0].layers[1:], sols[1].layers[1:])) <= 1e-9
+    ref = create("numpy", Circuit(c.topology, cp.with_values(c.params, ["bias_current"], np.zeros(n)),
+                                  c.conductances)).solve(x[:4])
+    assert max(np.abs(a - b).max() for a, b in zip(ref.layers[1:], sols[0].layers[1:])) > 1e-3   # they matter
+
+
+def test_zero_bias_currents_change_nothing_and_absent_ones_write_nothing(rng):
+    """Sources at 0 A solve bit-identically to none; without circuit.i_bias no I element is written."""
+    from ebana.netlist import render
+    c, x, _, _ = _case(rng, "shockley-2hidden")
+    z = Circuit(c.topology, cp.with_bias_currents(c, ["bias_current"]), c.conductances)
+    assert set(z.params.i_bias) == {0.0} and z.has_bias_currents and not c.has_bias_currents
+    a, b = create("numpy", c).solve(x), create("numpy", z).solve(x)
+    assert all(np.array_equal(u, v) for u, v in zip(a.layers[1:], b.layers[1:]))
+    assert not any(line.startswith("IB") for line in render(c.compile(), x[0]).splitlines())
+    assert cp.with_bias_currents(c, ["gain"]) is c.params
+
+
+def test_bias_currents_keep_tellegen_and_kcl(rng):
+    """Energy: delivered (bias current sources included) = dissipated; branch currents: KCL at every node."""
+    from ebana.branches import branch_currents, kcl_at_neurons
+    from ebana.energy import delivered_power, dissipated_power
+    c, x, _, _ = _case(rng, "output-diodes")
+    c = _with_bias_currents(rng, c, scale=5e-6)
+    m = c.compile()
+    sol = create("numpy", c).solve(x)
+    dl = delivered_power(m, x, sol.layers)
+    assert np.abs(dl["bias_current"]).max() > 1e-7
+    np.testing.assert_allclose(sum(dl.values()), dissipated_power(m, x, sol.layers).total(), rtol=1e-9)
+    cur = branch_currents(m, c.input_voltages(x), sol.layers)
+    for net, scale in kcl_at_neurons(m, cur):
+        assert np.all(np.abs(net) <= 1e-9 * scale)
+
+
+def test_bias_current_train_keys_are_one_line_errors(rng):
+    from ebana.builder import build
+    with pytest.raises(ConfigError, match=r"^train.lr_bias_current must be > 0, got -1.0$"):
+        _cfg(**{"train.lr_bias_current": -1.0})
+    with pytest.raises(ConfigError, match=r"train.lr_bias_current.*nan"):
+        _cfg(**{"train.lr_bias_current": float("nan")})
+    with pytest.raises(ConfigError, match=r"unknown train.trainable 'bias_currents'.*bias_current"):
+        _cfg(**{"train.trainable": ["bias_currents"]})
+    with pytest.raises(ConfigError, match=r"train.freeze entry 'bias'"):
+        _cfg(**{"train.freeze": ["bias"]})
+    with pytest.raises(ConfigError, match=r"circuit.i_bias.*nan"):
+        _cfg(**{"circuit.i_bias": [float("nan")] * 16})
+    with pytest.raises(ConfigError, match=r"^circuit.i_bias\[2\] \(bias current\) must be within \+-1 A, got 5.0$"):
+        _cfg(**{"circuit.i_bias": [0.0, 0.0, 5.0] + [0.0] * 13})
+    with pytest.raises(ConfigError, match=r"^circuit.i_bias has 3 currents, the network has 16 neuron nodes"):
+        build(_cfg(**{"circuit.i_bias": [0.0] * 3}))
+    for err in (ConfigError,):
+        with pytest.raises(err) as info:
+            build(_cfg(**{"circuit.i_bias": [0.0] * 3}))
+        assert "\n" not in str(info.value)
+
+
+def _iris_bias(**over):
+    return _cfg(**{"train.trainable": ["bias_current"], "train.lr_bias_current": 2e-7, **over})
+
+
+def test_bias_currents_train_and_reach_metrics_and_the_checkpoint(tmp_path):
+    import csv
+    from ebana.checkpoint import load_checkpoint_circuit
+    from ebana.training import Trainer
+    tr = Trainer(_iris_bias(), tmp_path / "run")
+    tr.run()
+    i_b = np.array(tr.circuit.params.i_bias)
+    assert i_b.shape == (16,) and np.all(i_b != 0.0) and np.abs(i_b).max() < 1e-5
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    cols = [k for k in rows[0] if k.startswith("param_")]
+    assert cols == ["param_i_bias_max", "param_i_bias_rms"]
+    assert float(rows[-1]["param_i_bias_rms"]) == pytest.approx(np.sqrt(np.mean(i_b ** 2)), rel=1e-12)
+    assert float(rows[-1]["param_i_bias_max"]) == pytest.approx(np.abs(i_b).max(), rel=1e-12)
+    _, c = load_checkpoint_circuit(tmp_path / "run")
+    assert c.params == tr.circuit.params
+
+
+def test_frozen_bias_currents_stay_bit_exact(tmp_path):
+    """train.freeze = ["bias_current"]: the (nonzero) currents never move, and the run equals, bit for
+    bit, the same circuit with nothing trainable; the conductances still train."""
+    from ebana.training import Trainer
+    i0 = [float(v) for v in np.random.default_rng(3).uniform(-1e-6, 1e-6, 16)]
+    frozen = Trainer(_iris_bias(**{"circuit.i_bias": i0, "train.freeze": ["bias_current"]}), tmp_path / "f")
+    g0 = [g.copy() for g in frozen.backend.model.conductances]
+    frozen.run()
+    assert frozen.cparams is None and list(frozen.circuit.params.i_bias) == i0
+    assert not np.array_equal(g0[0], frozen.backend.model.conductances[0])
+    plain = Trainer(_cfg(**{"circuit.i_bias": i0}), tmp_path / "p")
+    plain.run()
+    assert all(np.array_equal(a, b) for a, b in zip(frozen.backend.model.conductances, plain.backend.model.conductances))
+    drop = ("seconds", "param_i_bias_rms", "param_i_bias_max")
+    assert [{k: v for k, v in r.items() if k not in drop} for r in frozen.history] == \
+        [{k: v for k, v in r.items() if k not in drop} for r in plain.history]
+
+
+def test_resume_with_trained_bias_currents_is_bit_exact(tmp_path):
+    cfg = _iris_bias(epochs=3, **{"train.trainable": ["bias_current", "gain"]})
+    ref, resumed = interrupted_and_resumed(cfg, tmp_path, (1, 2))
+    for a, b in zip(ref.backend.model.conductances, resumed.backend.model.conductances):
+        assert np.array_equal(a, b)
+    assert ref.circuit.params == resumed.circuit.params and any(ref.circuit.params.i_bias)
+    drop = ("seconds",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in ref.history] == \
+        [{k: v for k, v in r.items() if k not in drop} for r in resumed.history]
+
+
+@pytest.mark.ngspice
+def test_trained_bias_currents_reach_the_netlist_and_ngspice(tmp_path):
+    from ebana.checkpoint import load_checkpoint_circuit
+    from ebana.netlist import render
+    from ebana.training import Trainer
+    tr = Trainer(_iris_bias(), tmp_path / "run")
+    tr.run()
+    _, c = load_checkpoint_circuit(tmp_path / "run")
+    text = render(c.compile(), tr.x_test[0], None)
+    assert f"IB1_0 0 h1_0 dc {c.params.i_bias[0]!r}" in text
+    assert f"IB2_5 0 out2n dc {c.params.i_bias[15]!r}" in text
+    x = tr.x_test[:4]
+    sols = [create(n, c).solve(x) for n in ("numpy", "ngspice")]
+    assert max(np.abs(a - b).max() for a, b in zip(sols[0].layers[1:], sols[1].layers[1:])) <= 1e-9
