@@ -50,7 +50,9 @@ def load(sweep: Path) -> dict[tuple[str, str, float], dict[str, list[float]]]:
             effect, strength = "preset", 1.0
         else:
             effect, strength = set_keys[0][9:], float(r[set_keys[0]])
-        dev = r["device.model"] + (f" ({r['limit_train']} train images)" if r.get("limit_train") else "")
+        notes = [f"preset {r['device.preset']}" if r.get("device.preset") else "",
+                 f"{r['limit_train']} train images" if r.get("limit_train") else ""]
+        dev = r["device.model"] + "".join(f" ({n})" for n in notes if n)
         rec = out.setdefault((dev, effect, strength), {})
         for m in ("test_acc", "test_loss"):
             rec.setdefault(m, []).append(float(r[m]))
@@ -115,7 +117,7 @@ def figure(rows: list[dict], title: str = "IRIS, 20 epochs, 3 seeds") -> Figure:
             ax.grid(alpha=0.3)
         for row in range(nrow):
             axes[row * ncol].set_ylabel(label)
-    grid[0, 0].legend(fontsize=8, loc="lower left")
+    grid[0, 0].legend(fontsize=8, loc="best")
     fig.suptitle(f"{title} (mean ± std): each non-ideality alone; dashed: every effect off")
     fig.tight_layout()
     return fig
