@@ -23,7 +23,7 @@ from ebana.errors import ConfigError
 from ebana.local import parse_local
 from ebana.datasets.base import split_dataset
 from ebana.graphnet import GraphLayout
-from ebana.losses import Loss, MultiHead, create_loss
+from ebana.losses import Loss, MultiHead, SingleOutput, create_loss
 from ebana.measurement import Readout, make_readout
 from ebana.nonideal import dac_features, dac_grid_low
 from ebana.topology import Topology
@@ -126,11 +126,16 @@ def graph_layout(cfg: TrainConfig) -> GraphLayout:
 
 
 def graph_loss(cfg: TrainConfig) -> MultiHead:
-    """The summed loss of the heads, each with its own loss (default ``cfg.loss``) and classes."""
+    """The summed loss of the heads, each with its own loss (default ``cfg.loss``) and classes
+    (an ``outputs = 1`` head: :class:`SingleOutput` of its loss)."""
     classes = graph_classes(cfg)
-    return MultiHead([(h.name, len(classes[h.name]), create_loss(h.loss or cfg.loss, tau=cfg.tau,
-                                                                    target_scale=cfg.target_scale))
-                      for h in cfg.graph.head_list])
+    heads = []
+    for h in cfg.graph.head_list:
+        loss = create_loss(h.loss or cfg.loss, tau=cfg.tau, target_scale=cfg.target_scale)
+        if h.outputs == 1:     # a binary head of one score V+ - V-
+            loss = SingleOutput(loss, f"graph.heads.{h.name}.loss" if h.loss else "loss")
+        heads.append((h.name, len(classes[h.name]), loss))
+    return MultiHead(heads)
 
 
 def _graph_data(cfg: TrainConfig, loss: MultiHead) -> datasets.Dataset:

@@ -412,6 +412,12 @@ class TrainConfig:
                           ("line resistance", self.circuit.lines.on)):
             if bad:
                 raise ConfigError(f"[graph] does not support {what} yet (ideal updates and wires only)")
+        for h in self.graph.head_list:   # one score: a sigmoid or a 0/1 target (ebana.losses.SingleOutput)
+            loss = h.loss or self.loss
+            if h.outputs == 1 and loss not in ("bce", "mse"):
+                key = f"graph.heads.{h.name}.loss" if h.loss else "loss"
+                raise ConfigError(f"graph.heads.{h.name}.outputs = 1 needs loss 'bce' or 'mse' (one V+ - V- score), "
+                                  f"got {key} = {loss!r}")
         c = self.circuit
         skips = self.graph.hidden_skips()
         if skips and c.cccs_gain is not None and c.cccs_gain != c.gain:
