@@ -176,12 +176,14 @@ def build(cfg: TrainConfig) -> RunParts:
             frozen[k] = np.ones(t.crossbars[k].shape, bool)
         updater: Updater = IdealUpdate(cfg.optimizer, circuit.conductances, cfg.circuit.g_min, cfg.circuit.g_max,
                                        lr_scale=lr_scale, frozen=frozen)
-    else:   # device runs: a frozen crossbar gets lr factor 0 (no change requested, no pulse)
+    else:   # device runs: a frozen crossbar gets lr factor 0 (no change requested, no pulse); masked
+        # crossbars ([graph], local layers) have devices on their mask cells only
         updater = create_algorithm(cfg.device_used, cfg.algorithm, cfg.optimizer, circuit.conductances,
                                    cfg.circuit.g_min, cfg.circuit.g_max, lr_ref=cfg.lr,
                                    pairs=pair_index(circuit.topology),
                                    rng=np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(1)[0]),
-                                   lr_scale=lr_scale)
+                                   lr_scale=lr_scale, masks=[circuit.topology.mask(c.index)
+                                                             for c in circuit.topology.crossbars])
         circuit = Circuit(circuit.topology, circuit.params, updater.conductances())
     ni = cfg.nonideal
     if ni.faulty:   # stuck devices and retention drift: the circuit is built with the pinned conductances

@@ -23,6 +23,10 @@ Wraps an :class:`~ebana.updates.ideal.IdealUpdate` or a
   the training loop after a batch's phases and before its update, and (``t_read_eval``) after every
   evaluation chunk's free phase; residual learning's P devices are disturbed with their W devices.
 
+Device runs on masked crossbars (``[graph]``, ``local`` layers) draw, pin, drift and disturb
+the devices only (:class:`~ebana.updates.device_update.DeviceArray`): a cell without a device
+stays at 0 S.
+
 Public API: :class:`FaultyUpdate`, :func:`with_faults`.
 """
 
@@ -45,6 +49,8 @@ class FaultyUpdate:
         self.inner, self.cfg, self.g_min, self.g_max = inner, cfg, g_min, g_max
         self.device = getattr(inner, "array", None) is not None
         flat = self._flat(inner.conductances())
+        if self.device:   # one entry per device (masked crossbars: the mask cells only)
+            flat = inner.array.gather(flat)
         self.shapes = [np.shape(g) for g in inner.conductances()]
         self.on, self.off = draw_stuck(flat.size, cfg.stuck_on, cfg.stuck_off, rng)
         self.stuck = self.on | self.off
@@ -92,6 +98,9 @@ class FaultyUpdate:
         gs = self.inner.conductances()
         if not self.stuck.any():
             return gs
+        if self.device:
+            arr = self.inner.array
+            return arr.split(np.where(self.stuck, self.g_stuck, arr.gather(self._flat(gs))))
         return self._split(np.where(self.stuck, self.g_stuck, self._flat(gs)))
 
     def step(self, grads, lr):
@@ -173,7 +182,7 @@ class FaultyUpdate:
         x_p = None if res is None else res.x_p
         for b in range(solutions[0].batch):
             for phase in drops:
-                v = np.concatenate([d[b].ravel() for d in phase])
+                v = arr.gather(np.concatenate([d[b].ravel() for d in phase]))
                 x = arr.model.apply_pulse(x, v, np.full(x.size, t), rng=arr.rng, energy=False).x
                 if x_p is not None:
                     x_p = arr.model.apply_pulse(x_p, v, np.full(x_p.size, t), rng=arr.rng, energy=False).x
