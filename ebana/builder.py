@@ -187,7 +187,9 @@ def build(cfg: TrainConfig) -> RunParts:
         circuit = Circuit(circuit.topology, circuit.params, updater.conductances())
     ni = cfg.nonideal
     if ni.faulty:   # stuck devices and retention drift: the circuit is built with the pinned conductances
-        updater = with_faults(updater, ni, cfg.circuit.g_min, cfg.circuit.g_max, cfg.seed)
+        t = circuit.topology
+        updater = with_faults(updater, ni, cfg.circuit.g_min, cfg.circuit.g_max, cfg.seed,
+                              masks=[t.mask(c.index) for c in t.crossbars])
         circuit = Circuit(circuit.topology, circuit.params, updater.conductances())
     x_train, x_test = encoder(data.x_train), encoder(data.x_test)
     if ni.dac_bits is not None:   # the input DAC: every wordline voltage on its grid

@@ -127,6 +127,33 @@ def test_masked_graph_device_run_keeps_absent_cells_at_zero(tmp_path, monkeypatc
     assert ck["opt_dev_x"].size == n_dev
 
 
+@pytest.mark.parametrize("model", [None, "vteam"])
+def test_faults_on_a_masked_graph_hit_devices_only(tmp_path, monkeypatch, model):
+    """Stuck devices, retention and drift on a masked graph, ideal updates (no device model) and
+    VTEAM: drawn over the devices (round(p * devices) stuck each way), absent cells stay 0 S."""
+    from ebana.training import Trainer
+    monkeypatch.chdir(ROOT)
+    d = load_toml(SPLIT)
+    d["epochs"] = 2
+    d["nonideal"] = {"stuck_on": 0.1, "stuck_off": 0.05, "retention_tau": 100.0, "drift_nu": 0.01}
+    if model:
+        d["device"] = {"model": model}
+    cfg = from_dict(d)
+    tr = Trainer(cfg, tmp_path / "run")
+    tr.run()
+    t = tr.circuit.topology
+    masks = [t.mask(c.index) for c in t.crossbars]
+    n_dev = sum(int(m.sum()) if m is not None else c.shape[0] * c.shape[1] for m, c in zip(masks, t.crossbars))
+    up = tr.updater
+    assert up.on.size == n_dev and up.on.sum() == round(0.1 * n_dev) and up.off.sum() == round(0.05 * n_dev)
+    gs = up.conductances()
+    for g, m in zip(gs, masks):
+        if m is not None:
+            assert np.all(g[~m] == 0.0) and np.all(g[m] > 0)
+    flat = np.concatenate([g.ravel() for g, m in zip(gs, masks)])[up.index]
+    assert np.all(flat[up.off] <= flat[~up.stuck].min()) and np.all(flat[up.on] >= flat[~up.stuck].max())
+
+
 def G_LO(cfg) -> float:
     return cfg.circuit.g_min * (1 - 1e-9)
 
