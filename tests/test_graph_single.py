@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from ebana.backends import create
 from ebana.circuit import Circuit, CircuitParams, DiodeParams
 from ebana.cli import cli
-from ebana.config import TrainConfig, dump_toml, from_dict, load_toml, to_dict
+from ebana.config import DeviceConfig, TrainConfig, dump_toml, from_dict, load_toml, to_dict
 from ebana.errors import ConfigError
 from ebana.gradients import finite_difference_gradients
 from ebana.graphnet import GraphConfig
@@ -240,3 +240,13 @@ def test_cli_netlist_of_a_one_output_run_matches_ngspice(tmp_path, monkeypatch):
                                    "--out", str(out)])
     assert res.exit_code == 0, res.output
     run_ngspice_batch(out, tmp_path)
+
+
+def test_one_output_heads_train_through_vteam_devices(tmp_path, monkeypatch):
+    """The one-output gates programmed through VTEAM devices (PWM): every head at 100 %."""
+    from ebana.training import Trainer
+    monkeypatch.chdir(ROOT)
+    cfg = replace(from_dict(load_toml(SINGLE)), device=DeviceConfig(model="vteam"))
+    hist = Trainer(cfg, tmp_path / "run").run()
+    last = hist[-1]
+    assert last["e_write"] > 0 and all(last[f"{h}_test_acc"] == 1.0 for h in ("or", "and", "xor")), last
