@@ -89,6 +89,7 @@ RUNS = {
     "reference fixed": {"algorithm": {"name": "analog_sgd", "reference": "fixed"}},
     "pairs split": {"device": {"pairs": "split"}},
     "row_v2 array": {"device": {"array_scheme": "row_v2"}},
+    "outer_product array, d2d": {"device": {"array_scheme": "outer_product"}, "nonideal": {"d2d": 0.1}},
     "faults": {"nonideal": {"stuck_on": 0.1, "stuck_off": 0.1, "d2d": 0.1, "c2c": 0.02, "retention_tau": 100.0,
                             "drift_nu": 0.01, "t_read": 1e-9}},
 }
