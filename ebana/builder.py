@@ -23,7 +23,7 @@ from ebana.errors import ConfigError
 from ebana.local import parse_local
 from ebana.datasets.base import split_dataset
 from ebana.graphnet import GraphLayout
-from ebana.losses import Loss, MultiHead, create_loss
+from ebana.losses import Loss, MultiHead, SingleOutput, create_loss
 from ebana.measurement import Readout, make_readout
 from ebana.nonideal import dac_features, dac_grid_low
 from ebana.topology import Topology
@@ -126,11 +126,16 @@ def graph_layout(cfg: TrainConfig) -> GraphLayout:
 
 
 def graph_loss(cfg: TrainConfig) -> MultiHead:
-    """The summed loss of the heads, each with its own loss (default ``cfg.loss``) and classes."""
+    """The summed loss of the heads, each with its own loss (default ``cfg.loss``) and classes
+    (an ``outputs = 1`` head: :class:`SingleOutput` of its loss)."""
     classes = graph_classes(cfg)
-    return MultiHead([(h.name, len(classes[h.name]), create_loss(h.loss or cfg.loss, tau=cfg.tau,
-                                                                    target_scale=cfg.target_scale))
-                      for h in cfg.graph.head_list])
+    heads = []
+    for h in cfg.graph.head_list:
+        loss = create_loss(h.loss or cfg.loss, tau=cfg.tau, target_scale=cfg.target_scale)
+        if h.outputs == 1:     # a binary head of one score V+ - V-
+            loss = SingleOutput(loss, f"graph.heads.{h.name}.loss" if h.loss else "loss")
+        heads.append((h.name, len(classes[h.name]), loss))
+    return MultiHead(heads)
 
 
 def _graph_data(cfg: TrainConfig, loss: MultiHead) -> datasets.Dataset:
@@ -171,16 +176,20 @@ def build(cfg: TrainConfig) -> RunParts:
             frozen[k] = np.ones(t.crossbars[k].shape, bool)
         updater: Updater = IdealUpdate(cfg.optimizer, circuit.conductances, cfg.circuit.g_min, cfg.circuit.g_max,
                                        lr_scale=lr_scale, frozen=frozen)
-    else:   # device runs: a frozen crossbar gets lr factor 0 (no change requested, no pulse)
+    else:   # device runs: a frozen crossbar gets lr factor 0 (no change requested, no pulse); masked
+        # crossbars ([graph], local layers) have devices on their mask cells only
         updater = create_algorithm(cfg.device_used, cfg.algorithm, cfg.optimizer, circuit.conductances,
                                    cfg.circuit.g_min, cfg.circuit.g_max, lr_ref=cfg.lr,
                                    pairs=pair_index(circuit.topology),
                                    rng=np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(1)[0]),
-                                   lr_scale=lr_scale)
+                                   lr_scale=lr_scale, masks=[circuit.topology.mask(c.index)
+                                                             for c in circuit.topology.crossbars])
         circuit = Circuit(circuit.topology, circuit.params, updater.conductances())
     ni = cfg.nonideal
     if ni.faulty:   # stuck devices and retention drift: the circuit is built with the pinned conductances
-        updater = with_faults(updater, ni, cfg.circuit.g_min, cfg.circuit.g_max, cfg.seed)
+        t = circuit.topology
+        updater = with_faults(updater, ni, cfg.circuit.g_min, cfg.circuit.g_max, cfg.seed,
+                              masks=[t.mask(c.index) for c in t.crossbars])
         circuit = Circuit(circuit.topology, circuit.params, updater.conductances())
     x_train, x_test = encoder(data.x_train), encoder(data.x_test)
     if ni.dac_bits is not None:   # the input DAC: every wordline voltage on its grid

@@ -402,16 +402,22 @@ class TrainConfig:
             raise ConfigError(f"label_columns {self.label_columns!r} (multi-label outputs) needs loss = 'bce', "
                               f"got loss = {self.loss!r}")
     def _check_graph(self) -> None:
-        """``[graph]``: a .csv data set; not with the layered-network keys, device models, line resistance."""
+        """``[graph]``: a .csv data set; not with the layered-network keys or line resistance (device
+        models program the mask cells only, :class:`ebana.updates.device_update.DeviceArray`)."""
         if not self.dataset.lower().endswith(".csv"):
             raise ConfigError(f"[graph] reads its input and head columns from a .csv file; dataset = {self.dataset!r}")
         for what, bad in (("skips", bool(self.skips)), ("residual = true", self.residual), ("conv", bool(self.conv)),
                           ("label_column (each head names its column)", self.label_column is not None),
                           ("label_columns (each head names its column)", self.label_names is not None),
-                          ("device.model", self.device.model is not None),
                           ("line resistance", self.circuit.lines.on)):
             if bad:
-                raise ConfigError(f"[graph] does not support {what} yet (ideal updates and wires only)")
+                raise ConfigError(f"[graph] does not support {what} yet (ideal wires only)")
+        for h in self.graph.head_list:   # one score: a sigmoid or a 0/1 target (ebana.losses.SingleOutput)
+            loss = h.loss or self.loss
+            if h.outputs == 1 and loss not in ("bce", "mse"):
+                key = f"graph.heads.{h.name}.loss" if h.loss else "loss"
+                raise ConfigError(f"graph.heads.{h.name}.outputs = 1 needs loss 'bce' or 'mse' (one V+ - V- score), "
+                                  f"got {key} = {loss!r}")
         c = self.circuit
         skips = self.graph.hidden_skips()
         if skips and c.cccs_gain is not None and c.cccs_gain != c.gain:
@@ -422,13 +428,19 @@ class TrainConfig:
                               f"gain)")
 
     def _check_conv(self) -> None:
-        """``conv``: readable layer items; no residual skips, device models or line resistance."""
+        """``conv``: readable layer items; no residual skips or line resistance; device models with
+        ``local`` layers only (a shared ``conv`` weight is one parameter in many devices, ``avg`` a
+        fixed-conductance crossbar)."""
         from ebana.local import parse_items
-        parse_items(self.conv)
-        for what, bad in (("residual = true", self.residual), ("device.model", self.device.model is not None),
-                          ("line resistance", self.circuit.lines.on)):
+        _, items = parse_items(self.conv)
+        for what, bad in (("residual = true", self.residual), ("line resistance", self.circuit.lines.on)):
             if bad:
-                raise ConfigError(f"conv = {self.conv!r} does not support {what} yet (ideal updates and wires only)")
+                raise ConfigError(f"conv = {self.conv!r} does not support {what} yet (ideal wires only)")
+        shared = sorted({kind for kind, *_ in items if kind != "local"})
+        if self.device.model is not None and shared:
+            raise ConfigError(f"conv = {self.conv!r} with device.model = {self.device.model!r}: device models "
+                              f"program local layers only, not {' or '.join(shared)} layers (shared weights and "
+                              f"fixed pooling conductances; ideal updates only)")
 
     def _check_nonideal(self) -> None:
         """``[nonideal]`` against the rest: device-side effects need a model; one d2d/c2c place."""

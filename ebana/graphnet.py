@@ -9,8 +9,9 @@ The ``[graph]`` section (:class:`GraphConfig`), as the Keras-style wiring of the
     b = ["x2"]
     [graph.hidden]          # layer -> neurons
     h = 10
-    [graph.heads]           # head -> its target column (optional: loss, classes)
+    [graph.heads]           # head -> its target column (optional: loss, classes, outputs)
     or = {column = "or"}
+    and = {column = "and", loss = "bce", outputs = 1}
     xor = {column = "xor", loss = "mse", classes = ["0", "1"]}
 
 The graph is compiled onto the layered circuit of :mod:`ebana.topology` (no new solver):
@@ -20,7 +21,8 @@ The graph is compiled onto the layered circuit of :mod:`ebana.topology` (no new 
 * a hidden node sits at circuit layer ``level`` = the longest path from an input; the hidden nodes
   of one level are concatenated into one layer (declared order);
 * every head sits in the output layer (level = deepest hidden level + 1), head after head, each
-  with its own classes (two nodes V+, V- per class) and loss;
+  with its own classes (two nodes V+, V- per class) and loss; a binary head with ``outputs = 1``
+  has one pair, one score V+ - V- (:class:`ebana.losses.SingleOutput`: BCE or MSE, 0/1 target);
 * every edge u -> v is the block (rows of u) x (columns of v) of the crossbar layer(u) -> layer(v):
   a dense crossbar between adjacent levels or a skip crossbar between others; cells of no edge hold
   no device (a connectivity mask, :func:`ebana.topology.connectivity_ties`: 0 S, no resistor, no
@@ -46,8 +48,9 @@ from ebana.topology import Topology
 
 __all__ = ["GraphConfig", "GraphHead", "GraphLayout", "parse_edge", "HEAD_KEYS"]
 
-HEAD_KEYS = ("column", "loss", "classes")
-"""Keys of one ``[graph.heads]`` entry: its target column (required), loss and class labels."""
+HEAD_KEYS = ("column", "loss", "classes", "outputs")
+"""Keys of one ``[graph.heads]`` entry: its target column (required), loss, class labels and
+outputs (1: one V+ - V- pair for a binary head; absent: one pair per class)."""
 
 
 def parse_edge(k: int, text: object) -> tuple[str, str]:
@@ -60,13 +63,15 @@ def parse_edge(k: int, text: object) -> tuple[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class GraphHead:
-    """One output head: its target column, loss name ("": the run's ``loss``) and class labels
-    (None: the sorted distinct values of the column)."""
+    """One output head: its target column, loss name ("": the run's ``loss``), class labels
+    (None: the sorted distinct values of the column) and outputs (1: one score for a binary head,
+    the second class positive; None: one score per class)."""
 
     name: str
     column: str
     loss: str = ""
     classes: tuple[str, ...] | None = None
+    outputs: int | None = None
 
 
 def _as_names(key: str, v: object) -> tuple[str, ...]:
@@ -83,7 +88,7 @@ class GraphConfig:
 
     inputs : group -> feature columns (CSV column names).
     hidden : layer name -> neurons.
-    heads : head name -> ``{column, loss, classes}`` (:data:`HEAD_KEYS`; loss default: the run's).
+    heads : head name -> ``{column, loss, classes, outputs}`` (:data:`HEAD_KEYS`; loss default: the run's).
     edges : ``"source -> target"`` texts.
     """
 
@@ -134,6 +139,15 @@ class GraphConfig:
                 raise ConfigError(f"graph.heads.{name}.classes = {list(cls)!r}: a head needs at least 2 distinct "
                                   f"classes")
             out["classes"] = cls
+        if "outputs" in v:
+            n = v["outputs"]
+            if isinstance(n, bool) or n != 1:
+                raise ConfigError(f"graph.heads.{name}.outputs = {n!r}: expected 1 (one V+ - V- pair for a binary "
+                                  f"head) or no outputs key (one pair per class)")
+            if "classes" in out and len(out["classes"]) != 2:
+                raise ConfigError(f"graph.heads.{name}.outputs = 1 needs a binary head; classes = "
+                                  f"{list(out['classes'])!r} has {len(out['classes'])}")
+            out["outputs"] = 1
         return out
 
     @property
@@ -142,7 +156,8 @@ class GraphConfig:
 
     @property
     def head_list(self) -> list[GraphHead]:
-        return [GraphHead(k, v["column"], v.get("loss", ""), v.get("classes")) for k, v in self.heads.items()]
+        return [GraphHead(k, v["column"], v.get("loss", ""), v.get("classes"), v.get("outputs"))
+                for k, v in self.heads.items()]
 
     @property
     def input_columns(self) -> tuple[str, ...]:
@@ -228,7 +243,8 @@ class GraphLayout:
 
     ``slices[name]`` = (layer, first node, nodes) in circuit-node units (an input group of f
     features: the nodes of its x+ rows, its x- rows follow at offset n_inputs); ``head_slices``
-    = (name, first class, classes) of the heads in the output scores V+ - V-.
+    = (name, first score, scores) of the heads in the output scores V+ - V- (scores = classes,
+    or 1 for an ``outputs = 1`` head).
     """
 
     topology: Topology
@@ -261,6 +277,11 @@ class GraphLayout:
             if k < 2:
                 raise ConfigError(f"graph.heads.{h}: its column {gc.heads[h]['column']!r} has {k} class; a head "
                                   f"needs at least 2")
+            if gc.heads[h].get("outputs") == 1:
+                if k != 2:
+                    raise ConfigError(f"graph.heads.{h}.outputs = 1 needs a binary head; its column "
+                                      f"{gc.heads[h]['column']!r} has {k} classes")
+                k = 1
             slices[h] = (depth, 2 * k0, 2 * k)
             heads.append((h, k0, k))
             k0 += k

@@ -3,7 +3,8 @@
 The nudged phase injects ``-beta * dL/dpred`` into V+ and ``+beta * dL/dpred`` into V-.
 
 Targets ``y`` are class indices (B,) or, for :class:`BinaryCrossEntropy` only, multi-hot labels
-(B, K) of 0/1 (multi-label outputs); :func:`accuracy` scores both.
+(B, K) of 0/1 (multi-label outputs); :func:`accuracy` scores both. :class:`SingleOutput` is a
+binary head of one score (graph heads with ``outputs = 1``), BCE or MSE against a 0/1 target.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from ebana.errors import ConfigError
 from ebana.registry import Registry
 
 __all__ = ["Loss", "MSE", "CrossEntropy", "BinaryCrossEntropy", "Sparsemax", "sparsemax", "LOSSES", "create_loss",
-           "accuracy", "label_correct", "MultiHead"]
+           "accuracy", "label_correct", "SingleOutput", "MultiHead"]
 
 LOSSES: Registry = Registry("loss", ConfigError)
 
@@ -39,6 +40,10 @@ class Loss:
     def correct(self, pred: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Per-sample correctness (bool, (B,)): :func:`accuracy`."""
         return accuracy(pred, y)
+
+    def outputs(self, n_classes: int) -> int:
+        """Scores (V+ - V- pairs) this loss reads for ``n_classes`` classes: one per class."""
+        return n_classes
 
 
 def _onehot(y: np.ndarray, k: int) -> np.ndarray:
@@ -191,10 +196,60 @@ def create_loss(name: str, **params: float) -> Loss:
     return LOSSES.get(name)(**params)
 
 
+class SingleOutput(Loss):
+    """A binary head of one score s = V+ - V- (V) against a 0/1 target y (B,) (class index 1 is
+    the positive class). With BCE, p = sigmoid(s / tau) and L = softplus(s / tau) - y s / tau; with
+    MSE, L = 1/2 (s - target_scale y)^2 and p = s / target_scale. Correct: (p > 1/2) == y, i.e.
+    s above ``v_decision`` (V): 0 for BCE, target_scale / 2 for MSE."""
+
+    name = "single_output"
+
+    def __init__(self, base: Loss, key: str = "loss") -> None:
+        if isinstance(base, BinaryCrossEntropy):
+            self.v_decision = 0.0
+        elif isinstance(base, MSE):
+            self.v_decision = 0.5 * base.target_scale
+        else:
+            raise ConfigError(f"{key} = {base.name!r}: a one-output head needs loss 'bce' or 'mse' (a softmax "
+                              f"over one score is constant)")
+        self.base = base
+
+    def _target(self, pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if pred.shape[1] != 1:
+            raise ConfigError(f"one-output head: {pred.shape[1]} scores, expected 1")
+        return np.asarray(y, dtype=np.float64)[:, None]
+
+    def value(self, pred, y):
+        t = self._target(pred, y)
+        if isinstance(self.base, BinaryCrossEntropy):
+            return self.base.value(pred, t)
+        return 0.5 * np.sum((pred - self.base.target_scale * t) ** 2, axis=1)
+
+    def grad(self, pred, y):
+        t = self._target(pred, y)
+        if isinstance(self.base, BinaryCrossEntropy):
+            return self.base.grad(pred, t)
+        return pred - self.base.target_scale * t
+
+    @property
+    def grad_scale(self) -> float:
+        """The base loss's |dL/dpred| scale."""
+        return self.base.grad_scale
+
+    def correct(self, pred, y):
+        """(p > 1/2) == y: the score above :attr:`v_decision`."""
+        return (self._target(pred, y)[:, 0] > 0.5) == (pred[:, 0] > self.v_decision)
+
+    def outputs(self, n_classes: int) -> int:
+        """One score, whatever the (two) classes."""
+        return 1
+
+
 class MultiHead(Loss):
     """The summed loss of several output heads (graph networks, :mod:`ebana.graphnet`).
 
-    Head h owns the scores ``pred[:, k0_h:k0_h + K_h]`` and its own :class:`Loss`; L = sum_h L_h,
+    Head h owns the scores ``pred[:, k0_h:k0_h + n_h]`` (n_h = its loss's :meth:`Loss.outputs` of its
+    K_h classes: K_h, or 1 for a :class:`SingleOutput` head) and its own :class:`Loss`; L = sum_h L_h,
     so dL/dpred is the heads' gradients side by side and each head is nudged by its own loss.
     A target is one joint class index (B,) over the heads' class combinations, mixed radix with
     the first head most significant: y = (...(y_1 K_2 + y_2) K_3 + ...) (the data set's classes;
@@ -207,7 +262,7 @@ class MultiHead(Loss):
         if not heads:
             raise ConfigError("a multi-head loss needs at least one head")
         self.heads = [(name, int(k), loss) for name, k, loss in heads]
-        self.offsets = np.cumsum([0] + [k for _, k, _ in self.heads])
+        self.offsets = np.cumsum([0] + [loss.outputs(k) for _, k, loss in self.heads])
 
     @property
     def n_joint(self) -> int:
@@ -232,7 +287,7 @@ class MultiHead(Loss):
 
     def _parts(self, pred: np.ndarray, y: np.ndarray):
         if pred.shape[1] != self.offsets[-1]:
-            raise ConfigError(f"multi-head loss: {pred.shape[1]} scores, the heads have {self.offsets[-1]} classes")
+            raise ConfigError(f"multi-head loss: {pred.shape[1]} scores, the heads have {self.offsets[-1]} outputs")
         for (name, _, loss), a, b, yh in zip(self.heads, self.offsets[:-1], self.offsets[1:], self.split(y)):
             yield name, loss, pred[:, a:b], yh
 
@@ -248,7 +303,7 @@ class MultiHead(Loss):
         return max(loss.grad_scale for _, _, loss in self.heads)
 
     def correct(self, pred, y):
-        """Every head's argmax equal to its target."""
+        """Every head correct (its own loss's :meth:`Loss.correct`)."""
         return np.logical_and.reduce([loss.correct(p, yh) for _, loss, p, yh in self._parts(pred, y)])
 
     def per_head(self, pred: np.ndarray, y: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -120,9 +120,12 @@ def test_cli_rejects_bad_conv_in_one_line(tmp_path):
     assert r.exit_code == 1 and "stride 0" in r.output and len(r.output.strip().splitlines()) == 1, r.output
 
 
-def test_conv_refuses_device_models():
-    with pytest.raises(ConfigError, match="does not support device.model"):
-        TrainConfig(conv="conv2k3", device=DeviceConfig(model="vteam"))
+def test_conv_and_avg_refuse_device_models_local_takes_them():
+    for conv, what in (("conv2k3", "not conv layers"), ("local2k3,avg2", "not avg layers"),
+                       ("conv2k3,avg2", "not avg or conv layers")):
+        with pytest.raises(ConfigError, match=rf"conv = '{conv}' with device.model = 'vteam'.*{what}"):
+            TrainConfig(conv=conv, device=DeviceConfig(model="vteam"))
+    assert TrainConfig(conv="local2k3,local2k3", device=DeviceConfig(model="vteam")).device.model == "vteam"
 
 
 # ----------------------------------------------------------------------------- netlist parity

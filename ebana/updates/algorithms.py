@@ -225,9 +225,9 @@ class _Pulsing:
     symmetric-point searches (counted in ``setup``) and the reference devices."""
 
     def __init__(self, cfg: DeviceConfig, alg: AlgorithmConfig, conductances, g_min: float, g_max: float,
-                 pairs, rng: np.random.Generator) -> None:
+                 pairs, rng: np.random.Generator, masks=None) -> None:
         self.cfg, self.alg = cfg, alg
-        self.array = a = DeviceArray(cfg, conductances, g_min, g_max, rng)
+        self.array = a = DeviceArray(cfg, conductances, g_min, g_max, rng, masks)
         kw = {"preset": cfg.preset} if cfg.preset else {}
         nominal = devices.create(cfg.model, **kw).with_range(1.0 / g_max, 1.0 / g_min)
         self.t_pulse = alg.t_pulse if alg.t_pulse is not None else nominal.demo.t_pulse
@@ -265,7 +265,9 @@ class _Pulsing:
         """Hold the second device of each pair as a reference (mid-range or symmetric point); the
         trained partner starts at G_ref + (G⁺ - G⁻) of the initial draw."""
         a = self.array
-        plus, minus = _ref_index(a.shapes, pairs)
+        plus, minus = (a.positions(i) for i in _ref_index(a.shapes, pairs))
+        both = (plus >= 0) & (minus >= 0)   # masked crossbars: pairs of two devices (a pair's cells share the mask)
+        plus, minus = plus[both], minus[both]
         g0 = a.model.conductance(a.x)
         w0 = g0[plus] - g0[minus]
         if self.alg.reference == "fixed":
@@ -281,7 +283,8 @@ class _Pulsing:
 
     def build(self, optimizer: str, lr_scale, pairs, policy, residual=None) -> DeviceUpdate:
         request = Request(optimizer, self.array.shapes, lr_scale,
-                          split=pairs if self.cfg.pairs == "split" else None, trained=self.trained)
+                          split=pairs if self.cfg.pairs == "split" else None, trained=self.trained,
+                          index=self.array.index)
         info = {"algorithm": self.alg.name, "reference": self.alg.reference, "pulse_step_S": self.eps,
                 "threshold_S": self.threshold, "g_sym_S": self.curve.g_sym, "x_sym": self.curve.x_sym,
                 "init_energy_J": self.setup.energy, "init_pulses": self.setup.pulses}
@@ -297,29 +300,32 @@ ALGORITHMS: Registry = Registry("update algorithm (algorithm.name)", ConfigError
 
 
 @ALGORITHMS.register("device")
-def _device(cfg, alg, optimizer, conductances, g_min, g_max, *, lr_ref, pairs=None, rng=None, lr_scale=None):
+def _device(cfg, alg, optimizer, conductances, g_min, g_max, *, lr_ref, pairs=None, rng=None, lr_scale=None,
+        masks=None):
     """PWM/PAM of the optimiser's request (:func:`~ebana.updates.device_update.device_update`)."""
     return device_update(cfg, optimizer, conductances, g_min, g_max, lr_ref=lr_ref, pairs=pairs, rng=rng,
-                         lr_scale=lr_scale)
+                         lr_scale=lr_scale, masks=masks)
 
 
 @ALGORITHMS.register("analog_sgd")
-def _analog_sgd(cfg, alg, optimizer, conductances, g_min, g_max, *, lr_ref, pairs=None, rng=None, lr_scale=None):
+def _analog_sgd(cfg, alg, optimizer, conductances, g_min, g_max, *, lr_ref, pairs=None, rng=None, lr_scale=None,
+        masks=None):
     """Stochastically rounded standard pulses to the weight devices."""
-    s = _Pulsing(cfg, alg, conductances, g_min, g_max, pairs, _rng(rng))
+    s = _Pulsing(cfg, alg, conductances, g_min, g_max, pairs, _rng(rng), masks)
     return s.build(optimizer, lr_scale, pairs, StochasticPulses(s.eps, s.array.rng))
 
 
 @ALGORITHMS.register("mixed_precision")
 def _mixed_precision(cfg, alg, optimizer, conductances, g_min, g_max, *, lr_ref, pairs=None, rng=None,
-                     lr_scale=None):
+                     lr_scale=None, masks=None):
     """Digital accumulator χ; whole pulses once past the threshold (remainder kept)."""
-    s = _Pulsing(cfg, alg, conductances, g_min, g_max, pairs, _rng(rng))
+    s = _Pulsing(cfg, alg, conductances, g_min, g_max, pairs, _rng(rng), masks)
     return s.build(optimizer, lr_scale, pairs, ThresholdPulses(s.eps, s.threshold, s.array.x.size, "alg_chi"))
 
 
-def _residual_update(cfg, alg, optimizer, conductances, g_min, g_max, pairs, rng, lr_scale, buffered: bool):
-    s = _Pulsing(cfg, alg, conductances, g_min, g_max, pairs, _rng(rng))
+def _residual_update(cfg, alg, optimizer, conductances, g_min, g_max, pairs, rng, lr_scale, buffered: bool,
+                     masks=None):
+    s = _Pulsing(cfg, alg, conductances, g_min, g_max, pairs, _rng(rng), masks)
     x_p = s.symmetric_states(np.full(s.array.x.shape, 0.5))
     transfer = (ThresholdPulses(s.eps, s.threshold, x_p.size, "alg_h") if buffered
                 else StochasticPulses(s.eps, s.array.rng))
@@ -328,15 +334,17 @@ def _residual_update(cfg, alg, optimizer, conductances, g_min, g_max, pairs, rng
 
 
 @ALGORITHMS.register("residual")
-def _residual(cfg, alg, optimizer, conductances, g_min, g_max, *, lr_ref, pairs=None, rng=None, lr_scale=None):
+def _residual(cfg, alg, optimizer, conductances, g_min, g_max, *, lr_ref, pairs=None, rng=None, lr_scale=None,
+        masks=None):
     """Residual learning: W and zero-shifted P devices, gradient at W + γP, transfer β·P."""
-    return _residual_update(cfg, alg, optimizer, conductances, g_min, g_max, pairs, rng, lr_scale, False)
+    return _residual_update(cfg, alg, optimizer, conductances, g_min, g_max, pairs, rng, lr_scale, False, masks)
 
 
 @ALGORITHMS.register("residual_v2")
-def _residual_v2(cfg, alg, optimizer, conductances, g_min, g_max, *, lr_ref, pairs=None, rng=None, lr_scale=None):
+def _residual_v2(cfg, alg, optimizer, conductances, g_min, g_max, *, lr_ref, pairs=None, rng=None, lr_scale=None,
+        masks=None):
     """Residual learning v2: digital buffer H += β·P, threshold transfer of whole pulses."""
-    return _residual_update(cfg, alg, optimizer, conductances, g_min, g_max, pairs, rng, lr_scale, True)
+    return _residual_update(cfg, alg, optimizer, conductances, g_min, g_max, pairs, rng, lr_scale, True, masks)
 
 
 def _rng(rng: np.random.Generator | None) -> np.random.Generator:
@@ -348,7 +356,7 @@ def create_algorithm(cfg: DeviceConfig, alg: AlgorithmConfig, optimizer: str,
     """The updater of ``alg.name`` (``device``: PWM/PAM of the request), composed of its parts.
 
     ``kw``: ``lr_ref`` (S, PAM's reference request), ``pairs`` (:func:`pair_index`), ``rng``,
-    ``lr_scale`` (per crossbar)."""
+    ``lr_scale`` (per crossbar), ``masks`` (per crossbar, where it has devices; None: every cell)."""
     if cfg.model is None:
         raise ConfigError(f"algorithm.name = {alg.name!r} needs a device model (device.model / --device)")
     up = ALGORITHMS.get(alg.name)(cfg, alg, optimizer, conductances, g_min, g_max, **kw)

@@ -213,11 +213,14 @@ class PassiveArray:
     ``model``: the devices (parameters may be per-device arrays, flat); ``v_set`` > 0, ``v_reset``
     < 0 (V): programming amplitudes (the outer product's coincidence amplitudes); ``bl``, ``rank``:
     the outer product's slots per quadrant and SVD terms; ``rng``: its stochastic pulse trains and
-    the model's cycle-to-cycle noise; ``energy``: integrate ``∫V·I dt`` of every segment (J).
+    the model's cycle-to-cycle noise; ``energy``: integrate ``∫V·I dt`` of every segment (J);
+    ``index``: flat cell positions of the devices of masked crossbars (None: every cell is one).
+    The line voltages are those of every cell; only devices see them (an absent cell takes none).
     """
 
     def __init__(self, scheme: str, shapes: Sequence[tuple[int, ...]], model, *, v_set: float, v_reset: float,
-                 rng: np.random.Generator, energy: bool = True, bl: int = 31, rank: int = 1) -> None:
+                 rng: np.random.Generator, energy: bool = True, bl: int = 31, rank: int = 1,
+                 index: np.ndarray | None = None) -> None:
         if scheme not in HALF_SELECT:
             raise ConfigError(f"device.array_scheme = {scheme!r} is not a passive-array scheme; known: "
                               f"{', '.join(HALF_SELECT)}")
@@ -225,6 +228,7 @@ class PassiveArray:
         self.shapes = [tuple(int(n) for n in s) for s in shapes]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int)
+        self.index = index
         self.v_set, self.v_reset, self.bl, self.rank = float(v_set), float(v_reset), int(bl), int(rank)
         self.stats = WriteStats()
 
@@ -261,6 +265,10 @@ class PassiveArray:
         x = np.array(x, dtype=float)
         v, t = np.asarray(v, dtype=float), np.asarray(t, dtype=float)
         e = np.zeros(x.shape)
+        if self.index is not None:   # masked crossbars: the devices' pulses onto every cell (none elsewhere)
+            v_cells, t_cells = np.zeros(int(self.offsets[-1])), np.zeros(int(self.offsets[-1]))
+            v_cells[self.index], t_cells[self.index] = v, t
+            v, t = v_cells, t_cells
         its, times = [], []
         for k, shape in enumerate(self.shapes):
             sl = slice(self.offsets[k], self.offsets[k + 1])
@@ -269,11 +277,14 @@ class PassiveArray:
             times.append(tm)
         uniform = uniform_params(self.model)
         for group in zip_longest(*its):
-            volt, dur, sel = np.zeros(x.shape), np.zeros(x.shape), np.zeros(x.shape, dtype=bool)
+            n = int(self.offsets[-1])
+            volt, dur, sel = np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool)
             for k, step in enumerate(group):
                 if step is not None:
                     sl = slice(self.offsets[k], self.offsets[k + 1])
                     volt[sl], dur[sl], sel[sl] = step[0].ravel(), step[1].ravel(), step[2].ravel()
+            if self.index is not None:   # what the devices see
+                volt, dur, sel = volt[self.index], dur[self.index], sel[self.index]
             active = (volt != 0) & (dur > 0)
             if not active.any():
                 continue

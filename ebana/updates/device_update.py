@@ -1,7 +1,7 @@
 """Training through memristors: the :class:`DeviceUpdate` updater and its parts.
 
 Public API: :class:`DeviceUpdate`, :class:`DeviceArray`, :class:`Request`, :class:`Programmer`,
-:func:`device_update`, :class:`UpdateReport`, :class:`DeviceTally`, :func:`pair_index`,
+:func:`device_update`, :func:`device_index`, :class:`UpdateReport`, :class:`DeviceTally`, :func:`pair_index`,
 :func:`check_device_config`.
 
 **Composition.** Every device algorithm is one :class:`DeviceUpdate` made of four parts, each
@@ -16,6 +16,11 @@ a small object with its own checkpoint state:
 * a *writer*: PWM/PAM programming (:class:`Programmer`) or n standard pulses;
 * :class:`DeviceArray`: the device model and the states x of every conductance.
 Residual learning adds a second device per conductance (``residual`` part).
+
+**Masked crossbars** (``[graph]`` connectivity, ``local`` layers): a cell outside its crossbar's
+mask holds no device. :class:`DeviceArray` keeps states only for the mask cells (``index``, their
+flat positions among all cells), so an absent cell is never programmed, disturbed or charged
+energy, and the circuit sees exactly 0 S there; requests are gathered onto the devices.
 
 **Devices.** Every crossbar conductance of the circuit is one physical device of the chosen
 model, read-mapped (``model.with_range(1/g_max, 1/g_min)``, devices.md §7) to the circuit's
@@ -62,7 +67,8 @@ from ebana.updates.ideal import OPTIMIZERS
 from ebana.updates.pulses import calibrate, pam_width, program, state_for_conductance
 
 __all__ = ["DeviceTally", "DeviceUpdate", "DeviceArray", "Request", "StatelessPolicy", "Direct", "Programmer",
-           "Setup", "device_update", "UpdateReport", "pair_index", "check_device_config", "split_pairs", "cosine"]
+           "Setup", "device_update", "device_index", "UpdateReport", "pair_index", "check_device_config", "split_pairs",
+           "cosine"]
 
 logger = logging.getLogger(__name__)
 
@@ -187,15 +193,21 @@ class DeviceArray:
     The nominal model (``device`` section, with cycle-to-cycle noise) is read-mapped to the
     circuit's [g_min, g_max] (S); with ``d2d`` every device draws its own parameters (fixed for
     the run). The states start at the given conductances.
+
+    ``masks``: per crossbar, where it has devices (bool, its shape; None: every cell). Only mask
+    cells hold a device: ``x`` has one state per device, ``index`` their flat cell positions
+    (None: every cell is a device), and :meth:`split` gives 0 S at every other cell.
     """
 
     def __init__(self, cfg: DeviceConfig, conductances: Sequence[np.ndarray], g_min: float, g_max: float,
-                 rng: np.random.Generator) -> None:
+                 rng: np.random.Generator, masks: Sequence[np.ndarray | None] | None = None) -> None:
         check_device_config(cfg)
         self.cfg, self.rng = cfg, rng
         self.g_min, self.g_max = g_min, g_max
         self.shapes = [np.shape(g) for g in conductances]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.n_cells = sum(self.sizes)
+        self.index = device_index(self.shapes, masks)
         kw = {"preset": cfg.preset} if cfg.preset else {}
         nominal = devices.create(cfg.model, **kw)
         if cfg.c2c:
@@ -204,15 +216,16 @@ class DeviceArray:
         v_set = cfg.v_set if cfg.v_set is not None else nominal.demo.v_set
         v_reset = cfg.v_reset if cfg.v_reset is not None else nominal.demo.v_reset
         self.cal = calibrate(nominal, v_set, v_reset)
-        self.model = nominal.with_variability(sum(self.sizes), rng, cfg.d2d) if cfg.d2d else nominal
-        self.x = state_for_conductance(self.model, np.concatenate([np.ravel(g) for g in conductances]))
+        g0 = self.gather(np.concatenate([np.ravel(g) for g in conductances]))
+        self.model = nominal.with_variability(g0.size, rng, cfg.d2d) if cfg.d2d else nominal
+        self.x = state_for_conductance(self.model, g0)
         self.passive: PassiveArray | None = None
         self.protected: bool | None = None
         if cfg.array_scheme in HALF_SELECT:
             self.protected = protected(nominal, cfg.array_scheme, v_set, v_reset)
             self.passive = PassiveArray(cfg.array_scheme, self.shapes, self.model, v_set=self.cal.v_set,
                                         v_reset=self.cal.v_reset, rng=rng, energy=cfg.energy, bl=cfg.array_bl,
-                                        rank=cfg.array_rank)
+                                        rank=cfg.array_rank, index=self.index)
         self._t_write = 0.0
 
     def add_write_time(self, t: float) -> None:
@@ -229,9 +242,30 @@ class DeviceArray:
             out.disturb += p.disturb
         return out
 
+    def gather(self, cells: np.ndarray) -> np.ndarray:
+        """The devices' entries of a flat vector over every cell."""
+        return cells if self.index is None else cells[self.index]
+
+    def scatter(self, flat: np.ndarray) -> np.ndarray:
+        """A flat vector over every cell from one over the devices: 0 at cells without a device."""
+        if self.index is None:
+            return flat
+        out = np.zeros(self.n_cells, dtype=np.result_type(flat))
+        out[self.index] = flat
+        return out
+
+    def positions(self, cells: np.ndarray) -> np.ndarray:
+        """Device positions (in ``x``) of flat cell indices; -1 where a cell has no device."""
+        if self.index is None:
+            return np.asarray(cells, dtype=np.int64)
+        pos = np.full(self.n_cells, -1, dtype=np.int64)
+        pos[self.index] = np.arange(self.index.size)
+        return pos[cells]
+
     def split(self, flat: np.ndarray) -> list[np.ndarray]:
-        """One array per crossbar from a flat vector."""
-        return [a.reshape(s) for a, s in zip(np.split(flat, np.cumsum(self.sizes)[:-1]), self.shapes)]
+        """One array per crossbar (rows x cols) from a flat vector over the devices (0 elsewhere)."""
+        cells = self.scatter(flat)
+        return [a.reshape(s) for a, s in zip(np.split(cells, np.cumsum(self.sizes)[:-1]), self.shapes)]
 
     def n_saturated(self) -> int:
         """Devices within SATURATION_TOL of a state bound."""
@@ -267,15 +301,20 @@ class Request:
 
     Exactly :class:`~ebana.updates.ideal.IdealUpdate`'s step (Adam with its bias correction).
     ``split``: :func:`pair_index` entries whose pairs get ±ΔW/2 (``pairs = "split"``);
-    ``trained``: mask of the devices that are programmed (reference devices get 0).
+    ``trained``: mask of the devices that are programmed (reference devices get 0);
+    ``index``: flat cell positions of the devices (:attr:`DeviceArray.index`; None: every cell),
+    the entries of the request.
     """
 
     def __init__(self, optimizer: str, shapes: Sequence[tuple[int, ...]], lr_scale: Sequence[float] | None = None,
-                 split: list | None = None, trained: np.ndarray | None = None) -> None:
+                 split: list | None = None, trained: np.ndarray | None = None,
+                 index: np.ndarray | None = None) -> None:
         self.opt = OPTIMIZERS.get(optimizer)(shapes)
         self.lr_scale = [1.0] * len(shapes) if lr_scale is None else list(lr_scale)
         self.split = split
-        self.trained = np.ones(sum(int(np.prod(s)) for s in shapes), dtype=bool) if trained is None else trained
+        self.index = index
+        n = sum(int(np.prod(s)) for s in shapes) if index is None else index.size
+        self.trained = np.ones(n, dtype=bool) if trained is None else trained
 
     def __call__(self, grads: Sequence[np.ndarray], lr: float) -> np.ndarray:
         req = []
@@ -287,6 +326,8 @@ class Request:
             req.append(dg.ravel())
         self.opt.tick()
         dg = np.concatenate(req)
+        if self.index is not None:
+            dg = dg[self.index]
         return dg if self.trained.all() else np.where(self.trained, dg, 0.0)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -395,12 +436,16 @@ class DeviceUpdate:
     def model(self):
         return self.array.model
 
-    def conductances(self) -> list[np.ndarray]:
-        """Conductances the circuit sees (S), one array per crossbar."""
+    def _device_g(self) -> np.ndarray:
+        """Conductances the circuit sees (S), flat over the devices."""
         g = self.array.model.conductance(self.array.x)
         if self.residual is not None:
             g = self.residual.mix(g, self.array, self.request.trained)
-        return self.array.split(g)
+        return g
+
+    def conductances(self) -> list[np.ndarray]:
+        """Conductances the circuit sees (S), one array per crossbar (0 S where no device)."""
+        return self.array.split(self._device_g())
 
     def describe(self) -> dict:
         """Calibration in pulse terms and the algorithm's parameters (for run.json)."""
@@ -420,9 +465,10 @@ class DeviceUpdate:
             e, n = self.residual.step(self.t_step, self.policy(dg), self.writer, self.array, self.request.trained)
         else:
             self.array.x, e, n = self.writer(self.array.x, self.policy(dg))
-        out = self.conductances()
+        g_new = self._device_g()
+        out = self.array.split(g_new)
         first = self.t_step == 1
-        achieved = np.concatenate([g.ravel() for g in out]) - g_old
+        achieved = g_new - g_old
         e_tot = float(e.sum()) + (self.setup.energy if first else 0.0)
         stats = self.array.take_stats()
         self.report = UpdateReport(
@@ -459,19 +505,42 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / (na * nb))
 
 
+def device_index(shapes: Sequence[tuple[int, ...]], masks: Sequence[np.ndarray | None] | None) -> np.ndarray | None:
+    """Flat positions (int64, among all crossbars' cells in order) of the cells that hold a device;
+    None when every cell does (no masks, or none given)."""
+    if masks is None or all(m is None for m in masks):
+        return None
+    if len(masks) != len(shapes):
+        raise ConfigError(f"device masks: {len(masks)} given for {len(shapes)} crossbars")
+    out, off = [], 0
+    for k, (shape, m) in enumerate(zip(shapes, masks)):
+        n = int(np.prod(shape))
+        if m is None:
+            out.append(off + np.arange(n))
+        else:
+            if np.shape(m) != tuple(shape):
+                raise ConfigError(f"device mask of crossbar{k} has shape {np.shape(m)}, the crossbar {tuple(shape)}")
+            out.append(off + np.flatnonzero(np.ravel(m)))
+        off += n
+    return np.concatenate(out).astype(np.int64)
+
+
 def device_update(cfg: DeviceConfig, optimizer: str, conductances: Sequence[np.ndarray], g_min: float,
                   g_max: float, *, lr_ref: float, pairs: list | None = None, rng: np.random.Generator | None = None,
-                  lr_scale: Sequence[float] | None = None) -> DeviceUpdate:
+                  lr_scale: Sequence[float] | None = None,
+                  masks: Sequence[np.ndarray | None] | None = None) -> DeviceUpdate:
     """The ``device`` algorithm: the optimiser's request realised by PWM or PAM pulses.
 
     ``conductances``: initial G (S) per crossbar; ``g_min, g_max``: programmable range (S) = the
     device's [1/R_OFF, 1/R_ON]; ``lr_ref``: PAM's reference request (S) when ``cfg.pam_dg_ref``
     is None (the run's lr); ``pairs``: :func:`pair_index` (needed for ``pairs = "split"``);
-    ``rng``: device variability and cycle-to-cycle noise.
+    ``rng``: device variability and cycle-to-cycle noise; ``masks``: per crossbar, where it has
+    devices (:class:`DeviceArray`).
     """
     if cfg.pairs == "split" and pairs is None:
         raise ConfigError("device.pairs = 'split' needs the pair index of the topology")
-    array = DeviceArray(cfg, conductances, g_min, g_max, np.random.default_rng(0) if rng is None else rng)
-    request = Request(optimizer, array.shapes, lr_scale, split=pairs if cfg.pairs == "split" else None)
+    array = DeviceArray(cfg, conductances, g_min, g_max, np.random.default_rng(0) if rng is None else rng, masks)
+    request = Request(optimizer, array.shapes, lr_scale, split=pairs if cfg.pairs == "split" else None,
+                      index=array.index)
     dg_ref = cfg.pam_dg_ref if cfg.pam_dg_ref is not None else lr_ref
     return DeviceUpdate(array, request, Direct(), Programmer(array, dg_ref))

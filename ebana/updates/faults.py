@@ -23,6 +23,10 @@ Wraps an :class:`~ebana.updates.ideal.IdealUpdate` or a
   the training loop after a batch's phases and before its update, and (``t_read_eval``) after every
   evaluation chunk's free phase; residual learning's P devices are disturbed with their W devices.
 
+On masked crossbars (``[graph]``, ``local`` layers) the effects are drawn for and applied to
+the devices only (device runs: :class:`~ebana.updates.device_update.DeviceArray`; ideal runs:
+the ``masks`` given): a cell without a device stays at 0 S.
+
 Public API: :class:`FaultyUpdate`, :func:`with_faults`.
 """
 
@@ -33,19 +37,25 @@ from typing import Sequence
 import numpy as np
 
 from ebana.nonideal import STREAMS, NonIdealConfig, draw_stuck, power_law_factor, relax
+from ebana.updates.device_update import device_index
 from ebana.updates.pulses import state_for_conductance
 
 __all__ = ["FaultyUpdate", "with_faults", "device_drops"]
 
 
 class FaultyUpdate:
-    """An updater with stuck devices and retention drift (module docstring); delegates the rest."""
+    """An updater with stuck devices and retention drift (module docstring); delegates the rest.
 
-    def __init__(self, inner, cfg: NonIdealConfig, g_min: float, g_max: float, rng: np.random.Generator) -> None:
+    ``masks``: per crossbar, where an ideal run's crossbar has devices (None: every cell; device
+    runs take them from their device array)."""
+
+    def __init__(self, inner, cfg: NonIdealConfig, g_min: float, g_max: float, rng: np.random.Generator,
+                 masks=None) -> None:
         self.inner, self.cfg, self.g_min, self.g_max = inner, cfg, g_min, g_max
         self.device = getattr(inner, "array", None) is not None
-        flat = self._flat(inner.conductances())
         self.shapes = [np.shape(g) for g in inner.conductances()]
+        self.index = inner.array.index if self.device else device_index(self.shapes, masks)
+        flat = self._flat(inner.conductances())   # one entry per device (masked crossbars: the mask cells)
         self.on, self.off = draw_stuck(flat.size, cfg.stuck_on, cfg.stuck_off, rng)
         self.stuck = self.on | self.off
         self.age = np.full(flat.size, cfg.drift_t0) if cfg.drift_nu > 0 else None
@@ -63,11 +73,17 @@ class FaultyUpdate:
         self._pin_states()
 
     # ------------------------------------------------------------------ helpers
-    @staticmethod
-    def _flat(gs: Sequence[np.ndarray]) -> np.ndarray:
-        return np.concatenate([np.ravel(g) for g in gs])
+    def _flat(self, gs: Sequence[np.ndarray]) -> np.ndarray:
+        """The devices' entries of per-crossbar arrays, flat."""
+        flat = np.concatenate([np.ravel(g) for g in gs])
+        return flat if self.index is None else flat[self.index]
 
     def _split(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Per-crossbar arrays from the devices' flat entries (0 where a cell has no device)."""
+        if self.index is not None:
+            cells = np.zeros(sum(int(np.prod(s)) for s in self.shapes))
+            cells[self.index] = flat
+            flat = cells
         return [a.reshape(s) for a, s in zip(np.split(flat, np.cumsum([int(np.prod(s)) for s in self.shapes])[:-1]),
                                              self.shapes)]
 
@@ -130,7 +146,10 @@ class FaultyUpdate:
                     res.x_p = relax(res.x_p, rest, dt, c.retention_tau)
             else:
                 rest = self.g_min + c.retention_x_rest * (self.g_max - self.g_min)
-                self.inner.g = [relax(g, rest, dt, c.retention_tau) for g in self.inner.g]
+                if self.index is None:
+                    self.inner.g = [relax(g, rest, dt, c.retention_tau) for g in self.inner.g]
+                else:     # masked crossbars: the devices relax, absent cells stay 0 S
+                    self.inner.g = self._split(relax(self._flat(self.inner.g), rest, dt, c.retention_tau))
         if programmed is None:
             return
         self.age = np.where(programmed[0], c.drift_t0, self.age)
@@ -178,7 +197,7 @@ class FaultyUpdate:
         def reads():   # in time order: sample by sample, its phases in turn; one drop vector (V) each
             for b in range(solutions[0].batch):
                 for phase in lines:
-                    yield np.concatenate([(rows[b][:, None] - cols[b][None, :]).ravel() for rows, cols in phase])
+                    yield self._flat([rows[b][:, None] - cols[b][None, :] for rows, cols in phase])
 
         model, x = arr.model, arr.x
         x_p = None if res is None else res.x_p
@@ -229,9 +248,10 @@ def device_drops(circuit, sol) -> list[np.ndarray]:
     return [rows[:, :, None] - cols[:, None, :] for rows, cols in line_voltages(circuit, sol)]
 
 
-def with_faults(updater, cfg: NonIdealConfig, g_min: float, g_max: float, seed: int):
-    """``updater`` wrapped in a :class:`FaultyUpdate` when a stuck or drift effect is on, else itself."""
+def with_faults(updater, cfg: NonIdealConfig, g_min: float, g_max: float, seed: int, masks=None):
+    """``updater`` wrapped in a :class:`FaultyUpdate` when a stuck or drift effect is on, else itself
+    (``masks``: where an ideal run's crossbars have devices, :class:`FaultyUpdate`)."""
     if not cfg.faulty:
         return updater
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STREAMS["stuck"],)))
-    return FaultyUpdate(updater, cfg, g_min, g_max, rng)
+    return FaultyUpdate(updater, cfg, g_min, g_max, rng, masks)

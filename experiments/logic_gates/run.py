@@ -1,11 +1,12 @@
-"""Logic gates (OR, AND, XOR heads) on the fast path: both graphs, five seeds; table and figure.
+"""Logic gates (OR, AND, XOR heads) on the fast path: three graphs, five seeds; table and figure.
 
 Usage (from the repository root)::
 
     python experiments/logic_gates/run.py [--seeds 5] [--out experiments/logic_gates]
 
 Trains ``gates.toml`` (one hidden layer feeding three heads, the EBANA digital-gates example) and
-``gates_split.toml`` (a branched graph with connectivity masks) for seeds 0..N-1 in temporary run
+``gates_split.toml`` (a branched graph with connectivity masks) and ``gates_single.toml`` (the
+gates.toml graph with one-output heads, ``outputs = 1``) for seeds 0..N-1 in temporary run
 directories and writes ``results.csv`` (per config and seed: the first epoch with every head at
 100 % on train and test, final per-head test accuracy and loss, seconds) and ``logic_gates.png``
 (per-head training accuracy per epoch, mean over seeds).
@@ -27,7 +28,7 @@ from ebana.config import from_dict, load_toml
 from ebana.training import Trainer
 
 HERE = Path(__file__).resolve().parent
-CONFIGS = ("gates", "gates_split")
+CONFIGS = ("gates", "gates_split", "gates_single")
 HEADS = ("or", "and", "xor")
 
 
@@ -60,7 +61,7 @@ def main() -> None:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    fig = Figure(figsize=(9, 3.4))
+    fig = Figure(figsize=(4.5 * len(CONFIGS), 3.4))
     for k, name in enumerate(CONFIGS):
         ax = fig.add_subplot(1, len(CONFIGS), k + 1)
         acc = np.array(curves[name])          # (seeds, heads, epochs)
