@@ -39,19 +39,21 @@ def _loss_of(c, x, y, loss, backend="numpy"):
 
 
 def _central(f, v0, h=1e-5):
+    """Central differences of f at v0, step h (a scalar, or one step per entry)."""
+    h = np.broadcast_to(np.asarray(h, dtype=float), (len(v0),))
     out = []
     for k in range(len(v0)):
         e = np.zeros(len(v0))
-        e[k] = h
-        out.append((f(v0 + e) - f(v0 - e)) / (2 * h))
+        e[k] = h[k]
+        out.append((f(v0 + e) - f(v0 - e)) / (2 * h[k]))
     return np.array(out)
 
 
-def _eqprop(c, x, y, loss, beta, backend="numpy", centered=True):
+def _eqprop(c, x, y, loss, beta, backend="numpy", centered=True, names=NAMES):
     be = create(backend, c)
     try:
         r = PhaseController(be, loss, beta, centered=centered).run(x, y)
-        return cp.parameter_gradients(be.model, r.a, r.b, r.beta_a, r.beta_b, NAMES)
+        return cp.parameter_gradients(be.model, r.a, r.b, r.beta_a, r.beta_b, names)
     finally:
         be.close()
 
@@ -309,24 +311,6 @@ def _loss_all(c, x, y, loss, backend="numpy"):
     return f
 
 
-def _central_steps(f, v0, h):
-    out = []
-    for k in range(len(v0)):
-        e = np.zeros(len(v0))
-        e[k] = h[k]
-        out.append((f(v0 + e) - f(v0 - e)) / (2 * h[k]))
-    return np.array(out)
-
-
-def _eqprop_all(c, x, y, loss, beta, backend="numpy", centered=True):
-    be = create(backend, c)
-    try:
-        r = PhaseController(be, loss, beta, centered=centered).run(x, y)
-        return cp.parameter_gradients(be.model, r.a, r.b, r.beta_a, r.beta_b, ALL)
-    finally:
-        be.close()
-
-
 def _steps(c):
     """Finite-difference steps: 1e-5 V (clamps), 1e-5 (gain), 1e-10 A (each bias current)."""
     return np.array([1e-5, 1e-5, 1e-5] + [1e-10] * len(c.params.i_bias))
@@ -339,15 +323,15 @@ def test_bias_current_gradients_match_finite_differences(rng, name):
     c = _with_bias_currents(rng, c)
     v0 = cp.param_values(c.params, ALL)
     assert v0.size == 3 + len(c.params.i_bias)
-    fd = _central_steps(_loss_all(c, x, y, loss), v0, _steps(c))
-    est = _eqprop_all(c, x, y, loss, 1e-10)
+    fd = _central(_loss_all(c, x, y, loss), v0, _steps(c))
+    est = _eqprop(c, x, y, loss, 1e-10, names=ALL)
     n_hidden = sum(c.topology.layer_size(q) for q in range(1, c.topology.n_layers - 1))
     assert np.sum(np.abs(fd[3:3 + n_hidden]) > 1e2) >= 2 and np.sum(np.abs(fd[3 + n_hidden:]) > 1e2) >= 2, fd
     live = np.abs(fd) * np.concatenate([[1.0, 1.0, 1.0], 1e-6 * np.ones(v0.size - 3)]) > 1e-4   # per V or per uA
     assert np.all(np.abs(est - fd)[live] <= 1e-3 * np.abs(fd[live])), (est, fd)
     if c.params.diode.model == "ideal":
         return
-    e1, e2 = (np.abs((_eqprop_all(c, x, y, loss, b) - fd)[live] / fd[live]).max() for b in (1e-8, 1e-7))
+    e1, e2 = (np.abs((_eqprop(c, x, y, loss, b, names=ALL) - fd)[live] / fd[live]).max() for b in (1e-8, 1e-7))
     assert 30 < e2 / e1 < 300      # centered nudging: O(beta^2)
 
 
@@ -371,8 +355,8 @@ def test_bias_current_gradients_through_ngspice(rng, name):
     c, x, y, loss = _case(rng, name)
     c = _with_bias_currents(rng, c)
     x, y = x[:3], y[:3]
-    fd = _central_steps(_loss_all(c, x, y, loss, "ngspice"), cp.param_values(c.params, ALL), _steps(c))
-    est = _eqprop_all(c, x, y, loss, 1e-9, backend="ngspice")
+    fd = _central(_loss_all(c, x, y, loss, "ngspice"), cp.param_values(c.params, ALL), _steps(c))
+    est = _eqprop(c, x, y, loss, 1e-9, backend="ngspice", names=ALL)
     live = np.abs(fd) * np.concatenate([[1.0, 1.0, 1.0], 1e-6 * np.ones(fd.size - 3)]) > 1e-6
     assert live[3:].sum() >= 4
     assert np.all(np.abs(est - fd)[live] <= 1e-3 * np.abs(fd[live])), (est, fd)

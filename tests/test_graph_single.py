@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from ebana.backends import create
-from ebana.circuit import Circuit, CircuitParams, DiodeParams
+from ebana.circuit import Circuit
 from ebana.cli import cli
 from ebana.config import DeviceConfig, TrainConfig, dump_toml, from_dict, load_toml, to_dict
 from ebana.errors import ConfigError
@@ -21,7 +21,7 @@ from ebana.graphnet import GraphConfig
 from ebana.losses import MultiHead, SingleOutput, create_loss
 from ebana.netlist import node_names, render
 from ebana.phases import PhaseController
-from tests.test_graphnet import RICH
+from tests.test_graphnet import RICH, rich_circuit
 from tests.test_netlist import needs_ngspice_binary, run_ngspice_batch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,15 +32,7 @@ ONE = dict(RICH, heads={"p": {"column": "p", "loss": "bce", "outputs": 1}, "q": 
 
 
 def one_circuit(rng, diode: str = "ideal") -> tuple[Circuit, object]:
-    lay = GraphConfig(**ONE).layout({"p": 2, "q": 3}, 2, 1)
-    kw = dict(v_clamp_low=0.5, v_clamp_high=0.7) if diode == "shockley" else {}
-    p = CircuitParams(bias_input=(0.9, 0.3), bias_hidden=(0.3,), cccs_gain=4.0,
-                      diode=DiodeParams(model=diode, v_th=0.15 if diode == "ideal" else 0.6), **kw)
-    t = lay.topology
-    gs = [10 ** rng.uniform(-7, -5, c.shape) for c in t.crossbars]
-    for c, tie in t.ties.items():
-        gs[c] = np.where(tie >= 0, gs[c], 0.0)
-    return Circuit(t, p, gs), lay
+    return rich_circuit(rng, diode, ONE)
 
 
 def one_loss() -> MultiHead:

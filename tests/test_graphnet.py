@@ -33,8 +33,9 @@ RICH = dict(inputs={"a": ["a1", "a2"], "b": ["b1"]}, hidden={"h1": 3, "h2": 2, "
             edges=["a -> h1", "a -> h2", "b -> h2", "h1 -> h3", "h3 -> p", "h1 -> p", "h2 -> q", "b -> q"])
 
 
-def rich_circuit(rng, diode: str = "ideal") -> tuple[Circuit, object]:
-    lay = GraphConfig(**RICH).layout({"p": 2, "q": 3}, 2, 1)
+def rich_circuit(rng, diode: str = "ideal", graph: dict = RICH) -> tuple[Circuit, object]:
+    """A random circuit of ``graph`` (RICH's nodes: heads p, q of 2 and 3 classes) and its layout."""
+    lay = GraphConfig(**graph).layout({"p": 2, "q": 3}, 2, 1)
     kw = dict(v_clamp_low=0.5, v_clamp_high=0.7) if diode == "shockley" else {}
     p = CircuitParams(bias_input=(0.9, 0.3), bias_hidden=(0.3,), cccs_gain=4.0,
                       diode=DiodeParams(model=diode, v_th=0.15 if diode == "ideal" else 0.6), **kw)

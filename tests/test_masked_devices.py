@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from ebana import datasets
 from ebana.cli import cli
 from ebana.config import DeviceConfig, from_dict, load_toml
 from ebana.errors import ConfigError
@@ -169,23 +170,13 @@ def test_masked_device_run_resumes_bit_for_bit(tmp_path, monkeypatch):
     assert [r["test_loss"] for r in ref.history] == [r["test_loss"] for r in resumed.history]
 
 
-def _iris_csv(path: Path) -> list[str]:
-    from ebana import datasets
-    d = datasets.load("iris", seed=0)
-    x, y = np.concatenate([d.x_train, d.x_test]), np.concatenate([d.y_train, d.y_test])
-    cols = [f"f{k}" for k in range(x.shape[1])]
-    path.write_text(",".join(cols + ["label"]) + "\n" + "".join(",".join(repr(float(v)) for v in row) + f",{c}\n"
-                                                                for row, c in zip(x, y)))
-    return cols
-
-
 def test_iris_graph_with_vteam_devices_trains(tmp_path):
     """IRIS as a masked graph (sepal and petal groups with their own hidden blocks, petal also
     straight to the head) programmed through VTEAM devices: above 90 % test accuracy in 10 epochs."""
     from ebana.config import TrainConfig
     from ebana.graphnet import GraphConfig
     from ebana.training import Trainer
-    cols = _iris_csv(tmp_path / "iris.csv")
+    cols = datasets.write_csv("iris", tmp_path / "iris.csv")
     g = GraphConfig(inputs={"sepal": cols[:2], "petal": cols[2:]}, hidden={"hs": 5, "hp": 5},
                     heads={"label": {"column": "label"}},
                     edges=["sepal -> hs", "petal -> hp", "hs -> label", "hp -> label", "petal -> label"])

@@ -25,6 +25,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from ebana.datasets import digits as _digits  # noqa: F401  (registers "digits")
 from ebana.datasets import idx as _idx  # noqa: F401  (registers "idx")
 from ebana.datasets import iris as _iris  # noqa: F401  (registers "iris")
@@ -33,7 +35,7 @@ from ebana.datasets.base import DATASETS, Dataset, Loader, stratified_split
 from ebana.datasets.csv import load_csv
 from ebana.errors import DatasetError
 
-__all__ = ["DATASETS", "Dataset", "Loader", "load", "names", "stratified_split"]
+__all__ = ["DATASETS", "Dataset", "Loader", "load", "names", "stratified_split", "write_csv"]
 
 
 def names() -> list[str]:
@@ -112,3 +114,15 @@ def load(
     raise DatasetError(
         f"unknown dataset {spec!r}; known: {', '.join(names())} (or a path to a .csv file)"
     )
+
+
+def write_csv(name: str, path: str | os.PathLike[str], *, data_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """Write every sample of data set ``name`` (its training then its test rows) to ``path`` as a CSV
+    file that :func:`load` reads back: feature columns ``f0, f1, ...`` then ``label`` (the class index).
+    Returns the feature column names (e.g. for a ``[graph]`` input group)."""
+    d = load(name, data_dir=data_dir)
+    x, y = np.concatenate([d.x_train, d.x_test]), np.concatenate([d.y_train, d.y_test])
+    cols = [f"f{k}" for k in range(x.shape[1])]
+    rows = "".join(",".join(repr(float(v)) for v in row) + f",{c}\n" for row, c in zip(x, y))
+    Path(path).write_text(",".join(cols + ["label"]) + "\n" + rows)
+    return cols

@@ -35,19 +35,9 @@ HERE = Path(__file__).resolve().parent
 MODELS = ("ideal_update", "vteam", "linear_ion_drift")
 
 
-def iris_csv(path: Path) -> list[str]:
-    """The 150 IRIS rows as a CSV file (features f0..f3, label); returns the feature columns."""
-    d = datasets.load("iris", seed=0)
-    x, y = np.concatenate([d.x_train, d.x_test]), np.concatenate([d.y_train, d.y_test])
-    cols = [f"f{k}" for k in range(x.shape[1])]
-    path.write_text(",".join(cols + ["label"]) + "\n" + "".join(",".join(repr(float(v)) for v in row) + f",{c}\n"
-                                                                for row, c in zip(x, y)))
-    return cols
-
-
 def config(case: str, model: str, seed: int, tmp: Path):
     if case == "iris_graph":
-        cols = iris_csv(tmp / "iris.csv")
+        cols = datasets.write_csv("iris", tmp / "iris.csv")
         d = {"dataset": str(tmp / "iris.csv"), "epochs": 10, "seed": seed,
              "graph": {"inputs": {"sepal": cols[:2], "petal": cols[2:]}, "hidden": {"hs": 5, "hp": 5},
                        "heads": {"label": {"column": "label"}},
