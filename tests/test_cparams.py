@@ -26,10 +26,10 @@ NAMES = ("diode_bias", "gain")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _loss_of(c, x, y, loss, backend="numpy"):
-    """The mean free-phase loss (equilibrium loss) as a function of the circuit values of NAMES."""
+def _loss_of(c, x, y, loss, backend="numpy", names=NAMES):
+    """The mean free-phase loss (equilibrium loss) as a function of the circuit values of ``names``."""
     def f(values):
-        cc = Circuit(c.topology, cp.with_values(c.params, NAMES, values), c.conductances)
+        cc = Circuit(c.topology, cp.with_values(c.params, names, values), c.conductances)
         b = create(backend, cc)
         try:
             return loss.value(cc.prediction(b.solve(x).output), y).mean()
@@ -300,17 +300,6 @@ def _with_bias_currents(rng, c, scale=2e-6):
     return Circuit(c.topology, replace(c.params, i_bias=tuple(rng.uniform(-scale, scale, n))), c.conductances)
 
 
-def _loss_all(c, x, y, loss, backend="numpy"):
-    def f(values):
-        cc = Circuit(c.topology, cp.with_values(c.params, ALL, values), c.conductances)
-        b = create(backend, cc)
-        try:
-            return loss.value(cc.prediction(b.solve(x).output), y).mean()
-        finally:
-            b.close()
-    return f
-
-
 def _steps(c):
     """Finite-difference steps: 1e-5 V (clamps), 1e-5 (gain), 1e-10 A (each bias current)."""
     return np.array([1e-5, 1e-5, 1e-5] + [1e-10] * len(c.params.i_bias))
@@ -323,7 +312,7 @@ def test_bias_current_gradients_match_finite_differences(rng, name):
     c = _with_bias_currents(rng, c)
     v0 = cp.param_values(c.params, ALL)
     assert v0.size == 3 + len(c.params.i_bias)
-    fd = _central(_loss_all(c, x, y, loss), v0, _steps(c))
+    fd = _central(_loss_of(c, x, y, loss, names=ALL), v0, _steps(c))
     est = _eqprop(c, x, y, loss, 1e-10, names=ALL)
     n_hidden = sum(c.topology.layer_size(q) for q in range(1, c.topology.n_layers - 1))
     assert np.sum(np.abs(fd[3:3 + n_hidden]) > 1e2) >= 2 and np.sum(np.abs(fd[3 + n_hidden:]) > 1e2) >= 2, fd
@@ -355,7 +344,7 @@ def test_bias_current_gradients_through_ngspice(rng, name):
     c, x, y, loss = _case(rng, name)
     c = _with_bias_currents(rng, c)
     x, y = x[:3], y[:3]
-    fd = _central(_loss_all(c, x, y, loss, "ngspice"), cp.param_values(c.params, ALL), _steps(c))
+    fd = _central(_loss_of(c, x, y, loss, "ngspice", names=ALL), cp.param_values(c.params, ALL), _steps(c))
     est = _eqprop(c, x, y, loss, 1e-9, backend="ngspice", names=ALL)
     live = np.abs(fd) * np.concatenate([[1.0, 1.0, 1.0], 1e-6 * np.ones(fd.size - 3)]) > 1e-6
     assert live[3:].sum() >= 4

@@ -16,12 +16,10 @@ from ebana.circuit import Circuit
 from ebana.cli import cli
 from ebana.config import DeviceConfig, TrainConfig, dump_toml, from_dict, load_toml, to_dict
 from ebana.errors import ConfigError
-from ebana.gradients import finite_difference_gradients
 from ebana.graphnet import GraphConfig
 from ebana.losses import MultiHead, SingleOutput, create_loss
 from ebana.netlist import node_names, render
-from ebana.phases import PhaseController
-from tests.test_graphnet import RICH, rich_circuit
+from tests.test_graphnet import RICH, eqprop_vs_fd, rich_circuit
 from tests.test_netlist import needs_ngspice_binary, run_ngspice_batch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,34 +129,11 @@ def test_config_with_outputs_round_trips(tmp_path):
 # ----------------------------------------------------------------------------- gradient vs FD
 def test_eqprop_gradient_with_a_one_output_head_matches_finite_differences(rng):
     c, _ = one_circuit(rng)
-    t = c.topology
     x = rng.uniform(-1, 1, (6, 3))
     loss = one_loss()
     y = loss.join([rng.integers(0, 2, 6), rng.integers(0, 3, 6)])
-    backend = create("numpy", c)
-
-    def mean_loss(gs):
-        backend.load([g.copy() for g in gs])
-        return loss.value(c.prediction(backend.solve(x).output), y).mean()
-
-    g0 = [g.copy() for g in c.conductances]
-    picks = []
-    for spec in t.crossbars:
-        mask = t.mask(spec.index)
-        cells = np.argwhere(mask) if mask is not None else np.argwhere(np.ones(spec.shape, bool))
-        # every column of the p head (its V+ and V- node) in crossbars reaching the output layer
-        if spec.dst == t.n_layers - 1:
-            cells = cells[cells[:, 1] < 2]
-        for i, j in cells[rng.choice(len(cells), min(3, len(cells)), replace=False)]:
-            picks.append((spec.index, int(i), int(j)))
-    fd = finite_difference_gradients(mean_loss, g0, 1e-4, picks)
-    backend.load(g0)
-    ctl = PhaseController(backend, loss, 1e-10, centered=True)
-    grads = ctl.gradients(ctl.run(x, y))
-    ep = np.array([grads[k][i, j] for k, i, j in picks])
-    want = np.array([fd[p] for p in picks])
-    assert np.all(np.abs(want) > 0)
-    assert np.max(np.abs(ep - want) / np.abs(want)) < 1e-3, (ep, want)
+    # 3 devices per crossbar; into the output layer, the p head's columns (its V+ and V- node)
+    eqprop_vs_fd(c, loss, x, y, rng, per_crossbar=3, out_columns=2)
 
 
 # ----------------------------------------------------------------------------- ngspice parity
