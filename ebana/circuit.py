@@ -803,12 +803,14 @@ class Circuit:
     def summary(self) -> dict:
         """Counts and conductance statistics for ``ebana inspect``."""
         t = self.topology
-        n_res = sum(int(np.prod(c.shape)) if t.mask(c.index) is None else int(t.mask(c.index).sum())
-                    for c in t.crossbars)
+        n_res = sum(t.n_devices(c.index) for c in t.crossbars)
         n_nodes = sum(t.layer_size(l) for l in range(t.n_layers))
         stats = []
         for spec, g in zip(t.crossbars, self.conductances):
-            stats.append(dict(crossbar=spec.index, src=spec.src, dst=spec.dst, shape=list(g.shape),
+            shape = list(g.shape)
+            mask = t.mask(spec.index)
+            g = g if mask is None else g[mask]   # masked crossbars: the statistics of their devices
+            stats.append(dict(crossbar=spec.index, src=spec.src, dst=spec.dst, shape=shape, devices=int(g.size),
                               g_mean=float(g.mean()), g_min=float(g.min()), g_max=float(g.max()),
                               at_g_min=float(np.mean(g <= self.params.g_min * (1 + 1e-9))),
                               at_g_max=float(np.mean(g >= self.params.g_max * (1 - 1e-9)))))

@@ -459,7 +459,10 @@ def inspect(path):
     click.echo(f"{p}: dataset {cfg.dataset}, topology {s['topology']}, {s['resistors']} crossbar devices, "
                f"{s['nodes']} nodes")
     for c in s["crossbars"]:
-        click.echo(f"  crossbar {c['crossbar']} (layer {c['src']} -> {c['dst']}) {c['shape'][0]}x{c['shape'][1]}: "
+        cells = c['shape'][0] * c['shape'][1]
+        masked = f" ({c['devices']} devices)" if c['devices'] != cells else ""
+        click.echo(f"  crossbar {c['crossbar']} (layer {c['src']} -> {c['dst']}) "
+                   f"{c['shape'][0]}x{c['shape'][1]}{masked}: "
                    f"G mean {c['g_mean']:.3e} S, min {c['g_min']:.3e}, max {c['g_max']:.3e}; "
                    f"{100 * c['at_g_min']:.1f}% at g_min, {100 * c['at_g_max']:.1f}% at g_max")
 

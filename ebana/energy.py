@@ -660,8 +660,9 @@ def chip_latency(topology, cfg: EnergyConfig, n_phases: int, batch_size: int,
 
 def digital_reference(topology, cfg: EnergyConfig) -> dict[str, float]:
     """FLOPs, energy (J) and time (s) per sample of the same training step on a digital accelerator:
-    ``flops_per_weight`` x (crossbar devices: one weight per device), at ``e_flop`` and ``flops_rate``."""
-    n_w = sum(s.shape[0] * s.shape[1] for s in topology.crossbars)
+    ``flops_per_weight`` x (crossbar devices: one weight per device; masked crossbars count their mask's
+    cells), at ``e_flop`` and ``flops_rate``."""
+    n_w = sum(topology.n_devices(s.index) for s in topology.crossbars)
     flops = cfg.flops_per_weight * n_w
     return {"weights": n_w, "flops": flops, "e": flops * cfg.e_flop, "t": flops / cfg.flops_rate}
 

@@ -176,6 +176,11 @@ class Topology:
         tie = self.ties.get(crossbar)
         return None if tie is None else tie >= 0
 
+    def n_devices(self, crossbar: int) -> int:
+        """Devices of crossbar ``crossbar``: its cells, or its mask's cells when it has one."""
+        mask = self.mask(crossbar)
+        return int(np.prod(self.crossbars[crossbar].shape)) if mask is None else int(mask.sum())
+
     def trainable(self, crossbar: int) -> bool:
         """False for a fixed-conductance crossbar (average pooling)."""
         layer = self.local_layer(crossbar)

@@ -291,3 +291,20 @@ def test_conv_run_interrupt_and_resume_equals_uninterrupted(tmp_path):
         for a, b in zip(ref.updater.conductances(), resumed.updater.conductances()):
             assert np.array_equal(a, b), name
         assert [r["test_loss"] for r in ref.history] == [r["test_loss"] for r in resumed.history], name
+
+
+def test_device_counts_and_statistics_are_those_of_the_mask(rng):
+    """inspect's statistics and the digital reference's weight count see the devices, not the 0 S cells."""
+    from ebana.energy import EnergyConfig, digital_reference
+    c = conv_circuit(rng)
+    t = c.topology
+    mask = t.mask(0)
+    assert mask is not None and 0 < mask.sum() < mask.size
+    s = c.summary()
+    n = [t.n_devices(k.index) for k in t.crossbars]
+    assert n[0] == int(mask.sum()) and s["crossbars"][0]["devices"] == n[0] and s["resistors"] == sum(n)
+    g = c.conductances[0][mask]
+    assert s["crossbars"][0]["g_min"] == g.min() > 0 and s["crossbars"][0]["g_mean"] == pytest.approx(g.mean())
+    at_min = np.mean(g <= c.params.g_min * (1 + 1e-9))
+    assert s["crossbars"][0]["at_g_min"] == pytest.approx(at_min)
+    assert digital_reference(t, EnergyConfig())["weights"] == sum(n)

@@ -191,8 +191,7 @@ class NgspiceBackend:
     def _n_resistors(self) -> int:
         """Crossbar resistors in the netlist (Norton-folded crossbars count as none)."""
         t = self.circuit.topology
-        return sum(s.shape[0] * s.shape[1] if t.mask(s.index) is None else int(t.mask(s.index).sum())
-                   for s in t.crossbars if not (self.norton and s.src == 0))
+        return sum(t.n_devices(s.index) for s in t.crossbars if not (self.norton and s.src == 0))
 
     def _resistor_alters(self, new, old) -> list[str]:
         """``alter`` commands for the crossbar resistors of the compiled circuit ``new`` that
