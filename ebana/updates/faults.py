@@ -187,8 +187,9 @@ class FaultyUpdate:
 
         Without c2c noise a separable model takes the batch's reads at once
         (:meth:`~ebana.devices.base.SeparableModel.apply_holds`: exact, consecutive holds that
-        drive a device the same way add their drive integrals); with c2c noise every read is a
-        pulse of its own, with its own noise draw."""
+        drive a device the same way add their drive integrals), and a flux-controlled one
+        (dx/dt = V·h(x)) the batch's summed drops Σ V (row sums minus column sums) as one hold;
+        with c2c noise every read is a pulse of its own, with its own noise draw."""
         arr = self.inner.array
         t = self.cfg.t_read if t_read is None else t_read
         res = self._residual
@@ -199,16 +200,21 @@ class FaultyUpdate:
                 for phase in lines:
                     yield self._flat([rows[b][:, None] - cols[b][None, :] for rows, cols in phase])
 
+        def flux():   # flux-controlled (dx/dt = V·h(x)): the batch acts through its Σ V·t alone
+            yield np.sum([self._flat([rows.sum(axis=0)[:, None] - cols.sum(axis=0)[None, :] for rows, cols in phase])
+                          for phase in lines], axis=0)
+
         model, x = arr.model, arr.x
         x_p = None if res is None else res.x_p
         c2c = model.params.c2c
         held = None
+        volts = flux if model.flux_controlled else reads
         if c2c is None or not np.any(np.asarray(c2c) > 0):
-            held = model.apply_holds(x, reads(), t)
+            held = model.apply_holds(x, volts(), t)
         if held is not None:
             x = held
             if x_p is not None:
-                x_p = model.apply_holds(x_p, reads(), t)
+                x_p = model.apply_holds(x_p, volts(), t)
         else:
             for v in reads():
                 x = model.apply_pulse(x, v, np.full(x.size, t), rng=arr.rng, energy=False).x
