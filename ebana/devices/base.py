@@ -45,7 +45,7 @@ import numpy as np
 from ebana.devices.integrate import integrate_pulse
 from ebana.errors import DeviceError
 
-__all__ = ["V_READ", "EDGE", "X_MIN", "X_MAX", "PulseResult", "Demo", "DeviceParams", "DeviceModel",
+__all__ = ["power_above", "V_READ", "EDGE", "X_MIN", "X_MAX", "PulseResult", "Demo", "DeviceParams", "DeviceModel",
            "SeparableModel"]
 
 V_READ = 0.1
@@ -451,6 +451,13 @@ class DeviceModel:
                                   "SPICE subcircuits need scalar parameters")
             out[f.name] = float(val)
         return out
+
+
+def power_above(base: np.ndarray, exponent, where: np.ndarray) -> np.ndarray:
+    """``base**exponent`` where ``where`` (a threshold is crossed: base > 0 there), 0 elsewhere; the
+    power is evaluated only there (a pulse or a read leaves most devices below threshold)."""
+    shape = np.broadcast(base, exponent, where).shape
+    return np.power(base, exponent, out=np.zeros(shape), where=where)
 
 
 def invert_monotone(phi, f, y, guess, lo, hi, iters: int = 200, step_rtol: float = 2e-16) -> np.ndarray:

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ebana.devices.base import EDGE, Demo, DeviceParams, SeparableModel
+from ebana.devices.base import EDGE, Demo, DeviceParams, SeparableModel, power_above
 from ebana.devices.quadrature import rho_complex_pole, tiered_gauss_legendre
 from ebana.devices.registry import register
 from ebana.errors import DeviceError
@@ -184,9 +184,10 @@ class _SoftBounds(SeparableModel):
     def _drift(self, vn):
         p = self.params
         # aihwkit up_down (module docstring): only the slower polarity is scaled down
-        up = p.k * (1 + np.minimum(p.up_down, 0.0)) * np.maximum(vn / p.v_on - 1, 0.0) ** p.alpha
-        dn = p.k * (1 - np.maximum(p.up_down, 0.0)) * np.maximum(vn / p.v_off - 1, 0.0) ** p.alpha
-        return np.where(vn > p.v_on, up, np.where(vn < p.v_off, -dn, 0.0))
+        m_up, m_dn = vn > p.v_on, vn < p.v_off
+        up = p.k * (1 + np.minimum(p.up_down, 0.0)) * power_above(vn / p.v_on - 1, p.alpha, m_up)
+        dn = p.k * (1 - np.maximum(p.up_down, 0.0)) * power_above(vn / p.v_off - 1, p.alpha, m_dn)
+        return np.where(m_up, up, np.where(m_dn, -dn, 0.0))
 
     def with_range(self, r_on: float, r_off: float):
         """Exact for a linear-G device: the same dynamics with ``r_on``/``r_off`` replaced."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ebana.devices import windows as win
-from ebana.devices.base import EDGE, X_MAX, X_MIN, Demo, DeviceParams, SeparableModel
+from ebana.devices.base import EDGE, X_MAX, X_MIN, Demo, DeviceParams, SeparableModel, power_above
 from ebana.devices.registry import register
 from ebana.errors import DeviceError
 
@@ -127,10 +127,8 @@ class VTEAM(SeparableModel):
         p = self.params
         d = p.x_off - p.x_on
         m_off, m_on = vn > p.v_off, vn < p.v_on
-        shape = np.broadcast(vn, p.k_off, p.k_on, p.v_off, p.v_on, p.alpha_off, p.alpha_on).shape
-        # the power only above threshold (where its base is > 0): a read leaves most devices below
-        off = p.k_off * np.power(vn / p.v_off - 1, p.alpha_off, out=np.zeros(shape), where=m_off)
-        on = p.k_on * np.power(vn / p.v_on - 1, p.alpha_on, out=np.zeros(shape), where=m_on)
+        off = p.k_off * power_above(vn / p.v_off - 1, p.alpha_off, m_off)
+        on = p.k_on * power_above(vn / p.v_on - 1, p.alpha_on, m_on)
         dxdt = np.where(m_off, off, np.where(m_on, on, 0.0))
         return -dxdt / d
 
