@@ -36,8 +36,8 @@ motion, so thresholds are kept.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -45,8 +45,8 @@ import numpy as np
 from ebana.devices.integrate import integrate_pulse
 from ebana.errors import DeviceError
 
-__all__ = ["power_above", "V_READ", "EDGE", "X_MIN", "X_MAX", "PulseResult", "Demo", "DeviceParams", "DeviceModel",
-           "SeparableModel"]
+__all__ = ["V_READ", "EDGE", "X_MIN", "X_MAX", "PulseResult", "Demo", "DeviceParams", "DeviceModel",
+           "SeparableModel", "power_above"]
 
 V_READ = 0.1
 """Read voltage (V) that defines R_ON/R_OFF and the rescaling map."""
@@ -633,15 +633,16 @@ class SeparableModel(DeviceModel):
         both directions, so every device is advanced once, by Σ g(V)·t."""
         if not self.separable:
             return None
-        x = np.array(x, dtype=float)
-        acc = np.zeros(x.shape)
+        shape = np.shape(x)
+        x = np.array(x, dtype=float).ravel()
+        acc = np.zeros(x.size)
         with np.errstate(all="ignore"):
             for v in volts:
-                gt = (self._drift(self.polarity * np.asarray(v, dtype=float)) + np.zeros(x.shape)) * t
+                gt = np.ravel((self._drift(self.polarity * np.asarray(v, dtype=float)) + np.zeros(shape)) * t)
                 if not self.flux_controlled:
                     flip = np.flatnonzero(acc * gt < 0)
                     if flip.size:
-                        x[flip] = self.restrict(flip, x.shape)._advance(x[flip], acc[flip])
+                        x[flip] = self.restrict(flip, shape)._advance(x[flip], acc[flip])
                         acc[flip] = 0.0
                 acc += gt
-            return self._advance(x, acc)
+            return self._advance(x, acc).reshape(shape)
