@@ -640,9 +640,6 @@ class Circuit:
                  conductances: Sequence[np.ndarray]) -> None:
         self.topology = topology
         self.params = params
-        if topology.ties and params.lines.on:
-            raise ConfigError("locally connected / convolutional crossbars need ideal wires (circuit.r_wordline, "
-                              "r_bitline, r_driver, r_sense = 0)")
         self.conductances: list[np.ndarray] = []
         self.set_conductances(conductances)
         self.layer_weights = self._layer_weights()
