@@ -211,3 +211,39 @@ def test_conv_training_with_lines_keeps_masks_and_ties(tmp_path):
         for pid in np.unique(tie[tie >= 0]):
             assert np.ptp(g_end[k][tie == pid]) == 0
     assert not np.array_equal(g_end[0], g_start[0])
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("net", ["graph", "conv"])
+def test_line_compensation_counts_the_mask_devices(rng, net):
+    """``line_compensation = "row_drive"`` on a masked input crossbar: f_i times wordline i's
+    transconductance into the columns of the reference array (G_ref on the mask cells only) is the
+    ideal-wire one, G_ref times its device count; ngspice and numpy solve the compensated circuit alike."""
+    from ebana.circuit import row_drive_factors
+    c = _nets(rng, LINES)[net]
+    p = dataclasses.replace(c.params, line_compensation="row_drive")
+    c = Circuit(c.topology, p, c.conductances)
+    t, n2 = c.topology, 2 * c.topology.n_inputs
+    g_ref = 0.5 * (p.g_min + p.g_max)
+    ideal, line = np.zeros(n2), np.zeros(n2)
+    for s in t.crossbars:
+        if s.src != 0:
+            continue
+        m = t.mask(s.index)
+        y = CrossbarLines(g_ref * m, p.lines, method="lu").port_admittance(s.shape[0] + np.arange(s.shape[1]))
+        ideal += g_ref * m[:n2].sum(axis=1)
+        line += -y[:n2].sum(axis=1)
+    f = row_drive_factors(t, p)
+    assert np.all(f > 1.0) and np.allclose(f * line, ideal, rtol=1e-12)
+    dense = CrossbarLines(np.full(t.crossbars[0].shape, g_ref), p.lines).port_admittance(
+        t.crossbars[0].shape[0] + np.arange(t.crossbars[0].shape[1]))
+    if net == "conv":    # one input crossbar: the mask-aware factors differ from a dense reference's
+        assert not np.allclose(f, t.crossbars[0].shape[1] * g_ref / -dense[:n2].sum(axis=1), rtol=1e-3)
+    x = rng.uniform(-2, 2, (2, t.n_inputs))
+    i_nudge = rng.normal(0, 2e-7, (2, 2 * t.n_classes))
+    nb, ng = create("numpy", c), create("ngspice", c.copy())
+    try:
+        for inj in (None, i_nudge):
+            assert _max_diff(nb.solve(x, inj), ng.solve(x, inj), t) < 1e-9
+    finally:
+        ng.close()
