@@ -176,13 +176,16 @@ def test_masked_line_gradient_matches_finite_differences(rng, net):
     assert np.max(np.abs(ep - fd) / np.abs(fd)) < 1e-3, (ep, fd)
 
 
-def test_graph_training_with_lines_keeps_off_mask_cells_at_zero(tmp_path, monkeypatch):
-    """gates_split.toml with line resistance: trains (the loss falls), every off-mask cell stays 0 S."""
+@pytest.mark.parametrize("model", [None, "vteam"], ids=["ideal-update", "vteam"])
+def test_graph_training_with_lines_keeps_off_mask_cells_at_zero(tmp_path, monkeypatch, model):
+    """gates_split.toml with line resistance, ideal updates and VTEAM devices: trains (the loss
+    falls), every off-mask cell stays 0 S, every mask cell > 0 S."""
     from ebana.config import from_dict, load_toml
     from ebana.training import Trainer
     monkeypatch.chdir(ROOT)
     cfg = from_dict(load_toml(ROOT / "experiments" / "logic_gates" / "gates_split.toml"))
-    cfg = dataclasses.replace(cfg, epochs=3, circuit=dataclasses.replace(cfg.circuit, **LINES))
+    cfg = dataclasses.replace(cfg, epochs=3, circuit=dataclasses.replace(cfg.circuit, **LINES),
+                              device=dataclasses.replace(cfg.device, model=model))
     tr = Trainer(cfg, tmp_path / "run")
     g_start = [g.copy() for g in tr.updater.conductances()]
     hist = tr.run()
