@@ -497,7 +497,8 @@ def row_drive_factors(topology: Topology, params: CircuitParams) -> np.ndarray:
     by the array geometry and device range, not by the trained G: the sources stay constant while
     the weights learn, so the circuit keeps its energy and the EqProp estimate stays exact. Only
     source values change (a real circuit: the netlist writes the scaled source voltages). Bias rows
-    and the wordlines driven by hidden amplifiers are not scaled. Otherwise every factor is 1.
+    and the wordlines driven by hidden amplifiers are not scaled. Otherwise every factor is 1. A masked
+    crossbar (graph edges, ``local`` / ``conv`` layers) counts G_ref on its mask cells only.
     """
     n = topology.n_inputs
     specs = [s for s in topology.crossbars if s.src == 0]
@@ -506,9 +507,19 @@ def row_drive_factors(topology: Topology, params: CircuitParams) -> np.ndarray:
     g_ref = 0.5 * (params.g_min + params.g_max)
     ideal, line = np.zeros(2 * n), np.zeros(2 * n)
     for s in specs:
-        ideal += g_ref * s.shape[1]
-        line += _row_transconductance(s.shape, params.lines, g_ref)[:2 * n]
-    return ideal / line
+        mask = topology.mask(s.index)
+        if mask is None:
+            ideal += g_ref * s.shape[1]
+            line += _row_transconductance(s.shape, params.lines, g_ref)[:2 * n]
+            continue
+        # a masked crossbar: G_ref on its devices only (the wires still span every cell)
+        ideal += g_ref * mask[:2 * n].sum(axis=1)
+        y = CrossbarLines(g_ref * mask, params.lines).port_admittance(s.shape[0] + np.arange(s.shape[1]))
+        line += -y[:2 * n].sum(axis=1)
+    if np.all(line > 0):
+        return ideal / line
+    with np.errstate(divide="ignore", invalid="ignore"):   # a wordline with no device anywhere: factor 1
+        return np.where(line > 0, ideal / line, 1.0)
 
 
 @functools.lru_cache(maxsize=16)
@@ -640,9 +651,6 @@ class Circuit:
                  conductances: Sequence[np.ndarray]) -> None:
         self.topology = topology
         self.params = params
-        if topology.ties and params.lines.on:
-            raise ConfigError("locally connected / convolutional crossbars need ideal wires (circuit.r_wordline, "
-                              "r_bitline, r_driver, r_sense = 0)")
         self.conductances: list[np.ndarray] = []
         self.set_conductances(conductances)
         self.layer_weights = self._layer_weights()

@@ -402,16 +402,16 @@ class TrainConfig:
             raise ConfigError(f"label_columns {self.label_columns!r} (multi-label outputs) needs loss = 'bce', "
                               f"got loss = {self.loss!r}")
     def _check_graph(self) -> None:
-        """``[graph]``: a .csv data set; not with the layered-network keys or line resistance (device
-        models program the mask cells only, :class:`ebana.updates.device_update.DeviceArray`)."""
+        """``[graph]``: a .csv data set; not with the layered-network keys (device models program the
+        mask cells only, :class:`ebana.updates.device_update.DeviceArray`; line resistance: the wires
+        run across every cell, the devices sit on the mask cells only)."""
         if not self.dataset.lower().endswith(".csv"):
             raise ConfigError(f"[graph] reads its input and head columns from a .csv file; dataset = {self.dataset!r}")
         for what, bad in (("skips", bool(self.skips)), ("residual = true", self.residual), ("conv", bool(self.conv)),
                           ("label_column (each head names its column)", self.label_column is not None),
-                          ("label_columns (each head names its column)", self.label_names is not None),
-                          ("line resistance", self.circuit.lines.on)):
+                          ("label_columns (each head names its column)", self.label_names is not None)):
             if bad:
-                raise ConfigError(f"[graph] does not support {what} yet (ideal wires only)")
+                raise ConfigError(f"[graph] does not support {what} yet")
         for h in self.graph.head_list:   # one score: a sigmoid or a 0/1 target (ebana.losses.SingleOutput)
             loss = h.loss or self.loss
             if h.outputs == 1 and loss not in ("bce", "mse"):
@@ -428,14 +428,13 @@ class TrainConfig:
                               f"gain)")
 
     def _check_conv(self) -> None:
-        """``conv``: readable layer items; no residual skips or line resistance; device models with
-        ``local`` layers only (a shared ``conv`` weight is one parameter in many devices, ``avg`` a
-        fixed-conductance crossbar)."""
+        """``conv``: readable layer items; no residual skips; device models with ``local`` layers only
+        (a shared ``conv`` weight is one parameter in many devices, ``avg`` a fixed-conductance
+        crossbar). Line resistance is allowed: the wires run across every cell of a masked crossbar."""
         from ebana.local import parse_items
         _, items = parse_items(self.conv)
-        for what, bad in (("residual = true", self.residual), ("line resistance", self.circuit.lines.on)):
-            if bad:
-                raise ConfigError(f"conv = {self.conv!r} does not support {what} yet (ideal wires only)")
+        if self.residual:
+            raise ConfigError(f"conv = {self.conv!r} does not support residual = true yet")
         shared = sorted({kind for kind, *_ in items if kind != "local"})
         if self.device.model is not None and shared:
             raise ConfigError(f"conv = {self.conv!r} with device.model = {self.device.model!r}: device models "

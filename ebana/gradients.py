@@ -20,8 +20,9 @@ forms the batch sum from the linear map terminal voltages -> device drops
 (``CompiledCircuit.squared_drop_difference``: at most 2 (rows + cols) solves of the crossbar's
 internal network, whatever the batch, without (B, rows, cols) arrays).
 
-Locally connected and convolutional crossbars (:mod:`ebana.local`): 0 where there is no device;
-a kernel weight shared by identical devices gets the sum over its copies at every copy.
+Locally connected and convolutional crossbars (:mod:`ebana.local`) and graph masks: 0 where there
+is no device; a kernel weight shared by identical devices gets the sum over its copies at every
+copy. With line resistance too: each copy's term is the squared drop across its own cell nodes.
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ def _line_gradients(circuit, sol_a, sol_b, beta_a: float, beta_b: float, model) 
         diff = model.squared_drop_difference(spec, r_a, sol_a.layers[spec.dst], r_b, sol_b.layers[spec.dst])
         diff *= w[spec.dst] / w[t.output_layer] / denom
         grads.append(diff)
+    for c, tie in t.ties.items():       # masked crossbars: the wires span every cell, the devices the mask
+        grads[c] = tie_gradient(tie, grads[c])
     return grads
 
 

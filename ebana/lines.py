@@ -16,6 +16,14 @@ amplifier, to the left end of its wordline in every crossbar it feeds. A zero re
 its two nodes (no resistor is drawn): with ``r_wordline = 0`` a wordline is one node, with
 ``r_driver = 0`` as well that node is the source itself (likewise bitlines and ``r_sense``).
 
+Masked crossbars (graph edges, ``local`` / ``conv`` / ``avg`` layers): the wires run over every cell,
+only the device of an absent cell is missing (G = 0 S, no resistor in the netlist). Its row and
+column nodes stay, joined to their neighbours by the wire segments; every cell node reaches a line
+end through wire resistors, so none floats (ngspice sees a DC path) and the grounded internal
+Laplacian stays nonsingular (the rung elimination's row chains and cut admittances g_b + E_i stay
+positive definite). A node with no device anywhere on its line carries its line end's voltage. A
+column without any device is a bitline that carries no current (its Y entries are 0).
+
 For fixed conductances the crossbar is a linear multi-port between its R row ends and C column
 ends. :class:`CrossbarLines` eliminates the internal cell nodes exactly (once per set of
 conductances, kept until G changes) and gives the port admittance Y (the Schur complement, a

@@ -192,13 +192,15 @@ def render(model: CompiledCircuit | Circuit, x: np.ndarray, i_nudge: np.ndarray 
                 continue
             rows = [row_node(circuit, spec, i) for i in range(spec.shape[0])]
             mask = t.mask(spec.index)
+            if spec.index in model.lines:   # wires over every cell; a masked crossbar's devices on its mask
+                with np.errstate(divide="ignore"):
+                    res = model.resistances(spec.index)
+                lines += _line_crossbar(p.lines, spec, rows, names, res, mask)
+                continue
             if mask is not None:        # locally connected / graph: a resistor only where there is a device
                 lines += _local_crossbar(t, spec, rows, names, model.conductances[spec.index], mask)
                 continue
             res = model.resistances(spec.index)
-            if spec.index in model.lines:
-                lines += _line_crossbar(p.lines, spec, rows, names, res)
-                continue
             for i, ri in enumerate(rows):
                 ri_res = res[i]
                 for j, nj in enumerate(names):
@@ -250,12 +252,17 @@ def _local_crossbar(t, spec: CrossbarSpec, rows: list[str], cols: list[str], g: 
 
 
 def _line_crossbar(lr: LineResistance, spec: CrossbarSpec, rows: list[str], cols: list[str],
-                   res: np.ndarray) -> list[str]:
-    """A crossbar with line resistance: every device between its own cell nodes."""
+                   res: np.ndarray, mask: np.ndarray | None = None) -> list[str]:
+    """A crossbar with line resistance: every device between its own cell nodes. ``mask`` (a locally
+    connected / conv / graph crossbar): the wire segments run over every cell, but only the mask
+    cells hold a device (absent cells are open circuits; their cell nodes hang on the wires only)."""
     c, (n_r, n_c) = spec.index, spec.shape
     out = [f"* line resistance: wordlines driven from the left (column 0) through r_driver={lr.r_driver!r} "
            f"ohm, r_wordline={lr.r_wordline!r} ohm per cell; bitlines joined to their neuron node at the bottom "
            f"(row {n_r - 1}) through r_sense={lr.r_sense!r} ohm, r_bitline={lr.r_bitline!r} ohm per cell"]
+    if mask is not None:
+        out.append(f"* masked crossbar: {int(mask.sum())} devices of {mask.size} cells, wires over every cell")
+    has = np.ones((n_r, n_c), dtype=bool) if mask is None else mask
     nodes = [[cell_nodes(lr, spec, rows, cols, i, j) for j in range(n_c)] for i in range(n_r)]
     for i in range(n_r):
         out.append(f"* wordline {i} of crossbar {c}, driven by {rows[i]}")
@@ -263,7 +270,8 @@ def _line_crossbar(lr: LineResistance, spec: CrossbarSpec, rows: list[str], cols
             out.append(f"RD{c}_{i} {rows[i]} {nodes[i][0][0]} {_f(lr.r_driver)}")
         if lr.r_wordline > 0:
             out += [f"RW{c}_{i}_{j} {nodes[i][j - 1][0]} {nodes[i][j][0]} {_f(lr.r_wordline)}" for j in range(1, n_c)]
-        out += [f"{resistor_name(c, i, j)} {nodes[i][j][0]} {nodes[i][j][1]} {_f(res[i, j])}" for j in range(n_c)]
+        out += [f"{resistor_name(c, i, j)} {nodes[i][j][0]} {nodes[i][j][1]} {_f(res[i, j])}" for j in range(n_c)
+                if has[i, j]]
     for j in range(n_c):
         out.append(f"* bitline {j} of crossbar {c}, sensed at the bottom by {cols[j]}")
         if lr.r_bitline > 0:

@@ -180,9 +180,10 @@ class NumpyBackend:
         # fold 1/K into the couplings, so a sweep yields R/K directly (one pass less per layer)
         self._fwd = {cp.crossbar: cp.fwd * self._inv_k[cp.dst][None, :] for cp in model.couplings}
         self._bwd = {cp.crossbar: cp.bwd * self._inv_k[cp.src][None, :] for cp in model.couplings}
-        # the sweeps' products: CSR for sparse locally connected couplings, else the arrays above
-        sparse = [cp.crossbar for cp in model.couplings
-                  if cp.crossbar in t.ties and t.mask(cp.crossbar).mean() <= SPARSE_DENSITY]
+        # the sweeps' products: CSR for sparse locally connected couplings, else the arrays above (with
+        # line resistance a masked crossbar's coupling is its dense port admittance: the wires join every cell)
+        sparse = [cp.crossbar for cp in model.couplings if cp.crossbar in t.ties and not model.lines
+                  and t.mask(cp.crossbar).mean() <= SPARSE_DENSITY]
         self._fwd_op = {c: _SparseRight(self._fwd[c]) if c in sparse else self._fwd[c] for c in self._fwd}
         self._bwd_op = {c: _SparseRight(self._bwd[c]) if c in sparse else self._bwd[c] for c in self._bwd}
         # line resistance couples the nodes of a layer (LayerStamp.lateral): a sweep treats them like a
