@@ -135,7 +135,7 @@ def graph_loss(cfg: TrainConfig) -> MultiHead:
         if h.outputs == 1:     # a binary head of one score V+ - V-
             loss = SingleOutput(loss, f"graph.heads.{h.name}.loss" if h.loss else "loss")
         heads.append((h.name, len(classes[h.name]), loss))
-    return MultiHead(heads)
+    return MultiHead(heads, [h.weight for h in cfg.graph.head_list])
 
 
 def _graph_data(cfg: TrainConfig, loss: MultiHead) -> datasets.Dataset:

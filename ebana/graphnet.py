@@ -48,7 +48,9 @@ from ebana.topology import Topology
 
 __all__ = ["GraphConfig", "GraphHead", "GraphLayout", "parse_edge", "HEAD_KEYS"]
 
-HEAD_KEYS = ("column", "loss", "classes", "outputs")
+HEAD_KEYS = ("column", "loss", "classes", "outputs", "weight")
+MAX_HEAD_WEIGHT = 1e6
+"""Largest head loss weight (``graph.heads.NAME.weight``)."""
 """Keys of one ``[graph.heads]`` entry: its target column (required), loss, class labels and
 outputs (1: one V+ - V- pair for a binary head; absent: one pair per class)."""
 
@@ -65,13 +67,15 @@ def parse_edge(k: int, text: object) -> tuple[str, str]:
 class GraphHead:
     """One output head: its target column, loss name ("": the run's ``loss``), class labels
     (None: the sorted distinct values of the column) and outputs (1: one score for a binary head,
-    the second class positive; None: one score per class)."""
+    the second class positive; None: one score per class) and weight (–, > 0: its loss's factor
+    in the summed loss, so its nudge and its share of every gradient; 1 by default)."""
 
     name: str
     column: str
     loss: str = ""
     classes: tuple[str, ...] | None = None
     outputs: int | None = None
+    weight: float = 1.0
 
 
 def _as_names(key: str, v: object) -> tuple[str, ...]:
@@ -148,6 +152,12 @@ class GraphConfig:
                 raise ConfigError(f"graph.heads.{name}.outputs = 1 needs a binary head; classes = "
                                   f"{list(out['classes'])!r} has {len(out['classes'])}")
             out["outputs"] = 1
+        if "weight" in v:
+            w = v["weight"]
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 < w <= MAX_HEAD_WEIGHT:
+                raise ConfigError(f"graph.heads.{name}.weight = {w!r}: expected a number in (0, {MAX_HEAD_WEIGHT:g}] "
+                                  f"(the head's factor in the summed loss)")
+            out["weight"] = float(w)
         return out
 
     @property
@@ -156,7 +166,7 @@ class GraphConfig:
 
     @property
     def head_list(self) -> list[GraphHead]:
-        return [GraphHead(k, v["column"], v.get("loss", ""), v.get("classes"), v.get("outputs"))
+        return [GraphHead(k, v["column"], v.get("loss", ""), v.get("classes"), v.get("outputs"), v.get("weight", 1.0))
                 for k, v in self.heads.items()]
 
     @property

@@ -245,6 +245,11 @@ class SingleOutput(Loss):
         return 1
 
 
+def _scaled(w: float, a):
+    """w·a, and a itself (bit for bit) for w = 1."""
+    return a if w == 1.0 else w * a
+
+
 class MultiHead(Loss):
     """The summed loss of several output heads (graph networks, :mod:`ebana.graphnet`).
 
@@ -254,15 +259,20 @@ class MultiHead(Loss):
     A target is one joint class index (B,) over the heads' class combinations, mixed radix with
     the first head most significant: y = (...(y_1 K_2 + y_2) K_3 + ...) (the data set's classes;
     :meth:`split` returns the per-head indices). A sample is correct when every head is.
+    ``weights`` (–, > 0, default 1 each): L = sum_h w_h L_h, so head h is nudged w_h times as hard
+    and its share of every gradient scales by w_h (a per-head learning rate).
     """
 
     name = "multihead"
 
-    def __init__(self, heads: list[tuple[str, int, Loss]]) -> None:
+    def __init__(self, heads: list[tuple[str, int, Loss]], weights: list[float] | None = None) -> None:
         if not heads:
             raise ConfigError("a multi-head loss needs at least one head")
         self.heads = [(name, int(k), loss) for name, k, loss in heads]
         self.offsets = np.cumsum([0] + [loss.outputs(k) for _, k, loss in self.heads])
+        self.weights = [1.0] * len(self.heads) if weights is None else [float(w) for w in weights]
+        if len(self.weights) != len(self.heads) or not all(w > 0 for w in self.weights):
+            raise ConfigError(f"multi-head loss: weights {self.weights!r} must be one number > 0 per head")
 
     @property
     def n_joint(self) -> int:
@@ -292,15 +302,16 @@ class MultiHead(Loss):
             yield name, loss, pred[:, a:b], yh
 
     def value(self, pred, y):
-        return sum(loss.value(p, yh) for _, loss, p, yh in self._parts(pred, y))
+        return sum(_scaled(w, loss.value(p, yh)) for w, (_, loss, p, yh) in zip(self.weights, self._parts(pred, y)))
 
     def grad(self, pred, y):
-        return np.concatenate([loss.grad(p, yh) for _, loss, p, yh in self._parts(pred, y)], axis=1)
+        return np.concatenate([_scaled(w, loss.grad(p, yh))
+                               for w, (_, loss, p, yh) in zip(self.weights, self._parts(pred, y))], axis=1)
 
     @property
     def grad_scale(self) -> float:
-        """The largest head's |dL_h/dpred| (1/V or V, per head loss)."""
-        return max(loss.grad_scale for _, _, loss in self.heads)
+        """The largest head's w_h |dL_h/dpred| (1/V or V, per head loss)."""
+        return max(w * loss.grad_scale for w, (_, _, loss) in zip(self.weights, self.heads))
 
     def correct(self, pred, y):
         """Every head correct (its own loss's :meth:`Loss.correct`)."""

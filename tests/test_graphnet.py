@@ -366,3 +366,40 @@ def test_cli_graph_netlist_runs_and_matches(tmp_path, monkeypatch):
             for q in range(1, c.topology.n_layers):
                 got = np.array([spice[n] for n in node_names(c, q)])
                 assert np.max(np.abs(got - sol.layers[q][0])) < 1e-9
+
+
+# ----------------------------------------------------------------------------- per-head loss weights
+def test_head_weights_scale_each_heads_loss_and_nudge(rng):
+    """graph.heads.NAME.weight = w: L = sum_h w_h L_h, so dL/dpred is each head's gradient times its w;
+    the EqProp gradient of the weighted loss matches its central differences."""
+    c, _ = rich_circuit(rng)
+    x = rng.uniform(-1, 1, (6, 3))
+    parts = [("p", 2, create_loss("ce", tau=0.02)), ("q", 3, create_loss("mse", target_scale=0.1))]
+    plain, weighted = MultiHead(parts), MultiHead(parts, [3.0, 0.5])
+    y = plain.join([rng.integers(0, 2, 6), rng.integers(0, 3, 6)])
+    pred = rng.normal(0, 0.01, (6, 5))
+    p_grad = [parts[0][2].grad(pred[:, :2], plain.split(y)[0]), parts[1][2].grad(pred[:, 2:], plain.split(y)[1])]
+    np.testing.assert_array_equal(weighted.grad(pred, y), np.concatenate([3.0 * p_grad[0], 0.5 * p_grad[1]], 1))
+    np.testing.assert_array_equal(MultiHead(parts, [1.0, 1.0]).grad(pred, y), plain.grad(pred, y))
+    assert weighted.value(pred, y) == pytest.approx(3.0 * parts[0][2].value(pred[:, :2], plain.split(y)[0])
+                                                    + 0.5 * parts[1][2].value(pred[:, 2:], plain.split(y)[1]))
+    eqprop_vs_fd(c, weighted, x, y, rng)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, "2", True, float("nan"), 1e7])
+def test_bad_head_weight_is_one_line_naming_the_key(bad):
+    heads = {"p": {"column": "p", "weight": bad}, "q": {"column": "q", "loss": "mse"}}
+    with pytest.raises(ConfigError, match=r"graph\.heads\.p\.weight"):
+        GraphConfig(**dict(RICH, heads=heads))
+
+
+def test_head_weight_reaches_the_loss_and_round_trips(tmp_path):
+    data = load_toml(GATES)
+    data["graph"]["heads"]["xor"]["weight"] = 2.5
+    cfg = from_dict(data)
+    path = tmp_path / "c.toml"
+    path.write_text(dump_toml(to_dict(cfg)))
+    assert from_dict(load_toml(path)) == cfg and "weight = 2.5" in path.read_text()
+    from ebana.builder import graph_loss
+    loss = graph_loss(cfg)
+    assert dict(zip([h for h, _, _ in loss.heads], loss.weights)) == {"or": 1.0, "and": 1.0, "xor": 2.5}
