@@ -18,9 +18,9 @@ from ebana.config import DeviceConfig, TrainConfig, dump_toml, from_dict, load_t
 from ebana.errors import ConfigError
 from ebana.graphnet import GraphConfig
 from ebana.losses import MultiHead, SingleOutput, create_loss
-from ebana.netlist import node_names, render
+from ebana.netlist import node_names
 from tests.test_graphnet import RICH, eqprop_vs_fd, rich_circuit
-from tests.test_netlist import needs_ngspice_binary, run_ngspice_batch
+from tests.test_netlist import assert_ngspice_matches, needs_ngspice_binary, run_ngspice_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 SINGLE = ROOT / "experiments" / "logic_gates" / "gates_single.toml"
@@ -152,13 +152,7 @@ def test_one_output_netlist_matches_numpy_free_and_nudged(tmp_path, rng, diode):
     i_nudge = c.nudge_currents(loss.grad(c.prediction(free.output), y), 2e-7)[0]   # the nudged phase's currents
     assert i_nudge.shape == (8,) and np.all(i_nudge[:2] != 0)
     for phase, inj in (("free", None), ("nudged", i_nudge)):
-        path = tmp_path / f"{phase}.cir"
-        path.write_text(render(c, x, inj))
-        spice = run_ngspice_batch(path, tmp_path)
-        sol = backend.solve(x[None], None if inj is None else inj[None])
-        for q in range(1, t.n_layers):
-            got = np.array([spice[n] for n in node_names(c, q)])
-            assert np.max(np.abs(got - sol.layers[q][0])) < 1e-9, (phase, q)
+        assert_ngspice_matches(c, x, inj, backend, tmp_path, phase)
 
 
 # ----------------------------------------------------------------------------- training

@@ -20,7 +20,7 @@ from ebana.graphnet import GraphConfig
 from ebana.losses import MultiHead, create_loss
 from ebana.netlist import node_names, render, resistor_name
 from ebana.phases import PhaseController
-from tests.test_netlist import needs_ngspice_binary, run_ngspice_batch
+from tests.test_netlist import assert_ngspice_matches, needs_ngspice_binary, run_ngspice_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 GATES = ROOT / "experiments" / "logic_gates" / "gates.toml"
@@ -206,13 +206,7 @@ def test_graph_netlist_matches_numpy_free_and_nudged(tmp_path, rng, diode, norto
     for phase in ("free", "nudged"):
         x = rng.uniform(-2, 2, 3)
         i_nudge = rng.normal(0, 2e-7, 10) if phase == "nudged" else None
-        path = tmp_path / f"{phase}.cir"
-        path.write_text(render(c, x, i_nudge, norton=norton))
-        spice = run_ngspice_batch(path, tmp_path)
-        sol = backend.solve(x[None], None if i_nudge is None else i_nudge[None])
-        for q in range(1, t.n_layers):
-            got = np.array([spice[n] for n in node_names(c, q)])
-            assert np.max(np.abs(got - sol.layers[q][0])) < 1e-9, (phase, q)
+        assert_ngspice_matches(c, x, i_nudge, backend, tmp_path, phase, norton=norton)
 
 
 @pytest.mark.ngspice

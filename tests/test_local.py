@@ -255,6 +255,17 @@ def test_eqprop_gradient_of_masked_and_shared_weights(rng, spec):
 
 
 # ----------------------------------------------------------------------------- training invariants
+def assert_masks_and_ties_kept(t, g_start, g_end) -> None:
+    """After training: 0 S off every mask, every copy of a shared weight equal, fixed crossbars as they were."""
+    for k, tie in t.ties.items():
+        assert np.all(g_end[k][tie < 0] == 0)
+        if t.trainable(k):
+            for pid in range(int(tie.max()) + 1):
+                assert np.ptp(g_end[k][tie == pid]) == 0
+        else:
+            assert np.array_equal(g_end[k], g_start[k])
+
+
 def test_training_keeps_masks_ties_and_pooling(tmp_path):
     from ebana.training import Trainer
     from ebana.config import apply_overrides, preset
@@ -266,13 +277,7 @@ def test_training_keeps_masks_ties_and_pooling(tmp_path):
     tr.run()
     t = tr.circuit.topology
     g_end = tr.updater.conductances()
-    for k, tie in t.ties.items():
-        assert np.all(g_end[k][tie < 0] == 0)
-        if t.trainable(k):
-            for pid in range(int(tie.max()) + 1):
-                assert np.ptp(g_end[k][tie == pid]) == 0
-        else:
-            assert np.array_equal(g_end[k], g_start[k])
+    assert_masks_and_ties_kept(t, g_start, g_end)
     assert not np.array_equal(g_end[0], g_start[0])       # the conv kernel did learn
 
 

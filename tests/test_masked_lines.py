@@ -20,11 +20,11 @@ from ebana.circuit import Circuit
 from ebana.gradients import finite_difference_gradients
 from ebana.lines import CrossbarLines, LineResistance
 from ebana.losses import create_loss
-from ebana.netlist import node_names, render, resistor_name
+from ebana.netlist import render, resistor_name
 from ebana.phases import PhaseController
 from tests.test_graphnet import rich_circuit
-from tests.test_local import _shared_fd, conv_circuit
-from tests.test_netlist import needs_ngspice_binary, run_ngspice_batch
+from tests.test_local import _shared_fd, assert_masks_and_ties_kept, conv_circuit
+from tests.test_netlist import assert_ngspice_matches, needs_ngspice_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 LINES = dict(r_wordline=200.0, r_bitline=300.0, r_driver=1e3, r_sense=500.0)   # ohm; devices 100 k - 10 M
@@ -66,13 +66,7 @@ def test_masked_line_netlist_in_stock_ngspice(tmp_path, rng, net):
     for phase in ("free", "nudged"):
         x = rng.uniform(-2, 2, t.n_inputs)
         i_nudge = rng.normal(0, 2e-7, n_out) if phase == "nudged" else None
-        path = tmp_path / f"{phase}.cir"
-        path.write_text(render(c, x, i_nudge))
-        spice = run_ngspice_batch(path, tmp_path)
-        sol = nb.solve(x[None], None if i_nudge is None else i_nudge[None])
-        for q in range(1, t.n_layers):
-            got = np.array([spice[n] for n in node_names(c, q)])
-            assert np.max(np.abs(got - sol.layers[q][0])) < 1e-9, (phase, q)
+        _, sol = assert_ngspice_matches(c, x, i_nudge, nb, tmp_path, phase)
         ref = ideal.solve(x[None], None if i_nudge is None else i_nudge[None])
         assert _max_diff(sol, ref, t) > 1e-4
     # a cell node off the mask hangs on its wires only: it carries the voltage of its wire neighbours
@@ -209,10 +203,7 @@ def test_conv_training_with_lines_keeps_masks_and_ties(tmp_path):
     tr.run()
     t = tr.circuit.topology
     g_end = tr.updater.conductances()
-    for k, tie in t.ties.items():
-        assert np.all(g_end[k][tie < 0] == 0)
-        for pid in np.unique(tie[tie >= 0]):
-            assert np.ptp(g_end[k][tie == pid]) == 0
+    assert_masks_and_ties_kept(t, g_start, g_end)
     assert not np.array_equal(g_end[0], g_start[0])
 
 

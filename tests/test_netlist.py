@@ -44,6 +44,21 @@ def run_ngspice_batch(netlist_path, tmp_path) -> dict[str, np.ndarray]:
     return {k: v[0] for k, v in read_ascii_raw(raw).items()}
 
 
+def assert_ngspice_matches(c, x, i_nudge, backend, tmp_path, label: str = "", **render_kw):
+    """Render ``c`` at inputs ``x`` (n_in,) and nudging currents ``i_nudge`` (or None), run stock
+    ``ngspice -b`` and assert every layer's node voltages within 1e-9 V of ``backend``'s solve;
+    returns ngspice's vectors and the backend's solution."""
+    path = tmp_path / f"{label or 'net'}.cir"
+    path.write_text(render(c, x, i_nudge, **render_kw))
+    spice = run_ngspice_batch(path, tmp_path)
+    sol = backend.solve(x[None], None if i_nudge is None else i_nudge[None])
+    from ebana.netlist import node_names
+    for q in range(1, c.topology.n_layers):
+        got = np.array([spice[n] for n in node_names(c, q)])
+        assert np.max(np.abs(got - sol.layers[q][0])) < 1e-9, (label, q)
+    return spice, sol
+
+
 @pytest.mark.ngspice
 @needs_ngspice_binary
 @pytest.mark.parametrize("norton", [False, True])
