@@ -170,8 +170,9 @@ def build(cfg: TrainConfig) -> RunParts:
     lr_scale = tr.crossbar_scales(len(circuit.topology.crossbars)) if (tr.layer_lr or tr.freeze) else None
     if cfg.device.model is None:
         t = circuit.topology
-        frozen = [None if t.mask(c.index) is None else (~t.mask(c.index) if t.trainable(c.index) else
-                                                       np.ones(c.shape, bool)) for c in t.crossbars]
+        frozen = [None if t.mask(c.index) is None else
+                  ~t.mask(c.index) | (False if t.fixed_cells(c.index) is None else t.fixed_cells(c.index))
+                  for c in t.crossbars]
         for k in tr.frozen_crossbars():     # train.freeze: every cell of the crossbar keeps its G
             frozen[k] = np.ones(t.crossbars[k].shape, bool)
         updater: Updater = IdealUpdate(cfg.optimizer, circuit.conductances, cfg.circuit.g_min, cfg.circuit.g_max,

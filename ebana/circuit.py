@@ -696,7 +696,8 @@ class Circuit:
         hi = params.g_max if high is None else high
         gs = [initial_conductances(init, c.shape, lo, hi, rng, _fan_in(topology, c)) for c in topology.crossbars]
         for c, tie in topology.ties.items():   # local crossbars: 0 S off the mask, copies alike,
-            gs[c] = share(tie, gs[c]) if topology.trainable(c) else (tie >= 0) * params.g_max   # pooling: g_max
+            fixed = topology.fixed_cells(c)    # pooling cells: g_max
+            gs[c] = share(tie, gs[c]) if fixed is None else np.where(fixed, params.g_max, share(tie, gs[c]))
         return cls(topology, params, gs)
 
     def set_conductances(self, conductances: Sequence[np.ndarray], validate: bool = True) -> None:

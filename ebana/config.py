@@ -407,11 +407,19 @@ class TrainConfig:
         run across every cell, the devices sit on the mask cells only)."""
         if not self.dataset.lower().endswith(".csv"):
             raise ConfigError(f"[graph] reads its input and head columns from a .csv file; dataset = {self.dataset!r}")
-        for what, bad in (("skips", bool(self.skips)), ("residual = true", self.residual), ("conv", bool(self.conv)),
+        for what, bad in (("skips (list each skip as an edge in graph.edges)", bool(self.skips)),
+                          ("residual = true (list the skips as edges in graph.edges)", self.residual),
+                          (f"conv = {self.conv!r} (put the layer on an edge: 'img -> c : conv8k5s2', and the image "
+                           f"shape in graph.shapes)", bool(self.conv)),
                           ("label_column (each head names its column)", self.label_column is not None),
                           ("label_columns (each head names its column)", self.label_names is not None)):
             if bad:
-                raise ConfigError(f"[graph] does not support {what} yet")
+                raise ConfigError(f"[graph] does not support {what}")
+        shared = sorted({lay.kind for lay in self.graph.local_edges().values() if lay.kind != "local"})
+        if self.device.model is not None and shared:
+            raise ConfigError(f"[graph] with device.model = {self.device.model!r}: device models program dense and "
+                              f"local edges only, not {' or '.join(shared)} edges (shared weights and fixed pooling "
+                              f"conductances; ideal updates only)")
         for h in self.graph.head_list:   # one score: a sigmoid or a 0/1 target (ebana.losses.SingleOutput)
             loss = h.loss or self.loss
             if h.outputs == 1 and loss not in ("bce", "mse"):

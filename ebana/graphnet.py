@@ -14,6 +14,16 @@ The ``[graph]`` section (:class:`GraphConfig`), as the Keras-style wiring of the
     and = {column = "and", loss = "bce", outputs = 1}
     xor = {column = "xor", loss = "mse", classes = ["0", "1"]}
 
+An edge may carry a locally connected, convolutional or average-pooling layer
+(:mod:`ebana.local`): ``"img -> c : conv8k5s2"``, ``"c -> p : avg2"``, ``"p -> h : local4k3same"``.
+Its source needs an image layout (H, W, C): ``[graph.shapes]`` gives it (``img = "28x28x1"``,
+EBANA's Reshape: the same nodes read as an image), or the source is itself the target of such an
+edge (its output shape). The target is a hidden node whose size is the layer's output size.
+Several edges into one node sum their currents on its columns (EBANA's Join); several sources of
+one node are its inputs side by side (Concatenate); two conv edges from two images into one node
+are one convolution over their channels stacked (Stack). Feature columns can be written as a
+range, ``"p{0..783}"`` = p0, p1, ..., p783.
+
 The graph is compiled onto the layered circuit of :mod:`ebana.topology` (no new solver):
 
 * every input group is a block of the input layer 0 (features in group order, each feature two
@@ -26,8 +36,12 @@ The graph is compiled onto the layered circuit of :mod:`ebana.topology` (no new 
 * every edge u -> v is the block (rows of u) x (columns of v) of the crossbar layer(u) -> layer(v):
   a dense crossbar between adjacent levels or a skip crossbar between others; cells of no edge hold
   no device (a connectivity mask, :func:`ebana.topology.connectivity_ties`: 0 S, no resistor, no
-  gradient). The bias rows of a crossbar reach the columns it feeds. Concatenation (a node fed by
-  several nodes) is a column fed by several blocks or crossbars, summing their currents.
+  gradient). A layer edge's block holds its layer's receptive-field mask: a conv edge's copies of
+  one kernel weight are one parameter (the gradient sums the copies), an avg edge's devices are
+  fixed at g_max. The bias rows of a crossbar reach the columns it feeds (the first trainable
+  edge into a column sets its bias cells: per filter for a conv edge; none for pooling only).
+  Concatenation (a node fed by several nodes) is a column fed by several blocks or crossbars,
+  summing their currents.
 
 Every node of level l + 1 has a predecessor at level l, so every dense crossbar l -> l + 1 has at
 least one block. Skips that leave a hidden layer need reciprocal amplifiers (``cccs_gain = gain``,
@@ -38,15 +52,22 @@ unset, as ``residual`` does, and refuses another value. The training loss is the
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
 
 from ebana.errors import ConfigError
+from ebana.local import LocalLayer, parse_items
 from ebana.topology import Topology
 
-__all__ = ["GraphConfig", "GraphHead", "GraphLayout", "parse_edge", "HEAD_KEYS"]
+__all__ = ["GraphConfig", "GraphHead", "GraphLayout", "parse_edge", "edge_layer", "HEAD_KEYS"]
+
+_SHAPE = re.compile(r"(\d+)x(\d+)x(\d+)")
+_RANGE = re.compile(r"(.*)\{(\d+)\.\.(\d+)\}(.*)")
+MAX_RANGE = 1_000_000
+"""Most columns one range ``"p{a..b}"`` may name."""
 
 HEAD_KEYS = ("column", "loss", "classes", "outputs", "weight")
 MAX_HEAD_WEIGHT = 1e6
@@ -56,11 +77,42 @@ outputs (1: one V+ - V- pair for a binary head; absent: one pair per class)."""
 
 
 def parse_edge(k: int, text: object) -> tuple[str, str]:
-    """``"a -> b"`` -> ("a", "b"); ConfigError naming ``graph.edges[k]`` and the text."""
-    parts = text.split("->") if isinstance(text, str) else []
+    """``"a -> b"`` or ``"a -> b : layer"`` -> ("a", "b"); ConfigError naming ``graph.edges[k]``
+    and the text."""
+    body = text.split(":")[0] if isinstance(text, str) and text.count(":") <= 1 else None
+    parts = body.split("->") if body is not None else []
     if len(parts) != 2 or not all(p.strip() for p in parts):
-        raise ConfigError(f"graph.edges[{k}] = {text!r}: expected 'source -> target'")
+        raise ConfigError(f"graph.edges[{k}] = {text!r}: expected 'source -> target' or 'source -> target : layer' "
+                          f"(layer: conv<F>k<K>[s<S>][valid|same], local<F>k<K>..., avg<P>...)")
     return parts[0].strip(), parts[1].strip()
+
+
+def edge_layer(k: int, text: str) -> tuple | None:
+    """The layer of edge ``"a -> b : layer"`` as (kind, filters, kernel, stride, padding)
+    (:func:`ebana.local.parse_items`); None for a dense edge. ConfigError naming ``graph.edges[k]``."""
+    parse_edge(k, text)
+    if ":" not in text:
+        return None
+    item = text.split(":")[1].strip()
+    try:
+        shape, specs = parse_items(item)
+    except ConfigError as e:
+        raise ConfigError(f"graph.edges[{k}] = {text!r}: {str(e).removeprefix('conv ')}") from None
+    if shape is not None or len(specs) != 1:
+        raise ConfigError(f"graph.edges[{k}] = {text!r}: one layer per edge, without a shape (give the source's "
+                          f"shape in graph.shapes), got {item!r}")
+    return specs[0]
+
+
+def _expand(name: str) -> list[str]:
+    """``"p{0..3}"`` -> p0, p1, p2, p3; any other name -> itself."""
+    m = _RANGE.fullmatch(name)
+    if not m:
+        return [name]
+    a, b = int(m.group(2)), int(m.group(3))
+    if b < a or b - a >= MAX_RANGE:
+        raise ConfigError(f"column range {name!r}: expected {{a..b}} with a <= b and at most {MAX_RANGE} columns")
+    return [f"{m.group(1)}{i}{m.group(4)}" for i in range(a, b + 1)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +135,17 @@ def _as_names(key: str, v: object) -> tuple[str, ...]:
         v = [v]
     if not isinstance(v, (list, tuple)) or not v or not all(isinstance(e, str) and e for e in v):
         raise ConfigError(f"{key} = {v!r}: expected a non-empty list of column names")
-    return tuple(v)
+    try:
+        return tuple(c for e in v for c in _expand(e))
+    except ConfigError as e:
+        raise ConfigError(f"{key}: {e}") from None
+
+
+def _shape_text(key: str, v: object) -> tuple[int, int, int]:
+    m = _SHAPE.fullmatch(v) if isinstance(v, str) else None
+    if not m or min(int(d) for d in m.groups()) < 1:
+        raise ConfigError(f"{key} = {v!r}: expected an image shape 'HxWxC' with every dimension >= 1, e.g. '28x28x1'")
+    return tuple(int(d) for d in m.groups())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,16 +155,19 @@ class GraphConfig:
     inputs : group -> feature columns (CSV column names).
     hidden : layer name -> neurons.
     heads : head name -> ``{column, loss, classes, outputs}`` (:data:`HEAD_KEYS`; loss default: the run's).
-    edges : ``"source -> target"`` texts.
+    edges : ``"source -> target"`` or ``"source -> target : layer"`` texts (layer: conv / local / avg).
+    shapes : input group or hidden layer -> image shape ``"HxWxC"`` (its nodes as an image, row-major,
+        channel last), for the layer edges it feeds.
     """
 
     inputs: dict = field(default_factory=dict)
     hidden: dict = field(default_factory=dict)
     heads: dict = field(default_factory=dict)
     edges: tuple[str, ...] = ()
+    shapes: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("inputs", "hidden", "heads"):
+        for name in ("inputs", "hidden", "heads", "shapes"):
             v = getattr(self, name)
             if not isinstance(v, dict):
                 raise ConfigError(f"graph.{name} must be a table (name = value), got {v!r}")
@@ -114,8 +179,11 @@ class GraphConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"graph.hidden.{k} = {v!r}: a hidden layer needs an integer number of neurons >= 1")
         object.__setattr__(self, "heads", {k: self._head(k, v) for k, v in self.heads.items()})
+        for k, v in self.shapes.items():
+            _shape_text(f"graph.shapes.{k}", v)
         if self.on:
             self.graph()
+            self.local_edges()
 
     @staticmethod
     def _head(name: str, v: object) -> dict:
@@ -218,6 +286,59 @@ class GraphConfig:
                 raise ConfigError(f"graph.{key}.{n}: feeds nothing (no edge '{n} -> ...' in graph.edges)")
         return g
 
+    def _size(self, node: str) -> int:
+        return len(self.inputs[node]) if node in self.inputs else self.hidden[node]
+
+    def local_edges(self) -> dict[tuple[str, str], LocalLayer]:
+        """The layer of every layer edge (a, b), checked against the shapes; ConfigError naming
+        the edge or the node otherwise."""
+        g = self.graph()
+        for k in self.shapes:
+            if g.nodes.get(k, {}).get("kind") not in ("input", "hidden"):
+                raise ConfigError(f"graph.shapes.{k}: not an input group or hidden layer of the graph")
+            shape = _shape_text(f"graph.shapes.{k}", self.shapes[k])
+            if int(np.prod(shape)) != self._size(k):
+                what = f"{len(self.inputs[k])} feature columns" if k in self.inputs else f"{self.hidden[k]} neurons"
+                raise ConfigError(f"graph.shapes.{k} = {self.shapes[k]!r} has {int(np.prod(shape))} values, {k!r} "
+                                  f"has {what}")
+        shapes = {k: _shape_text(k, v) for k, v in self.shapes.items()}
+        specs = {parse_edge(k, t): (k, t, edge_layer(k, t)) for k, t in enumerate(self.edges)}
+        out: dict[tuple[str, str], LocalLayer] = {}
+        for n in nx.topological_sort(g):
+            for a in g.predecessors(n):
+                k, text, spec = specs[(a, n)]
+                if spec is None:
+                    continue
+                if g.nodes[n]["kind"] != "hidden":
+                    raise ConfigError(f"graph.edges[{k}] = {text!r}: a {spec[0]} edge ends in a hidden layer; {n!r} "
+                                      f"is a head")
+                if a not in shapes:
+                    raise ConfigError(f"graph.edges[{k}] = {text!r}: {a!r} has no image shape; give "
+                                      f"graph.shapes.{a} = 'HxWxC'")
+                if spec[0] == "avg" and a in self.inputs:
+                    raise ConfigError(f"graph.edges[{k}] = {text!r}: average pooling reads neurons, not the x+/x- "
+                                      f"wordlines of input group {a!r}")
+                kind, filters, kernel, stride, padding = spec
+                try:
+                    layer = LocalLayer(kind=kind, in_shape=shapes[a], kernel=kernel, padding=padding,
+                                       filters=shapes[a][2] if kind == "avg" else filters,
+                                       stride=int(stride) if stride else (kernel if kind == "avg" else 1),
+                                       differential=a in self.inputs)
+                except ConfigError as e:
+                    raise ConfigError(f"graph.edges[{k}] = {text!r}: {str(e).removeprefix('conv: ')}") from None
+                got = "x".join(map(str, layer.out_shape))
+                if layer.n_out != self.hidden[n]:
+                    raise ConfigError(f"graph.hidden.{n} = {self.hidden[n]}: edge {text!r} gives {got} = "
+                                      f"{layer.n_out} neurons")
+                if n in shapes and shapes[n] != layer.out_shape:
+                    given = (f"graph.shapes.{n} = {self.shapes[n]!r}" if n in self.shapes else
+                             f"graph.edges[{k}] = {text!r}: another layer edge into {n!r} gives "
+                             f"{'x'.join(map(str, shapes[n]))}")
+                    raise ConfigError(f"{given}; edge {text!r} gives {got}")
+                shapes[n] = layer.out_shape
+                out[(a, n)] = layer
+        return out
+
     def levels(self) -> dict[str, int]:
         """Circuit layer of every node: inputs 0, a hidden node its longest path from an input,
         the heads one past the deepest hidden node."""
@@ -302,20 +423,42 @@ class GraphLayout:
         skips = tuple((p, q) for p, q in pairs if q > p + 1)
         dense = Topology(n_inputs, tuple(hidden), k0, skips=skips, n_bias_input=n_bias_input,
                          n_bias_hidden=n_bias_hidden)
-        masks = []
+        layers = gc.local_edges()
+        edges = [parse_edge(k, t) for k, t in enumerate(gc.edges)]
+        masks, fixed = [], []
         for spec in dense.crossbars:
-            mask = np.zeros(spec.shape, dtype=bool)
-            for a, b in g.edges:
-                if (level[a], level[b]) != (spec.src, spec.dst):
-                    continue
+            here = [(a, b) for a, b in edges if (level[a], level[b]) == (spec.src, spec.dst)]
+            tie = -np.ones(spec.shape, dtype=np.int64)
+            cells = np.zeros(spec.shape, dtype=bool)
+            biased = np.zeros(spec.n_cols, dtype=bool)
+            n_id = 0
+            for a, b in here:
                 _, ra, na = slices[a]
                 _, cb, nb = slices[b]
                 rows = np.r_[ra:ra + na, n_inputs + ra:n_inputs + ra + na] if spec.src == 0 else np.r_[ra:ra + na]
-                mask[rows, cb:cb + nb] = True
-            mask[spec.n_rows:, mask[:spec.n_rows].any(axis=0)] = True   # bias rows reach the columns fed
-            if not mask.all():
+                layer = layers.get((a, b))
+                block = (layer.ties(spec.n_bias) if layer is not None and layer.kind != "avg" else
+                         layer.ties(0) if layer is not None else
+                         np.arange((len(rows) + spec.n_bias) * nb).reshape(-1, nb))
+                sig, bias = block[:len(rows)], block[len(rows):]
+                tie[np.ix_(rows, np.arange(cb, cb + nb))] = np.where(sig >= 0, sig + n_id, -1)
+                if layer is not None and layer.kind == "avg":
+                    cells[np.ix_(rows, np.arange(cb, cb + nb))] = sig >= 0
+                else:           # bias rows: set by the first trainable edge into a column
+                    new = ~biased[cb:cb + nb]
+                    tie[spec.n_rows:, cb:cb + nb][:, new] = bias[:, new] + n_id
+                    biased[cb:cb + nb] = True
+                n_id += int(block.max()) + 1
+            if layers.keys() & set(here):     # shared or fixed cells: the tie array itself
+                tie.setflags(write=False)
+                masks.append((spec.src, spec.dst, tie))
+                if cells.any():
+                    cells.setflags(write=False)
+                    fixed.append((spec.src, spec.dst, cells))
+            elif not (tie >= 0).all():       # dense blocks only: every device its own parameter
+                mask = tie >= 0
                 mask.setflags(write=False)
                 masks.append((spec.src, spec.dst, mask))
         topo = Topology(n_inputs, tuple(hidden), k0, skips=skips, n_bias_input=n_bias_input,
-                        n_bias_hidden=n_bias_hidden, masks=tuple(masks))
+                        n_bias_hidden=n_bias_hidden, masks=tuple(masks), fixed=tuple(fixed))
         return cls(topo, slices, tuple(heads), level)

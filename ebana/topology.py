@@ -86,7 +86,11 @@ class Topology:
         are ``ties[crossbar]``.
     masks : ``(p, q, mask)`` triples: crossbar p -> q has devices only where ``mask`` (bool, rows
         incl. bias x cols) is true, every device its own parameter (graph networks,
-        :mod:`ebana.graphnet`: the blocks of the edges between named node groups of two layers).
+        :mod:`ebana.graphnet`: the blocks of the edges between named node groups of two layers);
+        or ``mask`` is an int64 tie array (parameter index per device, -1: none): devices with one
+        index are copies of one shared weight (a graph's convolutional edges).
+    fixed : ``(p, q, cells)`` triples: the cells (bool) of crossbar p -> q that hold fixed devices
+        at g_max, never trained (a graph's average-pooling edges).
     """
 
     n_inputs: int
@@ -97,6 +101,7 @@ class Topology:
     n_bias_hidden: int = 0
     local: tuple[tuple[int, LocalLayer], ...] = ()
     masks: tuple[tuple[int, int, np.ndarray], ...] = field(default=(), compare=False, repr=False)
+    fixed: tuple[tuple[int, int, np.ndarray], ...] = field(default=(), compare=False, repr=False)
     ties: dict = field(init=False, repr=False, compare=False)
     """crossbar index -> (rows, cols) int64 parameter index per device, -1: no device (local crossbars only)."""
     graph: nx.DiGraph = field(init=False, repr=False, compare=False)
@@ -169,7 +174,21 @@ class Topology:
             if spec.index in ties:
                 raise TopologyError(f"{spec.label} has two connectivity masks")
             ties[spec.index] = connectivity_ties(spec, mask)
+        for p, q, cells in self.fixed:
+            spec = next((c for c in self.crossbars if c.src == p and c.dst == q), None)
+            tie = None if spec is None else ties.get(spec.index)
+            if tie is None or np.shape(cells) != tie.shape or np.any(np.asarray(cells) & (tie < 0)):
+                raise TopologyError(f"fixed cells of crossbar {p}->{q}: they must lie on the crossbar's mask")
         return ties
+
+    def fixed_cells(self, crossbar: int) -> np.ndarray | None:
+        """The cells (bool) of crossbar ``crossbar`` that hold fixed g_max devices, never trained
+        (average pooling); None: none."""
+        if not self.trainable(crossbar):
+            return self.ties[crossbar] >= 0
+        spec = self.crossbars[crossbar]
+        cells = [np.asarray(m, dtype=bool) for p, q, m in self.fixed if (p, q) == (spec.src, spec.dst)]
+        return cells[0] if cells else None
 
     def mask(self, crossbar: int) -> np.ndarray | None:
         """Where crossbar ``crossbar`` has devices (bool, rows x cols); None: dense (every cell)."""
@@ -227,10 +246,20 @@ class Topology:
 
 def connectivity_ties(spec: CrossbarSpec, mask: np.ndarray) -> np.ndarray:
     """The tie array (rows, cols) int64 of a masked crossbar: every device its own parameter
-    (its flat cell index), -1 where ``mask`` (bool, ``spec.shape``) has no device."""
-    mask = np.asarray(mask, dtype=bool)
+    (its flat cell index), -1 where ``mask`` (bool, ``spec.shape``) has no device; an integer
+    ``mask`` is a tie array already (checked: indices >= 0 or -1) and is kept."""
+    mask = np.asarray(mask)
     if mask.shape != spec.shape:
         raise TopologyError(f"connectivity mask of {spec.label} has shape {mask.shape}, the crossbar {spec.shape}")
+    if mask.dtype != bool:
+        if not np.issubdtype(mask.dtype, np.integer) or mask.min() < -1:
+            raise TopologyError(f"connectivity mask of {spec.label}: a tie array holds parameter indices >= 0 "
+                                f"or -1 (no device)")
+        if mask.max() < 0:
+            raise TopologyError(f"connectivity mask of {spec.label} has no device")
+        tie = mask.astype(np.int64, copy=True)
+        tie.setflags(write=False)
+        return tie
     if not mask.any():
         raise TopologyError(f"connectivity mask of {spec.label} has no device")
     tie = np.where(mask, np.arange(mask.size).reshape(mask.shape), -1).astype(np.int64)
