@@ -241,7 +241,12 @@ def _local_crossbar(t, spec: CrossbarSpec, rows: list[str], cols: list[str], g: 
     (absent cells are open circuits and are not written)."""
     layer = t.local_layer(spec.index)
     if layer is None:           # a graph network's crossbar: the blocks of its edges
-        out = [f"* graph connectivity: {int(mask.sum())} devices of {mask.size} cells"]
+        tie, fixed = t.ties[spec.index], t.fixed_cells(spec.index)
+        n_par = len(np.unique(tie[mask if fixed is None else mask & ~fixed]))
+        out = [f"* graph connectivity: {int(mask.sum())} devices of {mask.size} cells"
+               + (f", {n_par} trained parameters (copies of a shared conv weight programmed alike)"
+                  if n_par < int(mask.sum()) - (0 if fixed is None else int(fixed.sum())) else "")
+               + ("" if fixed is None else f", {int(fixed.sum())} fixed average-pooling devices at g_max")]
     else:
         out = [f"* {layer.kind} {layer.text}: {'x'.join(map(str, layer.in_shape))} -> "
                f"{'x'.join(map(str, layer.out_shape))}, {int(mask.sum())} devices of {mask.size} cells"

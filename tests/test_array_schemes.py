@@ -133,6 +133,53 @@ def test_vteam_below_threshold_is_protected_by_v2_but_not_by_v3():
     assert arr.take_stats().disturb > 0 and np.any(x1[~sel] < x0[~sel])
 
 
+
+def _both_ways(scheme, model, shapes, x0, v, w, *, index=None, v_set=0.22, v_reset=-0.035):
+    """(one-pass result, step-by-step result, one-pass stats, step stats, one pass used)."""
+    out = []
+    for one in (True, False):
+        arr = PassiveArray(scheme, shapes, model, v_set=v_set, v_reset=v_reset, rng=np.random.default_rng(0),
+                           energy=True, index=index)
+        arr.one_pass = one
+        r = arr.write(x0, v, w)
+        out.append((r, arr.take_stats()))
+    used = PassiveArray(scheme, shapes, model, v_set=v_set, v_reset=v_reset, rng=np.random.default_rng(0),
+                        index=index)
+    full_v = v if index is None else np.bincount(index, v, int(sum(np.prod(s) for s in shapes)))
+    full_w = w if index is None else np.bincount(index, w, int(sum(np.prod(s) for s in shapes)))
+    return out[0], out[1], used._write_dead(x0, full_v, full_w) is not None
+
+
+@pytest.mark.parametrize("scheme", ["row_v2", "column_v2", "row_v3", "column_v3"])
+@pytest.mark.parametrize("case", ["pwm", "pam", "d2d", "masked", "reset_0.3"])
+def test_one_pass_write_equals_the_step_by_step_write(scheme, case):
+    """VTEAM through two crossbars: the one-pass write (dead partial voltages: V/2 at +0.22 / -0.035 V)
+    gives the step-by-step write's states, energy (every segment of every device), write time and
+    disturb; writes that do not qualify (V/3 there, V/2 at -0.3 V) fall back and agree trivially."""
+    rng = np.random.default_rng(11)
+    m = devices.create("vteam")
+    shapes = [(7, 5), (5, 3)]
+    n = sum(int(np.prod(s)) for s in shapes)
+    v_reset = -0.3 if case == "reset_0.3" else -0.035
+    amp = np.where(rng.random(n) < 0.5, 0.22, v_reset)
+    if case == "pam":             # three amplitude levels per polarity: a few distinct partial voltages
+        amp = amp * rng.choice([0.8, 0.9, 1.0], n)
+    v = amp * (rng.random(n) < 0.5)
+    w = np.where(v != 0, rng.uniform(1e-10, 2e-9, n), 0.0)
+    index = None
+    if case == "d2d":
+        m = m.with_variability(n, np.random.default_rng(2), 0.01)   # thresholds stay beyond V/2
+    if case == "masked":          # devices on 80 % of the cells
+        index = np.flatnonzero(rng.random(n) < 0.8)
+        v, w = v[index], w[index]
+    x0 = rng.uniform(0.05, 0.95, v.size)
+    (fast, fs), (slow, ss), used = _both_ways(scheme, m, shapes, x0, v, w, index=index, v_reset=v_reset)
+    assert used == (scheme.endswith("v2") and case != "reset_0.3"), (scheme, case)
+    assert np.allclose(fast.x, slow.x, rtol=0, atol=1e-15)
+    assert np.all(slow.energy > 0) and np.allclose(fast.energy, slow.energy, rtol=1e-9, atol=0)
+    assert fs.t_write == pytest.approx(ss.t_write, rel=1e-12) and fs.disturb == ss.disturb
+
+
 def test_yakopcic_is_protected_by_v2_and_v3_at_its_demo_amplitudes():
     m = devices.create("yakopcic")
     for scheme in HALF_SELECT:

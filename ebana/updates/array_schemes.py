@@ -54,6 +54,17 @@ device.array_rank``): for a term ``s·u·wᵀ``, ``p_i = |u_i|/max|u|``, ``q_j =
 ``a = v_set``; the mixed ones with ``a = v_reset``) are written one after the other, each in BL
 slots. Its write time is ``BL·t_slot`` per non-empty quadrant, independent of the array size.
 
+**Dead partial voltages, in one pass.** When every partial voltage of a row / column write lies
+in the dead zone of a separable device (``g(V) = 0``, e.g. VTEAM between its thresholds) and the
+device has no cycle-to-cycle noise, only the selected devices move, each exactly by its own pulse;
+every other segment is a hold at a fixed state, with energy ``V·I(V, x)·T``. :class:`PassiveArray`
+then writes the crossbar in one pass (:meth:`PassiveArray._write_dead`): the pulses at once, and
+per cell and partial voltage the time it spends there before its own pulse (prefix sums over the
+rows) and after it (suffix sums), so O(rows·cols) instead of O(rows²·cols). States, energy, write
+time and disturb (0) equal those of the step-by-step write (``tests/test_array_schemes.py``).
+Anything else (V/3 at amplitudes beyond three thresholds, continuous drift, PAM amplitudes with
+many distinct partial voltages, c2c noise) takes the step-by-step write.
+
 **Crossbars** are separate arrays with their own drivers, written at the same time: an update's
 write time is the largest of its crossbars' (s). **Disturb** is the state change (|Δx|, –) a
 device accumulates while it is *not* selected (half- or unselected, including a selected cell's
@@ -72,7 +83,8 @@ from ebana.config import ARRAY_SCHEMES
 from ebana.devices.base import PulseResult
 from ebana.errors import ConfigError
 
-__all__ = ["ARRAY_SCHEMES", "HALF_SELECT", "WriteStats", "PassiveArray", "row_phases", "outer_phases",
+__all__ = ["ARRAY_SCHEMES", "HALF_SELECT", "WriteStats", "PassiveArray", "row_phases", "row_plan", "dead_times",
+           "outer_phases",
            "check_voltage_dependence", "half_select_fractions", "protected", "uniform_params"]
 
 HALF_SELECT = ARRAY_SCHEMES[1:]
@@ -169,6 +181,79 @@ def row_phases(v: np.ndarray, t: np.ndarray, scheme: str) -> tuple[list[Step], f
     return steps, t_total
 
 
+MAX_DEAD_VOLTAGES = 16
+"""Most distinct partial voltages a one-pass write (:meth:`PassiveArray._write_dead`) accumulates."""
+
+
+def row_plan(v: np.ndarray, t: np.ndarray, scheme: str) -> tuple[list[tuple], float]:
+    """The phases of a row-by-row write as arrays over rows (module docstring table), in the
+    order of :func:`row_phases` (every row's SET phase before its RESET phase).
+
+    Returns (phases, write time s); each phase is ``(pol, sel, has, h, u, during, t_ph)``:
+    ``sel`` (rows, cols) the cells it writes, ``has`` (rows,) the rows that have it, ``h`` and
+    ``u`` (rows,) the voltages of the row's unselected cells and of other rows' unselected cells,
+    ``during`` (rows, cols) what other rows see on a selected column during its pulse (V), and
+    ``t_ph`` (rows,) the phase duration (s, 0 where the row has no such phase).
+    """
+    third = scheme == "row_v3"
+    want = (v != 0) & (t > 0)
+    phases, t_total = [], 0.0
+    for pol in (1.0, -1.0):
+        sel = want & (np.sign(v) == pol)
+        has = sel.any(axis=1)
+        a = pol * np.max(np.where(sel, np.abs(v), 0.0), axis=1, initial=0.0)
+        t_ph = np.max(np.where(sel, t, 0.0), axis=1, initial=0.0)
+        h = a / 3.0 if third else a / 2.0
+        u = -a / 3.0 if third else np.zeros_like(a)
+        during = v - (2.0 * a / 3.0 if third else a / 2.0)[:, None]
+        phases.append((pol, sel, has, h, u, during, t_ph))
+        t_total += float(t_ph.sum())
+    return phases, t_total
+
+
+def _partial_voltages(phases: list[tuple]) -> np.ndarray:
+    """The distinct nonzero partial voltages (V) of a row-by-row write (sorted)."""
+    vals = [np.concatenate([h[has], u[has], during[sel]]) for _, sel, has, h, u, during, _ in phases]
+    vals = np.unique(np.concatenate(vals)) if vals else np.zeros(0)
+    return vals[vals != 0]
+
+
+def dead_times(phases: list[tuple], volts: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per partial voltage ``volts[k]`` and cell: the time (s) spent at it before the cell's own
+    pulse and after it, (K, rows, cols) each, for a write whose partial voltages move nothing.
+
+    Other rows' phases count before the cell's pulse when their row comes first; in its own row the
+    cell sees ``h`` while not pulsed (before its pulse in the SET phase when it is RESET-pulsed,
+    after in the RESET phase when it is SET-pulsed) and ``h`` for the rest of its own phase after
+    its pulse."""
+    n_r, n_c = t.shape
+    before = np.zeros((volts.size, n_r, n_c))
+    after = np.zeros((volts.size, n_r, n_c))
+    pulsed_set = phases[0][1]
+    for pol, sel, has, h, u, during, t_ph in phases:
+        t_sel = np.where(sel, t, 0.0)
+        for k, vk in enumerate(volts):
+            # what one row's phase gives the other rows, per column; prefix / suffix sums over rows
+            tau = np.where(sel & (during == vk), t_sel, 0.0) + np.where((u == vk)[:, None] & has[:, None],
+                                                                         t_ph[:, None] - t_sel, 0.0)
+            csum = np.cumsum(tau, axis=0)
+            before[k] += csum - tau                   # rows above
+            after[k] += csum[-1][None, :] - csum      # rows below
+            # the row's own cells: h while not pulsed, and the rest of the phase after the pulse
+            own = ((h == vk) & has)[:, None]
+            if not own.any():
+                continue
+            rest = np.where(own & sel, t_ph[:, None] - t_sel, 0.0)
+            idle = np.where(own & ~sel, t_ph[:, None], 0.0)
+            after[k] += rest
+            if pol > 0:    # the SET phase comes first: a cell pulsed later (RESET) is still before
+                before[k] += idle
+            else:          # the RESET phase: SET-pulsed cells are after, the others before
+                after[k] += np.where(pulsed_set, idle, 0.0)
+                before[k] += np.where(pulsed_set, 0.0, idle)
+    return before, after
+
+
 def outer_phases(v: np.ndarray, t: np.ndarray, v_set: float, v_reset: float, bl: int, rank: int,
                  rng: np.random.Generator) -> Iterator[Step | float]:
     """Steps of one crossbar written by the stochastic outer product (module docstring).
@@ -256,6 +341,64 @@ class PassiveArray:
             steps = [(s.T, d.T, m.T) for s, d, m in steps]
         return iter(steps), times
 
+    one_pass: bool = True
+    """Write dead-partial-voltage row / column schemes in one pass (False: always step by step)."""
+
+    def _dead(self, volts: np.ndarray) -> bool:
+        """True when no device moves at any of ``volts`` (V): a separable model with g = 0 there
+        (every device, per-device parameters included) and no cycle-to-cycle noise."""
+        m = self.model
+        c2c = getattr(m.params, "c2c", None)
+        if not getattr(m, "separable", False) or (c2c is not None and np.any(np.asarray(c2c) > 0)):
+            return False
+        with np.errstate(all="ignore"):
+            g = m._drift(m.polarity * np.asarray(volts, dtype=float).reshape((-1,) + (1,) * 1))
+        return bool(np.all(np.asarray(g) == 0))
+
+    def _write_dead(self, x: np.ndarray, v: np.ndarray, t: np.ndarray) -> PulseResult | None:
+        """The one-pass write of a row / column scheme whose partial voltages move nothing (module
+        docstring); None when this write does not qualify. ``v``, ``t``: per-cell pulses (flat)."""
+        column = self.scheme.startswith("column")
+        rs = "row_v3" if self.scheme.endswith("v3") else "row_v2"
+        plans = []
+        for k, shape in enumerate(self.shapes):
+            sl = slice(self.offsets[k], self.offsets[k + 1])
+            vk, tk = v[sl].reshape(shape), t[sl].reshape(shape)
+            vk, tk = (vk.T, tk.T) if column else (vk, tk)
+            phases, t_tot = row_plan(vk, tk, rs)
+            plans.append((phases, t_tot, tk))
+        volts = np.unique(np.concatenate([_partial_voltages(p) for p, _, _ in plans] + [np.zeros(0)]))
+        if volts.size > MAX_DEAD_VOLTAGES or not self._dead(volts):
+            return None
+        if self.energy:
+            before, after = [], []
+            for (phases, _, tk), shape in zip(plans, self.shapes):
+                b, a = dead_times(phases, volts, tk)
+                before.append((b.transpose(0, 2, 1) if column else b).reshape(volts.size, -1))
+                after.append((a.transpose(0, 2, 1) if column else a).reshape(volts.size, -1))
+            before, after = np.concatenate(before, axis=1), np.concatenate(after, axis=1)
+            if self.index is not None:
+                before, after = before[:, self.index], after[:, self.index]
+        dv, dt = (v, t) if self.index is None else (v[self.index], t[self.index])
+        active = (dv != 0) & (dt > 0)
+        if uniform_params(self.model):
+            idx = np.flatnonzero(active)
+            r = self.model.apply_pulse(x[idx], dv[idx], dt[idx], rng=self.rng, energy=self.energy)
+            x1 = x.copy()
+            x1[idx] = r.x
+            e = np.zeros(x.shape)
+            if self.energy:
+                e[idx] = r.energy
+        else:
+            r = self.model.apply_pulse(x, dv, np.where(active, dt, 0.0), rng=self.rng, energy=self.energy)
+            x1 = r.x
+            e = np.where(active, r.energy, 0.0) if self.energy else np.zeros(x.shape)
+        if self.energy:
+            for k, vk in enumerate(volts):
+                e = e + vk * (self.model.current(vk, x) * before[k] + self.model.current(vk, x1) * after[k])
+        self.stats.t_write += max((t_tot for _, t_tot, _ in plans), default=0.0)
+        return PulseResult(x=x1, energy=e if self.energy else np.full(x.shape, np.nan))
+
     def write(self, x: np.ndarray, v: np.ndarray, t: np.ndarray) -> PulseResult:
         """Apply the per-cell pulses ``v`` (V) and ``t`` (s) (flat, like ``x``) through the arrays.
 
@@ -269,6 +412,10 @@ class PassiveArray:
             v_cells, t_cells = np.zeros(int(self.offsets[-1])), np.zeros(int(self.offsets[-1]))
             v_cells[self.index], t_cells[self.index] = v, t
             v, t = v_cells, t_cells
+        if self.one_pass and self.scheme != "outer_product":
+            fast = self._write_dead(x, v, t)
+            if fast is not None:
+                return fast
         its, times = [], []
         for k, shape in enumerate(self.shapes):
             sl = slice(self.offsets[k], self.offsets[k + 1])
