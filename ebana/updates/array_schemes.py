@@ -372,7 +372,7 @@ class PassiveArray:
             return None
         if self.energy:
             before, after = [], []
-            for (phases, _, tk), shape in zip(plans, self.shapes):
+            for phases, _, tk in plans:
                 b, a = dead_times(phases, volts, tk)
                 before.append((b.transpose(0, 2, 1) if column else b).reshape(volts.size, -1))
                 after.append((a.transpose(0, 2, 1) if column else a).reshape(volts.size, -1))
