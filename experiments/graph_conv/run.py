@@ -17,7 +17,6 @@ trained parameters, final and best test accuracy, final test loss, mean epoch se
 from __future__ import annotations
 
 import argparse
-import csv
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +25,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ebana.config import from_dict, load_toml
-from ebana.datasets import write_csv
+from ebana.datasets import write_csv as write_dataset_csv
+from ebana.sweep import write_csv
 from ebana.training import Trainer
 
 HERE = Path(__file__).resolve().parent
@@ -53,7 +53,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE)
     args = ap.parse_args()
     if not (HERE / "digits.csv").exists():
-        write_csv("digits", HERE / "digits.csv")
+        write_dataset_csv("digits", HERE / "digits.csv")
     rows, curves = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in CONFIGS:
@@ -70,10 +70,7 @@ def main() -> None:
                 curves.setdefault(name, []).append([r["test_acc"] for r in hist])
                 print(rows[-1])
     args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "results.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(args.out / "results.csv", rows)
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
     for name in CONFIGS:
