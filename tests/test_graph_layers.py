@@ -229,3 +229,14 @@ def test_shared_or_fixed_edges_refuse_device_models_local_edges_take_them():
     assert TrainConfig(dataset="x.csv", graph=GraphConfig(**local), device=DeviceConfig(model="vteam")).graph.on
     with pytest.raises(ConfigError, match=r"\[graph\] does not support conv = 'conv2k3'.*'img -> c : conv8k5s2'"):
         TrainConfig(dataset="x.csv", graph=GraphConfig(**BRANCHED), conv="conv2k3")
+
+
+def test_layer_edge_graph_interrupt_and_resume_equals_uninterrupted(tmp_path, rng):
+    from tests.conftest import interrupted_and_resumed
+    _write_csv(tmp_path / "d.csv", rng)
+    cfg = TrainConfig(dataset=str(tmp_path / "d.csv"), graph=GraphConfig(**BRANCHED), epochs=2, batch_size=8,
+                      seed=4, lr=1e-6)
+    ref, resumed = interrupted_and_resumed(cfg, tmp_path, (1, 2))
+    for a, b in zip(ref.updater.conductances(), resumed.updater.conductances()):
+        assert np.array_equal(a, b)
+    assert [r["test_loss"] for r in ref.history] == [r["test_loss"] for r in resumed.history]
