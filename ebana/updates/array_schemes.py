@@ -352,8 +352,25 @@ class PassiveArray:
         if not getattr(m, "separable", False) or (c2c is not None and np.any(np.asarray(c2c) > 0)):
             return False
         with np.errstate(all="ignore"):
-            g = m._drift(m.polarity * np.asarray(volts, dtype=float).reshape((-1,) + (1,) * 1))
+            g = m._drift(m.polarity * np.asarray(volts, dtype=float).reshape(-1, 1))
         return bool(np.all(np.asarray(g) == 0))
+
+    def _pulse(self, x: np.ndarray, volt: np.ndarray, dur: np.ndarray, active: np.ndarray,
+               uniform: bool) -> tuple[np.ndarray, np.ndarray]:
+        """One step: the ``active`` devices get ``volt`` (V) for ``dur`` (s). Returns the new states
+        and each device's energy (J, 0 where inactive; zeros without ``energy``). ``uniform``: one
+        parameter set for every device (only the active ones are passed to the model)."""
+        e = np.zeros(x.shape)
+        if uniform:
+            idx = np.flatnonzero(active)
+            r = self.model.apply_pulse(x[idx], volt[idx], dur[idx], rng=self.rng, energy=self.energy)
+            x_new = x.copy()
+            x_new[idx] = r.x
+            if self.energy:
+                e[idx] = r.energy
+            return x_new, e
+        r = self.model.apply_pulse(x, volt, np.where(active, dur, 0.0), rng=self.rng, energy=self.energy)
+        return r.x, (np.where(active, r.energy, 0.0) if self.energy else e)
 
     def _write_dead(self, x: np.ndarray, v: np.ndarray, t: np.ndarray) -> PulseResult | None:
         """The one-pass write of a row / column scheme whose partial voltages move nothing (module
@@ -380,19 +397,7 @@ class PassiveArray:
             if self.index is not None:
                 before, after = before[:, self.index], after[:, self.index]
         dv, dt = (v, t) if self.index is None else (v[self.index], t[self.index])
-        active = (dv != 0) & (dt > 0)
-        if uniform_params(self.model):
-            idx = np.flatnonzero(active)
-            r = self.model.apply_pulse(x[idx], dv[idx], dt[idx], rng=self.rng, energy=self.energy)
-            x1 = x.copy()
-            x1[idx] = r.x
-            e = np.zeros(x.shape)
-            if self.energy:
-                e[idx] = r.energy
-        else:
-            r = self.model.apply_pulse(x, dv, np.where(active, dt, 0.0), rng=self.rng, energy=self.energy)
-            x1 = r.x
-            e = np.where(active, r.energy, 0.0) if self.energy else np.zeros(x.shape)
+        x1, e = self._pulse(x, dv, dt, (dv != 0) & (dt > 0), uniform_params(self.model))
         if self.energy:
             for k, vk in enumerate(volts):
                 e = e + vk * (self.model.current(vk, x) * before[k] + self.model.current(vk, x1) * after[k])
@@ -435,18 +440,9 @@ class PassiveArray:
             active = (volt != 0) & (dur > 0)
             if not active.any():
                 continue
-            if uniform:
-                idx = np.flatnonzero(active)
-                r = self.model.apply_pulse(x[idx], volt[idx], dur[idx], rng=self.rng, energy=self.energy)
-                x_new = x.copy()
-                x_new[idx] = r.x
-                if self.energy:
-                    e[idx] += r.energy
-            else:
-                r = self.model.apply_pulse(x, volt, np.where(active, dur, 0.0), rng=self.rng, energy=self.energy)
-                x_new = r.x
-                if self.energy:
-                    e += np.where(active, r.energy, 0.0)
+            x_new, de = self._pulse(x, volt, dur, active, uniform)
+            if self.energy:
+                e += de
             self.stats.disturb += float(np.abs(x_new - x)[~sel].sum())
             x = x_new
         self.stats.t_write += max((sum(tm) for tm in times), default=0.0)
