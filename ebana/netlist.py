@@ -241,8 +241,7 @@ def _local_crossbar(t, spec: CrossbarSpec, rows: list[str], cols: list[str], g: 
     (absent cells are open circuits and are not written)."""
     layer = t.local_layer(spec.index)
     if layer is None:           # a graph network's crossbar: the blocks of its edges
-        tie, fixed = t.ties[spec.index], t.fixed_cells(spec.index)
-        n_par = len(np.unique(tie[mask if fixed is None else mask & ~fixed]))
+        fixed, n_par = t.fixed_cells(spec.index), t.n_parameters(spec.index)
         out = [f"* graph connectivity: {int(mask.sum())} devices of {mask.size} cells"
                + (f", {n_par} trained parameters (copies of a shared conv weight programmed alike)"
                   if n_par < int(mask.sum()) - (0 if fixed is None else int(fixed.sum())) else "")

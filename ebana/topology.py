@@ -200,6 +200,14 @@ class Topology:
         mask = self.mask(crossbar)
         return int(np.prod(self.crossbars[crossbar].shape)) if mask is None else int(mask.sum())
 
+    def n_parameters(self, crossbar: int) -> int:
+        """Trained parameters of crossbar ``crossbar``: its cells, or its mask's distinct parameter
+        indices (shared conv copies once) without its fixed pooling cells."""
+        tie, fixed = self.ties.get(crossbar), self.fixed_cells(crossbar)
+        if tie is None:
+            return int(np.prod(self.crossbars[crossbar].shape))
+        return len(np.unique(tie[(tie >= 0) if fixed is None else (tie >= 0) & ~fixed]))
+
     def trainable(self, crossbar: int) -> bool:
         """False for a fixed-conductance crossbar (average pooling)."""
         layer = self.local_layer(crossbar)

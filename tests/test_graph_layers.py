@@ -70,6 +70,9 @@ def test_chain_graph_is_the_layered_conv_network(rng):
         fa, fb = t.fixed_cells(k), lt.fixed_cells(k)
         assert (fa is None) == (fb is None) and (fa is None or np.array_equal(fa, fb)), k
     assert t.fixed_cells(1) is not None and np.all(g.conductances[1][t.fixed_cells(1)] == PARAMS.g_max)
+    # trained parameters: the conv kernel x+/x- 2 x (3*3*1*2) + 2 bias rows x 2 filters; no pooling
+    # parameter; the local layer's 8 neurons (2x2x2) each a 2x2x2 window + 1 bias row
+    assert [t.n_parameters(k) for k in range(3)] == [lt.n_parameters(k) for k in range(3)] == [40, 0, 8 * (8 + 1)]
     layered = Circuit(lt, PARAMS, [x.copy() for x in g.conductances])
     x = rng.uniform(-1, 1, (4, 25))
     i_nudge = rng.normal(0, 2e-7, (4, 6))

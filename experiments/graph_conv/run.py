@@ -35,16 +35,8 @@ CONFIGS = ("dense", "conv", "branched")
 
 def parameters(t) -> tuple[int, int]:
     """(devices, trained parameters) of a topology: shared copies count once, pooling cells not at all."""
-    devices = params = 0
-    for k, spec in enumerate(t.crossbars):
-        devices += t.n_devices(k)
-        tie, fixed = t.ties.get(k), t.fixed_cells(k)
-        if tie is None:
-            params += int(np.prod(spec.shape))
-        else:
-            free = (tie >= 0) if fixed is None else (tie >= 0) & ~fixed
-            params += len(np.unique(tie[free]))
-    return devices, params
+    return (sum(t.n_devices(k) for k in range(len(t.crossbars))),
+            sum(t.n_parameters(k) for k in range(len(t.crossbars))))
 
 
 def main() -> None:
