@@ -23,10 +23,9 @@ from ebana.errors import ConfigError
 from ebana.gradients import finite_difference_gradients
 from ebana.graphnet import GraphConfig
 from ebana.local import parse_local
-from ebana.losses import create_loss
 from ebana.phases import PhaseController
 from ebana.topology import Topology
-from tests.test_local import _shared_fd
+from tests.test_local import _shared_fd, fd_setup
 from tests.test_netlist import assert_ngspice_matches, needs_ngspice_binary
 
 PARAMS = CircuitParams(bias_input=(0.9, 0.3), bias_hidden=(0.3,), cccs_gain=4.0,
@@ -132,17 +131,8 @@ def test_layer_edge_graph_in_stock_ngspice(tmp_path, rng, lines):
 
 
 def test_eqprop_gradient_of_layer_edges_vs_finite_differences(rng):
-    c = graph_circuit(rng, BRANCHED, {"y": 3, "z": 2})
+    c, x, y, loss, backend, mean_loss = fd_setup(rng, graph_circuit(rng, BRANCHED, {"y": 3, "z": 2}))
     t = c.topology
-    x = rng.uniform(-1, 1, (6, t.n_inputs))
-    y = rng.integers(0, 5, 6)
-    loss = create_loss("ce", tau=0.02)
-    backend = create("numpy", c)
-
-    def mean_loss(gs):
-        backend.load([g.copy() for g in gs])
-        return loss.value(c.prediction(backend.solve(x).output), y).mean()
-
     g0 = [g.copy() for g in c.conductances]
     tie = t.ties[0]                                   # the conv edge's crossbar: shared kernel weights
     pids = [int(tie[tie >= 0][0]), int(tie[tie >= 0][-1])]

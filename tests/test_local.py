@@ -199,9 +199,14 @@ def test_cli_conv_netlist_runs_and_matches(tmp_path):
 
 # ----------------------------------------------------------------------------- gradient vs FD
 def _fd_setup(rng, spec):
-    c = conv_circuit(rng, spec=spec)
+    return fd_setup(rng, conv_circuit(rng, spec=spec))
+
+
+def fd_setup(rng, c):
+    """(c, x, y, loss, backend, mean_loss) for an EqProp-vs-FD check of circuit ``c``: 6 random
+    samples and labels, CE at tau 0.02, and the mean loss as a function of the conductances."""
     x = rng.uniform(-1, 1, (6, c.topology.n_inputs))
-    y = rng.integers(0, 3, 6)
+    y = rng.integers(0, c.topology.n_classes, 6)
     loss = create_loss("ce", tau=0.02)
     backend = create("numpy", c)
 
