@@ -149,35 +149,30 @@ def row_phases(v: np.ndarray, t: np.ndarray, scheme: str) -> tuple[list[Step], f
     """Steps and write time (s) of one crossbar written row by row (module docstring table).
 
     ``v`` (V, signed) and ``t`` (s) are the per-cell pulses, shape (rows, cols); cells with
-    ``v == 0`` or ``t == 0`` are not written. ``scheme``: ``row_v2`` or ``row_v3``.
+    ``v == 0`` or ``t == 0`` are not written. ``scheme``: ``row_v2`` or ``row_v3``. The phase
+    quantities come from :func:`row_plan`; here each row's phase becomes whole-array steps.
     """
-    third = scheme == "row_v3"
+    plan, _ = row_plan(v, t, scheme)
     n_r, n_c = v.shape
     steps: list[Step] = []
     t_total = 0.0
-    want = (v != 0) & (t > 0)
     for i in range(n_r):
-        for pol in (1.0, -1.0):
-            sel = want[i] & (np.sign(v[i]) == pol)
-            if not sel.any():
+        for _, sel_all, has, h_all, u_all, during, t_all in plan:   # the row's SET phase, then its RESET
+            if not has[i]:
                 continue
-            a = pol * float(np.max(np.abs(v[i, sel])))
-            t_ph = float(np.max(t[i, sel]))
-            h = a / 3.0 if third else a / 2.0                 # selected row, unselected column
-            u = -a / 3.0 if third else 0.0                    # other rows, unselected columns
-            during = v[i] - (2.0 * a / 3.0 if third else a / 2.0)   # other rows, selected column
+            sel, h, u, t_ph = sel_all[i], h_all[i], u_all[i], t_all[i]
             d1 = np.where(sel, t[i], t_ph)
-            s1 = np.where(sel, during, u)[None, :].repeat(n_r, axis=0)
-            s1[i] = np.where(sel, v[i], h)
+            s1 = np.where(sel, during[i], u)[None, :].repeat(n_r, axis=0)   # other rows
+            s1[i] = np.where(sel, v[i], h)                                  # the selected row
             m1 = np.zeros((n_r, n_c), dtype=bool)
             m1[i] = sel
             steps.append((s1, np.broadcast_to(d1, (n_r, n_c)), m1))
             d2 = t_ph - d1
-            if np.any(d2 > 0):
+            if np.any(d2 > 0):   # the rest of the phase after each cell's own pulse
                 s2 = np.full((n_r, n_c), u)
                 s2[i] = h
                 steps.append((s2, np.broadcast_to(d2, (n_r, n_c)), np.zeros((n_r, n_c), dtype=bool)))
-            t_total += t_ph
+            t_total += float(t_ph)
     return steps, t_total
 
 
