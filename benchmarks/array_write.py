@@ -21,9 +21,14 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import platform  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fast_path import best_of  # noqa: E402
 
 from ebana import devices  # noqa: E402
 from ebana.updates.array_schemes import PassiveArray  # noqa: E402
@@ -38,15 +43,6 @@ def request(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return rng.uniform(0.05, 0.95, n), v, t
 
 
-def best(fn, repeats: int) -> float:
-    out = []
-    for _ in range(repeats):
-        t0 = time.process_time()
-        fn()
-        out.append(time.process_time() - t0)
-    return min(out)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
@@ -55,7 +51,7 @@ def main() -> None:
     args = ap.parse_args()
     m = devices.create("vteam")
     x, v, t = request(np.random.default_rng(0))
-    rows = [("selector (every device its own pulse)", best(lambda: m.apply_pulse(x, v, t), args.repeats))]
+    rows = [("selector (every device its own pulse)", best_of(lambda: m.apply_pulse(x, v, t), args.repeats, time.process_time))]
     cases = [("row_v2", True), ("column_v2", True), ("column_v3", False)]
     if args.step:
         cases += [("row_v2", False), ("column_v2", False)]
@@ -64,7 +60,7 @@ def main() -> None:
         arr.one_pass = one
         reps = args.repeats if one else 1
         rows.append((f"{scheme}, {'one pass' if one and scheme.endswith('v2') else 'step by step'}",
-                     best(lambda: arr.write(x, v, t), reps)))
+                     best_of(lambda: arr.write(x, v, t), reps, time.process_time)))
     base = rows[0][1]
     lines = ["# One update through the MNIST 1568-100-20 arrays (python benchmarks/array_write.py)", "",
              f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, BLAS threads 1. VTEAM, PWM +0.22 / -0.035 V,",
