@@ -270,6 +270,9 @@ class CircuitParams:
     """Neuron-level compensation of line resistance (:func:`row_drive_factors`): "none", or
     "row_drive" (each input wordline's signal amplitude scaled by its row's ideal-wire over
     line-resistance transconductance). Without line resistance every factor is 1."""
+    line_compensation_max: float | None = None
+    """Largest row_drive factor (dimensionless, >= 1): f_i = min(f_i, max), a driver of bounded
+    gain (a real DAC's range). None: unbounded."""
     i_bias: tuple[float, ...] | None = None
     """A, DC bias current sources: one ideal current source into every hidden neuron and output
     node, in layer order (layer 1 first, output nodes as :meth:`Circuit.nudge_currents` orders them).
@@ -281,6 +284,14 @@ class CircuitParams:
             r = getattr(self, name)
             if not r >= 0:
                 raise ConfigError(f"circuit.{name} (line resistance) must be >= 0 ohm, got {r!r}")
+        if self.line_compensation_max is not None:
+            if not self.line_compensation_max >= 1:
+                raise ConfigError(f"circuit.line_compensation_max (largest row_drive factor) must be >= 1, got "
+                                  f"{self.line_compensation_max!r}")
+            if self.line_compensation != "row_drive":
+                raise ConfigError(f"circuit.line_compensation_max = {self.line_compensation_max!r} bounds the "
+                                  f"row_drive factors: it needs circuit.line_compensation = 'row_drive', got "
+                                  f"{self.line_compensation!r}")
         if not (0 < self.g_min < self.g_max):
             raise ConfigError(f"need 0 < g_min < g_max, got circuit.g_min={self.g_min!r} S, "
                               f"circuit.g_max={self.g_max!r} S")
@@ -498,8 +509,17 @@ def row_drive_factors(topology: Topology, params: CircuitParams) -> np.ndarray:
     the weights learn, so the circuit keeps its energy and the EqProp estimate stays exact. Only
     source values change (a real circuit: the netlist writes the scaled source voltages). Bias rows
     and the wordlines driven by hidden amplifiers are not scaled. Otherwise every factor is 1. A masked
-    crossbar (graph edges, ``local`` / ``conv`` layers) counts G_ref on its mask cells only.
+    crossbar (graph edges, ``local`` / ``conv`` layers) counts G_ref on its mask cells only. With
+    ``line_compensation_max`` every factor is at most that bound (still fixed: the estimate stays exact).
     """
+    f = _unbounded_row_drive(topology, params)
+    if params.line_compensation_max is not None:
+        f = np.minimum(f, params.line_compensation_max)
+    return f
+
+
+def _unbounded_row_drive(topology: Topology, params: CircuitParams) -> np.ndarray:
+    """The factors of :func:`row_drive_factors` before ``line_compensation_max``."""
     n = topology.n_inputs
     specs = [s for s in topology.crossbars if s.src == 0]
     if params.line_compensation == "none" or not params.lines.on or not specs:

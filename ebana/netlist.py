@@ -166,8 +166,9 @@ def render(model: CompiledCircuit | Circuit, x: np.ndarray, i_nudge: np.ndarray 
         lines.append("* ---- layer 0: input wordlines x+ = s + a*x, x- = s - a*x")
         if p.line_compensation != "none" and p.lines.on:
             f = " ".join(f"{v:.6g}" for v in circuit.row_drive)
+            bound = "" if p.line_compensation_max is None else f", at most {p.line_compensation_max:.6g}"
             lines.append(f"* line compensation {p.line_compensation}: x+- = s +- f*a*x, f per wordline "
-                         f"(x+ block, x- block) = {f}")
+                         f"(x+ block, x- block{bound}) = {f}")
         for i in range(t.n_inputs):
             lines.append(f"{input_source_name(i, True)} in{i}p 0 dc {_f(u[i])}")
             lines.append(f"{input_source_name(i, False)} in{i}n 0 dc {_f(u[t.n_inputs + i])}")

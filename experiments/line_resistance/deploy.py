@@ -10,7 +10,9 @@ conductances (S) are evaluated (free phase, :func:`ebana.deploy.evaluate_checkpo
 with the same resistance r (ohm) on every wordline and bitline segment, driver and sense, at the
 ratios ``--ratios`` of total line resistance over R_ON: ratio = (2 + (C - 1) + (R - 1)) r / R_ON, R x C
 the input crossbar, R_ON = 1/g_max (20 r / R_ON on IRIS, 1670 r / R_ON on MNIST), with
-``circuit.line_compensation`` none and row_drive. Writes deploy.csv, deploy.md and deploy.png in ``--out``.
+``circuit.line_compensation`` none and row_drive, and with ``--max-factor F ...`` also row_drive with its
+factors bounded by each F (``circuit.line_compensation_max``; labelled ``row_drive<=F``). Writes
+deploy.csv, deploy.md and deploy.png in ``--out``.
 """
 
 from __future__ import annotations
@@ -46,7 +48,15 @@ def geometry(run: Path) -> tuple[str, int, float, int]:
     return cfg.dataset, 2 + (n_cols - 1) + (n_rows - 1), 1.0 / cfg.circuit.g_max, cfg.seed
 
 
-def evaluate(runs: list[Path], ratios: list[float]) -> list[dict]:
+def compensations(max_factors: list[float]) -> dict[str, dict]:
+    """Label -> overrides of every compensation evaluated: none, row_drive, row_drive<=F per bound F."""
+    out = {c: {"circuit.line_compensation": c} for c in COMPENSATION}
+    for f in max_factors:
+        out[f"row_drive<={f:g}"] = {"circuit.line_compensation": "row_drive", "circuit.line_compensation_max": f}
+    return out
+
+
+def evaluate(runs: list[Path], ratios: list[float], comps: dict[str, dict]) -> list[dict]:
     """One row per (run, ratio, compensation): r (ohm), the run's seed, test accuracy and loss."""
     rows = []
     for run in runs:
@@ -55,8 +65,8 @@ def evaluate(runs: list[Path], ratios: list[float]) -> list[dict]:
         rows.append({"dataset": dataset, "seed": seed, "ratio": 0.0, "r_ohm": 0.0, "compensation": "none", **base})
         for ratio in ratios:
             r = ratio * ron / n_seg
-            for comp in COMPENSATION:
-                m = evaluate_checkpoint(run, {**{k: r for k in WIRES}, "circuit.line_compensation": comp})
+            for comp, over in comps.items():
+                m = evaluate_checkpoint(run, {**{k: r for k in WIRES}, **over})
                 rows.append({"dataset": dataset, "seed": seed, "ratio": ratio, "r_ohm": r, "compensation": comp, **m})
                 print(f"{run.name} seed {seed} ratio {ratio:g} (r = {r:.4g} ohm) {comp}: "
                       f"test acc {100 * m['test_acc']:.2f}%, loss {m['test_loss']:.4f}", flush=True)
@@ -66,7 +76,8 @@ def evaluate(runs: list[Path], ratios: list[float]) -> list[dict]:
 def pooled(rows: list[dict]) -> list[dict]:
     """Seeds pooled per (ratio, compensation): mean, std, min, max of test accuracy and loss."""
     out = []
-    keys = sorted({(r["ratio"], r["compensation"]) for r in rows}, key=lambda k: (k[0], COMPENSATION.index(k[1])))
+    order = list(dict.fromkeys(r["compensation"] for r in rows))   # first seen first: none, row_drive, bounds
+    keys = sorted({(r["ratio"], r["compensation"]) for r in rows}, key=lambda k: (k[0], order.index(k[1])))
     for ratio, comp in keys:
         rs = [r for r in rows if r["ratio"] == ratio and r["compensation"] == comp]
         row = {"dataset": rs[0]["dataset"], "ratio": ratio, "r_ohm": rs[0]["r_ohm"], "compensation": comp, "n": len(rs)}
@@ -97,7 +108,8 @@ def figure(rows: list[dict]) -> Figure:
     ideal = [r for r in rows if r["ratio"] == 0]
     for ax, m, scale, label in ((axes[0], "test_acc", 100.0, "test accuracy (%)"),
                                 (axes[1], "test_loss", 1.0, "test loss")):
-        for comp, style in zip(COMPENSATION, ("o-", "s--")):
+        comps = list(dict.fromkeys(r["compensation"] for r in rows))
+        for comp, style in zip(comps, ("o-", "s--", "^-.", "v:", "d-", "x--")):
             rs = [r for r in rows if r["compensation"] == comp and r["ratio"] > 0]
             x = np.array([r["ratio"] for r in rs])
             ax.plot(x, [r[f"{m}_mean"] * scale for r in rs], style, label=f"compensation {comp}")
@@ -121,12 +133,14 @@ def main() -> None:
     src.add_argument("--sweep", type=Path, help="line-resistance sweep directory: its ideal-wire runs")
     src.add_argument("--runs", type=Path, nargs="+", help="run directories trained on ideal wires")
     ap.add_argument("--ratios", type=float, nargs="+", default=RATIOS, help="total line resistance / R_ON")
+    ap.add_argument("--max-factor", type=float, nargs="*", default=[],
+                    help="also row_drive with its factors bounded by each value (circuit.line_compensation_max)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     runs = ideal_runs(args.sweep) if args.sweep else args.runs
     if not runs:
         ap.error(f"no ideal-wire run in {args.sweep}")
-    per_run = evaluate(runs, args.ratios)
+    per_run = evaluate(runs, args.ratios, compensations(args.max_factor))
     rows = pooled(per_run)
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "deploy_runs.csv", per_run)

@@ -80,11 +80,43 @@ def test_off_by_default_and_unity_without_lines(rng):
     assert np.array_equal(ideal.input_voltages(x), ref.input_voltages(x))
 
 
+def _median_bound(case: dict, lines: dict) -> float:
+    """A line_compensation_max that clips about half of the circuit's row_drive factors."""
+    return float(np.median(make_circuit(np.random.default_rng(0), **case, **lines, line_compensation="row_drive").row_drive))
+
+
+def test_bounded_factors_are_the_factors_clipped(rng):
+    free = make_circuit(rng, **IRIS, **STRONG, line_compensation="row_drive")
+    bound = _median_bound(IRIS, STRONG)
+    c = make_circuit(rng, **IRIS, **STRONG, line_compensation="row_drive", line_compensation_max=bound)
+    assert np.array_equal(c.row_drive, np.minimum(free.row_drive, bound))
+    assert np.any(free.row_drive > bound) and np.any(free.row_drive < bound)
+    loose = make_circuit(rng, **IRIS, **STRONG, line_compensation="row_drive", line_compensation_max=1e6)
+    assert np.array_equal(loose.row_drive, free.row_drive)
+    text = render(c, rng.uniform(-1, 1, 4))
+    assert f"at most {bound:.6g}" in text
+
+
 @pytest.mark.ngspice
-def test_compensated_gradient_matches_ngspice_finite_differences(rng):
-    """The factors are fixed (reference array, not the trained G), so centered EqProp on the
-    compensated circuit is the gradient of its loss: vs central differences through ngspice, <= 1e-3."""
-    c = make_circuit(rng, n_in=3, hidden=(4,), n_cls=2, **STRONG, line_compensation="row_drive")
+def test_bounded_compensation_matches_ngspice(rng):
+    bound = _median_bound(IRIS, STRONG)
+    c = make_circuit(rng, **IRIS, **STRONG, line_compensation="row_drive", line_compensation_max=bound)
+    x, i_nudge = _inputs(rng, c, 4)
+    nb, ng = create("numpy", c), create("ngspice", c.copy())
+    for inj in (None, i_nudge):
+        assert _max_diff(nb.solve(x, inj), ng.solve(x, inj), c.topology) < 1e-9
+    ng.close()
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("bounded", [False, True], ids=["unbounded", "bounded"])
+def test_compensated_gradient_matches_ngspice_finite_differences(rng, bounded):
+    """The factors are fixed (reference array, not the trained G; clipped by a fixed bound), so
+    centered EqProp on the compensated circuit is the gradient of its loss: vs central differences
+    through ngspice, <= 1e-3."""
+    case = dict(n_in=3, hidden=(4,), n_cls=2)
+    extra = dict(line_compensation_max=_median_bound(case, STRONG)) if bounded else {}
+    c = make_circuit(rng, **case, **STRONG, line_compensation="row_drive", **extra)
     x = rng.uniform(-1, 1, (4, 3))
     y = rng.integers(0, 2, 4)
     loss = create_loss("ce", tau=0.05)
@@ -114,3 +146,16 @@ def test_unknown_compensation_is_one_line_error(value):
         CircuitParams(line_compensation=value)
     msg = str(err.value)
     assert "\n" not in msg and msg.endswith(f"got {value!r}") and "'row_drive'" in msg
+
+
+@pytest.mark.parametrize("value", [0.5, 0.0, -2.0, float("nan"), float("inf"), "big"])
+def test_bad_compensation_bound_is_one_line_error(value):
+    with pytest.raises(ConfigError, match=r"circuit\.line_compensation_max") as err:
+        CircuitParams(**STRONG, line_compensation="row_drive", line_compensation_max=value)
+    assert "\n" not in str(err.value) and repr(value) in str(err.value)
+
+
+def test_compensation_bound_without_row_drive_is_refused():
+    with pytest.raises(ConfigError, match=r"circuit\.line_compensation_max = 4\.0 .* needs "
+                                          r"circuit\.line_compensation = 'row_drive', got 'none'"):
+        CircuitParams(**STRONG, line_compensation_max=4.0)
