@@ -3,7 +3,7 @@
 # Usage (from the repository root): bash experiments/devices/run.sh
 set -euo pipefail
 here="$(dirname "$0")"
-for model in $(ebana devices list | awk 'NR > 1 {print $1}'); do
+for model in $(ebana devices list | awk 'NR > 1 && NF == 0 {exit} NR > 1 {print $1}'); do   # the built-in models (the list ends at a blank line)
   ebana devices iv "$model" --spice --out "$here"
   ebana devices pulse "$model" --out "$here"
 done
