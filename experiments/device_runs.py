@@ -1,4 +1,4 @@
-"""The README's device-run tables: accuracy, write energy per epoch, the last epoch's chip energy and chip time per sample.
+"""The README's device-run tables: accuracy, write energy per epoch, chip energy per epoch and chip time per sample (means over the epochs).
 
 Usage (from the repository root, after the sweeps and runs named below)::
 
