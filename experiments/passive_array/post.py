@@ -67,11 +67,13 @@ def load(sweep: Path) -> dict[tuple[str, str], dict[str, list[float]]]:
     return out
 
 
-def table(data: dict) -> list[dict]:
+def table(data: dict, reference: dict | None = None) -> list[dict]:
+    """One row per (device, scheme); ``× selector`` against the same device's selector runs, taken
+    from ``reference`` (another sweep's :func:`load`) when this sweep has none (else NaN)."""
     rows = []
     devs = sorted({d for d, _ in data}, key=lambda d: (not d.startswith("vteam (v_reset -0.035"), d))
     for d in devs:
-        sel = data.get((d, "selector"), {}).get("t_update")
+        sel = data.get((d, "selector"), {}).get("t_update") or (reference or {}).get((d, "selector"), {}).get("t_update")
         t_sel = float(np.mean(sel)) if sel else math.nan
         for s in SCHEMES:
             rec = data.get((d, s))
@@ -141,9 +143,10 @@ def main() -> None:
     ap.add_argument("--sweep", type=Path, default=HERE / "passive_array")
     ap.add_argument("--out", type=Path, default=HERE)
     ap.add_argument("--dataset", default="iris", help="dataset name for the figure's title")
+    ap.add_argument("--reference", type=Path, help="a sweep with the selector runs (for '× selector' when --sweep has none)")
     args = ap.parse_args()
     data = load(args.sweep)
-    rows = table(data)
+    rows = table(data, load(args.reference) if args.reference else None)
     n = max((len(v["test_acc"]) for v in data.values()), default=0)
     title = f"{args.dataset.upper()} through a passive array: {n} seed{'s' if n != 1 else ''}"
     args.out.mkdir(parents=True, exist_ok=True)
