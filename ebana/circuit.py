@@ -144,7 +144,8 @@ class DiodeParams:
     junction in series with ``r_s`` (ohm; the branch is solved implicitly, :func:`diode_branch`).
     With ``lib`` (a SPICE model file) and ``card`` (a ``.model NAME D`` card in it) the card sets
     i_s, n and r_s (:mod:`ebana.diode_card`; a card with a DC parameter the fast path does not
-    implement is refused) and the netlist ``.include``s the file and uses the card.
+    implement is refused) and the netlist carries that card, re-written from its parsed parameters
+    (never the file itself: a model file may hold ``.control`` blocks, options or other cards).
     """
 
     model: Literal["ideal", "shockley"] = "ideal"
@@ -158,6 +159,8 @@ class DiodeParams:
     card: str = ""          # name of the ``.model NAME D (...)`` card in ``lib``
     v_breakdown: float | None = field(default=None, init=False, repr=False, compare=False)
     """BV (V) of the ``lib`` card, or None: junctions reverse-biased beyond it are refused."""
+    card_params: tuple[tuple[str, float], ...] = field(default=(), init=False, repr=False, compare=False)
+    """The ``lib`` card's parameters (lower-case name, value in SI units), as the netlist writes them."""
 
     def __post_init__(self) -> None:
         check_fields(self, "circuit.diode")
@@ -192,6 +195,7 @@ class DiodeParams:
         for k, v in c.dc_parameters().items():
             object.__setattr__(self, k, v)
         object.__setattr__(self, "v_breakdown", c.bv)
+        object.__setattr__(self, "card_params", tuple(c.params.items()))
 
     @property
     def g_on(self) -> float:

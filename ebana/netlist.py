@@ -39,6 +39,8 @@ per-column equivalent: ``norton`` is then ignored (the full array is written).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ebana.circuit import GMIN, Circuit, CompiledCircuit
@@ -153,8 +155,9 @@ def render(model: CompiledCircuit | Circuit, x: np.ndarray, i_nudge: np.ndarray 
     d = p.diode
     lines = [comment(title), f"* topology {t.describe()}; diode {d.model}; gain {p.gain}, cccs {p.alpha}",
              SPICE_OPTIONS.format(gmin=GMIN)]
-    if d.lib:
-        lines.append(f'.include "{_include_path(d.lib)}"')
+    if d.lib:   # the card only, from its parsed parameters: nothing else of the file reaches ngspice
+        lines.append(comment(f"diode model card {d.card} of {d.lib}, re-written from its parameters"))
+        lines.append(_card_line(d))
     elif d.model == "shockley":
         rs = f" rs={_f(d.r_s)}" if d.r_s else ""
         lines.append(f".model dclamp d(is={_f(d.i_s)} n={_f(d.n)}{rs})")
@@ -286,14 +289,13 @@ def _line_crossbar(lr: LineResistance, spec: CrossbarSpec, rows: list[str], cols
     return out
 
 
-def _include_path(path: str) -> str:
-    """The absolute path of a diode model file for a quoted ``.include`` (the netlist may run in
-    another directory); refuses text that would end the quoted path or the line."""
-    from pathlib import Path
-    full = str(Path(path).resolve())
-    if any(c in full for c in '"\n\r') or any(ord(c) < 32 for c in full):
-        raise NetlistError(f"circuit.diode.lib path {path!r} cannot be written into a .include line")
-    return full
+def _card_line(d) -> str:
+    """``.model NAME d(k=v ...)`` of a ``circuit.diode.lib`` card (:attr:`DiodeParams.card_params`):
+    a validated name and numbers only."""
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", d.card) or not all(re.fullmatch(r"[a-z][a-z0-9]*", k)
+                                                                  for k, _ in d.card_params):
+        raise NetlistError(f"circuit.diode.card = {d.card!r}: cannot be written into a netlist")
+    return f".model {d.card} d({' '.join(f'{k}={_f(v)}' for k, v in d.card_params)})"
 
 
 def _diode(name: str, anode: str, cathode: str, d) -> list[str]:
@@ -310,6 +312,14 @@ def control_blocks(text: str) -> list[int]:
     shell commands included. ebana never writes one."""
     return [n for n, line in enumerate(text.splitlines(), start=1)
             if line.strip().lower().startswith((".control", ".exec"))]
+
+
+def include_lines(text: str) -> list[int]:
+    """Line numbers (1-based) of ``.include`` / ``.inc`` / ``.lib`` lines: files ngspice reads whose
+    content (``.control`` blocks included) this netlist does not show. ebana's circuit netlists hold
+    none (its device example decks include their own ``.sub`` files)."""
+    return [n for n, line in enumerate(text.splitlines(), start=1)
+            if line.strip().lower().split(maxsplit=1)[:1] in ([".include"], [".inc"], [".lib"])]
 
 
 def summarize(text: str) -> list[str]:
@@ -342,6 +352,10 @@ def summarize(text: str) -> list[str]:
     if ctl:
         out.append(f"WARNING: .control block at line {', '.join(map(str, ctl[:5]))}: ngspice -b runs its "
                    f"commands (shell commands too); ebana never writes one - do not run this netlist unread")
+    inc = include_lines(text)
+    if inc:
+        out.append(f"WARNING: .include/.lib at line {', '.join(map(str, inc[:5]))}: ngspice reads another file "
+                   f"whose content is not shown here (it may hold .control blocks): read that file too")
     out += [f"title: {title.lstrip('* ')}", f"nodes: {len(nodes)}"]
     out += [f"{kinds.get(k, k)}: {n}" for k, n in sorted(counts.items())]
     out += ["blocks:"] + [f"  {b}" for b in blocks]

@@ -142,21 +142,52 @@ def test_numpy_matches_ngspice_with_card(name, make, lo, hi, rng):
         assert np.max(np.maximum(i_up, i_low)) * p.diode.r_s > 1e-6   # RS drop well above the tolerance
 
 
-def test_netlist_includes_the_file(rng):
+def test_netlist_carries_the_card_not_the_file(rng):
     c = _circuit(rng, DiodeParams(model="shockley", v_th=0.6, lib=str(LIB_TEST), card="DTEST"), 0.5, 0.7)
     text = render(c, np.zeros(4))
-    assert f'.include "{LIB_TEST.resolve()}"' in text
-    assert " DTEST" in text and ".model dclamp" not in text
+    card = next(ln for ln in text.splitlines() if ln.startswith(".model "))
+    assert card.startswith(".model DTEST d(") and ".include" not in text and ".model dclamp" not in text
+    for k, v in c.params.diode.card_params:          # every parameter, in full precision
+        assert f"{k}={float(v)!r}" in card
+    assert " DTEST" in text
 
 
-def test_netlist_refuses_unsafe_include(rng, tmp_path, monkeypatch):
-    odd = tmp_path / "odd"
-    odd.mkdir()
-    (odd / "x.lib").write_text(".model dq D(IS=1n)\n")
-    c = _circuit(rng, DiodeParams(model="shockley", v_th=0.6, lib=str(odd / "x.lib"), card="dq"), 0.5, 0.7)
-    from ebana import netlist
-    monkeypatch.setattr(netlist, "_include_path", lambda p: (_ for _ in ()).throw(NetlistError("x")))
-    with pytest.raises(NetlistError):
+HOSTILE_LIB = """* a model file with more than a diode card in it
+.model DX D (IS=2n N=1.8 RS=3)
+.options gmin=1e-3
+.control
+shell touch {flag}
+.endc
+.model DOTHER D (IS=1f)
+"""
+
+
+@pytest.mark.ngspice
+def test_a_model_file_with_control_blocks_never_runs(rng, tmp_path):
+    """Only the chosen card's parameters reach ngspice: the file's .control block (a shell command),
+    its options and its other cards are not in the netlist, and the ngspice solve runs none of them."""
+    flag = tmp_path / "PWNED"
+    lib = tmp_path / "hostile.lib"
+    lib.write_text(HOSTILE_LIB.format(flag=flag))
+    d = DiodeParams(model="shockley", v_th=0.6, lib=str(lib), card="DX")
+    assert (d.i_s, d.n, d.r_s) == (2e-9, 1.8, 3.0)
+    c = _circuit(rng, d, 0.5, 0.7)
+    text = render(c, np.zeros(4)).lower()
+    for bad in (".control", "shell", ".endc", "gmin=1e-3", "dother", ".include", str(flag).lower()):
+        assert bad not in text, bad
+    ng = create("ngspice", c)
+    x = rng.uniform(-1, 1, (2, 4))
+    v_ng = ng.solve(x).layers
+    v_np = create("numpy", c).solve(x).layers
+    assert max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in zip(v_ng[1:], v_np[1:])) < 1e-9
+    ng.close()
+    assert not flag.exists()
+
+
+def test_netlist_refuses_an_unsafe_card(rng):
+    c = _circuit(rng, DiodeParams(model="shockley", v_th=0.6, lib=str(LIB_TEST), card="DTEST"), 0.5, 0.7)
+    object.__setattr__(c.params.diode, "card", "DTEST\n.control")
+    with pytest.raises(NetlistError, match="circuit.diode.card"):
         render(c, np.zeros(4))
 
 

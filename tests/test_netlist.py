@@ -151,3 +151,7 @@ def test_title_cannot_start_a_netlist_line(rng):
     assert text.splitlines()[0].startswith("* x\\n.control")
     assert control_blocks(plain + ".control\nshell ls\n.endc\n") == [plain.count("\n") + 1]
     assert summarize(".CONTROL\nshell ls\n.endc\n")[0].startswith("WARNING: .control block at line 1")
+    from ebana.netlist import include_lines
+    assert not include_lines(text)
+    assert include_lines("* t\nR1 a 0 1\n.INCLUDE evil.lib\n.lib x.lib tt\n.inc y\n.includex\n") == [3, 4, 5]
+    assert summarize("* t\n.include evil.lib\n")[0].startswith("WARNING: .include/.lib at line 2")
