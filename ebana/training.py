@@ -39,6 +39,7 @@ from ebana.errors import CheckpointError, ConfigError, ConvergenceError, EbanaEr
 from ebana.losses import label_correct
 from ebana.recording import Recorder, parse_record
 from ebana.phases import PhaseController, PhaseResult, check_nudging
+from ebana.provenance import changed_inputs, input_files, input_sha256
 from ebana.rundir import RunDir
 from ebana.updates import DeviceTally, DeviceUpdate
 from ebana.verify import NgspiceVerifier
@@ -240,6 +241,7 @@ class Trainer:
         self.elapsed = 0.0
         dev = getattr(cfg, "device", None)
         self.fitted_sha256 = model_sha256(dev.model) if dev is not None and dev.model else None  # issue 20
+        self.inputs_sha256 = input_sha256(cfg)   # every file the run reads (model, diode card, CSV data)
         self.verifier = NgspiceVerifier(cfg, self.circuit, self.loss, self.out) if cfg.verify_every else None
         if cfg.train.trainable:
             check_trainable(self.circuit, cfg.train.trainable)
@@ -495,6 +497,8 @@ class Trainer:
             energy_acc=np.array(json.dumps(asdict(self.energy))))
         if self.fitted_sha256 is not None:
             arrays["fitted_sha256"] = np.array(self.fitted_sha256)
+        if self.inputs_sha256:
+            arrays["inputs_sha256"] = np.array(json.dumps(self.inputs_sha256))
         if self.recorder is not None:   # first: a checkpoint never runs ahead of the recording
             self.dir.save_npz("record.npz", self.recorder.arrays())
         self.dir.save_npz("checkpoint.npz", arrays)
@@ -537,6 +541,14 @@ class Trainer:
                 raise CheckpointError(f"cannot resume from {self.ckpt_path}: the fitted model file of device.model = "
                                       f"{self.cfg.device.model!r} changed since the run started (sha256 "
                                       f"{self.fitted_sha256} now, {str(z['fitted_sha256'])} in the checkpoint)")
+            if "inputs_sha256" in z:
+                then = json.loads(str(z["inputs_sha256"]))
+                changed = changed_inputs(then, self.inputs_sha256)
+                if changed:
+                    k = changed[0]
+                    raise CheckpointError(f"cannot resume from {self.ckpt_path}: the file of {k} = "
+                                          f"{input_files(self.cfg)[k]!r} changed since the run started (sha256 "
+                                          f"{self.inputs_sha256[k][:16]}... now, {then[k][:16]}... in the checkpoint)")
         except (KeyError, ValueError, TypeError) as err:
             raise CheckpointError(f"cannot resume from {self.ckpt_path}: incomplete checkpoint ({err})") from None
         except EbanaError as err:
@@ -573,6 +585,9 @@ class Trainer:
                 "final": self.history[-1] if self.history else None}
         if self.fitted_sha256 is not None:
             info["fitted_model"] = {"path": self.cfg.device.model[len("fitted:"):], "sha256": self.fitted_sha256}
+        if self.inputs_sha256:
+            files = input_files(self.cfg)
+            info["input_files"] = {k: {"path": files[k], "sha256": v} for k, v in self.inputs_sha256.items()}
         if error is not None:
             info["error"] = error
         if self.stopped is not None:
