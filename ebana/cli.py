@@ -563,8 +563,9 @@ def tune(config_file, params, trials, metric, study_dir, sets):
     done = [r for r in rows if r["state"] == "COMPLETE"]
     if done:
         best = (max if metric.endswith("acc") else min)(done, key=lambda r: r["value"])
-        click.echo(f"best: trial {best['trial']} {metric} = {best['value']:.6g} "
-                   f"({', '.join(f'{p.key}={best[p.key]:.6g}' for p in space)}); table in {study_dir}/trials.csv")
+        values = ", ".join(f"{p.key}={best[p.key]:.6g}" for p in space if best.get(p.key) is not None)
+        click.echo(f"best: trial {best['trial']} {metric} = {best['value']:.6g} ({values}); "
+                   f"table in {study_dir}/trials.csv")
 
 
 def _register_optional() -> None:

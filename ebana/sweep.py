@@ -17,7 +17,9 @@ are started with ``OPENBLAS_NUM_THREADS=1``: runs parallelise, BLAS does not), o
 cluster when ``scheduler`` is an address (``tcp://host:8786``; needs ``pip install
 ebana[dask]``, and the sweep directory must be on a filesystem the workers share). A run
 whose run.json says ``done`` is skipped; an interrupted one resumes from its checkpoint, so
-rerunning an interrupted sweep finishes only what is missing.
+rerunning an interrupted sweep finishes only what is missing. A sweep directory whose runs were
+made from another resolved config (the experiment was edited since) is refused
+(:func:`check_existing_runs`): its results would be reused as if they were the new ones.
 
 **Failures.** A run that raises (anything: a ConvergenceError or a bug) or whose worker process
 dies is recorded as failed (run.json ``failed`` with the error, error.txt); the other runs go on
