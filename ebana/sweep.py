@@ -468,6 +468,11 @@ def _execute(jobs: Sequence[_Job], workers: int, client: Any, report: _Report) -
 
 
 # ---------------------------------------------------------------------- stale runs
+LOCATION_KEYS = frozenset({"data_dir"})
+"""Config keys that say where inputs are read from, not what they are: a finished run made with
+another value (the data moved, a relative path) is not stale."""
+
+
 def _stored_config(run_dir: Path) -> TrainConfig | None:
     """The config a run was made with (its checkpoint's, else config.toml's), or None if a rerun
     would not reuse it (not done and no checkpoint: it starts afresh) or it cannot be read."""
@@ -486,13 +491,13 @@ def check_existing_runs(specs: Sequence[RunSpec], out_dir: str | os.PathLike) ->
     """ConfigError if a run of ``out_dir/runs`` that a rerun would skip or resume was made from
     another resolved config than its spec's (the experiment changed since): naming the sweep
     directory, the run and the first differing key (old -> new). Comments and formatting of the
-    experiment file do not count: configs are compared, not text."""
+    experiment file do not count: configs are compared, not text; nor do :data:`LOCATION_KEYS`."""
     runs_dir = Path(out_dir) / "runs"
     if not runs_dir.is_dir():
         return
     for s in specs:
         old = _stored_config(runs_dir / s.name)
-        diff = config_diff(old, s.config) if old is not None else []
+        diff = [d for d in config_diff(old, s.config) if d[0] not in LOCATION_KEYS] if old is not None else []
         if diff:
             key, was, now = diff[0]
             more = f" and {len(diff) - 1} more keys" if len(diff) > 1 else ""

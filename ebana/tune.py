@@ -7,8 +7,9 @@ completed ones: each trial is a normal training run in ``STUDY/trial-NNNN`` with
 values applied to the base config, scored by the last epoch's ``metric`` (accuracies maximised,
 losses minimised). The study lives in ``STUDY/study.db`` (optuna SQLite storage), so rerunning the
 same command continues it; continuing with another base config, --param set or ranges, or metric
-is refused (the study's trials would not be comparable). After every trial ``STUDY/trials.csv`` and ``STUDY/trials.png`` are
-rewritten (one row per trial: number, state, value, parameters, run directory).
+is refused (the study's trials would not be comparable). After every trial ``STUDY/trials.csv``
+and ``STUDY/trials.png`` are rewritten (one row per trial: number, state, value, parameters, run
+directory).
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ def _check_same_base(study_dir: Path, base: TrainConfig, fix: str) -> None:
         old = from_dict(load_toml(path))
     except EbanaError as err:
         raise ConfigError(f"study {study_dir}: its base config {path} cannot be read ({err})") from None
-    diff = config_diff(old, base)
+    from ebana.sweep import LOCATION_KEYS
+    diff = [d for d in config_diff(old, base) if d[0] not in LOCATION_KEYS]
     if diff:
         key, was, now = diff[0]
         more = f" and {len(diff) - 1} more keys" if len(diff) > 1 else ""
