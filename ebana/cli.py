@@ -336,8 +336,9 @@ def _train(trainer, quiet: bool) -> None:
 def sweep(config_file, out_dir, workers, scheduler, dry_run, quiet):
     """Run an experiment TOML: its grid of dotted-key overrides x seeds, in parallel.
 
-    Rerunning skips finished runs and resumes interrupted ones. Writes results.csv,
-    curves.csv, summary.csv/.md and the experiment's figures.
+    Rerunning skips finished runs and resumes interrupted ones (a sweep directory of runs made
+    from another configuration is refused). Writes results.csv, curves.csv, summary.csv/.md and
+    the experiment's figures; exits 1 if a run did not finish.
 
     Example: ebana sweep experiments/iris_ratio.toml --workers 2
     """
