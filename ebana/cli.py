@@ -336,25 +336,29 @@ def _train(trainer, quiet: bool) -> None:
 def sweep(config_file, out_dir, workers, scheduler, dry_run, quiet):
     """Run an experiment TOML: its grid of dotted-key overrides x seeds, in parallel.
 
-    Rerunning skips finished runs and resumes interrupted ones. Writes results.csv,
-    curves.csv, summary.csv/.md and the experiment's figures.
+    Rerunning skips finished runs and resumes interrupted ones (a sweep directory of runs made
+    from another configuration is refused). Writes results.csv, curves.csv, summary.csv/.md and
+    the experiment's figures; exits 1 if a run did not finish.
 
     Example: ebana sweep experiments/iris_ratio.toml --workers 2
     """
     from ebana.experiments import load_experiment, plan
-    from ebana.sweep import run_sweep
+    from ebana.sweep import check_existing_runs, check_scheduler, run_sweep
 
+    if workers < 1:
+        raise click.BadParameter(f"--workers must be >= 1, got {workers}")
+    if scheduler is not None:
+        check_scheduler(scheduler)
     exp = load_experiment(config_file)
     specs = plan(exp)
     path = Path(config_file)
     out = Path(out_dir) if out_dir else path.parent / path.stem
     if dry_run:
+        check_existing_runs(specs, out)
         for s in specs:
             click.echo(s.name)
         click.echo(f"{len(specs)} runs -> {out}", err=True)
         return
-    if workers < 1:
-        raise click.BadParameter(f"--workers must be >= 1, got {workers}")
     header = (f"ebana sweep {exp.name}: {len(specs)} runs -> {out} "
               f"({'dask ' + scheduler if scheduler else f'{workers} workers'})")
 
@@ -372,8 +376,14 @@ def sweep(config_file, out_dir, workers, scheduler, dry_run, quiet):
         interrupts.ignore()
         click.echo(f"\ninterrupted; rerun the same command to finish: ebana sweep {config_file}", err=True)
         sys.exit(130)
-    failed = sum(r.get("status") != "done" for r in rows)
-    click.echo(f"done: {len(rows) - failed}/{len(rows)} runs finished; tables and figures in {out}")
+    failed = [r for r in rows if r.get("status") != "done"]
+    click.echo(f"done: {len(rows) - len(failed)}/{len(rows)} runs finished; tables and figures in {out}")
+    if failed:
+        first = failed[0]
+        raise click.ClickException(
+            f"{len(failed)} of {len(rows)} runs did not finish (first: {first['run']}, {first.get('status')}); "
+            f"their errors are in {out / 'results.csv'} (column error) and {out / 'runs'}/<run>/error.txt; "
+            f"rerun the same command to retry them")
 
 
 @cli.command()
@@ -554,8 +564,9 @@ def tune(config_file, params, trials, metric, study_dir, sets):
     done = [r for r in rows if r["state"] == "COMPLETE"]
     if done:
         best = (max if metric.endswith("acc") else min)(done, key=lambda r: r["value"])
-        click.echo(f"best: trial {best['trial']} {metric} = {best['value']:.6g} "
-                   f"({', '.join(f'{p.key}={best[p.key]:.6g}' for p in space)}); table in {study_dir}/trials.csv")
+        values = ", ".join(f"{p.key}={best[p.key]:.6g}" for p in space if best.get(p.key) is not None)
+        click.echo(f"best: trial {best['trial']} {metric} = {best['value']:.6g} ({values}); "
+                   f"table in {study_dir}/trials.csv")
 
 
 def _register_optional() -> None:

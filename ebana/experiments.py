@@ -223,7 +223,7 @@ def run_name(overrides: dict[str, Any]) -> str:
 def plan(exp: Experiment) -> list[RunSpec]:
     """Resolve and validate every run config of ``exp`` (raises before anything runs)."""
     keys = [k for k, _ in exp.grid]
-    specs, seen = [], set()
+    specs, seen = [], {}
     for case in exp.cases:
         for combo in itertools.product(*(vals for _, vals in exp.grid)):
             for seed in exp.seeds:
@@ -232,10 +232,22 @@ def plan(exp: Experiment) -> list[RunSpec]:
                 check_device_config(cfg.device)
                 name = run_name(over)
                 if name in seen:
-                    raise ConfigError(f"experiment {exp.name}: run {name} is listed twice (grid and cases overlap)")
-                seen.add(name)
+                    _refuse_same_name(exp.name, name, seen[name], over)
+                seen[name] = over
                 specs.append(RunSpec(name, over, cfg))
     return specs
+
+
+def _refuse_same_name(exp_name: str, name: str, first: dict[str, Any], second: dict[str, Any]) -> None:
+    """ConfigError for two runs named ``name``: the same overrides listed twice, or two distinct
+    values that :func:`run_name` maps to the same directory name."""
+    differ = [k for k in {**first, **second} if (k in first) != (k in second) or first.get(k) != second.get(k)]
+    if not differ:
+        raise ConfigError(f"experiment {exp_name}: run {name} is listed twice (grid and cases overlap)")
+    k = differ[0]
+    raise ConfigError(f"experiment {exp_name}: {k} = {first.get(k)!r} and {k} = {second.get(k)!r} map to the same "
+                      f"run name {name} (run names keep letters, digits and ._+-, other characters become '-', "
+                      f"floats 6 significant digits); change one of the values")
 
 
 def run_status(run_dir: Path) -> str | None:

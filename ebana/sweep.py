@@ -17,7 +17,9 @@ are started with ``OPENBLAS_NUM_THREADS=1``: runs parallelise, BLAS does not), o
 cluster when ``scheduler`` is an address (``tcp://host:8786``; needs ``pip install
 ebana[dask]``, and the sweep directory must be on a filesystem the workers share). A run
 whose run.json says ``done`` is skipped; an interrupted one resumes from its checkpoint, so
-rerunning an interrupted sweep finishes only what is missing.
+rerunning an interrupted sweep finishes only what is missing. A sweep directory whose runs were
+made from another resolved config (the experiment was edited since) is refused
+(:func:`check_existing_runs`): its results would be reused as if they were the new ones.
 
 **Failures.** A run that raises (anything: a ConvergenceError or a bug) or whose worker process
 dies is recorded as failed (run.json ``failed`` with the error, error.txt); the other runs go on
@@ -55,15 +57,15 @@ import numpy as np
 
 from ebana import interrupts
 from ebana.allocator import tune_malloc
-from ebana.config import to_dict
-from ebana.errors import ConfigError, did_you_mean
+from ebana.config import TrainConfig, config_diff, from_dict, load_toml, to_dict
+from ebana.errors import ConfigError, EbanaError, did_you_mean
 from ebana.experiments import Experiment, RunSpec, check_figure_file, plan, record_failure, run_safely, run_status, \
     settle_stopped
 from ebana.rundir import RunDir
 
 __all__ = ["run_sweep", "write_outputs", "collect", "summarize", "figure", "markdown_table", "write_csv",
            "FinishedRun", "finished_runs",
-           "check_scheduler", "SweepEvent", "FINAL_FIELDS"]
+           "check_scheduler", "check_existing_runs", "SweepEvent", "FINAL_FIELDS"]
 
 logger = logging.getLogger(__name__)
 
@@ -465,6 +467,45 @@ def _execute(jobs: Sequence[_Job], workers: int, client: Any, report: _Report) -
     return False
 
 
+# ---------------------------------------------------------------------- stale runs
+LOCATION_KEYS = frozenset({"data_dir"})
+"""Config keys that say where inputs are read from, not what they are: a finished run made with
+another value (the data moved, a relative path) is not stale."""
+
+
+def _stored_config(run_dir: Path) -> TrainConfig | None:
+    """The config a run was made with (its checkpoint's, else config.toml's), or None if a rerun
+    would not reuse it (not done and no checkpoint: it starts afresh) or it cannot be read."""
+    from ebana.checkpoint import checkpoint_config
+    ckpt = run_dir / "checkpoint.npz"
+    if not ckpt.exists() and run_status(run_dir) != "done":
+        return None
+    try:
+        return checkpoint_config(ckpt) if ckpt.exists() else from_dict(load_toml(run_dir / "config.toml"))
+    except EbanaError as err:
+        logger.warning("run %s: its configuration cannot be read (%s); not compared", run_dir, err)
+        return None
+
+
+def check_existing_runs(specs: Sequence[RunSpec], out_dir: str | os.PathLike) -> None:
+    """ConfigError if a run of ``out_dir/runs`` that a rerun would skip or resume was made from
+    another resolved config than its spec's (the experiment changed since): naming the sweep
+    directory, the run and the first differing key (old -> new). Comments and formatting of the
+    experiment file do not count: configs are compared, not text; nor do :data:`LOCATION_KEYS`."""
+    runs_dir = Path(out_dir) / "runs"
+    if not runs_dir.is_dir():
+        return
+    for s in specs:
+        old = _stored_config(runs_dir / s.name)
+        diff = [d for d in config_diff(old, s.config) if d[0] not in LOCATION_KEYS] if old is not None else []
+        if diff:
+            key, was, now = diff[0]
+            more = f" and {len(diff) - 1} more keys" if len(diff) > 1 else ""
+            raise ConfigError(f"sweep directory {out_dir} holds runs of another configuration (run {s.name}: "
+                              f"{key} {was!r} -> {now!r}{more}); sweep into a new directory (--out DIR), "
+                              f"or delete {runs_dir} to start over")
+
+
 def run_sweep(exp: Experiment, out_dir: str | os.PathLike, *, workers: int = 2, scheduler: str | None = None,
               source: str | None = None, progress: Callable[[SweepEvent], None] | None = None) -> list[dict]:
     """Run every missing run of ``exp`` in ``out_dir``, then write tables and figures.
@@ -478,6 +519,7 @@ def run_sweep(exp: Experiment, out_dir: str | os.PathLike, *, workers: int = 2, 
     address = check_scheduler(scheduler) if scheduler else None
     specs = plan(exp)                       # every config is validated before anything runs
     out = Path(out_dir)
+    check_existing_runs(specs, out)         # never reuse results of another configuration
     runs_dir = out / "runs"
     with _dask_client(address) if address else nullcontext() as client:
         runs_dir.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,10 @@ key (``lr``, ``beta``, ``circuit.gain``). :func:`tune` runs trials until the stu
 completed ones: each trial is a normal training run in ``STUDY/trial-NNNN`` with the sampled
 values applied to the base config, scored by the last epoch's ``metric`` (accuracies maximised,
 losses minimised). The study lives in ``STUDY/study.db`` (optuna SQLite storage), so rerunning the
-same command continues it. After every trial ``STUDY/trials.csv`` and ``STUDY/trials.png`` are
-rewritten (one row per trial: number, state, value, parameters, run directory).
+same command continues it; continuing with another base config, --param set or ranges, or metric
+is refused (the study's trials would not be comparable). After every trial ``STUDY/trials.csv``
+and ``STUDY/trials.png`` are rewritten (one row per trial: number, state, value, parameters, run
+directory).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ebana.config import EARLY_STOP_METRICS, TrainConfig, apply_overrides, dump_toml, to_dict
-from ebana.errors import ConfigError, SimulationError
+from ebana.config import EARLY_STOP_METRICS, TrainConfig, apply_overrides, config_diff, dump_toml, from_dict, \
+    load_toml, to_dict
+from ebana.errors import ConfigError, EbanaError, SimulationError
 
 __all__ = ["SearchParam", "parse_param", "tune", "MAXIMIZE", "STUDY_NAME"]
 
@@ -81,6 +84,64 @@ def _check(base: TrainConfig, params: list[SearchParam], metric: str) -> None:
             apply_overrides(base, {p.key: v})       # unknown key / bad value -> ConfigError naming it
 
 
+def _distribution(p: SearchParam):
+    """The optuna distribution ``p`` samples from (what a trial records for its key)."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+    if p.integer:
+        return IntDistribution(int(p.low), int(p.high), log=p.log)
+    return FloatDistribution(p.low, p.high, log=p.log)
+
+
+def _spec(key: str, dist: Any) -> str:
+    """A recorded distribution as the --param text that gives it (``lr=log:1e-08:1e-06``)."""
+    if not hasattr(dist, "low"):     # not one ebana samples from (a study made by other means)
+        return f"{key} ({dist!r})"
+    kind = "int:" if type(dist).__name__ == "IntDistribution" else "log:" if dist.log else ""
+    return f"{key}={kind}{dist.low:g}:{dist.high:g}"
+
+
+def _check_same_study(study, study_dir: Path, base: TrainConfig, params: list[SearchParam], metric: str) -> None:
+    """ConfigError if the trials ``study`` already holds were made with another base config
+    (``study_dir/base.toml``), another --param set or ranges, or another metric."""
+    if not study.trials:
+        return
+    fix = "rerun with the study's options, or start a new study (--study DIR) for the new ones"
+    old_metric = study.user_attrs.get("metric")
+    if old_metric is not None and old_metric != metric:
+        raise ConfigError(f"study {study_dir} scores trials by {old_metric!r}, not {metric!r}; {fix}")
+    _check_same_base(study_dir, base, fix)
+    new = {p.key: _distribution(p) for p in params}
+    old: dict[str, Any] = {}
+    for t in study.trials:
+        for k, dist in t.distributions.items():
+            old.setdefault(k, dist)
+    for k in [*old, *new]:
+        if k not in new:
+            raise ConfigError(f"study {study_dir} searched {_spec(k, old[k])}, which no --param gives now; {fix}")
+        if k not in old:
+            raise ConfigError(f"study {study_dir} did not search {k} (--param {_spec(k, new[k])} is new); {fix}")
+        if old[k] != new[k]:
+            raise ConfigError(f"study {study_dir} searched {_spec(k, old[k])}, now --param {_spec(k, new[k])}; {fix}")
+
+
+def _check_same_base(study_dir: Path, base: TrainConfig, fix: str) -> None:
+    """ConfigError if ``study_dir/base.toml`` (the study's base config) differs from ``base``."""
+    path = study_dir / "base.toml"
+    if not path.exists():
+        return
+    try:
+        old = from_dict(load_toml(path))
+    except EbanaError as err:
+        raise ConfigError(f"study {study_dir}: its base config {path} cannot be read ({err})") from None
+    from ebana.sweep import LOCATION_KEYS
+    diff = [d for d in config_diff(old, base) if d[0] not in LOCATION_KEYS]
+    if diff:
+        key, was, now = diff[0]
+        more = f" and {len(diff) - 1} more keys" if len(diff) > 1 else ""
+        raise ConfigError(f"study {study_dir} was run with another base config ({key} {was!r} -> {now!r}{more}); "
+                          f"{fix}")
+
+
 def _rows(study, study_dir: Path) -> list[dict[str, Any]]:
     rows = []
     for t in study.trials:
@@ -136,12 +197,14 @@ def tune(base: TrainConfig, params: list[SearchParam], *, trials: int, metric: s
     optuna = _optuna()
     study_dir = Path(study_dir)
     study_dir.mkdir(parents=True, exist_ok=True)
-    (study_dir / "base.toml").write_text(dump_toml(to_dict(base)), encoding="utf-8")
     storage = f"sqlite:///{(study_dir / 'study.db').resolve()}"
     direction = "maximize" if metric in MAXIMIZE else "minimize"
     probe = optuna.create_study(study_name=STUDY_NAME, storage=storage, direction=direction, load_if_exists=True)
     if probe.direction.name.lower() != direction:
         raise ConfigError(f"study {study_dir} {probe.direction.name.lower()}s; metric {metric!r} would {direction}")
+    _check_same_study(probe, study_dir, base, params, metric)   # never mix trials of two searches
+    probe.set_user_attr("metric", metric)
+    (study_dir / "base.toml").write_text(dump_toml(to_dict(base)), encoding="utf-8")
     sampler = optuna.samplers.TPESampler(seed=base.seed + len(probe.trials))
     study = optuna.load_study(study_name=STUDY_NAME, storage=storage, sampler=sampler)
 
