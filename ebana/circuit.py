@@ -73,6 +73,11 @@ MAX_AMPS = 1.0
 GAIN_RANGE = (1e-6, 1e6)
 """Range of the amplifier gains ``circuit.gain`` (V/V) and ``circuit.cccs_gain`` (A/A): beyond it the
 nodal equations overflow or lose every digit in float64 (a real amplifier's open-loop gain is < 1e6)."""
+MAX_LINE_OHMS = 1e6
+"""Largest line resistance (ohm) per wire segment, driver or sense resistor (``circuit.r_wordline``, ...):
+ten times a 100 kohm device; far above it the line network is ill-conditioned or does not converge."""
+MIN_V_SCALE = 1e-6
+"""Smallest |circuit.v_scale| (V per unit of feature): below 1 uV the inputs carry no signal."""
 G_RANGE = (1e-18, 1.0)
 """Range (S) of ``circuit.g_min`` and ``circuit.g_max``: 1 S (a 1 ohm device) is far beyond any
 memristor's on-conductance, 1e-18 S (1e18 ohm) below any off-conductance (and below g_max / 1e9,
@@ -298,6 +303,9 @@ class CircuitParams:
             r = getattr(self, name)
             if not r >= 0:
                 raise ConfigError(f"circuit.{name} (line resistance) must be >= 0 ohm, got {r!r}")
+            if r > MAX_LINE_OHMS:
+                raise ConfigError(f"circuit.{name} = {r:g} ohm: a line resistance must be <= {MAX_LINE_OHMS:g} ohm "
+                                  f"(beyond it the line network is too ill-conditioned to solve)")
         if self.line_compensation_max is not None:
             if not self.line_compensation_max >= 1:
                 raise ConfigError(f"circuit.line_compensation_max (largest row_drive factor) must be >= 1, got "
@@ -321,9 +329,9 @@ class CircuitParams:
         _check_range("circuit.gain", self.gain, GAIN_RANGE, "V/V")
         if self.cccs_gain is not None:
             _check_range("circuit.cccs_gain", self.cccs_gain, GAIN_RANGE, "A/A")
-        if self.v_scale == 0:
-            raise ConfigError(f"circuit.v_scale = {self.v_scale:g} V: must not be 0 (the inputs would carry no "
-                              f"signal)")
+        if abs(self.v_scale) < MIN_V_SCALE:
+            raise ConfigError(f"circuit.v_scale = {self.v_scale:g} V: |v_scale| must be >= {MIN_V_SCALE:g} V "
+                              f"(the inputs would carry no signal)")
         volts = [("v_shift", self.v_shift), ("v_scale", self.v_scale), ("v_clamp_low", self.v_clamp_low),
                  ("v_clamp_high", self.v_clamp_high), ("v_cm", self.v_cm)]
         volts += [(f"bias_input[{k}]", v) for k, v in enumerate(self.bias_input)]

@@ -157,6 +157,8 @@ class DeviceConfig:
         for name in ("c2c", "d2d"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"device.{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.d2d > 3.0:
+            raise ConfigError(f"device.d2d must be <= 3 (a lognormal sigma; e^3 = 20x spread), got {self.d2d!r}")
         if self.pam_levels < 0:
             raise ConfigError(f"device.pam_levels must be >= 0, got {self.pam_levels!r}")
 
