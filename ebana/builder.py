@@ -60,6 +60,25 @@ def estimate_memory(cfg: TrainConfig, topology: Topology) -> int:
     return int(n_dev * per_device + 3 * batch * n_nodes * 8 * 4)
 
 
+_SHOWN_LAYERS = 4
+"""Hidden sizes an error message lists before abbreviating (a 1000-layer list is 15 KB of text)."""
+
+
+def _short_list(sizes: tuple[int, ...]) -> str:
+    """``[a, b, c, d]``, or for long lists ``[a, b, c, d, ...] (N layers)``."""
+    if len(sizes) <= 2 * _SHOWN_LAYERS:
+        return str(list(sizes))
+    return f"[{', '.join(map(str, sizes[:_SHOWN_LAYERS]))}, ...] ({len(sizes)} layers)"
+
+
+def _short_network(topo: Topology) -> str:
+    """:meth:`Topology.describe`, with a long run of hidden layers abbreviated."""
+    if len(topo.hidden) <= 2 * _SHOWN_LAYERS:
+        return topo.describe()
+    head = "-".join(map(str, topo.hidden[:_SHOWN_LAYERS]))
+    return f"{topo.n_inputs}x2-{head}-...({len(topo.hidden)} hidden layers)-{topo.n_classes}x2"
+
+
 def build_circuit(cfg: TrainConfig, n_inputs: int, n_classes: int, rng: np.random.Generator) -> Circuit:
     """Topology + circuit with conductances drawn by ``cfg.init`` in [init_low, init_high] (default [g_min, g_max]).
 
@@ -79,7 +98,8 @@ def build_circuit(cfg: TrainConfig, n_inputs: int, n_classes: int, rng: np.rando
     need, have = estimate_memory(cfg, topo), _available_memory()
     if have is not None and need > have:
         n_dev = sum(c.shape[0] * c.shape[1] for c in topo.crossbars)
-        raise ConfigError(f"network {topo.describe()} ({n_dev:.3g} devices, hidden = {list(cfg.hidden)}) needs about "
+        raise ConfigError(f"network {_short_network(topo)} ({n_dev:.3g} devices, hidden = {_short_list(cfg.hidden)}) "
+                          f"needs about "
                           f"{need / 2**30:.1f} GiB of memory, this machine has {have / 2**30:.1f} GiB available; "
                           f"use fewer or smaller hidden layers")
     return Circuit.random(topo, p, rng, low=cfg.init_low, high=cfg.init_high, init=cfg.init)

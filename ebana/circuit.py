@@ -70,6 +70,18 @@ MAX_VOLTS = 1e3
 that squared drops and diode currents stay finite in float64."""
 MAX_AMPS = 1.0
 """Largest |current| (A) of a bias current source (``circuit.i_bias``): far beyond any crossbar's."""
+GAIN_RANGE = (1e-6, 1e6)
+"""Range of the amplifier gains ``circuit.gain`` (V/V) and ``circuit.cccs_gain`` (A/A): beyond it the
+nodal equations overflow or lose every digit in float64 (a real amplifier's open-loop gain is < 1e6)."""
+MAX_LINE_OHMS = 1e6
+"""Largest line resistance (ohm) per wire segment, driver or sense resistor (``circuit.r_wordline``, ...):
+ten times a 100 kohm device; far above it the line network is ill-conditioned or does not converge."""
+MIN_V_SCALE = 1e-6
+"""Smallest |circuit.v_scale| (V per unit of feature): below 1 uV the inputs carry no signal."""
+G_RANGE = (1e-18, 1.0)
+"""Range (S) of ``circuit.g_min`` and ``circuit.g_max``: 1 S (a 1 ohm device) is far beyond any
+memristor's on-conductance, 1e-18 S (1e18 ohm) below any off-conductance (and below g_max / 1e9,
+the largest ``device.r_ratio``, for g_max >= 1e-9 S)."""
 _E = np.e
 
 
@@ -249,6 +261,13 @@ def initial_conductances(init: str, shape: tuple[int, int], low: float, high: fl
     return np.clip(0.5 * (low + high) + 0.5 * (high - low) * w, low, high)
 
 
+def _check_range(key: str, value: float, bounds: tuple[float, float], unit: str) -> None:
+    """ConfigError unless ``bounds[0] <= value <= bounds[1]`` (``key = value: why``)."""
+    lo, hi = bounds
+    if not lo <= value <= hi:
+        raise ConfigError(f"{key} = {value:g} {unit}: must be in [{lo:g}, {hi:g}] {unit}")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CircuitParams:
     """Electrical parameters of the network (defaults: the EBANA IRIS circuit)."""
@@ -288,6 +307,9 @@ class CircuitParams:
             r = getattr(self, name)
             if not r >= 0:
                 raise ConfigError(f"circuit.{name} (line resistance) must be >= 0 ohm, got {r!r}")
+            if r > MAX_LINE_OHMS:
+                raise ConfigError(f"circuit.{name} = {r:g} ohm: a line resistance must be <= {MAX_LINE_OHMS:g} ohm "
+                                  f"(beyond it the line network is too ill-conditioned to solve)")
         if self.line_compensation_max is not None:
             if not self.line_compensation_max >= 1:
                 raise ConfigError(f"circuit.line_compensation_max (largest row_drive factor) must be >= 1, got "
@@ -299,6 +321,8 @@ class CircuitParams:
         if not (0 < self.g_min < self.g_max):
             raise ConfigError(f"need 0 < g_min < g_max, got circuit.g_min={self.g_min!r} S, "
                               f"circuit.g_max={self.g_max!r} S")
+        for name in ("g_min", "g_max"):
+            _check_range(f"circuit.{name}", getattr(self, name), G_RANGE, "S")
         if self.v_clamp_low >= self.v_clamp_high:
             raise ConfigError(f"need v_clamp_low < v_clamp_high, got circuit.v_clamp_low={self.v_clamp_low!r} V "
                               f">= circuit.v_clamp_high={self.v_clamp_high!r} V")
@@ -306,6 +330,12 @@ class CircuitParams:
             raise ConfigError(f"circuit.gain (amplifier gain) must be > 0, got {self.gain!r}")
         if self.cccs_gain is not None and self.cccs_gain <= 0:
             raise ConfigError(f"circuit.cccs_gain must be > 0 (0 breaks the energy), got {self.cccs_gain!r}")
+        _check_range("circuit.gain", self.gain, GAIN_RANGE, "V/V")
+        if self.cccs_gain is not None:
+            _check_range("circuit.cccs_gain", self.cccs_gain, GAIN_RANGE, "A/A")
+        if abs(self.v_scale) < MIN_V_SCALE:
+            raise ConfigError(f"circuit.v_scale = {self.v_scale:g} V: |v_scale| must be >= {MIN_V_SCALE:g} V "
+                              f"(the inputs would carry no signal)")
         volts = [("v_shift", self.v_shift), ("v_scale", self.v_scale), ("v_clamp_low", self.v_clamp_low),
                  ("v_clamp_high", self.v_clamp_high), ("v_cm", self.v_cm)]
         volts += [(f"bias_input[{k}]", v) for k, v in enumerate(self.bias_input)]

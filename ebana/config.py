@@ -157,6 +157,8 @@ class DeviceConfig:
         for name in ("c2c", "d2d"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"device.{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.d2d > 3.0:
+            raise ConfigError(f"device.d2d must be <= 3 (a lognormal sigma; e^3 = 20x spread), got {self.d2d!r}")
         if self.pam_levels < 0:
             raise ConfigError(f"device.pam_levels must be >= 0, got {self.pam_levels!r}")
 
@@ -244,6 +246,10 @@ def parse_hidden(value: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
+LOSS_VOLTS = (1e-6, 1e3)
+"""Range (V) of the loss voltages ``tau`` (ce/bce/sparsemax temperature) and ``target_scale`` (mse
+target): 1 uV to the largest circuit voltage; beyond it pred / tau and the nudge currents overflow."""
+
 MAX_HIDDEN_LAYERS = 1000
 """Most hidden layers a network may have (a sanity bound on typed counts like 256x100000)."""
 
@@ -328,8 +334,9 @@ class TrainConfig:
         checks = [("epochs", 1 <= self.epochs <= 10**6, "an integer in [1, 1e6]"),
                   ("batch_size", 1 <= self.batch_size <= 10**7, "an integer in [1, 1e7]"),
                   ("beta", 0 < self.beta <= 1.0, "in (0, 1] A"), ("lr", self.lr > 0, "> 0"),
-                  ("tau", self.tau > 0, "> 0 V"), ("test_fraction", 0 < self.test_fraction < 1, "in (0, 1)"),
-                  ("target_scale", self.target_scale > 0, "> 0 V"),
+                  ("tau", LOSS_VOLTS[0] <= self.tau <= LOSS_VOLTS[1], "in [1e-06, 1000] V"),
+                  ("test_fraction", 0 < self.test_fraction < 1, "in (0, 1)"),
+                  ("target_scale", LOSS_VOLTS[0] <= self.target_scale <= LOSS_VOLTS[1], "in [1e-06, 1000] V"),
                   ("max_sweeps", 1 <= self.max_sweeps <= 10**7, "an integer in [1, 1e7]"),
                   ("verify_every", self.verify_every >= 0, ">= 0 (0: off)"),
                   ("early_stop_patience", 0 <= self.early_stop_patience <= 10**6,
@@ -363,10 +370,7 @@ class TrainConfig:
                               "needs a device model (device.model)")
         if self.algorithm.name != "device" and self.device.model is None:
             raise ConfigError(f"algorithm.name = {self.algorithm.name!r} needs a device model (device.model)")
-        for name in ("init_low", "init_high"):
-            v = getattr(self, name)
-            if v is not None and v <= 0:
-                raise ConfigError(f"{name} must be a positive conductance (S), got {v!r}")
+        self._check_init_range()
         from ebana.recording import parse_record
         parse_record(self.record)
         self._check_label_columns()
@@ -381,6 +385,21 @@ class TrainConfig:
         if self.graph.on:
             self._check_graph()
         self._check_nonideal()
+
+    def _check_init_range(self) -> None:
+        """``init_low`` < ``init_high``, both in [circuit.g_min, circuit.g_max] (programmable conductances)."""
+        g_min, g_max = self.circuit.g_min, self.circuit.g_max
+        for name in ("init_low", "init_high"):
+            v = getattr(self, name)
+            if v is not None and v <= 0:
+                raise ConfigError(f"{name} must be a positive conductance (S), got {v!r}")
+            if v is not None and not g_min <= v <= g_max:
+                raise ConfigError(f"{name} = {v:g} S: must be in [circuit.g_min, circuit.g_max] = "
+                                  f"[{g_min:g}, {g_max:g}] S (the programmable conductances)")
+        low = g_min if self.init_low is None else self.init_low
+        high = g_max if self.init_high is None else self.init_high
+        if not low < high:
+            raise ConfigError(f"init_low = {low:g} S, init_high = {high:g} S: need init_low < init_high")
 
     @property
     def label_names(self) -> tuple[str, ...] | None:

@@ -52,7 +52,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ebana.circuit import GMIN, MAX_AMPS, Circuit, CircuitParams, CompiledCircuit, DiodeParams, diode_branch
+from ebana.circuit import GAIN_RANGE, GMIN, MAX_AMPS, Circuit, CircuitParams, CompiledCircuit, DiodeParams, diode_branch
 from ebana.energy import _crossbar_power
 from ebana.errors import ConfigError, SimulationError, did_you_mean
 from ebana.validation import check_fields
@@ -378,15 +378,15 @@ class ParamUpdate:
             if not np.all(np.abs(i_b) <= MAX_AMPS):
                 j = int(np.argmax(~(np.abs(i_b) <= MAX_AMPS)))
                 raise SimulationError(f"train.trainable 'bias_current': an update set circuit.i_bias[{j}] = "
-                                      f"{i_b[j]!r} A (must stay within +-{MAX_AMPS:g} A); lower "
+                                      f"{float(i_b[j]):g} A (must stay within +-{MAX_AMPS:g} A); lower "
                                       f"train.lr_bias_current")
-        if "gain" in got and not got["gain"] > 0:
-            raise SimulationError(f"train.trainable 'gain': an update set circuit.gain = {got['gain']!r} (must "
-                                  f"stay > 0); lower train.lr_gain")
+        if "gain" in got and not GAIN_RANGE[0] <= got["gain"] <= GAIN_RANGE[1]:
+            raise SimulationError(f"train.trainable 'gain': an update set circuit.gain = {float(got['gain']):g} (must "
+                                  f"stay in [{GAIN_RANGE[0]:g}, {GAIN_RANGE[1]:g}]); lower train.lr_gain")
         if "v_clamp_high" in got and not got["v_clamp_low"] < got["v_clamp_high"]:
             raise SimulationError(f"train.trainable 'diode_bias': an update crossed the clamp levels (circuit."
-                                  f"v_clamp_low = {got['v_clamp_low']!r} V, v_clamp_high = {got['v_clamp_high']!r} V);"
-                                  f" lower train.lr_diode_bias")
+                                  f"v_clamp_low = {float(got['v_clamp_low']):g} V, v_clamp_high = "
+                                  f"{float(got['v_clamp_high']):g} V); lower train.lr_diode_bias")
         self.values = new
         return new
 

@@ -90,7 +90,7 @@ def layer_spans(circuit) -> list[tuple[float, float]]:
             else:
                 drive += list(circuit.amplifier_out(np.array(window)))
             drive += list(circuit.bias_voltages(spec))
-        spans.append((min(drive), max(drive)))
+        spans.append((float(min(drive)), float(max(drive))))
     return spans
 
 
@@ -105,6 +105,7 @@ def make_readout(cfg: NonIdealConfig, circuit, seed: int) -> Readout | None:
              for lo, hi in layer_spans(circuit)]
     for lo, hi in spans:
         if not lo < hi:
-            raise ConfigError(f"nonideal.adc_v_min/adc_v_max give an empty ADC range [{lo!r}, {hi!r}] V for a "
-                              f"layer whose span is {layer_spans(circuit)}")
+            shown = ", ".join(f"[{a:g}, {b:g}]" for a, b in layer_spans(circuit))
+            raise ConfigError(f"nonideal.adc_v_min/adc_v_max give an empty ADC range [{lo:g}, {hi:g}] V for a "
+                              f"layer; the layers' spans are {shown} V")
     return Readout(cfg.read_noise, cfg.adc_bits, spans, seed)

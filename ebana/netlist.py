@@ -39,6 +39,7 @@ per-column equivalent: ``norton`` is then ignored (the full array is written).
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -62,8 +63,12 @@ def comment(text: str) -> str:
 
 
 def _f(v: float) -> str:
-    """A float in full double precision."""
-    return repr(float(v))
+    """A float in full double precision; NetlistError for NaN or inf (never written into a netlist)."""
+    v = float(v)
+    if not math.isfinite(v):
+        raise NetlistError(f"refusing to write the non-finite value {v} into a netlist (a circuit parameter, "
+                           f"conductance or input overflowed)")
+    return repr(v)
 
 
 # ---------------------------------------------------------------------- element names

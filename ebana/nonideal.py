@@ -139,6 +139,12 @@ class NonIdealConfig:
         for name in ("d2d", "c2c", "read_noise", "retention_tau", "drift_nu", "t_read", "t_read_eval"):
             _need(name, getattr(self, name), getattr(self, name) >= 0, ">= 0 (0: off)")
         _need("d2d", self.d2d, self.d2d <= 3.0, "<= 3 (a lognormal sigma; e^3 = 20x spread)")
+        _need("read_noise", self.read_noise, self.read_noise <= 1.0, "<= 1 V (a noise sigma; 0: off)")
+        _need("drift_nu", self.drift_nu, self.drift_nu <= 1.0, "<= 1 (a PCM drift exponent, ~0.005-0.1; 0: off)")
+        for name in ("adc_v_min", "adc_v_max"):
+            v = getattr(self, name)
+            if v is not None:
+                _need(name, v, abs(v) <= MAX_ADC_VOLTS, f"within +-{MAX_ADC_VOLTS:g} V (or unset: the layer's span)")
         for name in ("t_read", "t_read_eval"):
             _need(name, getattr(self, name), getattr(self, name) <= 1.0, "<= 1 s (0: off)")
         for name in ("t_batch", "drift_t0"):
@@ -161,6 +167,10 @@ class NonIdealConfig:
         """An updater-side effect is on (stuck devices or retention drift)."""
         return (self.stuck_on > 0 or self.stuck_off > 0 or self.retention_tau > 0 or self.drift_nu > 0
                 or self.t_read > 0 or self.t_read_eval > 0)
+
+
+MAX_ADC_VOLTS = 1e3
+"""Largest |adc_v_min|, |adc_v_max| (V): the largest circuit voltage (:data:`ebana.circuit.MAX_VOLTS`)."""
 
 
 def _need(name: str, value, ok: bool, want: str) -> None:

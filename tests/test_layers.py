@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1] / "ebana"
 LAYERS = {
     0: ["errors", "registry", "allocator", "rawfile", "validation", "interrupts", "rundir"],
     1: ["devices", "datasets", "diode_card", "encoding", "augment", "losses", "local", "topology", "graphnet",
-        "plots", "nonideal"],  # plots: data in, Figure out
+        "plots", "nonideal", "provenance"],  # plots: data in, Figure out
     2: ["rungs", "lines", "circuit", "branches", "netlist"],
     3: ["backends"],
     4: ["phases", "gradients", "updates", "energy", "config", "measurement", "recording", "cparams"],

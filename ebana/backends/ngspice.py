@@ -24,7 +24,7 @@ import numpy as np
 from ebana import interrupts
 from ebana.backends.base import Solution
 from ebana.circuit import Circuit
-from ebana.errors import ConvergenceError, NgspiceMissingError, SimulationError
+from ebana.errors import ConvergenceError, NetlistError, NgspiceMissingError, SimulationError
 from ebana.netlist import (_f, input_source_name, node_names, norton_columns, norton_names, nudge_source_name, render,
                            resistor_name)
 
@@ -292,7 +292,12 @@ class NgspiceBackend:
     def _fail(self, phase: str, sample: int, x: np.ndarray, i_nudge: np.ndarray, why: str) -> None:
         self.failure_dir.mkdir(parents=True, exist_ok=True)
         path = self.failure_dir / f"failed-{phase}-sample{sample}.cir"
-        path.write_text(render(self.model, x, i_nudge, norton=self.norton,
-                               title=f"ebana: ngspice op failed ({phase} phase, sample {sample})"))
+        try:
+            text = render(self.model, x, i_nudge, norton=self.norton,
+                          title=f"ebana: ngspice op failed ({phase} phase, sample {sample})")
+        except NetlistError as err:
+            raise ConvergenceError(f"ngspice: DC solve failed in the {phase} phase, sample {sample}: "
+                                   f"{why.strip()} (no netlist written: {err})") from None
+        path.write_text(text)
         raise ConvergenceError(f"ngspice: DC solve failed in the {phase} phase, sample {sample}: "
                                f"{why.strip()} (netlist written to {path})")
