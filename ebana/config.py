@@ -263,7 +263,7 @@ class TrainConfig:
     limit_test: int | None = None
     encoding: str = "minmax"                # minmax (tabular) | none (images in [0, 1])
     augment_shift: int = 0                  # pixels: random translation of training images (0: off)
-    hidden: tuple[int, ...] = (10,)         # sizes; TOML/--set also take text: "256x6", "100,50"
+    hidden: tuple[int, ...] = (10,)         # sizes; TOML/--set also take text ("256x6", "100,50") or one size (5)
     skips: tuple[tuple[int, int], ...] = ()
     residual: bool = False                  # add ResNet-block skips (p, p+2) between hidden layers
     conv: str = ""
@@ -319,6 +319,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.hidden, str):
             object.__setattr__(self, "hidden", parse_hidden(self.hidden))
+        elif isinstance(self.hidden, int) and not isinstance(self.hidden, bool):
+            object.__setattr__(self, "hidden", (self.hidden,))   # --set hidden=5: one layer, as --hidden 5
         check_fields(self)
         if self.beta is None:
             object.__setattr__(self, "beta", default_beta(self.dataset, self.centered))
