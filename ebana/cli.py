@@ -574,7 +574,9 @@ def evaluate(checkpoint, sets, data_dir, split):
 @click.argument("run_dir", type=click.Path())
 @click.option("--out", "out_file", type=click.Path(dir_okay=False),
               help="HTML file to write (default RUN_DIR/report.html; the PNGs go to report/ beside it).")
-def report(run_dir, out_file):
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file (RUN_DIR/report.html is always "
+              "rewritten).")
+def report(run_dir, out_file, overwrite):
     """Write one self-contained HTML page of a run: config, curves, energy, conductances, verification.
 
     Works on old run directories too: a missing file makes its section say so.
@@ -584,6 +586,8 @@ def report(run_dir, out_file):
     from ebana.report import write_report
     if out_file is not None and not out_file.strip():
         raise click.BadParameter("--out must name an .html file, got ''")
+    if out_file is not None:
+        check_out_file(out_file, overwrite)
     path, pngs = write_report(run_dir, out_file)
     click.echo(f"wrote {path} ({len(pngs)} figures, also as PNG in {path.parent / 'report'})")
 
