@@ -159,7 +159,7 @@ def parse_items(value: str) -> tuple[tuple[int, int, int] | None, list[tuple]]:
     (average pooling, stride P by default). ConfigError naming ``conv`` and the bad text otherwise.
     """
     items = [s.strip() for s in value.split(",")]
-    if len(items) > 1 and not all(items):
+    if any(items) and not all(items):   # "a,,b" (all empty: no layer, below)
         raise ConfigError(f"conv {value!r}: item {items.index('') + 1} is empty; expected comma-separated items "
                           f"like conv8k5s2,avg2")
     items = [s for s in items if s]
