@@ -647,6 +647,9 @@ def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     data = to_dict(cfg, defaults=False)
     for dotted, value in overrides.items():
         node, parts = data, dotted.split(".")
+        if not all(p.strip() for p in parts):
+            raise ConfigError(f"config key {dotted!r} = {value!r}: an empty key or key part; expected keys like "
+                              f"epochs or circuit.gain")
         cls = TrainConfig
         for depth, part in enumerate(parts):
             names = [f.name for f in _keys(cls)]

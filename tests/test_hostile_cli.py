@@ -212,3 +212,11 @@ def test_memory_message_names_the_conv_layer(monkeypatch):
     with pytest.raises(ConfigError) as err:
         builder.build(preset("iris"))
     assert "hidden = [10]" in str(err.value) and "fewer or smaller hidden layers" in str(err.value)
+
+
+def test_apply_overrides_names_a_malformed_key():
+    from ebana.config import apply_overrides
+    for key in ("", "circuit.", ".gain", "circuit..gain"):
+        with pytest.raises(ConfigError, match="empty key") as err:
+            apply_overrides(preset("iris"), {key: 3})
+        assert repr(key) in str(err.value)
