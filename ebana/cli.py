@@ -553,7 +553,8 @@ def doctor(data_dir):
 @cli.command()
 @click.argument("checkpoint", type=click.Path(exists=True))
 @click.option("--set", "sets", multiple=True,
-              help="Change a config key of the deployed circuit: --set circuit.r_wordline=500.")
+              help="Change a config key of the deployed circuit: --set circuit.r_wordline=500 (only keys that "
+                   "change a read-out: data, network, loss, solver, circuit.*, nonideal.dac_bits).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Directory of the IDX files (default: the run's).")
 @click.option("--split", type=click.Choice(["test", "train", "both"]), default="test", show_default=True)
 def evaluate(checkpoint, sets, data_dir, split):
