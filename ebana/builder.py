@@ -79,6 +79,20 @@ def _short_network(topo: Topology) -> str:
     return f"{topo.n_inputs}x2-{head}-...({len(topo.hidden)} hidden layers)-{topo.n_classes}x2"
 
 
+def _largest_is_local(topo: Topology, local: list) -> bool:
+    """Whether the crossbar with the most devices feeds a layer of the ``conv`` key."""
+    big = max(topo.crossbars, key=lambda c: c.shape[0] * c.shape[1])
+    return 1 <= big.dst <= len(local)
+
+
+def _largest_part(cfg: TrainConfig, topo: Topology, local: list) -> str:
+    """The config key (and layer) whose crossbar has the most devices, for the memory message."""
+    if _largest_is_local(topo, local):
+        big = max(topo.crossbars, key=lambda c: c.shape[0] * c.shape[1])
+        return f"most in conv layer {big.dst} of conv = {cfg.conv!r}"
+    return f"hidden = {_short_list(cfg.hidden)}"
+
+
 def build_circuit(cfg: TrainConfig, n_inputs: int, n_classes: int, rng: np.random.Generator) -> Circuit:
     """Topology + circuit with conductances drawn by ``cfg.init`` in [init_low, init_high] (default [g_min, g_max]).
 
@@ -98,10 +112,10 @@ def build_circuit(cfg: TrainConfig, n_inputs: int, n_classes: int, rng: np.rando
     need, have = estimate_memory(cfg, topo), _available_memory()
     if have is not None and need > have:
         n_dev = sum(c.shape[0] * c.shape[1] for c in topo.crossbars)
-        raise ConfigError(f"network {_short_network(topo)} ({n_dev:.3g} devices, hidden = {_short_list(cfg.hidden)}) "
-                          f"needs about "
-                          f"{need / 2**30:.1f} GiB of memory, this machine has {have / 2**30:.1f} GiB available; "
-                          f"use fewer or smaller hidden layers")
+        what = "conv" if _largest_is_local(topo, local) else "hidden"
+        raise ConfigError(f"network {_short_network(topo)} ({n_dev:.3g} devices, {_largest_part(cfg, topo, local)}) "
+                          f"needs about {need / 2**30:.1f} GiB of memory, this machine has {have / 2**30:.1f} GiB "
+                          f"available; use fewer or smaller {what} layers")
     return Circuit.random(topo, p, rng, low=cfg.init_low, high=cfg.init_high, init=cfg.init)
 
 

@@ -85,6 +85,23 @@ def cli(ctx: click.Context, debug: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
+def check_out_file(path: str | Path, overwrite: bool, option: str = "--out") -> None:
+    """One-line errors before a command writes the file ``path``: it exists (without ``overwrite``),
+    or a component of its directory is not a directory."""
+    p = Path(path)
+    if p.exists() or p.is_symlink():
+        if p.is_dir():
+            raise click.ClickException(f"{option} {p} is a directory, not a file")
+        if not overwrite:
+            raise click.ClickException(f"{p} exists; add --overwrite to replace it")
+        return
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise click.ClickException(f"cannot write {p}: {parent} is not a directory")
+            return
+
+
 def _parse_hidden(value: str | None) -> tuple[int, ...] | None:
     """``--hidden`` text (``10``, ``100,50``, ``256x6``) -> sizes; None: not given."""
     if value is None:
@@ -113,14 +130,39 @@ def _parse_value(text: str):
         return text
 
 
+def _same(key: str, a, b) -> bool:
+    """Whether two values of config key ``key`` mean the same (``hidden``: 5, "5" and (5,) do)."""
+    def norm(v):
+        return tuple(norm(e) for e in v) if isinstance(v, (list, tuple)) else v
+
+    def top(v):
+        if key == "hidden" and isinstance(v, (str, int)) and not isinstance(v, bool):
+            from ebana.config import parse_hidden
+            return parse_hidden(v) if isinstance(v, str) else (v,)
+        return norm(v)
+    try:
+        return top(a) == top(b)
+    except EbanaError:
+        return False
+
+
 def _changes(overrides: dict, sets) -> dict:
-    """Dotted config keys -> values from the given options (None: not given) and ``--set key=value``."""
+    """Dotted config keys -> values from the given options (None: not given) and ``--set key=value``.
+
+    A key given twice with different values (an option and ``--set``, or two ``--set``) is refused."""
     changes = {k: v for k, v in overrides.items() if v is not None}
+    given = {k: _option_of(k) for k in changes}
     for item in sets:
         if "=" not in item:
             raise click.BadParameter(f"--set expects key=value, got {item!r}")
-        k, v = item.split("=", 1)
-        changes[k.strip()] = _parse_value(v.strip())
+        k, v = (part.strip() for part in item.split("=", 1))
+        if not k:
+            raise click.BadParameter(f"--set {item!r}: no config key before '='; expected key=value")
+        value = _parse_value(v)
+        if k in changes and not _same(k, changes[k], value):
+            raise click.UsageError(f"{k} is given twice with different values: {changes[k]!r} by {given[k]} and "
+                                   f"{value!r} by --set {item!r}; give it once")
+        changes[k], given[k] = value, f"--set {item!r}"
     return changes
 
 
@@ -150,6 +192,16 @@ TRAIN_OPTIONS = {
     "gamma": "algorithm.gamma", "transfer_rate": "algorithm.transfer_rate", "threshold": "algorithm.threshold",
 }
 """``ebana train`` options -> the config keys they set (None: not given, the config's value stays)."""
+
+
+_FLAG_PAIRS = {"centered": "--centered/--one-sided", "residual": "--residual/--no-residual",
+               "norton": "--norton/--no-norton", "device.model": "--device"}
+
+
+def _option_of(key: str) -> str:
+    """The command-line option that sets config key ``key`` (for messages)."""
+    name = next((n for n, k in TRAIN_OPTIONS.items() if k == key), key)
+    return _FLAG_PAIRS.get(key, "--" + name.replace("_", "-"))
 
 
 @cli.command()
@@ -388,19 +440,21 @@ def sweep(config_file, out_dir, workers, scheduler, dry_run, quiet):
 
 @cli.command()
 @click.option("--checkpoint", type=click.Path(exists=True), help="Checkpoint, conductances.npz or run dir.")
-@click.option("--dataset", default="iris", show_default=True, help="Fresh network for this dataset.")
+@click.option("--dataset", help="Fresh network for this dataset (default: iris).")
 @click.option("--hidden", help="Hidden layer sizes of a fresh network (10, 100,50, 6x4).")
 @click.option("--residual", is_flag=True, default=None, help="Fresh network with ResNet-block skips (see train).")
 @click.option("--set", "sets", multiple=True, help="Override a config key of a fresh network: --set circuit.gain=3.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.option("--seed", type=int, help="Seed of a fresh network (default: 0).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="IDX files directory (default: the config's).")
 @click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
 @click.option("--sample", type=int, default=0, show_default=True, help="Index of the sample in the split.")
 @click.option("--phase", type=click.Choice(["free", "nudged", "nudged-"]), default="free", show_default=True)
 @click.option("--beta", type=float, help="Nudging strength for the nudged phases (default: the config's).")
 @click.option("--norton", is_flag=True, help="Write the Norton-reduced input crossbars.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), required=True, help="Output .cir file.")
-def netlist(checkpoint, dataset, hidden, residual, sets, seed, data_dir, split, sample, phase, beta, norton, out_file):
+@click.option("--overwrite", is_flag=True, help="Replace the --out file if it exists.")
+def netlist(checkpoint, dataset, hidden, residual, sets, seed, data_dir, split, sample, phase, beta, norton, out_file,
+            overwrite):
     """Write the SPICE netlist of a network for one sample and phase (runs in stock ngspice -b).
 
     Example: ebana netlist --checkpoint runs/iris-seed0 --sample 3 --phase nudged --out iris.cir
@@ -415,10 +469,17 @@ def netlist(checkpoint, dataset, hidden, residual, sets, seed, data_dir, split, 
     if not out_file.strip():
         raise click.BadParameter("--out must name a .cir file, got ''")
     circuit = None
-    if checkpoint and (residual or sets):
-        raise click.UsageError("--residual and --set describe a fresh network; a --checkpoint brings its own")
+    fresh = [opt for opt, v in (("--dataset", dataset), ("--hidden", hidden), ("--residual", residual),
+                                ("--seed", seed), ("--set", sets or None)) if v is not None]
+    if checkpoint and fresh:
+        raise click.UsageError(f"{', '.join(fresh)} describe{'s' if len(fresh) == 1 else ''} a fresh network; "
+                               f"a --checkpoint brings its own")
+    check_out_file(out_file, overwrite)
     if checkpoint:
         cfg, circuit = load_checkpoint_circuit(checkpoint)
+        if data_dir is not None:   # where the data are, not what the network is
+            from ebana.config import apply_overrides
+            cfg = apply_overrides(cfg, {"data_dir": data_dir})
     else:
         cfg = _resolve_config(dataset, None, dict(hidden=_parse_hidden(hidden), residual=residual, seed=seed,
                                                   data_dir=data_dir), sets)
@@ -502,7 +563,8 @@ def doctor(data_dir):
 @cli.command()
 @click.argument("checkpoint", type=click.Path(exists=True))
 @click.option("--set", "sets", multiple=True,
-              help="Change a config key of the deployed circuit: --set circuit.r_wordline=500.")
+              help="Change a config key of the deployed circuit: --set circuit.r_wordline=500 (only keys that "
+                   "change a read-out: data, network, loss, solver, circuit.*, nonideal.dac_bits).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Directory of the IDX files (default: the run's).")
 @click.option("--split", type=click.Choice(["test", "train", "both"]), default="test", show_default=True)
 def evaluate(checkpoint, sets, data_dir, split):
@@ -523,7 +585,9 @@ def evaluate(checkpoint, sets, data_dir, split):
 @click.argument("run_dir", type=click.Path())
 @click.option("--out", "out_file", type=click.Path(dir_okay=False),
               help="HTML file to write (default RUN_DIR/report.html; the PNGs go to report/ beside it).")
-def report(run_dir, out_file):
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file (RUN_DIR/report.html is always "
+              "rewritten).")
+def report(run_dir, out_file, overwrite):
     """Write one self-contained HTML page of a run: config, curves, energy, conductances, verification.
 
     Works on old run directories too: a missing file makes its section say so.
@@ -533,6 +597,8 @@ def report(run_dir, out_file):
     from ebana.report import write_report
     if out_file is not None and not out_file.strip():
         raise click.BadParameter("--out must name an .html file, got ''")
+    if out_file is not None:
+        check_out_file(out_file, overwrite)
     path, pngs = write_report(run_dir, out_file)
     click.echo(f"wrote {path} ({len(pngs)} figures, also as PNG in {path.parent / 'report'})")
 

@@ -263,8 +263,9 @@ def response_command(model, preset, v_set, v_reset, width, points, params, out) 
               help="Model file to write (default: DATA with .toml); the figure goes beside it (.png).")
 @click.option("--iv", "iv_path", type=click.Path(dir_okay=False, path_type=Path),
               help="I-V points (voltage,current,g) for the Schottky write-current fit.")
+@click.option("--overwrite", is_flag=True, help="Replace the model file and its figure if they exist.")
 @_one_line
-def fit_command(data, out, iv_path) -> None:
+def fit_command(data, out, iv_path, overwrite) -> None:
     """Fit a pulse-response model to measured pulse trains (CSV format: ebana/devices/measurements.py).
 
     Per (polarity, width, amplitude): the 5th-degree polynomial and a monotone table of ΔG per
@@ -273,13 +274,18 @@ def fit_command(data, out, iv_path) -> None:
 
     Example: ebana devices fit device_models/measured/example_fefet.csv --out fefet.toml
     """
+    from ebana.cli import check_out_file
     from ebana.devices import fit, plots
     from ebana.devices.fitted import fitted_class, preset_name
     from ebana.devices.measurements import read_iv, read_measurements
 
+    out = data.with_suffix(".toml") if out is None else out
+    if out.suffix.lower() == ".png":
+        raise click.ClickException(f"--out {out}: the model file cannot be a .png (the figure goes beside it)")
+    for path in (out, out.with_suffix(".png")):
+        check_out_file(path, overwrite)
     steps = read_measurements(data)
     model = fit.fit_measurements(steps, read_iv(iv_path) if iv_path is not None else None)
-    out = data.with_suffix(".toml") if out is None else out
     text = fit.dump_model_toml(model)
     fig = plots.fit_figure(steps, model, f"{data.name}: ΔG per pulse, polynomial (solid) and monotone "
                            "table (dashed)")

@@ -269,7 +269,7 @@ class TrainConfig:
     limit_test: int | None = None
     encoding: str = "minmax"                # minmax (tabular) | none (images in [0, 1])
     augment_shift: int = 0                  # pixels: random translation of training images (0: off)
-    hidden: tuple[int, ...] = (10,)         # sizes; TOML/--set also take text: "256x6", "100,50"
+    hidden: tuple[int, ...] = (10,)         # sizes; TOML/--set also take text ("256x6", "100,50") or one size (5)
     skips: tuple[tuple[int, int], ...] = ()
     residual: bool = False                  # add ResNet-block skips (p, p+2) between hidden layers
     conv: str = ""
@@ -325,6 +325,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.hidden, str):
             object.__setattr__(self, "hidden", parse_hidden(self.hidden))
+        elif isinstance(self.hidden, int) and not isinstance(self.hidden, bool):
+            object.__setattr__(self, "hidden", (self.hidden,))   # --set hidden=5: one layer, as --hidden 5
         check_fields(self)
         if self.beta is None:
             object.__setattr__(self, "beta", default_beta(self.dataset, self.centered))
@@ -664,6 +666,9 @@ def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     data = to_dict(cfg, defaults=False)
     for dotted, value in overrides.items():
         node, parts = data, dotted.split(".")
+        if not all(p.strip() for p in parts):
+            raise ConfigError(f"config key {dotted!r} = {value!r}: an empty key or key part; expected keys like "
+                              f"epochs or circuit.gain")
         cls = TrainConfig
         for depth, part in enumerate(parts):
             names = [f.name for f in _keys(cls)]

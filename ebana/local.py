@@ -158,7 +158,11 @@ def parse_items(value: str) -> tuple[tuple[int, int, int] | None, list[tuple]]:
     kernel), ``local<F>k<K>[s<S>][valid|same]`` (locally connected), ``avg<P>[s<S>][valid|same]``
     (average pooling, stride P by default). ConfigError naming ``conv`` and the bad text otherwise.
     """
-    items = [s.strip() for s in value.split(",") if s.strip()]
+    items = [s.strip() for s in value.split(",")]
+    if any(items) and not all(items):   # "a,,b" (all empty: no layer, below)
+        raise ConfigError(f"conv {value!r}: item {items.index('') + 1} is empty; expected comma-separated items "
+                          f"like conv8k5s2,avg2")
+    items = [s for s in items if s]
     shape = None
     if items and _SHAPE.fullmatch(items[0]):
         shape = tuple(int(v) for v in _SHAPE.fullmatch(items[0]).groups())

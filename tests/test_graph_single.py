@@ -198,7 +198,7 @@ def test_cli_netlist_of_a_one_output_run_matches_ngspice(tmp_path, monkeypatch):
         got = np.array([spice[n] for n in node_names(c, q)])
         assert np.max(np.abs(got - sol.layers[q][0])) < 1e-9
     res = CliRunner().invoke(cli, ["netlist", "--checkpoint", str(run), "--sample", "1", "--phase", "nudged",
-                                   "--out", str(out)])
+                                   "--out", str(out), "--overwrite"])
     assert res.exit_code == 0, res.output
     run_ngspice_batch(out, tmp_path)
 

@@ -347,7 +347,7 @@ def test_cli_graph_netlist_runs_and_matches(tmp_path, monkeypatch):
     out = tmp_path / "g.cir"
     for phase in ("free", "nudged"):
         res = CliRunner().invoke(cli, ["netlist", "--checkpoint", str(run), "--sample", "1", "--phase", phase,
-                                       "--out", str(out)])
+                                       "--out", str(out), "--overwrite"])
         assert res.exit_code == 0, res.output
         spice = run_ngspice_batch(out, tmp_path)
         assert "graph connectivity" in out.read_text()
