@@ -76,6 +76,11 @@ nodal equations overflow or lose every digit in float64 (a real amplifier's open
 MAX_LINE_OHMS = 1e6
 """Largest line resistance (ohm) per wire segment, driver or sense resistor (``circuit.r_wordline``, ...):
 ten times a 100 kohm device; far above it the line network is ill-conditioned or does not converge."""
+MAX_END_TO_SEGMENT = 1e4
+"""Largest r_driver / r_wordline and r_sense / r_bitline (with a segment > 0): a line of segments far
+smaller than the resistor that ends it is ill-conditioned. A randomized check against exact
+(rational) solutions found float64 errors up to ~1e-13 V times that ratio, numpy's and ngspice's
+alike (ngspice's larger), so above 1e4 neither can be held to 1e-9 V: refused."""
 MIN_V_SCALE = 1e-6
 """Smallest |circuit.v_scale| (V per unit of feature): below 1 uV the inputs carry no signal."""
 G_RANGE = (1e-18, 1.0)
@@ -310,6 +315,13 @@ class CircuitParams:
             if r > MAX_LINE_OHMS:
                 raise ConfigError(f"circuit.{name} = {r:g} ohm: a line resistance must be <= {MAX_LINE_OHMS:g} ohm "
                                   f"(beyond it the line network is too ill-conditioned to solve)")
+        for seg, end in (("r_wordline", "r_driver"), ("r_bitline", "r_sense")):
+            rs, re_ = getattr(self, seg), getattr(self, end)
+            if rs > 0 and re_ > MAX_END_TO_SEGMENT * rs:
+                raise ConfigError(f"circuit.{end} = {re_:g} ohm with circuit.{seg} = {rs:g} ohm: the ratio "
+                                  f"{re_ / rs:.3g} exceeds {MAX_END_TO_SEGMENT:g}; segments that small behind that "
+                                  f"resistor make the line ill-conditioned (float64 errors ~1e-13 V x ratio, in "
+                                  f"ngspice too): set circuit.{seg} = 0 (an ideal wire) or a larger segment")
         if self.line_compensation_max is not None:
             if not self.line_compensation_max >= 1:
                 raise ConfigError(f"circuit.line_compensation_max (largest row_drive factor) must be >= 1, got "

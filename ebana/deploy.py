@@ -45,7 +45,7 @@ def check_changes(changes: dict[str, Any], cfg) -> None:
     for key, value in changes.items():
         if not _evaluated(key):
             raise ConfigError(f"{key} = {value!r} has no effect on evaluate (a free-phase read-out of the stored "
-                              f"conductances); it changes only {', '.join(EVALUATE_KEYS)}")
+                              f"conductances); evaluate can change only {', '.join(EVALUATE_KEYS)}")
         c = cfg.circuit
         if key in ("circuit.g_min", "circuit.g_max") and not (c.line_compensation == "row_drive" and c.lines.on):
             raise ConfigError(f"{key} = {value!r} has no effect on evaluate: the stored conductances stay as "

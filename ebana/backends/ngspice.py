@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 INSTALL_HINT = ("install it with: sudo apt-get install -y ngspice libngspice0 libngspice0-dev "
                 "(and pip install PySpice==1.5)")
 _FAIL = re.compile(r"error|abort|too small|singular|not parsed|no such", re.IGNORECASE)
+_STEPPING = re.compile(r"stepping", re.I)
+"""ngspice's note that an ``op`` fell back to gmin or source stepping: afterwards the loaded circuit keeps
+a leftover 1e-12 S shunt at every node in later ops (a KCL error of 1e-12 S x V), so it is reloaded."""
 _RELOAD_ABOVE = 20000  # resistors; above this, reloading the netlist beats altering each one
 _shared = None
 _owner = None  # the backend whose circuit is loaded in the shared ngspice instance
@@ -115,6 +118,8 @@ class NgspiceBackend:
     netlist has every cell node (the device resistors keep their names and are altered alike).
     """
 
+    _stepped = False   # the last op fell back to gmin/source stepping (see _STEPPING): reload before the next
+
     def __init__(self, circuit: Circuit, *, conductances: Sequence[np.ndarray] | None = None,
                  norton: bool = False, failure_dir: str | os.PathLike = "ebana-failures") -> None:
         from PySpice.Spice.NgSpice.Shared import ffi  # noqa: F401  (after ngspice_shared checks)
@@ -159,6 +164,8 @@ class NgspiceBackend:
             logger.debug("ngspice: %s", line)
         for line in err:
             logger.debug("ngspice stderr: %s", line)
+        if any(_STEPPING.search(line) for line in [*ng._stdout, *err]):
+            self._stepped = True
         ng.clear_output()
         return err
 
@@ -169,6 +176,7 @@ class NgspiceBackend:
 
     def _load(self) -> None:
         global _owner
+        self._stepped = False
         m = self.model
         text = render(m, np.zeros(m.topology.n_inputs), norton=self.norton)
         self._cmd("remcirc")
@@ -287,6 +295,9 @@ class NgspiceBackend:
             self._drain()
             if errs:
                 self._fail(phase, ids[k], x[k], inj[k], errs[0])
+            if self._stepped:   # this op's answer is exact; the next one would keep a 1e-12 S shunt
+                logger.debug("ngspice: %s phase, sample %s needed stepping: circuit reloaded", phase, ids[k])
+                self._load()
         return Solution(layers, x0, 1, {"backend": "ngspice"})
 
     def _fail(self, phase: str, sample: int, x: np.ndarray, i_nudge: np.ndarray, why: str) -> None:
