@@ -314,12 +314,25 @@ def _after_broken_pool(job: _Job, stopping: bool, workers: dict[int, Any]) -> di
     if proc is not None:
         proc.join(timeout=max(0.0, deadline - time.monotonic()))
         innocent = proc.exitcode == -signal.SIGTERM
+    elif status is None:   # not started: innocent once another worker is seen to have died
+        innocent = _worker_died(workers, deadline)
     else:
         innocent = any(p.exitcode not in (None, -signal.SIGTERM) for p in workers.values())
     if not innocent:
         return _failed(job, WORKER_DIED)
     settle_stopped(job.run_dir)
     return None
+
+
+def _worker_died(workers: dict[int, Any], deadline: float) -> bool:
+    """Whether a worker exited other than by the pool's SIGTERM, polling until ``deadline``: the
+    break reaches the futures before the dead worker's exit code is collected."""
+    while True:
+        if any(p.exitcode not in (None, -signal.SIGTERM) for p in workers.values()):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
 
 
 def _recorded_status(run_dir: str) -> str | None:
@@ -370,6 +383,12 @@ def _collect(fut: cf.Future, job: _Job, report: _Report, stopping: bool, workers
     broken = False
     try:
         res = fut.result()
+        if not stopping and isinstance(res, dict) and res.get("status") == "interrupted":
+            # stopped by a signal the sweep did not send as a stop: the pool terminating its workers
+            # after another one died, the run checkpointing before the break reached this future.
+            # It runs again (resuming its checkpoint), like a run caught in the break.
+            retry(job)
+            return broken
     except BrokenProcessPool:
         broken = True
         res = _after_broken_pool(job, stopping, workers)
