@@ -82,15 +82,8 @@ def test_sweep_api_refuses_stale_runs_and_allows_new_grid_points(tmp_path):
 
 # ---------------------------------------------------------------------- 2. failed runs -> exit 1
 def test_sweep_with_a_failed_run_exits_nonzero(tmp_path, monkeypatch):
-    from ebana import training
-    real_evaluate = training.Trainer.evaluate
-
-    def faulty_evaluate(self, *args, **kwargs):
-        if self.cfg.device.r_ratio == 100:
-            raise RuntimeError("injected fault")
-        return real_evaluate(self, *args, **kwargs)
-
-    monkeypatch.setattr(training.Trainer, "evaluate", faulty_evaluate)
+    from tests.test_sweep_reliability import inject_evaluate_fault
+    restore = inject_evaluate_fault(monkeypatch)
     r = _sweep(tmp_path)
     assert r.exit_code == 1, r.output
     last = _lines(r.output)[-1]
@@ -98,7 +91,7 @@ def test_sweep_with_a_failed_run_exits_nonzero(tmp_path, monkeypatch):
     assert "error.txt" in last and "results.csv" in last
     rows = list(csv.DictReader(open(tmp_path / "sw" / "results.csv")))
     assert [row["status"] for row in rows] == ["done", "failed"]     # the tables are still written
-    monkeypatch.setattr(training.Trainer, "evaluate", real_evaluate)
+    restore()
     r = _sweep(tmp_path)                                               # a rerun retries it: exit 0
     assert r.exit_code == 0, r.output
 

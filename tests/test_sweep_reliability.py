@@ -205,16 +205,23 @@ def test_unreachable_scheduler_fails_within_about_ten_seconds(tmp_path):
 
 
 # ---------------------------------------------------------------------- failing runs
-def test_unexpected_error_in_one_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+def inject_evaluate_fault(monkeypatch, r_ratio: float = 100):
+    """Make ``Trainer.evaluate`` raise RuntimeError("injected fault") in the runs of device.r_ratio = ``r_ratio``;
+    returns the function that puts the real one back."""
     from ebana import training
     real_evaluate = training.Trainer.evaluate
 
     def faulty_evaluate(self, *args, **kwargs):
-        if self.cfg.device.r_ratio == 100:
+        if self.cfg.device.r_ratio == r_ratio:
             raise RuntimeError("injected fault")
         return real_evaluate(self, *args, **kwargs)
 
     monkeypatch.setattr(training.Trainer, "evaluate", faulty_evaluate)
+    return lambda: monkeypatch.setattr(training.Trainer, "evaluate", real_evaluate)
+
+
+def test_unexpected_error_in_one_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    restore = inject_evaluate_fault(monkeypatch)
     events = []
     rows = run_sweep(_exp(grid={"device.r_ratio": [100, 10]}), tmp_path, workers=1, progress=events.append)
     assert {r["device.r_ratio"]: r["status"] for r in rows} == {100: "failed", 10: "done"}
@@ -228,7 +235,7 @@ def test_unexpected_error_in_one_run_is_recorded_and_the_sweep_goes_on(tmp_path,
     assert _results(tmp_path)["device.r_ratio=100__seed=0"]["status"] == "failed"
     assert "(1 failed)" in (tmp_path / "summary.md").read_text()
     # a rerun retries the failed run (only that one)
-    monkeypatch.setattr(training.Trainer, "evaluate", real_evaluate)
+    restore()
     events.clear()
     rows = run_sweep(_exp(grid={"device.r_ratio": [100, 10]}), tmp_path, workers=1, progress=events.append)
     assert [r["status"] for r in rows] == ["done", "done"]
