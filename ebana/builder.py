@@ -79,18 +79,13 @@ def _short_network(topo: Topology) -> str:
     return f"{topo.n_inputs}x2-{head}-...({len(topo.hidden)} hidden layers)-{topo.n_classes}x2"
 
 
-def _largest_is_local(topo: Topology, local: list) -> bool:
-    """Whether the crossbar with the most devices feeds a layer of the ``conv`` key."""
+def _largest_part(cfg: TrainConfig, topo: Topology, local: list) -> tuple[str, str]:
+    """For the memory message: the config key (and layer) whose crossbar has the most devices, and
+    which layers to shrink ("conv" when that crossbar feeds a layer of the ``conv`` key, else "hidden")."""
     big = max(topo.crossbars, key=lambda c: c.shape[0] * c.shape[1])
-    return 1 <= big.dst <= len(local)
-
-
-def _largest_part(cfg: TrainConfig, topo: Topology, local: list) -> str:
-    """The config key (and layer) whose crossbar has the most devices, for the memory message."""
-    if _largest_is_local(topo, local):
-        big = max(topo.crossbars, key=lambda c: c.shape[0] * c.shape[1])
-        return f"most in conv layer {big.dst} of conv = {cfg.conv!r}"
-    return f"hidden = {_short_list(cfg.hidden)}"
+    if 1 <= big.dst <= len(local):
+        return f"most in conv layer {big.dst} of conv = {cfg.conv!r}", "conv"
+    return f"hidden = {_short_list(cfg.hidden)}", "hidden"
 
 
 def build_circuit(cfg: TrainConfig, n_inputs: int, n_classes: int, rng: np.random.Generator) -> Circuit:
@@ -112,8 +107,8 @@ def build_circuit(cfg: TrainConfig, n_inputs: int, n_classes: int, rng: np.rando
     need, have = estimate_memory(cfg, topo), _available_memory()
     if have is not None and need > have:
         n_dev = sum(c.shape[0] * c.shape[1] for c in topo.crossbars)
-        what = "conv" if _largest_is_local(topo, local) else "hidden"
-        raise ConfigError(f"network {_short_network(topo)} ({n_dev:.3g} devices, {_largest_part(cfg, topo, local)}) "
+        part, what = _largest_part(cfg, topo, local)
+        raise ConfigError(f"network {_short_network(topo)} ({n_dev:.3g} devices, {part}) "
                           f"needs about {need / 2**30:.1f} GiB of memory, this machine has {have / 2**30:.1f} GiB "
                           f"available; use fewer or smaller {what} layers")
     return Circuit.random(topo, p, rng, low=cfg.init_low, high=cfg.init_high, init=cfg.init)

@@ -32,8 +32,12 @@ def input_files(cfg) -> dict[str, str]:
 
 def input_sha256(cfg) -> dict[str, str]:
     """Config key -> sha256 (hex) of the file it names (:func:`input_files`)."""
+    from ebana.devices.fitted import model_sha256
     out = {}
     for key, path in input_files(cfg).items():
+        if key == "device.model":        # the fitted model's own hash (its read errors name the model)
+            out[key] = model_sha256(cfg.device.model)
+            continue
         try:
             out[key] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         except OSError as err:

@@ -492,6 +492,16 @@ LOCATION_KEYS = frozenset({"data_dir"})
 another value (the data moved, a relative path) is not stale."""
 
 
+def config_change(old: TrainConfig, new: TrainConfig) -> str | None:
+    """The first key in which ``new`` differs from ``old`` as ``key old -> new`` (plus how many more
+    keys differ), :data:`LOCATION_KEYS` ignored; None if they are the same."""
+    diff = [d for d in config_diff(old, new) if d[0] not in LOCATION_KEYS]
+    if not diff:
+        return None
+    key, was, now = diff[0]
+    return f"{key} {was!r} -> {now!r}" + (f" and {len(diff) - 1} more keys" if len(diff) > 1 else "")
+
+
 def _stored_config(run_dir: Path) -> TrainConfig | None:
     """The config a run was made with (its checkpoint's, else config.toml's), or None if a rerun
     would not reuse it (not done and no checkpoint: it starts afresh) or it cannot be read."""
@@ -516,13 +526,10 @@ def check_existing_runs(specs: Sequence[RunSpec], out_dir: str | os.PathLike) ->
         return
     for s in specs:
         old = _stored_config(runs_dir / s.name)
-        diff = [d for d in config_diff(old, s.config) if d[0] not in LOCATION_KEYS] if old is not None else []
-        if diff:
-            key, was, now = diff[0]
-            more = f" and {len(diff) - 1} more keys" if len(diff) > 1 else ""
+        change = config_change(old, s.config) if old is not None else None
+        if change:
             raise ConfigError(f"sweep directory {out_dir} holds runs of another configuration (run {s.name}: "
-                              f"{key} {was!r} -> {now!r}{more}); sweep into a new directory (--out DIR), "
-                              f"or delete {runs_dir} to start over")
+                              f"{change}); sweep into a new directory (--out DIR), or delete {runs_dir} to start over")
 
 
 def run_sweep(exp: Experiment, out_dir: str | os.PathLike, *, workers: int = 2, scheduler: str | None = None,

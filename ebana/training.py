@@ -32,7 +32,6 @@ from ebana.builder import build, make_backend
 from ebana.checkpoint import checkpoint_config, network_arrays, read_npz, trained_params
 from ebana.circuit import Circuit
 from ebana.cparams import ParamUpdate, check_trainable, param_metrics, parameter_gradients, with_bias_currents
-from ebana.devices.fitted import model_sha256
 from ebana.energy import ENERGY_FIELDS, EnergyTally
 from ebana.config import TrainConfig, config_diff, dump_toml, from_dict, load_toml, to_dict
 from ebana.errors import CheckpointError, ConfigError, ConvergenceError, EbanaError, SimulationError
@@ -239,9 +238,8 @@ class Trainer:
         self._sweeps: list[int] = []          # free-phase sweeps of the batches of this epoch so far
         self.history: list[dict] = []
         self.elapsed = 0.0
-        dev = getattr(cfg, "device", None)
-        self.fitted_sha256 = model_sha256(dev.model) if dev is not None and dev.model else None  # issue 20
         self.inputs_sha256 = input_sha256(cfg)   # every file the run reads (model, diode card, CSV data)
+        self.fitted_sha256 = self.inputs_sha256.get("device.model")   # issue 20 (older checkpoints hold only this)
         self.verifier = NgspiceVerifier(cfg, self.circuit, self.loss, self.out) if cfg.verify_every else None
         if cfg.train.trainable:
             check_trainable(self.circuit, cfg.train.trainable)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ebana.config import EARLY_STOP_METRICS, TrainConfig, apply_overrides, config_diff, dump_toml, from_dict, \
+from ebana.config import EARLY_STOP_METRICS, TrainConfig, apply_overrides, dump_toml, from_dict, \
     load_toml, to_dict
 from ebana.errors import ConfigError, EbanaError, SimulationError
 
@@ -133,13 +133,10 @@ def _check_same_base(study_dir: Path, base: TrainConfig, fix: str) -> None:
         old = from_dict(load_toml(path))
     except EbanaError as err:
         raise ConfigError(f"study {study_dir}: its base config {path} cannot be read ({err})") from None
-    from ebana.sweep import LOCATION_KEYS
-    diff = [d for d in config_diff(old, base) if d[0] not in LOCATION_KEYS]
-    if diff:
-        key, was, now = diff[0]
-        more = f" and {len(diff) - 1} more keys" if len(diff) > 1 else ""
-        raise ConfigError(f"study {study_dir} was run with another base config ({key} {was!r} -> {now!r}{more}); "
-                          f"{fix}")
+    from ebana.sweep import config_change
+    change = config_change(old, base)
+    if change:
+        raise ConfigError(f"study {study_dir} was run with another base config ({change}); {fix}")
 
 
 def _rows(study, study_dir: Path) -> list[dict[str, Any]]:
